@@ -1,0 +1,63 @@
+# pg_causal: a PGXS build of C++ against PostgreSQL 15, plus the project's
+# targets. `make test` and `make bench` install what they need first.
+
+EXTENSION   = pg_causal
+EXTVERSION  = 0.1.0
+MODULE_big  = pg_causal
+
+CORE_SRCS      = $(wildcard src/core/*.cpp)
+EXTENSION_SRCS = $(wildcard extension/*.cpp)
+OBJS = $(CORE_SRCS:.cpp=.o) $(EXTENSION_SRCS:.cpp=.o)
+
+# One file per topic in sql/, concatenated in this order into the install script.
+SQL_TOPICS = sql/schema.sql sql/hlc_type.sql sql/clock.sql sql/cockroach.sql
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+
+REGRESS      = hlc_type hlc_errors hlc_operators clock cockroach
+REGRESS_OPTS = --inputdir=regress --outputdir=regress --dbname=causal_regress
+
+PG_CONFIG ?= pg_config
+PG_CXXFLAGS = -std=c++17 -Wno-register -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+SHLIB_LINK  = -lstdc++
+# No LLVM bitcode: JIT-inlining these small functions gains nothing, and it
+# would make clang a build dependency.
+override with_llvm = no
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_TOPICS)
+	cat $^ > $@
+
+.PHONY: deps unit test test-sql test-tap bench clean-test
+
+deps:
+	tools/install-deps
+
+# GoogleTest on the PostgreSQL-free core.
+UNIT_BIN = regress/unit/core_tests
+UNIT_SRCS = $(wildcard regress/unit/*.cpp)
+$(UNIT_BIN): $(UNIT_SRCS) $(CORE_SRCS) $(wildcard src/core/*.hpp)
+	$(CXX) -std=c++17 -O2 -g -Wall -Wextra -pthread -Isrc/core -o $@ $(UNIT_SRCS) $(CORE_SRCS) -lgtest -lgtest_main
+
+unit: $(UNIT_BIN)
+	$(UNIT_BIN)
+
+# Everything: unit tests, then pg_regress and pgTAP against servers the
+# harness starts (as a non-root user) and stops again.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+test: deps
+	$(MAKE) all
+	$(SUDO) $(MAKE) install
+	regress/run-tests
+
+bench: deps
+	$(MAKE) all
+	$(SUDO) $(MAKE) install
+	regress/perf/run-bench
+
+clean-test:
+	rm -rf regress/results $(UNIT_BIN)
+
+EXTRA_CLEAN = regress/results $(UNIT_BIN)

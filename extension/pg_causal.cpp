@@ -1,0 +1,85 @@
+// Module entry: settings, and the shared-memory clock when preloaded.
+#include "clock.hpp"
+#include "postgres.hpp"
+#include "settings.hpp"
+
+extern "C" {
+#include "storage/ipc.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+PGDLLEXPORT void _PG_init(void);
+}
+
+namespace causal::pg {
+
+int node_id_setting = -1;
+char* region_setting = nullptr;
+int max_clock_offset_ms = 500;
+
+uint16_t require_node_id() {
+    if (node_id_setting < 0)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("causal.node_id is not set"),
+                        errdetail("Every timestamp carries the node id of the instance that "
+                                  "issued it; each region needs its own."),
+                        errhint("Set causal.node_id (0 to 65535) in postgresql.conf and reload.")));
+    return static_cast<uint16_t>(node_id_setting);
+}
+
+const char* require_region() {
+    if (region_setting == nullptr || region_setting[0] == '\0')
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("causal.region is not set"),
+                        errhint("Set causal.region to this region's name in postgresql.conf "
+                                "and reload.")));
+    return region_setting;
+}
+
+namespace {
+
+shmem_request_hook_type previous_shmem_request_hook = nullptr;
+shmem_startup_hook_type previous_shmem_startup_hook = nullptr;
+
+void request_shmem() {
+    if (previous_shmem_request_hook) previous_shmem_request_hook();
+    clock_request_shmem();
+}
+
+void startup_shmem() {
+    if (previous_shmem_startup_hook) previous_shmem_startup_hook();
+    clock_startup_shmem();
+}
+
+void define_settings() {
+    DefineCustomIntVariable(
+        "causal.node_id", "This instance's node id, the tiebreak of every hlc it issues.",
+        "Each region needs a distinct id from 0 to 65535; -1 means not set, and then no "
+        "timestamps are issued.",
+        &node_id_setting, -1, -1, 65535, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("causal.region", "The name of this instance's region.",
+                               "Returned by causal.gateway_region().", &region_setting, "",
+                               PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "causal.max_clock_offset",
+        "How far ahead of the local clock a remote hlc may be and still be adopted.",
+        "A remote timestamp further ahead is kept but does not move the local clock.",
+        &max_clock_offset_ms, 500, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
+        nullptr);
+    MarkGUCPrefixReserved("causal");
+}
+
+}  // namespace
+}  // namespace causal::pg
+
+void _PG_init(void) {
+    using namespace causal::pg;
+    define_settings();
+    if (!process_shared_preload_libraries_in_progress) return;
+    previous_shmem_request_hook = shmem_request_hook;
+    shmem_request_hook = request_shmem;
+    previous_shmem_startup_hook = shmem_startup_hook;
+    shmem_startup_hook = startup_shmem;
+    clock_register_worker();
+}

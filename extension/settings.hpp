@@ -1,0 +1,18 @@
+// The extension's GUCs (defined in pg_causal.cpp) and the checks that the
+// clock functions make of them.
+#pragma once
+
+#include <cstdint>
+
+namespace causal::pg {
+
+extern int node_id_setting;          // causal.node_id, -1 when not set
+extern char* region_setting;         // causal.region, "" when not set
+extern int max_clock_offset_ms;      // causal.max_clock_offset
+
+// The node id to stamp; raises 55000 with a HINT when it is not set.
+uint16_t require_node_id();
+// The region name; raises 55000 with a HINT when it is not set.
+const char* require_region();
+
+}  // namespace causal::pg

@@ -1,0 +1,103 @@
+# Local PostgreSQL instances for tests, benchmarks and the demo. Source it.
+#
+# PostgreSQL refuses to run as root. When the caller is root, every server
+# runs as $CAUSAL_SERVER_USER (default: postgres, which Debian's package
+# creates); otherwise as the caller. Instances live under $CAUSAL_WORK, talk
+# over a Unix socket there and on 127.0.0.1 only.
+
+PGBIN=${PGBIN:-$(pg_config --bindir)}
+CAUSAL_WORK=${CAUSAL_WORK:-/tmp/pg_causal-$(id -u)}
+
+if [ "$(id -u)" = 0 ]; then
+  CAUSAL_SERVER_USER=${CAUSAL_SERVER_USER:-postgres}
+  id "$CAUSAL_SERVER_USER" >/dev/null 2>&1 ||
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$CAUSAL_SERVER_USER"
+  as_server() { runuser -u "$CAUSAL_SERVER_USER" -- "$@"; }
+else
+  as_server() { "$@"; }
+fi
+
+work_dir_ready() {
+  mkdir -p "$CAUSAL_WORK"
+  [ "$(id -u)" = 0 ] && chown "$CAUSAL_SERVER_USER" "$CAUSAL_WORK"
+  chmod 0755 "$CAUSAL_WORK"
+}
+
+instance_dir() { echo "$CAUSAL_WORK/$1"; }
+instance_port() { cat "$(instance_dir "$1")/port"; }
+
+# instance_init NAME PORT NODE_ID REGION [extra postgresql.conf lines...]
+instance_init() {
+  local name=$1 port=$2 node=$3 region=$4; shift 4
+  local dir; dir=$(instance_dir "$name")
+  work_dir_ready
+  instance_stop "$name" 2>/dev/null || true
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  [ "$(id -u)" = 0 ] && chown "$CAUSAL_SERVER_USER" "$dir"
+  echo "$port" >"$dir/port"
+  as_server "$PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
+    >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
+  {
+    echo "port = $port"
+    echo "listen_addresses = '127.0.0.1'"
+    echo "unix_socket_directories = '$CAUSAL_WORK'"
+    echo "shared_preload_libraries = 'pg_causal'"
+    echo "causal.node_id = $node"
+    echo "causal.region = '$region'"
+    echo "wal_level = logical"
+    echo "max_connections = 50"
+    echo "fsync = off"  # tests crash processes, not machines
+    echo "log_line_prefix = '%m [%p] %q%a '"
+    for line in "$@"; do echo "$line"; done
+  } | as_server tee -a "$dir/data/postgresql.conf" >/dev/null
+}
+
+# instance_start NAME [VAR=value ...]: extra environment for the server, e.g.
+# LD_PRELOAD and FAKETIME for a clock set back.
+instance_start() {
+  local name=$1; shift
+  local dir; dir=$(instance_dir "$name")
+  as_server env "$@" "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
+    { tail -n 30 "$dir/server.log" >&2; return 1; }
+}
+
+instance_stop() {
+  local dir; dir=$(instance_dir "$1")
+  [ -f "$dir/data/postmaster.pid" ] || return 0
+  as_server "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+}
+
+# kill -9 the postmaster, then wait until all its children have gone, so
+# that the instance can start again on the same shared memory key.
+instance_kill9() {
+  local dir pid children c
+  dir=$(instance_dir "$1")
+  pid=$(head -n 1 "$dir/data/postmaster.pid")
+  children=$(cat /proc/"$pid"/task/*/children 2>/dev/null || true)
+  kill -9 "$pid"
+  for c in $pid $children; do
+    for _ in $(seq 1 200); do [ -d "/proc/$c" ] || break; sleep 0.05; done
+  done
+}
+
+# psql against an instance: instance_psql NAME [psql args...]
+instance_psql() {
+  local name=$1; shift
+  psql -X -q -v ON_ERROR_STOP=1 -h "$CAUSAL_WORK" -p "$(instance_port "$name")" -U postgres "$@"
+}
+
+instance_env() {
+  export PGHOST=$CAUSAL_WORK PGPORT=$(instance_port "$1") PGUSER=postgres
+}
+
+# Runs a pgTAP file on an instance and prints its TAP, as pg_prove would:
+# tap_sql NAME DB FILE [psql args, e.g. -v name=value ...]
+tap_sql() {
+  local name=$1 db=$2 file=$3; shift 3
+  psql -X --no-align --quiet --tuples-only --pset pager=off -v ON_ERROR_STOP=1 \
+    -h "$CAUSAL_WORK" -p "$(instance_port "$name")" -U postgres -d "$db" "$@" -f "$file"
+}
+
+# For scenario scripts: stop with a TAP "Bail out!" when a setup step fails.
+bail() { echo "Bail out! $*"; exit 255; }

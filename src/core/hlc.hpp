@@ -1,0 +1,69 @@
+// The hybrid logical clock value: what it is, how it orders, how it is
+// written. PostgreSQL-free; the extension stores this struct as the datum of
+// causal.hlc, so its layout is part of the on-disk format.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "error.hpp"
+
+namespace causal {
+
+struct Hlc {
+    // physical milliseconds since the Unix epoch in the high 48 bits, the
+    // logical counter in the low 16: one unsigned compare orders both, which
+    // is what makes the clock's CAS and the sort's abbreviated key cheap.
+    uint64_t wall = 0;
+    uint16_t node = 0;
+    // Always zero: btree deduplication compares datums bytewise.
+    uint16_t reserved[3] = {0, 0, 0};
+
+    static constexpr uint64_t kMaxPhysicalMs = (uint64_t{1} << 48) - 1;
+    static constexpr uint32_t kMaxLogical = 0xFFFF;
+    static constexpr uint32_t kMaxNode = 0xFFFF;
+
+    static constexpr uint64_t pack(uint64_t physical_ms, uint32_t logical) {
+        return (physical_ms << 16) | logical;
+    }
+    constexpr uint64_t physical_ms() const { return wall >> 16; }
+    constexpr uint32_t logical() const { return static_cast<uint32_t>(wall & 0xFFFF); }
+
+    // Validating constructor for values that come from users; throws
+    // Error{OutOfRange} naming the offending part.
+    static Hlc from_parts(int64_t physical_ms, int64_t logical, int64_t node);
+};
+
+static_assert(sizeof(Hlc) == 16, "causal.hlc is declared INTERNALLENGTH = 16");
+
+inline int compare(const Hlc& a, const Hlc& b) {
+    if (a.wall != b.wall) return a.wall < b.wall ? -1 : 1;
+    if (a.node != b.node) return a.node < b.node ? -1 : 1;
+    return 0;
+}
+inline bool operator==(const Hlc& a, const Hlc& b) { return compare(a, b) == 0; }
+inline bool operator!=(const Hlc& a, const Hlc& b) { return compare(a, b) != 0; }
+inline bool operator<(const Hlc& a, const Hlc& b) { return compare(a, b) < 0; }
+inline bool operator<=(const Hlc& a, const Hlc& b) { return compare(a, b) <= 0; }
+inline bool operator>(const Hlc& a, const Hlc& b) { return compare(a, b) > 0; }
+inline bool operator>=(const Hlc& a, const Hlc& b) { return compare(a, b) >= 0; }
+
+// Canonical text form: "<physical_ms>.<logical, 5 digits>@<node>", e.g.
+// "1732590000123.00042@7". Zero-padding the counter keeps the text readable
+// as a decimal that sorts like the value within one node.
+constexpr size_t kHlcTextMax = 15 + 1 + 5 + 1 + 5 + 1;
+size_t format(const Hlc& value, char (&out)[kHlcTextMax]);
+std::string to_string(const Hlc& value);
+
+// Accepts exactly the canonical form, with optional surrounding blanks.
+// Throws Error{InvalidText} for anything that is not of that shape and
+// Error{OutOfRange} for a part that does not fit.
+Hlc parse(std::string_view text);
+
+// CockroachDB's DECIMAL form of an HLC timestamp: wall-clock nanoseconds, a
+// dot, the logical counter as ten digits. The node id is not part of it.
+constexpr size_t kCockroachDecimalMax = 64;
+size_t to_cockroach_decimal(const Hlc& value, char (&out)[kCockroachDecimalMax]);
+
+}  // namespace causal
