@@ -8,6 +8,7 @@ extern "C" {
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
 #include "libpq/pqformat.h"
+#include "port/pg_bswap.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 #include "utils/sortsupport.h"
@@ -19,10 +20,19 @@ using causal::Hlc;
 using causal::pg::arg_hlc;
 using causal::pg::hlc_datum;
 
-// Bytes of a datum that carry its value: wall and node. The binary form and
-// the hash both use exactly these.
+// The value without padding, in network byte order: what the binary form
+// sends and what the hash functions hash, so that a value hashes the same on
+// every machine (hash partitions route alike in every region).
 static constexpr int kHlcValueBytes = sizeof(uint64_t) + sizeof(uint16_t);
-static_assert(offsetof(Hlc, node) == sizeof(uint64_t), "wall and node must be adjacent");
+struct NetworkBytes {
+    unsigned char bytes[kHlcValueBytes];
+    explicit NetworkBytes(const Hlc& value) {
+        uint64 wall = pg_hton64(value.wall);
+        uint16 node = pg_hton16(value.node);
+        memcpy(bytes, &wall, sizeof wall);
+        memcpy(bytes + sizeof wall, &node, sizeof node);
+    }
+};
 
 CAUSAL_FUNCTION(hlc_in) {
     const char* text = PG_GETARG_CSTRING(0);
@@ -105,12 +115,13 @@ CAUSAL_FUNCTION(hlc_sortsupport) {
 }
 
 CAUSAL_FUNCTION(hlc_hash) {
-    return hash_any(reinterpret_cast<const unsigned char*>(arg_hlc(fcinfo, 0)), kHlcValueBytes);
+    NetworkBytes value(*arg_hlc(fcinfo, 0));
+    return hash_any(value.bytes, kHlcValueBytes);
 }
 
 CAUSAL_FUNCTION(hlc_hash_extended) {
-    return hash_any_extended(reinterpret_cast<const unsigned char*>(arg_hlc(fcinfo, 0)),
-                             kHlcValueBytes, static_cast<uint64>(PG_GETARG_INT64(1)));
+    NetworkBytes value(*arg_hlc(fcinfo, 0));
+    return hash_any_extended(value.bytes, kHlcValueBytes, static_cast<uint64>(PG_GETARG_INT64(1)));
 }
 
 CAUSAL_FUNCTION(hlc_from_parts) {

@@ -49,6 +49,10 @@ SELECT hlc_hash('1.00001@1') = hlc_hash(hlc_from_parts(1, 1, 1)) AS same_hash,
        (hlc_hash_extended('1.00001@1', 0) & 4294967295) = (hlc_hash('1.00001@1') & 4294967295)
            AS seed0_matches;
 
+-- hash values are stored by hash indexes and route rows to hash partitions:
+-- they are the same on every platform and must never change
+SELECT hlc_hash('1732590000123.00042@7'), hlc_hash_extended('1732590000123.00042@7', 42);
+
 -- indexes of each kind build; btree deduplication is allowed
 CREATE INDEX ops_btree ON ops (h);
 CREATE INDEX ops_hash ON ops USING hash (h);
