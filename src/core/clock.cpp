@@ -102,12 +102,19 @@ std::optional<uint64_t> CeilingFile::read() const {
     if (n < 0) throw_io("could not read clock ceiling file", path_, errno);
     buf[n] = '\0';
 
+    // Exactly the header, one run of digits, one newline: anything else was
+    // not written by write() and is not trusted.
     const size_t header = sizeof kCeilingHeader - 1;
-    unsigned long long ceiling = 0;
-    char tail = 0;
-    if (static_cast<size_t>(n) <= header || std::memcmp(buf, kCeilingHeader, header) != 0 ||
-        std::sscanf(buf + header, "%llu%c", &ceiling, &tail) != 2 || tail != '\n' ||
-        ceiling > Hlc::kMaxPhysicalMs)
+    const size_t length = static_cast<size_t>(n);
+    size_t end = header;
+    uint64_t ceiling = 0;
+    bool valid = length > header && std::memcmp(buf, kCeilingHeader, header) == 0;
+    while (valid && end < length && buf[end] >= '0' && buf[end] <= '9') {
+        ceiling = ceiling * 10 + static_cast<uint64_t>(buf[end++] - '0');
+        valid = ceiling <= Hlc::kMaxPhysicalMs;
+    }
+    valid = valid && end > header && end + 1 == length && buf[end] == '\n';
+    if (!valid)
         throw Error(ErrorKind::Io, "clock ceiling file \"" + path_ + "\" is corrupt",
                     "It must hold the header line and one number of milliseconds.");
     return ceiling;
