@@ -29,7 +29,7 @@ include $(PGXS)
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_TOPICS)
 	cat $^ > $@
 
-.PHONY: deps unit test test-sql test-tap bench clean-test
+.PHONY: deps unit test bench demo clean-test
 
 deps:
 	tools/install-deps
@@ -51,6 +51,11 @@ test: deps
 	$(MAKE) all
 	$(SUDO) $(MAKE) install
 	regress/run-tests
+
+demo: deps
+	$(MAKE) all
+	$(SUDO) $(MAKE) install
+	tools/demo
 
 bench: deps
 	$(MAKE) all
