@@ -92,11 +92,11 @@ static int hlc_fast_cmp(Datum a, Datum b, SortSupport) {
                            *reinterpret_cast<const Hlc*>(DatumGetPointer(b)));
 }
 
-// The abbreviated key is the packed (physical, logical) word: it decides
-// every comparison except ties between nodes in the same tick, so it never
-// needs to be abandoned.
+// For the values of this era the abbreviated key is the whole order, so it
+// never needs to be abandoned.
 static Datum hlc_abbrev_convert(Datum original, SortSupport) {
-    return UInt64GetDatum(reinterpret_cast<const Hlc*>(DatumGetPointer(original))->wall);
+    return UInt64GetDatum(
+        causal::abbreviated_key(*reinterpret_cast<const Hlc*>(DatumGetPointer(original))));
 }
 static bool hlc_abbrev_abort(int, SortSupport) { return false; }
 

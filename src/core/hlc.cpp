@@ -55,6 +55,19 @@ Hlc Hlc::from_parts(int64_t physical_ms, int64_t logical, int64_t node) {
     return value;
 }
 
+uint64_t abbreviated_key(const Hlc& value) {
+    constexpr uint64_t kEraStartMs = 1577836800000;  // 2020-01-01T00:00:00Z
+    constexpr int kNodeBits = 6, kLogicalBits = 16, kPhysicalBits = 64 - kLogicalBits - kNodeBits;
+    constexpr uint64_t kMaxEraMs = (uint64_t{1} << kPhysicalBits) - 1;
+    constexpr uint64_t kMaxNode = (uint64_t{1} << kNodeBits) - 1;
+    const uint64_t ms = value.physical_ms();
+    if (ms < kEraStartMs) return 0;
+    if (ms - kEraStartMs > kMaxEraMs) return ~uint64_t{0};
+    const uint64_t node = value.node < kMaxNode ? value.node : kMaxNode;
+    return (ms - kEraStartMs) << (kLogicalBits + kNodeBits) |
+           uint64_t{value.logical()} << kNodeBits | node;
+}
+
 size_t format(const Hlc& value, char (&out)[kHlcTextMax]) {
     int n = std::snprintf(out, sizeof out, "%llu.%05u@%u",
                           static_cast<unsigned long long>(value.physical_ms()), value.logical(),

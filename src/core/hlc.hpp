@@ -49,6 +49,14 @@ inline bool operator<=(const Hlc& a, const Hlc& b) { return compare(a, b) <= 0; 
 inline bool operator>(const Hlc& a, const Hlc& b) { return compare(a, b) > 0; }
 inline bool operator>=(const Hlc& a, const Hlc& b) { return compare(a, b) >= 0; }
 
+// A 64-bit key that never orders two values against their order, for the
+// first pass of a sort (PostgreSQL's abbreviated keys): 42 bits of
+// milliseconds since 2020 (until 2159), the 16-bit counter, the node id
+// capped at 63. For nodes below 63 in that era equal keys mean equal values,
+// so the full comparison never runs; outside it, keys tie (all zeros before
+// 2020, all ones after) and the full comparison decides.
+uint64_t abbreviated_key(const Hlc& value);
+
 // Canonical text form: "<physical_ms>.<logical, 5 digits>@<node>", e.g.
 // "1732590000123.00042@7". Zero-padding the counter keeps the text readable
 // as a decimal that sorts like the value within one node.
