@@ -1,0 +1,1 @@
+SELECT causal.hlc_now();
