@@ -10,11 +10,12 @@ EXTENSION_SRCS = $(wildcard extension/*.cpp)
 OBJS = $(CORE_SRCS:.cpp=.o) $(EXTENSION_SRCS:.cpp=.o)
 
 # One file per topic in sql/, concatenated in this order into the install script.
-SQL_TOPICS = sql/schema.sql sql/hlc_type.sql sql/clock.sql sql/cockroach.sql
+SQL_TOPICS = sql/schema.sql sql/hlc_type.sql sql/clock.sql sql/cockroach.sql sql/regions.sql \
+             sql/messages.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
 REGRESS      = hlc_type hlc_errors hlc_operators clock cockroach
-REGRESS_OPTS = --inputdir=regress --outputdir=regress --dbname=causal_regress
+REGRESS_OPTS = --inputdir=regress --outputdir=regress
 
 PG_CONFIG ?= pg_config
 PG_CXXFLAGS = -std=c++17 -Wno-register -Wextra -Wno-unused-parameter -Wno-missing-field-initializers

@@ -2,6 +2,7 @@
 #include "clock.hpp"
 #include "postgres.hpp"
 #include "settings.hpp"
+#include "table_stats.hpp"
 
 extern "C" {
 #include "storage/ipc.h"
@@ -45,11 +46,13 @@ shmem_startup_hook_type previous_shmem_startup_hook = nullptr;
 void request_shmem() {
     if (previous_shmem_request_hook) previous_shmem_request_hook();
     clock_request_shmem();
+    table_stats_request_shmem();
 }
 
 void startup_shmem() {
     if (previous_shmem_startup_hook) previous_shmem_startup_hook();
     clock_startup_shmem();
+    table_stats_startup_shmem();
 }
 
 void define_settings() {

@@ -101,3 +101,36 @@ tap_sql() {
 
 # For scenario scripts: stop with a TAP "Bail out!" when a setup step fails.
 bail() { echo "Bail out! $*"; exit 255; }
+
+# The replication mesh. Every region subscribes to every other region's
+# publication causal_mesh (created by causal.enable()); copy_data off, since
+# the regions start empty.
+# mesh_subscribe FROM TO DB: TO applies what FROM publishes
+mesh_subscribe() {
+  local from=${1//-/_} to=${2//-/_} db=$3
+  # the slot lives on the publisher, which has one per subscriber
+  instance_psql "$2" -d "$db" -c "SET client_min_messages = warning" -c "CREATE SUBSCRIPTION causal_from_$from
+    CONNECTION 'host=127.0.0.1 port=$(instance_port "$1") user=postgres dbname=$db'
+    PUBLICATION causal_mesh WITH (copy_data = false, slot_name = 'causal_${from}_to_$to')" >/dev/null
+}
+
+# mesh_full DB NAME...: every pair, both ways
+mesh_full() {
+  local db=$1 from to; shift
+  for from in "$@"; do
+    for to in "$@"; do
+      [ "$from" = "$to" ] || mesh_subscribe "$from" "$to" "$db" || return 1
+    done
+  done
+}
+
+# wait_until NAME DB SQL [SECONDS]: polls until the query returns true
+wait_until() {
+  local name=$1 db=$2 sql=$3 seconds=${4:-30} i
+  for i in $(seq 1 $((seconds * 10))); do
+    [ "$(instance_psql "$name" -d "$db" -At -c "$sql" 2>/dev/null)" = t ] && return 0
+    sleep 0.1
+  done
+  echo "wait_until: timed out on $name: $sql" >&2
+  return 1
+}

@@ -1,0 +1,566 @@
+// causal.message_trigger(): the BEFORE INSERT OR UPDATE trigger of causal
+// message tables, ENABLE ALWAYS so that both write paths run it.
+//
+// Local path (an ordinary session): refuse writes while this region is fenced
+// or from a stale epoch, observe the deps, stamp hlc, region and epoch.
+// Apply path (the logical replication apply worker, session_replication_role
+// = replica): deduplicate, converge on one winner per msg_id, observe the
+// remote hlc, count orphans. The apply path never raises: an error there
+// would stop replication for good, so whatever fails goes to
+// causal.quarantine instead.
+//
+// Everything here runs in frames that hold only trivially destructible
+// objects, so ereport may longjmp through them.
+#include "../src/core/clock.hpp"
+#include "clock.hpp"
+#include "hlc_datum.hpp"
+#include "regions.hpp"
+#include "settings.hpp"
+#include "table_stats.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type_d.h"
+#include "commands/async.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/uuid.h"
+}
+
+#include <cstring>
+
+namespace causal::pg {
+
+namespace {
+
+// More dependencies than any chat client sends: a context is the latest
+// message of each thread of a conversation the client has seen.
+constexpr int kMaxDeps = 128;
+
+// pg_causal's own SQLSTATEs, class 5C ("causal"); documented in the README.
+const int kRegionFenced = MAKE_SQLSTATE('5', 'C', '0', '0', '1');
+const int kStaleEpoch = MAKE_SQLSTATE('5', 'C', '0', '0', '2');
+
+// Where pg_causal's columns are in this table's rows.
+struct Columns {
+    AttrNumber conversation, msg_id, hlc, deps, region, epoch;
+};
+
+struct Firing {
+    TriggerData* data;
+    Relation rel;
+    TupleDesc desc;
+    Columns columns;
+    const char* missing_column;  // a column of pg_causal's the table lacks
+    bool notify;
+};
+
+// Finds pg_causal's columns in t.rel; the name of the first one missing, or
+// nullptr when all are there.
+const char* find_columns(Firing& t, const char* conversation) {
+    struct {
+        AttrNumber* attnum;
+        const char* name;
+    } wanted[] = {{&t.columns.conversation, conversation}, {&t.columns.msg_id, "msg_id"},
+                  {&t.columns.hlc, "hlc"},                 {&t.columns.deps, "deps"},
+                  {&t.columns.region, "crdb_region"},      {&t.columns.epoch, "epoch"}};
+    for (auto& column : wanted) {
+        int attnum = SPI_fnumber(t.desc, column.name);
+        if (attnum <= 0) return column.name;
+        *column.attnum = static_cast<AttrNumber>(attnum);
+    }
+    return nullptr;
+}
+
+Firing read_trigger(FunctionCallInfo fcinfo) {
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("causal.message_trigger() must be called as a trigger")));
+    auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
+    if (!TRIGGER_FIRED_BEFORE(data->tg_event) || !TRIGGER_FIRED_FOR_ROW(data->tg_event) ||
+        TRIGGER_FIRED_BY_DELETE(data->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(data->tg_event) ||
+        data->tg_trigger->tgnargs != 2)
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("causal.message_trigger() must be a BEFORE INSERT OR UPDATE row "
+                               "trigger with two arguments"),
+                        errhint("Let causal.enable() create it.")));
+    Firing t = {};
+    t.data = data;
+    t.rel = data->tg_relation;
+    t.desc = RelationGetDescr(t.rel);
+    t.missing_column = find_columns(t, data->tg_trigger->tgargs[0]);
+    t.notify = std::strcmp(data->tg_trigger->tgargs[1], "notify") == 0;
+    return t;
+}
+
+Datum get(const Firing& t, HeapTuple row, AttrNumber attnum, bool* isnull) {
+    return heap_getattr(row, attnum, t.desc, isnull);
+}
+
+const Hlc* get_hlc(const Firing& t, HeapTuple row) {
+    bool isnull = false;
+    Datum value = get(t, row, t.columns.hlc, &isnull);
+    return isnull ? nullptr : reinterpret_cast<const Hlc*>(DatumGetPointer(value));
+}
+
+// The deps of a row, unpacked. `problem` names what is wrong with them.
+struct Deps {
+    Datum* elements = nullptr;
+    bool* nulls = nullptr;
+    int count = 0;
+    const Hlc* max = nullptr;
+    const char* problem = nullptr;
+};
+
+Deps read_deps(const Firing& t, HeapTuple row) {
+    Deps deps;
+    bool isnull = false;
+    Datum value = get(t, row, t.columns.deps, &isnull);
+    if (isnull) return deps;
+    ArrayType* array = DatumGetArrayTypeP(value);
+    deconstruct_array(array, ARR_ELEMTYPE(array), sizeof(Hlc), false, TYPALIGN_DOUBLE,
+                      &deps.elements, &deps.nulls, &deps.count);
+    if (deps.count > kMaxDeps) {
+        deps.problem = "too many deps";
+        return deps;
+    }
+    for (int i = 0; i < deps.count; ++i) {
+        if (deps.nulls[i]) {
+            deps.problem = "a dep is NULL";
+            return deps;
+        }
+        const Hlc* dep = reinterpret_cast<const Hlc*>(DatumGetPointer(deps.elements[i]));
+        if (deps.max == nullptr || compare(*dep, *deps.max) > 0) deps.max = dep;
+    }
+    return deps;
+}
+
+char* hlc_text(const Hlc& value) {
+    char* text = static_cast<char*>(palloc(kHlcTextMax));
+    format(value, *reinterpret_cast<char(*)[kHlcTextMax]>(text));
+    return text;
+}
+
+// NOTIFY "<schema>.<table>", '<conversation> <hlc>[ orphan]', sent at commit.
+void notify_row(const Firing& t, HeapTuple row, const Hlc& hlc, bool orphan) {
+    bool isnull = false;
+    Datum conversation = get(t, row, t.columns.conversation, &isnull);
+    Oid output = InvalidOid;
+    bool varlena = false;
+    getTypeOutputInfo(TupleDescAttr(t.desc, t.columns.conversation - 1)->atttypid, &output, &varlena);
+    StringInfoData channel, payload;
+    initStringInfo(&channel);
+    appendStringInfo(&channel, "%s.%s", get_namespace_name(RelationGetNamespace(t.rel)),
+                     RelationGetRelationName(t.rel));
+    initStringInfo(&payload);
+    appendStringInfo(&payload, "%s %s%s", isnull ? "" : OidOutputFunctionCall(output, conversation),
+                     hlc_text(hlc), orphan ? " orphan" : "");
+    Async_Notify(channel.data, payload.data);
+}
+
+// Two writers of one msg_id, in two sessions or a session and an apply
+// worker, take turns: the second sees the first's row and deduplicates.
+void lock_msg_id(Datum msg_id) {
+    int64 key = 0;
+    std::memcpy(&key, DatumGetUUIDP(msg_id)->data, sizeof key);
+    DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum(key));
+}
+
+// ---- local path ----------------------------------------------------------
+
+int hint_live_region(const RegionState& state) {
+    if (state.live_region != nullptr)
+        return errhint("Write to region \"%s\", which is active.", state.live_region);
+    return errhint("No other region is active.");
+}
+
+void require_columns(const Firing& t) {
+    if (t.missing_column != nullptr)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+                        errmsg("causal message table \"%s\" has no column \"%s\"",
+                               RelationGetRelationName(t.rel), t.missing_column),
+                        errhint("Run causal.enable() on the table again.")));
+}
+
+HeapTuple local_insert(const Firing& t) {
+    require_columns(t);
+    HeapTuple row = t.data->tg_trigtuple;
+    const char* region = require_region();
+    RegionState state = own_region_state();
+    if (state.fenced)
+        ereport(ERROR, (errcode(kRegionFenced), errmsg("region \"%s\" is fenced", region),
+                        errdetail("It takes no writes until it rejoins the mesh (epoch %lld).",
+                                  static_cast<long long>(state.epoch)),
+                        hint_live_region(state)));
+    bool isnull = false;
+    Datum client_epoch = get(t, row, t.columns.epoch, &isnull);
+    if (!isnull && DatumGetInt64(client_epoch) < state.epoch)
+        ereport(ERROR, (errcode(kStaleEpoch),
+                        errmsg("epoch %lld is older than region \"%s\"'s epoch %lld",
+                               static_cast<long long>(DatumGetInt64(client_epoch)), region,
+                               static_cast<long long>(state.epoch)),
+                        errdetail("The region was fenced and has rejoined since the client "
+                                  "learned its epoch."),
+                        state.live_region != nullptr
+                            ? errhint("Read the current epoch from causal.regions, or write to "
+                                      "region \"%s\".",
+                                      state.live_region)
+                            : errhint("Read the current epoch from causal.regions.")));
+    (void)get(t, row, t.columns.conversation, &isnull);
+    if (isnull)
+        ereport(ERROR, (errcode(ERRCODE_NOT_NULL_VIOLATION),
+                        errmsg("a message needs a conversation: column \"%s\" is NULL",
+                               NameStr(TupleDescAttr(t.desc, t.columns.conversation - 1)->attname))));
+
+    Deps deps = read_deps(t, row);
+    if (deps.problem != nullptr && deps.count > kMaxDeps)
+        ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                        errmsg("a message may depend on at most %d messages, not %d", kMaxDeps,
+                               deps.count)));
+    if (deps.problem != nullptr)
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("deps must not contain NULL")));
+    if (deps.max != nullptr) {
+        uint64_t now = system_wall_ms();
+        uint64_t limit = now + static_cast<uint64_t>(max_clock_offset_ms);
+        if (deps.max->physical_ms() > limit)
+            ereport(ERROR,
+                    (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+                     errmsg("dependency %s is %llu ms ahead of this region's clock",
+                            hlc_text(*deps.max),
+                            static_cast<unsigned long long>(deps.max->physical_ms() - now)),
+                     errdetail("causal.max_clock_offset is %d ms: no message this far in the "
+                               "future can have been seen yet.",
+                               max_clock_offset_ms)));
+    }
+    // A receive event for the newest dep makes hlc > every dep.
+    Hlc stamped = deps.max != nullptr ? clock_observe(*deps.max).value : clock_now();
+
+    Datum msg_id = get(t, row, t.columns.msg_id, &isnull);
+    if (isnull)
+        msg_id = OidFunctionCall0(F_GEN_RANDOM_UUID);
+    else
+        lock_msg_id(msg_id);
+
+    Datum deps_value = get(t, row, t.columns.deps, &isnull);
+    if (isnull)
+        deps_value = PointerGetDatum(
+            construct_empty_array(TupleDescAttr(t.desc, t.columns.hlc - 1)->atttypid));
+    int columns[] = {t.columns.msg_id, t.columns.hlc, t.columns.deps, t.columns.region,
+                     t.columns.epoch};
+    Datum values[] = {msg_id, hlc_datum(stamped), deps_value, CStringGetTextDatum(region),
+                      Int64GetDatum(state.epoch)};
+    bool nulls[] = {false, false, false, false, false};
+    HeapTuple stamped_row = heap_modify_tuple_by_cols(row, t.desc, 5, columns, values, nulls);
+
+    count(RelationGetRelid(t.rel), Counter::LocalInserts);
+    if (t.notify) notify_row(t, stamped_row, stamped, false);
+    return stamped_row;
+}
+
+// Messages are append-only: an edit is a new message whose deps name the one
+// it edits. Replicating in-place changes would need versions of their own
+// (two regions editing one message would flip it back and forth forever),
+// so an UPDATE that changes a message is refused, and one that changes
+// nothing is skipped: no new row version, nothing to replicate.
+HeapTuple local_update(const Firing& t) {
+    require_columns(t);
+    HeapTuple old_row = t.data->tg_trigtuple, new_row = t.data->tg_newtuple;
+    for (int i = 0; i < t.desc->natts; ++i) {
+        Form_pg_attribute attribute = TupleDescAttr(t.desc, i);
+        if (attribute->attisdropped) continue;
+        bool old_null = false, new_null = false;
+        Datum old_value = get(t, old_row, attribute->attnum, &old_null);
+        Datum new_value = get(t, new_row, attribute->attnum, &new_null);
+        if (old_null != new_null ||
+            (!old_null && !datumIsEqual(old_value, new_value, attribute->attbyval, attribute->attlen)))
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("a causal message cannot be changed once sent"),
+                            errdetail("Column \"%s\" of \"%s\" would change.",
+                                      NameStr(attribute->attname), RelationGetRelationName(t.rel)),
+                            errhint("Send a new message that names this one in its deps.")));
+    }
+    return nullptr;
+}
+
+// ---- apply path ----------------------------------------------------------
+
+// Per table, the two statements the apply path runs, planned once per
+// backend and again after the table changes.
+struct Statements {
+    Oid relid;  // hash key
+    bool stale;
+    SPIPlanPtr find;     // the hlc of the row with this msg_id
+    SPIPlanPtr replace;  // overwrite that row with the winner
+    int replace_nargs;
+    int* replace_attnums;
+};
+
+HTAB* statements = nullptr;
+
+void on_relcache_invalidation(Datum, Oid relid) {
+    if (statements == nullptr) return;
+    HASH_SEQ_STATUS scan;
+    hash_seq_init(&scan, statements);
+    while (auto* entry = static_cast<Statements*>(hash_seq_search(&scan)))
+        if (relid == InvalidOid || entry->relid == relid) entry->stale = true;
+}
+
+SPIPlanPtr keep(SPIPlanPtr plan, const char* query) {
+    if (plan == nullptr) elog(ERROR, "pg_causal could not plan \"%s\": %s", query, SPI_result_code_string(SPI_result));
+    SPI_keepplan(plan);
+    return plan;
+}
+
+// Call with SPI connected.
+Statements* statements_for(const Firing& t) {
+    if (statements == nullptr) {
+        HASHCTL info = {};
+        info.keysize = sizeof(Oid);
+        info.entrysize = sizeof(Statements);
+        info.hcxt = TopMemoryContext;
+        statements = hash_create("pg_causal message statements", 16, &info,
+                                 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+        CacheRegisterRelcacheCallback(on_relcache_invalidation, 0);
+    }
+    Oid relid = RelationGetRelid(t.rel);
+    bool found = false;
+    auto* entry = static_cast<Statements*>(hash_search(statements, &relid, HASH_ENTER, &found));
+    if (found && !entry->stale) return entry;
+    if (found) {
+        if (entry->find) SPI_freeplan(entry->find);
+        if (entry->replace) SPI_freeplan(entry->replace);
+        if (entry->replace_attnums) pfree(entry->replace_attnums);
+    }
+    entry->find = entry->replace = nullptr;
+    entry->replace_attnums = nullptr;
+    entry->stale = true;  // until both are planned
+
+    const char* table = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(t.rel)),
+                                                   RelationGetRelationName(t.rel));
+    Oid uuid_type = UUIDOID;
+    StringInfoData query;
+    initStringInfo(&query);
+    appendStringInfo(&query, "SELECT hlc FROM %s WHERE msg_id = $1", table);
+    entry->find = keep(SPI_prepare(query.data, 1, &uuid_type), query.data);
+
+    // Every column the winner carries, except those no UPDATE may set.
+    Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * (t.desc->natts + 1)));
+    int* attnums = static_cast<int*>(MemoryContextAlloc(TopMemoryContext, sizeof(int) * (t.desc->natts + 1)));
+    int nargs = 0;
+    resetStringInfo(&query);
+    appendStringInfo(&query, "UPDATE %s SET ", table);
+    for (int i = 0; i < t.desc->natts; ++i) {
+        Form_pg_attribute attribute = TupleDescAttr(t.desc, i);
+        if (attribute->attisdropped || attribute->attgenerated ||
+            attribute->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
+            continue;
+        appendStringInfo(&query, "%s%s = $%d", nargs ? ", " : "",
+                         quote_identifier(NameStr(attribute->attname)), nargs + 1);
+        types[nargs] = attribute->atttypid;
+        attnums[nargs++] = attribute->attnum;
+    }
+    types[nargs] = UUIDOID;
+    appendStringInfo(&query, " WHERE msg_id = $%d", nargs + 1);
+    entry->replace = keep(SPI_prepare(query.data, nargs + 1, types), query.data);
+    entry->replace_nargs = nargs;
+    entry->replace_attnums = attnums;
+    entry->stale = false;
+    return entry;
+}
+
+struct Existing {
+    bool found;
+    Hlc hlc;
+};
+
+Existing find_existing(Statements* s, Datum msg_id) {
+    if (SPI_execute_plan(s->find, &msg_id, nullptr, true, 1) != SPI_OK_SELECT)
+        elog(ERROR, "pg_causal could not look up a msg_id");
+    Existing existing = {SPI_processed > 0, {}};
+    if (existing.found) {
+        bool isnull = false;
+        Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+        if (!isnull) existing.hlc = *reinterpret_cast<const Hlc*>(DatumGetPointer(value));
+    }
+    return existing;
+}
+
+void replace_with(const Firing& t, Statements* s, HeapTuple winner, Datum msg_id) {
+    Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * (s->replace_nargs + 1)));
+    char* nulls = static_cast<char*>(palloc(s->replace_nargs + 2));
+    for (int i = 0; i < s->replace_nargs; ++i) {
+        bool isnull = false;
+        values[i] = get(t, winner, static_cast<AttrNumber>(s->replace_attnums[i]), &isnull);
+        nulls[i] = isnull ? 'n' : ' ';
+    }
+    values[s->replace_nargs] = msg_id;
+    nulls[s->replace_nargs] = ' ';
+    nulls[s->replace_nargs + 1] = '\0';
+    if (SPI_execute_plan(s->replace, values, nulls, false, 0) != SPI_OK_UPDATE)
+        elog(ERROR, "pg_causal could not replace a message with the winner");
+}
+
+// What makes a replicated row impossible to take as a message, or nullptr.
+const char* malformed(const Firing& t, HeapTuple row, const Deps& deps) {
+    bool isnull = false;
+    if ((get(t, row, t.columns.msg_id, &isnull), isnull)) return "msg_id is NULL";
+    if ((get(t, row, t.columns.conversation, &isnull), isnull)) return "the conversation is NULL";
+    if ((get(t, row, t.columns.region, &isnull), isnull)) return "crdb_region is NULL";
+    if ((get(t, row, t.columns.epoch, &isnull), isnull)) return "epoch is NULL";
+    const Hlc* hlc = get_hlc(t, row);
+    if (hlc == nullptr) return "hlc is NULL";
+    if (deps.problem != nullptr) return deps.problem;
+    if (deps.max != nullptr && compare(*deps.max, *hlc) >= 0)
+        return "a dep is not older than the message itself";
+    return nullptr;
+}
+
+void quarantine(const Firing& t, HeapTuple row, const char* reason);
+
+// The apply path proper. May raise; apply_insert() catches.
+HeapTuple try_apply_insert(const Firing& t) {
+    HeapTuple row = t.data->tg_trigtuple;
+    Oid relid = RelationGetRelid(t.rel);
+    if (t.missing_column != nullptr) {
+        quarantine(t, row, psprintf("the table has no column \"%s\"", t.missing_column));
+        return nullptr;
+    }
+    Deps deps = read_deps(t, row);
+    if (const char* problem = malformed(t, row, deps)) {
+        quarantine(t, row, problem);
+        return nullptr;
+    }
+    const Hlc hlc = *get_hlc(t, row);
+    // The receive event, for every well-formed row: even a duplicate proves
+    // that its sender's clock got this far.
+    if (!clock_observe(hlc).adopted) count(relid, Counter::OffsetRejections);
+
+    bool isnull = false;
+    Datum msg_id = get(t, row, t.columns.msg_id, &isnull);
+    lock_msg_id(msg_id);
+    SPI_connect();
+    Statements* s = statements_for(t);
+    Existing existing = find_existing(s, msg_id);
+    if (existing.found) {
+        // One msg_id, one message: the smallest hlc wins, in every region.
+        if (compare(hlc, existing.hlc) < 0) {
+            replace_with(t, s, row, msg_id);
+            count(relid, Counter::WinnersReplaced);
+        } else {
+            count(relid, Counter::Duplicates);
+        }
+        SPI_finish();
+        return nullptr;
+    }
+    SPI_finish();
+
+    Datum region = get(t, row, t.columns.region, &isnull);
+    Datum epoch = get(t, row, t.columns.epoch, &isnull);
+    bool orphan = fenced_write(TextDatumGetCString(region), DatumGetInt64(epoch), hlc);
+    if (orphan) count(relid, Counter::Orphans);
+    count(relid, Counter::Applied);
+    if (t.notify) notify_row(t, row, hlc, orphan);
+    return row;
+}
+
+// Runs `attempt` in a subtransaction. Returns false, with the error's message
+// in *message, when it raised; the error is then gone and nothing it did
+// remains.
+template <typename Attempt>
+bool in_subtransaction(Attempt attempt, char** message) {
+    MemoryContext caller_context = CurrentMemoryContext;
+    ResourceOwner caller_owner = CurrentResourceOwner;
+    volatile bool succeeded = true;
+    BeginInternalSubTransaction(nullptr);
+    MemoryContextSwitchTo(caller_context);
+    PG_TRY();
+    {
+        attempt();
+        ReleaseCurrentSubTransaction();
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(caller_context);
+        ErrorData* error = CopyErrorData();
+        FlushErrorState();
+        RollbackAndReleaseCurrentSubTransaction();
+        *message = error->message;
+        succeeded = false;
+    }
+    PG_END_TRY();
+    MemoryContextSwitchTo(caller_context);
+    CurrentResourceOwner = caller_owner;
+    return succeeded;
+}
+
+void quarantine(const Firing& t, HeapTuple row, const char* reason) {
+    count(RelationGetRelid(t.rel), Counter::Quarantined);
+    char* failure = nullptr;
+    bool stored = in_subtransaction(
+        [&] {
+            SPI_connect();
+            Oid types[] = {TEXTOID, TEXTOID, t.rel->rd_rel->reltype};
+            Datum values[] = {
+                CStringGetTextDatum(quote_qualified_identifier(
+                    get_namespace_name(RelationGetNamespace(t.rel)), RelationGetRelationName(t.rel))),
+                CStringGetTextDatum(reason), heap_copy_tuple_as_datum(row, t.desc)};
+            if (SPI_execute_with_args("INSERT INTO causal.quarantine (table_name, reason, row_data) "
+                                      "VALUES ($1, $2, pg_catalog.to_jsonb($3))",
+                                      3, types, values, nullptr, false, 0) != SPI_OK_INSERT)
+                elog(ERROR, "could not insert into causal.quarantine");
+            SPI_finish();
+        },
+        &failure);
+    ereport(stored ? LOG : WARNING,
+            (errmsg("pg_causal quarantined a row replicated into \"%s\": %s",
+                    RelationGetRelationName(t.rel), reason),
+             stored ? errdetail("It is in causal.quarantine.")
+                    : errdetail("It could not be stored in causal.quarantine (%s); the row is %s",
+                                failure, OidOutputFunctionCall(F_RECORD_OUT, heap_copy_tuple_as_datum(row, t.desc)))));
+}
+
+HeapTuple apply_insert(const Firing& t) {
+    HeapTuple result = nullptr;
+    char* failure = nullptr;
+    if (!in_subtransaction([&] { result = try_apply_insert(t); }, &failure))
+        quarantine(t, t.data->tg_trigtuple, failure);
+    return result;
+}
+
+// A replicated UPDATE is always a winner replacing a loser (messages are
+// append-only), and it applies only where it is one: where the row holds a
+// smaller hlc already, or the same, it changes nothing. Applying an update
+// that changes nothing would publish it again, around the mesh forever.
+HeapTuple apply_update(const Firing& t) {
+    if (t.missing_column != nullptr) return nullptr;
+    const Hlc* old_hlc = get_hlc(t, t.data->tg_trigtuple);
+    const Hlc* new_hlc = get_hlc(t, t.data->tg_newtuple);
+    if (new_hlc == nullptr || old_hlc == nullptr || compare(*new_hlc, *old_hlc) >= 0) return nullptr;
+    return t.data->tg_newtuple;
+}
+
+}  // namespace
+}  // namespace causal::pg
+
+CAUSAL_FUNCTION(message_trigger) {
+    using namespace causal::pg;
+    Firing t = read_trigger(fcinfo);
+    bool inserting = TRIGGER_FIRED_BY_INSERT(t.data->tg_event);
+    HeapTuple result;
+    if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)
+        result = inserting ? apply_insert(t) : apply_update(t);
+    else
+        result = inserting ? local_insert(t) : local_update(t);
+    return PointerGetDatum(result);
+}

@@ -1,0 +1,145 @@
+#include "regions.hpp"
+
+#include <cstring>
+
+#include "hlc_datum.hpp"
+#include "settings.hpp"
+
+extern "C" {
+#include "catalog/namespace.h"
+#include "catalog/pg_type_d.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+}
+
+namespace causal::pg {
+
+namespace {
+
+struct Fence {
+    const char* region;
+    int64 epoch;
+    Hlc fenced_at;
+};
+
+// Everything read lives in `context`, which is reset on every reload.
+struct Cache {
+    MemoryContext context = nullptr;
+    bool valid = false;
+    uint64 read_after = 0;  // the invalidation count it was read after
+    const char* region = nullptr;  // the causal.region the state was read for
+    RegionState own = {0, false, nullptr};
+    Fence* fences = nullptr;
+    uint64 fence_count = 0;
+};
+
+Cache cache;
+uint64 invalidations = 0;
+Oid regions_relid = InvalidOid;
+Oid fences_relid = InvalidOid;
+
+void on_relcache_invalidation(Datum, Oid relid) {
+    if (relid == InvalidOid || relid == regions_relid || relid == fences_relid) ++invalidations;
+}
+
+const char* current_region() { return region_setting ? region_setting : ""; }
+
+void run(const char* query, const char* region) {
+    Oid type = TEXTOID;
+    Datum arg = region ? CStringGetTextDatum(region) : Datum(0);
+    if (SPI_execute_with_args(query, region ? 1 : 0, &type, &arg, nullptr, true, 0) != SPI_OK_SELECT)
+        elog(ERROR, "pg_causal could not read its region state: %s", query);
+}
+
+void load() {
+    static bool registered = false;
+    if (!registered) {
+        CacheRegisterRelcacheCallback(on_relcache_invalidation, 0);
+        registered = true;
+    }
+    Oid schema = get_namespace_oid("causal", false);
+    regions_relid = get_relname_relid("regions", schema);
+    fences_relid = get_relname_relid("fences", schema);
+    if (cache.context == nullptr)
+        cache.context =
+            AllocSetContextCreate(TopMemoryContext, "pg_causal regions", ALLOCSET_SMALL_SIZES);
+    cache.valid = false;
+    MemoryContextReset(cache.context);
+    // An invalidation that arrives while we read (opening the tables accepts
+    // them) leaves the cache invalid, to be read again next time.
+    const uint64 seen = invalidations;
+    const char* region = current_region();
+    bool isnull = false;
+
+    SPI_connect();
+    cache.region = MemoryContextStrdup(cache.context, region);
+    cache.own = {0, false, nullptr};
+    run("SELECT epoch, state = 'fenced' FROM causal.regions WHERE region = $1", region);
+    if (SPI_processed > 0) {
+        cache.own.epoch = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        cache.own.fenced = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+    }
+    run("SELECT region FROM causal.regions WHERE state = 'active' AND region <> $1 "
+        "ORDER BY region LIMIT 1",
+        region);
+    if (SPI_processed > 0)
+        cache.own.live_region = MemoryContextStrdup(
+            cache.context, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+    run("SELECT region, epoch, fenced_at FROM causal.fences", nullptr);
+    cache.fence_count = SPI_processed;
+    cache.fences = static_cast<Fence*>(
+        MemoryContextAllocZero(cache.context, sizeof(Fence) * (SPI_processed + 1)));
+    for (uint64 i = 0; i < SPI_processed; ++i) {
+        HeapTuple row = SPI_tuptable->vals[i];
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        cache.fences[i].region = MemoryContextStrdup(cache.context, SPI_getvalue(row, desc, 1));
+        cache.fences[i].epoch = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+        cache.fences[i].fenced_at =
+            *reinterpret_cast<const Hlc*>(DatumGetPointer(SPI_getbinval(row, desc, 3, &isnull)));
+    }
+    SPI_finish();
+    cache.read_after = seen;
+    cache.valid = invalidations == seen;
+}
+
+void ensure_loaded() {
+    // Catch up with committed changes before trusting the cache.
+    AcceptInvalidationMessages();
+    if (!cache.valid || cache.read_after != invalidations ||
+        std::strcmp(cache.region, current_region()) != 0)
+        load();
+}
+
+}  // namespace
+
+RegionState own_region_state() {
+    ensure_loaded();
+    return cache.own;
+}
+
+bool fenced_write(const char* region, int64_t epoch, const Hlc& hlc) {
+    ensure_loaded();
+    for (uint64 i = 0; i < cache.fence_count; ++i) {
+        const Fence& fence = cache.fences[i];
+        if (fence.epoch == epoch && std::strcmp(fence.region, region) == 0 &&
+            compare(hlc, fence.fenced_at) > 0)
+            return true;
+    }
+    return false;
+}
+
+}  // namespace causal::pg
+
+// AFTER ROW trigger on causal.regions and causal.fences: tells every backend,
+// at commit, that its cached view is stale.
+CAUSAL_FUNCTION(regions_changed) {
+    auto* trigger = reinterpret_cast<TriggerData*>(fcinfo->context);
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("regions_changed() must be called as a trigger")));
+    CacheInvalidateRelcacheByRelid(RelationGetRelid(trigger->tg_relation));
+    return PointerGetDatum(nullptr);
+}

@@ -1,0 +1,25 @@
+// This backend's view of causal.regions and causal.fences: read on first use
+// and again only after a committed change to either table (the tables'
+// triggers send a relcache invalidation), so the insert path pays for a
+// lookup only once per change of the fencing state.
+#pragma once
+
+#include <cstdint>
+
+#include "../src/core/hlc.hpp"
+
+namespace causal::pg {
+
+struct RegionState {
+    int64_t epoch;         // 0 for a region not in causal.regions yet
+    bool fenced;
+    const char* live_region;  // another active region to send clients to, or nullptr
+};
+
+// The state of this instance's region (causal.region).
+RegionState own_region_state();
+
+// Written by `region` in `epoch` after that epoch was fenced.
+bool fenced_write(const char* region, int64_t epoch, const Hlc& hlc);
+
+}  // namespace causal::pg

@@ -1,0 +1,30 @@
+// Per-table counters of the message trigger, in shared memory so that every
+// backend and the replication apply workers add to the same numbers
+// (causal.stat_tables). Counted since the server started.
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+}
+
+namespace causal::pg {
+
+enum class Counter {
+    LocalInserts,
+    Applied,
+    Duplicates,
+    WinnersReplaced,
+    Orphans,
+    Quarantined,
+    OffsetRejections,
+};
+constexpr int kCounterCount = 7;
+
+void table_stats_request_shmem();
+void table_stats_startup_shmem();
+
+// Adds one; a no-op without shared memory (not preloaded) or when the table
+// of tables is full (a WARNING says so, once per backend).
+void count(Oid relid, Counter counter);
+
+}  // namespace causal::pg

@@ -1,0 +1,82 @@
+-- Run on east by mesh_apply.t; :west and :south are connection strings of
+-- the other regions, read through dblink.
+SET search_path = public, causal;
+SELECT plan(21);
+
+CREATE FUNCTION pg_temp.at(region text, query text) RETURNS text LANGUAGE sql AS $$
+  SELECT v FROM dblink(region, query) AS t(v text)
+$$;
+-- What a region holds and how it orders and flags it, as one digest.
+CREATE FUNCTION pg_temp.digest_query() RETURNS text LANGUAGE sql AS $q$ SELECT $$
+  SELECT md5(string_agg(concat_ws(' ', msg_id, hlc, conversation_id, body, crdb_region, epoch,
+                                  causal.is_orphan(crdb_region, epoch, hlc)), ',' ORDER BY hlc))
+    FROM chat.messages $$ $q$;
+CREATE FUNCTION pg_temp.digest() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE result text;
+BEGIN
+  EXECUTE pg_temp.digest_query() INTO result;
+  RETURN result;
+END $$;
+
+-- convergence
+SELECT is(pg_temp.at(:'west', pg_temp.digest_query()), pg_temp.digest(), 'west holds the same messages, flags and order as east');
+SELECT is(pg_temp.at(:'south', pg_temp.digest_query()), pg_temp.digest(), 'so does south');
+SELECT is((SELECT count(*) FROM chat.messages), 7::bigint,
+          'three conversation messages, the retried one once, after-malformed, split brain, ping');
+SELECT is(pg_temp.at(:'west', 'SELECT count(*) - count(DISTINCT msg_id) FROM chat.messages')::int
+          + pg_temp.at(:'south', 'SELECT count(*) - count(DISTINCT msg_id) FROM chat.messages')::int
+          + (SELECT count(*) - count(DISTINCT msg_id) FROM chat.messages)::int, 0,
+          'no region holds a message twice');
+SELECT is(pg_temp.at(:'west', 'SELECT md5(string_agg(concat_ws('' '', region, node_id, epoch, state, fenced_at, changed_at), '','' ORDER BY region)) FROM causal.regions'),
+          (SELECT md5(string_agg(concat_ws(' ', region, node_id, epoch, state, fenced_at, changed_at), ',' ORDER BY region)) FROM causal.regions),
+          'causal.regions converged');
+
+-- relay loops end: everything came back to its sender, and stopped there
+SELECT cmp_ok((SELECT duplicates FROM causal.stat_tables WHERE relid = 'chat.messages'::regclass), '>=', 3::bigint,
+              'east dropped its own messages relayed back to it');
+SELECT count(*) AS rows_before, pg_current_wal_lsn() AS wal_before,
+       (SELECT applied + duplicates + winners_replaced FROM causal.stat_tables) AS seen_before
+  FROM chat.messages \gset
+SELECT pg_sleep(1) \gset
+SELECT is((SELECT count(*) FROM chat.messages), :rows_before::bigint, 'no loop: no more rows arrive');
+SELECT is((SELECT applied + duplicates + winners_replaced FROM causal.stat_tables), :seen_before::bigint,
+          'no loop: nothing more is applied or dropped');
+SELECT cmp_ok(pg_wal_lsn_diff(pg_current_wal_lsn(), :'wal_before'), '<', 65536::numeric,
+              'no loop: idle, the region writes next to no WAL');
+
+-- a reply is stamped after what it replies to, in every region
+SELECT ok(bool_and(m.hlc > d), 'every message''s hlc is above each of its deps')
+  FROM chat.messages m, unnest(m.deps) d;
+
+-- the msg_id retried in two regions
+SELECT is((SELECT hlc::text FROM chat.messages WHERE msg_id = :'retried'), :'winner',
+          'one winner for the retried msg_id: the smaller hlc');
+SELECT is(pg_temp.at(:'west', format('SELECT hlc::text FROM chat.messages WHERE msg_id = %L', :'retried')), :'winner',
+          'west holds the same winner');
+SELECT cmp_ok((SELECT winners_replaced FROM causal.stat_tables WHERE relid = 'chat.messages'::regclass)
+              + pg_temp.at(:'west', 'SELECT winners_replaced FROM causal.stat_tables')::bigint, '>=', 1::bigint,
+              'the losing copy was replaced where it had been written');
+
+-- the malformed row
+SELECT is(pg_temp.at(:'west', 'SELECT reason FROM causal.quarantine'), 'a dep is not older than the message itself',
+          'west quarantined the malformed row with the reason');
+SELECT is(pg_temp.at(:'south', 'SELECT row_data->>''body'' FROM causal.quarantine'), 'malformed',
+          'south kept it, whole, in causal.quarantine');
+SELECT is(pg_temp.at(:'south', 'SELECT count(*) FROM pg_stat_subscription WHERE pid IS NOT NULL'), '2',
+          'and its apply workers run on');
+
+-- the partitioned region's writes
+SELECT is((SELECT causal.is_orphan(crdb_region, epoch, hlc) FROM chat.messages WHERE body = 'split brain'), true,
+          'south''s write after its fence is an orphan');
+SELECT is(pg_temp.at(:'south', 'SELECT causal.is_orphan(crdb_region, epoch, hlc) FROM chat.messages WHERE body = ''split brain'''), 't',
+          'in south too');
+SELECT cmp_ok((SELECT orphans FROM causal.stat_tables WHERE relid = 'chat.messages'::regclass), '>=', 1::bigint,
+              'the apply path counted it');
+SELECT throws_ok(format('SELECT dblink_exec(%L, %L)', :'south',
+                        'INSERT INTO chat.messages (conversation_id, body) VALUES (42, ''after the fence'')'),
+                 '5C001', NULL, 'south, now that it knows, refuses local writes');
+
+-- listeners hear about applied rows
+SELECT matches(:'notified'::text, 'notification "chat.messages" with payload "77 [0-9]+\.[0-9]{5}@1"',
+               'west''s listener was notified of the row applied from east');
+SELECT * FROM finish();

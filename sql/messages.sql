@@ -1,0 +1,148 @@
+-- Causal message tables: causal.enable() turns an ordinary table into one,
+-- and the C++ trigger causal.message_trigger() guards both of its write paths.
+
+-- Rows the replication apply path could not take, kept with the reason. The
+-- apply path never raises (that would stop replication for good); this is
+-- where what it cannot take goes instead. Local to each region.
+CREATE TABLE causal.quarantine (
+    id             bigserial PRIMARY KEY,
+    table_name     text NOT NULL,
+    received_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    reason         text NOT NULL,
+    row_data       jsonb NOT NULL
+);
+COMMENT ON TABLE causal.quarantine IS 'replicated rows the apply path could not take, with the reason';
+-- The rows are messages: only causal_admin reads them.
+GRANT SELECT, DELETE ON causal.quarantine TO causal_admin;
+
+CREATE FUNCTION causal.message_trigger() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'message_trigger' LANGUAGE C;
+
+CREATE FUNCTION causal.table_stats(
+    OUT relid regclass,
+    OUT local_inserts bigint,
+    OUT applied bigint,
+    OUT duplicates bigint,
+    OUT winners_replaced bigint,
+    OUT orphans bigint,
+    OUT quarantined bigint,
+    OUT offset_rejections bigint)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'table_stats' LANGUAGE C VOLATILE;
+
+CREATE VIEW causal.stat_tables AS
+SELECT s.* FROM causal.table_stats() s
+ WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = s.relid);
+COMMENT ON VIEW causal.stat_tables IS 'per causal message table, counted since the server started';
+GRANT SELECT ON causal.stat_tables TO PUBLIC;
+
+-- The columns a causal message table carries, with their types.
+CREATE FUNCTION causal.message_columns(OUT name text, OUT type regtype, OUT definition text)
+RETURNS SETOF record LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+  VALUES ('msg_id', 'uuid'::regtype, 'uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid()'),
+         ('hlc', 'causal.hlc'::regtype, 'causal.hlc'),
+         ('deps', 'causal.hlc[]'::regtype, 'causal.hlc[] NOT NULL DEFAULT ''{}'''),
+         ('crdb_region', 'text'::regtype, 'text'),
+         ('epoch', 'bigint'::regtype, 'bigint')
+$$;
+
+CREATE FUNCTION causal.enable(
+    message_table regclass,
+    conversation name,
+    notify boolean DEFAULT false)
+RETURNS regclass
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  rel pg_class;
+  qualified text;
+  column_type regtype;
+  col record;
+  msg_id_index text;
+  conversation_index text;
+  this_region text := causal.gateway_region();
+  current_epoch bigint;
+BEGIN
+  SELECT * INTO rel FROM pg_class WHERE oid = message_table;
+  qualified := message_table::text;
+  IF rel.relkind = 'p' THEN
+    RAISE EXCEPTION 'cannot enable partitioned table %', qualified USING ERRCODE = '0A000',
+      DETAIL = 'Causal message tables are plain tables in this version.';
+  ELSIF rel.relkind <> 'r' THEN
+    RAISE EXCEPTION '"%" is not a table', qualified USING ERRCODE = '42809';
+  END IF;
+
+  SELECT a.atttypid::regtype INTO column_type FROM pg_attribute a
+   WHERE a.attrelid = message_table AND a.attname = conversation AND a.attnum > 0 AND NOT a.attisdropped;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" of table % does not exist', conversation, qualified
+      USING ERRCODE = '42703';
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_opclass o JOIN pg_am am ON am.oid = o.opcmethod
+                  WHERE am.amname = 'btree' AND o.opcdefault
+                    AND o.opcintype IN (column_type, (SELECT t.typbasetype FROM pg_type t WHERE t.oid = column_type)))
+     AND NOT EXISTS (SELECT FROM pg_type t WHERE t.oid = column_type AND t.typtype = 'e') THEN
+    RAISE EXCEPTION 'conversation column "%" has type %, which cannot be indexed with a btree',
+                    conversation, column_type USING ERRCODE = '42804';
+  END IF;
+  IF conversation IN (SELECT c.name FROM causal.message_columns() c) THEN
+    RAISE EXCEPTION 'column "%" is one of pg_causal''s own columns', conversation USING ERRCODE = '42P16';
+  END IF;
+
+  -- pg_causal's columns: add the missing ones, refuse ones of another type.
+  FOR col IN SELECT * FROM causal.message_columns() LOOP
+    SELECT a.atttypid::regtype INTO column_type FROM pg_attribute a
+     WHERE a.attrelid = message_table AND a.attname = col.name AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+      EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s', qualified, col.name, col.definition);
+    ELSIF column_type <> col.type THEN
+      RAISE EXCEPTION 'column "%" of table % has type %, not %', col.name, qualified, column_type, col.type
+        USING ERRCODE = '42804';
+    END IF;
+  END LOOP;
+
+  -- Rows from before: stamped now, in this region and epoch.
+  SELECT r.epoch INTO current_epoch FROM causal.regions r WHERE r.region = this_region;
+  EXECUTE format('UPDATE %s SET hlc = causal.hlc_now(), crdb_region = $1, epoch = $2 WHERE hlc IS NULL',
+                 qualified) USING this_region, coalesce(current_epoch, 0);
+  EXECUTE format('ALTER TABLE %s ALTER COLUMN hlc SET NOT NULL, ALTER COLUMN crdb_region SET NOT NULL,
+                  ALTER COLUMN epoch SET NOT NULL', qualified);
+
+  -- msg_id identifies a message in every region: the dedupe key and the
+  -- replica identity (a local serial key would differ from region to region).
+  msg_id_index := left(rel.relname, 40) || '_causal_msg_id';
+  conversation_index := left(rel.relname, 40) || '_causal_conversation_hlc';
+  EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %s (msg_id)', msg_id_index, qualified);
+  EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (%I, hlc)', conversation_index, qualified, conversation);
+  EXECUTE format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', qualified, msg_id_index);
+
+  EXECUTE format('DROP TRIGGER IF EXISTS causal_message ON %s', qualified);
+  EXECUTE format('CREATE TRIGGER causal_message BEFORE INSERT OR UPDATE ON %s FOR EACH ROW
+                  EXECUTE FUNCTION causal.message_trigger(%L, %L)', qualified, conversation,
+                 CASE WHEN notify THEN 'notify' ELSE 'quiet' END);
+  -- ALWAYS: the replication apply worker must fire it too
+  EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER causal_message', qualified);
+
+  IF NOT EXISTS (SELECT FROM pg_publication WHERE pubname = 'causal_mesh') THEN
+    CREATE PUBLICATION causal_mesh FOR TABLE causal.regions, causal.fences;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
+                  WHERE p.pubname = 'causal_mesh' AND pr.prrelid = message_table) THEN
+    EXECUTE format('ALTER PUBLICATION causal_mesh ADD TABLE %s', qualified);
+  END IF;
+  RETURN message_table;
+END $$;
+COMMENT ON FUNCTION causal.enable(regclass, name, boolean) IS
+    'make a table a causal message table: columns, indexes, the trigger, publication causal_mesh';
+
+-- Undoes enable() without touching the data: the trigger goes and the table
+-- leaves the publication; columns, indexes and rows stay.
+CREATE FUNCTION causal.disable(message_table regclass) RETURNS regclass
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  EXECUTE format('DROP TRIGGER IF EXISTS causal_message ON %s', message_table);
+  IF EXISTS (SELECT FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
+              WHERE p.pubname = 'causal_mesh' AND pr.prrelid = message_table) THEN
+    EXECUTE format('ALTER PUBLICATION causal_mesh DROP TABLE %s', message_table);
+  END IF;
+  RETURN message_table;
+END $$;

@@ -1,0 +1,184 @@
+-- Regions, epochs and fences: the replicated facts behind the epoch fence.
+--
+-- Both tables travel with the data (publication causal_mesh) and converge
+-- whatever order changes arrive in: causal.regions is a max register on
+-- (epoch, changed_at), causal.fences a min register on fenced_at. Triggers
+-- enforce that on every path, the replication apply worker's included, so
+-- they are ENABLE ALWAYS and, like everything the apply worker runs,
+-- schema-qualified.
+
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'causal_admin') THEN
+    CREATE ROLE causal_admin NOLOGIN;
+  END IF;
+END $$;
+COMMENT ON ROLE causal_admin IS 'may fence, unfence and register pg_causal regions';
+
+CREATE TABLE causal.regions (
+    region      text PRIMARY KEY,
+    node_id     int CHECK (node_id BETWEEN 0 AND 65535),
+    epoch       bigint NOT NULL DEFAULT 0 CHECK (epoch >= 0),
+    state       text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'fenced')),
+    fenced_at   causal.hlc,            -- when the current fence began; NULL while active
+    changed_at  causal.hlc NOT NULL    -- orders concurrent changes within one epoch
+);
+COMMENT ON TABLE causal.regions IS 'each region''s epoch and state; epochs only grow';
+
+-- Every fence ever put up: region's writes in `epoch` after `fenced_at` are
+-- orphans. Append-only; one row per fenced epoch.
+CREATE TABLE causal.fences (
+    region     text NOT NULL,
+    epoch      bigint NOT NULL,
+    fenced_at  causal.hlc NOT NULL,
+    PRIMARY KEY (region, epoch)
+);
+COMMENT ON TABLE causal.fences IS 'fenced epochs: a region''s writes in that epoch after fenced_at are orphans';
+
+GRANT SELECT ON causal.regions, causal.fences TO PUBLIC;
+
+CREATE FUNCTION causal.regions_register() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  current causal.regions;
+BEGIN
+  IF TG_OP = 'UPDATE' THEN
+    IF NEW.epoch > OLD.epoch
+       OR (NEW.epoch = OLD.epoch AND NEW.changed_at OPERATOR(causal.>) OLD.changed_at) THEN
+      RETURN NEW;
+    END IF;
+    RETURN NULL;  -- older than what is here: keep what is here
+  END IF;
+  SELECT * INTO current FROM causal.regions r WHERE r.region = NEW.region FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN NEW;
+  END IF;
+  -- The same region registered elsewhere too: one row, the larger value.
+  UPDATE causal.regions r
+     SET node_id = NEW.node_id, epoch = NEW.epoch, state = NEW.state,
+         fenced_at = NEW.fenced_at, changed_at = NEW.changed_at
+   WHERE r.region = NEW.region;
+  RETURN NULL;
+END $$;
+
+CREATE FUNCTION causal.fences_register() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF TG_OP = 'UPDATE' THEN
+    IF NEW.fenced_at OPERATOR(causal.<) OLD.fenced_at THEN
+      RETURN NEW;
+    END IF;
+    RETURN NULL;
+  END IF;
+  IF NOT EXISTS (SELECT FROM causal.fences f WHERE f.region = NEW.region AND f.epoch = NEW.epoch) THEN
+    RETURN NEW;
+  END IF;
+  -- Fenced from two places at once: the earlier fence holds everywhere.
+  UPDATE causal.fences f SET fenced_at = NEW.fenced_at
+   WHERE f.region = NEW.region AND f.epoch = NEW.epoch;
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER regions_register BEFORE INSERT OR UPDATE ON causal.regions
+    FOR EACH ROW EXECUTE FUNCTION causal.regions_register();
+ALTER TABLE causal.regions ENABLE ALWAYS TRIGGER regions_register;
+CREATE TRIGGER fences_register BEFORE INSERT OR UPDATE ON causal.fences
+    FOR EACH ROW EXECUTE FUNCTION causal.fences_register();
+ALTER TABLE causal.fences ENABLE ALWAYS TRIGGER fences_register;
+
+-- Backends cache their region's state; a committed change tells them all.
+CREATE FUNCTION causal.regions_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'regions_changed' LANGUAGE C;
+CREATE TRIGGER regions_changed AFTER INSERT OR UPDATE OR DELETE ON causal.regions
+    FOR EACH ROW EXECUTE FUNCTION causal.regions_changed();
+ALTER TABLE causal.regions ENABLE ALWAYS TRIGGER regions_changed;
+CREATE TRIGGER fences_changed AFTER INSERT OR UPDATE OR DELETE ON causal.fences
+    FOR EACH ROW EXECUTE FUNCTION causal.regions_changed();
+ALTER TABLE causal.fences ENABLE ALWAYS TRIGGER fences_changed;
+
+CREATE FUNCTION causal.register_region(region text, node_id int) RETURNS causal.regions
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  result causal.regions;
+BEGIN
+  -- Every change carries a newer changed_at, or the register keeps the old row.
+  UPDATE causal.regions r SET node_id = register_region.node_id, changed_at = causal.hlc_now()
+   WHERE r.region = register_region.region
+  RETURNING * INTO result;
+  IF NOT FOUND THEN
+    INSERT INTO causal.regions (region, node_id, changed_at)
+    VALUES (register_region.region, register_region.node_id, causal.hlc_now())
+    RETURNING * INTO result;
+  END IF;
+  RETURN result;
+END $$;
+
+-- Fences `region`: its writes in its current epoch from now on are orphans,
+-- it refuses local writes once it learns of the fence, and its epoch becomes
+-- `epoch`, which must be larger than its current one.
+CREATE FUNCTION causal.fence_region(region text, epoch bigint) RETURNS causal.regions
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  now causal.hlc := causal.hlc_now();
+  current causal.regions;
+BEGIN
+  IF region IS NULL OR epoch IS NULL THEN
+    RAISE EXCEPTION 'region and epoch must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  IF NOT EXISTS (SELECT FROM causal.regions r WHERE r.region = fence_region.region) THEN
+    INSERT INTO causal.regions (region, changed_at) VALUES (fence_region.region, now);
+  END IF;
+  SELECT * INTO current FROM causal.regions r WHERE r.region = fence_region.region FOR UPDATE;
+  IF fence_region.epoch <= current.epoch THEN
+    RAISE EXCEPTION 'epoch % is not newer than region "%"''s epoch %', fence_region.epoch,
+                    fence_region.region, current.epoch
+      USING ERRCODE = '5C002', HINT = 'Epochs only grow: pass one above the current epoch.';
+  END IF;
+  INSERT INTO causal.fences (region, epoch, fenced_at) VALUES (current.region, current.epoch, now);
+  UPDATE causal.regions r
+     SET epoch = fence_region.epoch, state = 'fenced', fenced_at = now, changed_at = now
+   WHERE r.region = fence_region.region
+  RETURNING * INTO current;
+  RETURN current;
+END $$;
+
+-- Lifts the fence of `region` with a new, larger epoch.
+CREATE FUNCTION causal.unfence_region(region text, epoch bigint) RETURNS causal.regions
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  current causal.regions;
+BEGIN
+  IF region IS NULL OR epoch IS NULL THEN
+    RAISE EXCEPTION 'region and epoch must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  SELECT * INTO current FROM causal.regions r WHERE r.region = unfence_region.region FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'region "%" is not registered', unfence_region.region USING ERRCODE = '42704';
+  END IF;
+  IF unfence_region.epoch <= current.epoch THEN
+    RAISE EXCEPTION 'epoch % is not newer than region "%"''s epoch %', unfence_region.epoch,
+                    unfence_region.region, current.epoch
+      USING ERRCODE = '5C002', HINT = 'Epochs only grow: pass one above the current epoch.';
+  END IF;
+  UPDATE causal.regions r
+     SET epoch = unfence_region.epoch, state = 'active', fenced_at = NULL,
+         changed_at = causal.hlc_now()
+   WHERE r.region = unfence_region.region
+  RETURNING * INTO current;
+  RETURN current;
+END $$;
+
+REVOKE ALL ON FUNCTION causal.register_region(text, int), causal.fence_region(text, bigint),
+    causal.unfence_region(text, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION causal.register_region(text, int), causal.fence_region(text, bigint),
+    causal.unfence_region(text, bigint) TO causal_admin;
+
+-- Whether a message is an orphan by itself: written by `region` in an epoch
+-- that was fenced before `hlc`. The same answer in every region once the
+-- fences have replicated. (Its causal descendants are orphans too; the merge
+-- aggregate follows deps to find them.)
+CREATE FUNCTION causal.is_orphan(region text, epoch bigint, hlc causal.hlc) RETURNS bool
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT FROM causal.fences f
+                  WHERE f.region = $1 AND f.epoch = $2 AND $3 OPERATOR(causal.>) f.fenced_at)
+$$;
