@@ -14,7 +14,7 @@ SQL_TOPICS = sql/schema.sql sql/hlc_type.sql sql/clock.sql sql/cockroach.sql sql
              sql/messages.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS      = hlc_type hlc_errors hlc_operators clock cockroach
+REGRESS      = hlc_type hlc_errors hlc_operators clock cockroach messages
 REGRESS_OPTS = --inputdir=regress --outputdir=regress
 
 PG_CONFIG ?= pg_config
@@ -62,6 +62,7 @@ bench: deps
 	$(MAKE) all
 	$(SUDO) $(MAKE) install
 	regress/perf/run-bench
+	regress/perf/run-messages-bench
 
 clean-test:
 	rm -rf regress/results $(UNIT_BIN)

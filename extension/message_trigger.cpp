@@ -12,6 +12,7 @@
 // Everything here runs in frames that hold only trivially destructible
 // objects, so ereport may longjmp through them.
 #include "../src/core/clock.hpp"
+#include "../src/core/msg_id.hpp"
 #include "clock.hpp"
 #include "hlc_datum.hpp"
 #include "regions.hpp"
@@ -19,12 +20,21 @@
 #include "table_stats.hpp"
 
 extern "C" {
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type_d.h"
 #include "commands/async.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/datum.h"
@@ -169,11 +179,34 @@ void notify_row(const Firing& t, HeapTuple row, const Hlc& hlc, bool orphan) {
     Async_Notify(channel.data, payload.data);
 }
 
-// Two writers of one msg_id, in two sessions or a session and an apply
-// worker, take turns: the second sees the first's row and deduplicates.
+Datum new_msg_id() {
+    uint8_t random[10];
+    if (!pg_strong_random(random, sizeof random))
+        ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not generate random values")));
+    auto* id = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t)));
+    uuid_v7(system_wall_ms(), random, *reinterpret_cast<uint8_t(*)[16]>(id->data));
+    return UUIDPGetDatum(id);
+}
+
+// Two apply workers delivering one msg_id at once (it arrives by every path
+// of the mesh) take turns: the second finds the first's row and drops its
+// copy, instead of failing on the unique index, which would stop its
+// subscription. The lock lasts until commit, so a transaction takes at most
+// kMaxMsgIdLocks of them and relies on find_existing()'s wait alone beyond
+// that: a bulk transaction must not exhaust the lock table.
+constexpr int kMaxMsgIdLocks = 64;
+
 void lock_msg_id(Datum msg_id) {
+    static LocalTransactionId transaction = InvalidLocalTransactionId;
+    static int taken = 0;
+    if (MyProc->lxid != transaction) {
+        transaction = MyProc->lxid;
+        taken = 0;
+    }
+    if (taken >= kMaxMsgIdLocks) return;
+    ++taken;
     int64 key = 0;
-    std::memcpy(&key, DatumGetUUIDP(msg_id)->data, sizeof key);
+    std::memcpy(&key, DatumGetUUIDP(msg_id)->data + 8, sizeof key);  // the random half
     DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum(key));
 }
 
@@ -247,10 +280,7 @@ HeapTuple local_insert(const Firing& t) {
     Hlc stamped = deps.max != nullptr ? clock_observe(*deps.max).value : clock_now();
 
     Datum msg_id = get(t, row, t.columns.msg_id, &isnull);
-    if (isnull)
-        msg_id = OidFunctionCall0(F_GEN_RANDOM_UUID);
-    else
-        lock_msg_id(msg_id);
+    if (isnull) msg_id = new_msg_id();
 
     Datum deps_value = get(t, row, t.columns.deps, &isnull);
     if (isnull)
@@ -295,13 +325,12 @@ HeapTuple local_update(const Firing& t) {
 
 // ---- apply path ----------------------------------------------------------
 
-// Per table, the two statements the apply path runs, planned once per
-// backend and again after the table changes.
+// Per table, the statement that replaces a loser with the winner, planned
+// once per backend and again after the table changes.
 struct Statements {
     Oid relid;  // hash key
     bool stale;
-    SPIPlanPtr find;     // the hlc of the row with this msg_id
-    SPIPlanPtr replace;  // overwrite that row with the winner
+    SPIPlanPtr replace;
     int replace_nargs;
     int* replace_attnums;
 };
@@ -338,27 +367,22 @@ Statements* statements_for(const Firing& t) {
     auto* entry = static_cast<Statements*>(hash_search(statements, &relid, HASH_ENTER, &found));
     if (found && !entry->stale) return entry;
     if (found) {
-        if (entry->find) SPI_freeplan(entry->find);
         if (entry->replace) SPI_freeplan(entry->replace);
         if (entry->replace_attnums) pfree(entry->replace_attnums);
     }
-    entry->find = entry->replace = nullptr;
+    entry->replace = nullptr;
     entry->replace_attnums = nullptr;
-    entry->stale = true;  // until both are planned
+    entry->stale = true;  // until planned
 
     const char* table = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(t.rel)),
                                                    RelationGetRelationName(t.rel));
-    Oid uuid_type = UUIDOID;
     StringInfoData query;
     initStringInfo(&query);
-    appendStringInfo(&query, "SELECT hlc FROM %s WHERE msg_id = $1", table);
-    entry->find = keep(SPI_prepare(query.data, 1, &uuid_type), query.data);
 
     // Every column the winner carries, except those no UPDATE may set.
     Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * (t.desc->natts + 1)));
     int* attnums = static_cast<int*>(MemoryContextAlloc(TopMemoryContext, sizeof(int) * (t.desc->natts + 1)));
     int nargs = 0;
-    resetStringInfo(&query);
     appendStringInfo(&query, "UPDATE %s SET ", table);
     for (int i = 0; i < t.desc->natts; ++i) {
         Form_pg_attribute attribute = TupleDescAttr(t.desc, i);
@@ -384,15 +408,45 @@ struct Existing {
     Hlc hlc;
 };
 
-Existing find_existing(Statements* s, Datum msg_id) {
-    if (SPI_execute_plan(s->find, &msg_id, nullptr, true, 1) != SPI_OK_SELECT)
-        elog(ERROR, "pg_causal could not look up a msg_id");
-    Existing existing = {SPI_processed > 0, {}};
-    if (existing.found) {
-        bool isnull = false;
-        Datum value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-        if (!isnull) existing.hlc = *reinterpret_cast<const Hlc*>(DatumGetPointer(value));
+// The row with this msg_id, through the msg_id index (the replica identity)
+// with a dirty snapshot: a row another transaction is inserting or replacing
+// right now is waited for, as the unique index itself would, so that this
+// insert never runs into it.
+Existing find_existing(const Firing& t, Datum msg_id) {
+    Oid index_oid = RelationGetReplicaIndex(t.rel);
+    if (!OidIsValid(index_oid))
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("the replica identity of \"%s\" is not its msg_id index",
+                               RelationGetRelationName(t.rel)),
+                        errhint("Run causal.enable() on the table again.")));
+    Relation index = index_open(index_oid, AccessShareLock);
+    TupleTableSlot* slot = table_slot_create(t.rel, nullptr);
+    Existing existing = {false, {}};
+    for (;;) {
+        SnapshotData dirty;
+        InitDirtySnapshot(dirty);
+        ScanKeyData key;
+        ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, msg_id);
+        IndexScanDesc scan = index_beginscan(t.rel, index, &dirty, 1, 0);
+        index_rescan(scan, &key, 1, nullptr, 0);
+        TransactionId in_progress = InvalidTransactionId;
+        ItemPointerData tid;
+        if (index_getnext_slot(scan, ForwardScanDirection, slot)) {
+            in_progress = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
+            tid = slot->tts_tid;
+            if (!TransactionIdIsValid(in_progress)) {
+                bool isnull = false;
+                Datum value = slot_getattr(slot, t.columns.hlc, &isnull);
+                existing.found = true;
+                if (!isnull) existing.hlc = *reinterpret_cast<const Hlc*>(DatumGetPointer(value));
+            }
+        }
+        index_endscan(scan);
+        if (!TransactionIdIsValid(in_progress)) break;
+        XactLockTableWait(in_progress, t.rel, &tid, XLTW_InsertIndexUnique);
     }
+    ExecDropSingleTupleTableSlot(slot);
+    index_close(index, AccessShareLock);
     return existing;
 }
 
@@ -449,21 +503,19 @@ HeapTuple try_apply_insert(const Firing& t) {
     bool isnull = false;
     Datum msg_id = get(t, row, t.columns.msg_id, &isnull);
     lock_msg_id(msg_id);
-    SPI_connect();
-    Statements* s = statements_for(t);
-    Existing existing = find_existing(s, msg_id);
+    Existing existing = find_existing(t, msg_id);
     if (existing.found) {
         // One msg_id, one message: the smallest hlc wins, in every region.
         if (compare(hlc, existing.hlc) < 0) {
-            replace_with(t, s, row, msg_id);
+            SPI_connect();
+            replace_with(t, statements_for(t), row, msg_id);
+            SPI_finish();
             count(relid, Counter::WinnersReplaced);
         } else {
             count(relid, Counter::Duplicates);
         }
-        SPI_finish();
         return nullptr;
     }
-    SPI_finish();
 
     Datum region = get(t, row, t.columns.region, &isnull);
     Datum epoch = get(t, row, t.columns.epoch, &isnull);
@@ -552,6 +604,8 @@ HeapTuple apply_update(const Firing& t) {
 
 }  // namespace
 }  // namespace causal::pg
+
+CAUSAL_FUNCTION(new_msg_id) { return causal::pg::new_msg_id(); }
 
 CAUSAL_FUNCTION(message_trigger) {
     using namespace causal::pg;
