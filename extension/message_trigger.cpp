@@ -37,6 +37,7 @@ extern "C" {
 #include "utils/snapmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
+#include "mb/pg_wchar.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
@@ -93,18 +94,20 @@ const char* find_columns(Firing& t, const char* conversation) {
     return nullptr;
 }
 
-Firing read_trigger(FunctionCallInfo fcinfo) {
+// The two trigger functions, as causal.enable() creates them: BEFORE INSERT
+// OR UPDATE, and AFTER INSERT, row triggers with two arguments.
+Firing read_trigger(FunctionCallInfo fcinfo, bool before) {
+    const char* function = before ? "causal.message_trigger()" : "causal.message_stored()";
     if (!CALLED_AS_TRIGGER(fcinfo))
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("causal.message_trigger() must be called as a trigger")));
+                        errmsg("%s must be called as a trigger", function)));
     auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
-    if (!TRIGGER_FIRED_BEFORE(data->tg_event) || !TRIGGER_FIRED_FOR_ROW(data->tg_event) ||
+    if (TRIGGER_FIRED_BEFORE(data->tg_event) != before || !TRIGGER_FIRED_FOR_ROW(data->tg_event) ||
         TRIGGER_FIRED_BY_DELETE(data->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(data->tg_event) ||
-        data->tg_trigger->tgnargs != 2)
+        (!before && !TRIGGER_FIRED_BY_INSERT(data->tg_event)) || data->tg_trigger->tgnargs != 2)
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("causal.message_trigger() must be a BEFORE INSERT OR UPDATE row "
-                               "trigger with two arguments"),
-                        errhint("Let causal.enable() create it.")));
+                        errmsg("%s is not a trigger as causal.enable() creates it", function),
+                        errhint("Run causal.enable() on the table again.")));
     Firing t = {};
     t.data = data;
     t.rel = data->tg_relation;
@@ -163,6 +166,8 @@ char* hlc_text(const Hlc& value) {
 }
 
 // NOTIFY "<schema>.<table>", '<conversation> <hlc>[ orphan]', sent at commit.
+// A channel name is at most NAMEDATALEN - 1 bytes: longer ones are cut there
+// (at a character boundary) rather than failing the insert.
 void notify_row(const Firing& t, HeapTuple row, const Hlc& hlc, bool orphan) {
     bool isnull = false;
     Datum conversation = get(t, row, t.columns.conversation, &isnull);
@@ -173,6 +178,8 @@ void notify_row(const Firing& t, HeapTuple row, const Hlc& hlc, bool orphan) {
     initStringInfo(&channel);
     appendStringInfo(&channel, "%s.%s", get_namespace_name(RelationGetNamespace(t.rel)),
                      RelationGetRelationName(t.rel));
+    if (channel.len >= NAMEDATALEN)
+        channel.data[pg_mbcliplen(channel.data, channel.len, NAMEDATALEN - 1)] = '\0';
     initStringInfo(&payload);
     appendStringInfo(&payload, "%s %s%s", isnull ? "" : OidOutputFunctionCall(output, conversation),
                      hlc_text(hlc), orphan ? " orphan" : "");
@@ -238,6 +245,14 @@ HeapTuple local_insert(const Firing& t) {
                         hint_live_region(state)));
     bool isnull = false;
     Datum client_epoch = get(t, row, t.columns.epoch, &isnull);
+    if (!isnull && DatumGetInt64(client_epoch) > state.epoch)
+        ereport(ERROR, (errcode(kStaleEpoch),
+                        errmsg("epoch %lld is newer than region \"%s\"'s epoch %lld",
+                               static_cast<long long>(DatumGetInt64(client_epoch)), region,
+                               static_cast<long long>(state.epoch)),
+                        errdetail("The client has seen a change of the fencing state that this "
+                                  "region has not received yet: it may be fenced."),
+                        hint_live_region(state)));
     if (!isnull && DatumGetInt64(client_epoch) < state.epoch)
         ereport(ERROR, (errcode(kStaleEpoch),
                         errmsg("epoch %lld is older than region \"%s\"'s epoch %lld",
@@ -293,16 +308,16 @@ HeapTuple local_insert(const Firing& t) {
     bool nulls[] = {false, false, false, false, false};
     HeapTuple stamped_row = heap_modify_tuple_by_cols(row, t.desc, 5, columns, values, nulls);
 
-    count(RelationGetRelid(t.rel), Counter::LocalInserts);
-    if (t.notify) notify_row(t, stamped_row, stamped, false);
     return stamped_row;
 }
 
 // Messages are append-only: an edit is a new message whose deps name the one
 // it edits. Replicating in-place changes would need versions of their own
 // (two regions editing one message would flip it back and forth forever),
-// so an UPDATE that changes a message is refused, and one that changes
-// nothing is skipped: no new row version, nothing to replicate.
+// so an UPDATE that changes a message is refused. One that changes nothing
+// goes through, for `ON CONFLICT (msg_id) DO UPDATE ... RETURNING hlc`, the
+// race-free way for a retry to learn its original hlc; the other regions
+// drop it on arrival (apply_update).
 HeapTuple local_update(const Firing& t) {
     require_columns(t);
     HeapTuple old_row = t.data->tg_trigtuple, new_row = t.data->tg_newtuple;
@@ -313,14 +328,14 @@ HeapTuple local_update(const Firing& t) {
         Datum old_value = get(t, old_row, attribute->attnum, &old_null);
         Datum new_value = get(t, new_row, attribute->attnum, &new_null);
         if (old_null != new_null ||
-            (!old_null && !datumIsEqual(old_value, new_value, attribute->attbyval, attribute->attlen)))
+            (!old_null && !datum_image_eq(old_value, new_value, attribute->attbyval, attribute->attlen)))
             ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                             errmsg("a causal message cannot be changed once sent"),
                             errdetail("Column \"%s\" of \"%s\" would change.",
                                       NameStr(attribute->attname), RelationGetRelationName(t.rel)),
                             errhint("Send a new message that names this one in its deps.")));
     }
-    return nullptr;
+    return new_row;
 }
 
 // ---- apply path ----------------------------------------------------------
@@ -517,12 +532,6 @@ HeapTuple try_apply_insert(const Firing& t) {
         return nullptr;
     }
 
-    Datum region = get(t, row, t.columns.region, &isnull);
-    Datum epoch = get(t, row, t.columns.epoch, &isnull);
-    bool orphan = fenced_write(TextDatumGetCString(region), DatumGetInt64(epoch), hlc);
-    if (orphan) count(relid, Counter::Orphans);
-    count(relid, Counter::Applied);
-    if (t.notify) notify_row(t, row, hlc, orphan);
     return row;
 }
 
@@ -602,14 +611,50 @@ HeapTuple apply_update(const Firing& t) {
     return t.data->tg_newtuple;
 }
 
+// After the row is stored: count it, and tell listeners. On the apply path
+// nothing here may raise either; the row is stored whatever happens.
+void row_stored(const Firing& t) {
+    HeapTuple row = t.data->tg_trigtuple;
+    Oid relid = RelationGetRelid(t.rel);
+    if (SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA) {
+        count(relid, Counter::LocalInserts);
+        if (t.notify && t.missing_column == nullptr) notify_row(t, row, *get_hlc(t, row), false);
+        return;
+    }
+    count(relid, Counter::Applied);
+    char* failure = nullptr;
+    bool done = in_subtransaction(
+        [&] {
+            if (t.missing_column != nullptr) return;
+            bool isnull = false;
+            const Hlc hlc = *get_hlc(t, row);
+            Datum region = get(t, row, t.columns.region, &isnull);
+            Datum epoch = get(t, row, t.columns.epoch, &isnull);
+            bool orphan = fenced_write(TextDatumGetCString(region), DatumGetInt64(epoch), hlc);
+            if (orphan) count(relid, Counter::Orphans);
+            if (t.notify) notify_row(t, row, hlc, orphan);
+        },
+        &failure);
+    if (!done)
+        ereport(WARNING, (errmsg("pg_causal could not flag or notify a row applied to \"%s\": %s",
+                                 RelationGetRelationName(t.rel), failure),
+                          errdetail("The row is stored.")));
+}
+
 }  // namespace
 }  // namespace causal::pg
+
+CAUSAL_FUNCTION(message_stored) {
+    using namespace causal::pg;
+    row_stored(read_trigger(fcinfo, false));
+    return PointerGetDatum(nullptr);
+}
 
 CAUSAL_FUNCTION(new_msg_id) { return causal::pg::new_msg_id(); }
 
 CAUSAL_FUNCTION(message_trigger) {
     using namespace causal::pg;
-    Firing t = read_trigger(fcinfo);
+    Firing t = read_trigger(fcinfo, true);
     bool inserting = TRIGGER_FIRED_BY_INSERT(t.data->tg_event);
     HeapTuple result;
     if (SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA)

@@ -22,6 +22,8 @@ COMMENT ON FUNCTION causal.new_msg_id() IS
 
 CREATE FUNCTION causal.message_trigger() RETURNS trigger
     AS 'MODULE_PATHNAME', 'message_trigger' LANGUAGE C;
+CREATE FUNCTION causal.message_stored() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'message_stored' LANGUAGE C;
 
 CREATE FUNCTION causal.table_stats(
     OUT relid regclass,
@@ -51,19 +53,32 @@ RETURNS SETOF record LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_tem
          ('epoch', 'bigint'::regtype, 'bigint')
 $$;
 
+-- The index of `relation` whose key columns are exactly `columns`, if any:
+-- enable() recognizes its own indexes by what they index, not by name.
+CREATE FUNCTION causal.index_on(relation regclass, columns name[], must_be_unique boolean)
+RETURNS regclass LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT i.indexrelid::regclass FROM pg_index i
+   WHERE i.indrelid = relation AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+     AND (i.indisunique OR NOT must_be_unique)
+     AND i.indnkeyatts = cardinality(columns)
+     AND ARRAY(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, n)
+                JOIN pg_attribute a ON a.attrelid = relation AND a.attnum = k.attnum
+               ORDER BY k.n) = columns
+   ORDER BY i.indexrelid LIMIT 1
+$$;
+
 CREATE FUNCTION causal.enable(
     message_table regclass,
     conversation name,
     notify boolean DEFAULT false)
 RETURNS regclass
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $$
 DECLARE
   rel pg_class;
   qualified text;
   column_type regtype;
   col record;
-  msg_id_index text;
-  conversation_index text;
+  msg_id_index regclass;
   this_region text := causal.gateway_region();
   current_epoch bigint;
 BEGIN
@@ -82,13 +97,6 @@ BEGIN
     RAISE EXCEPTION 'column "%" of table % does not exist', conversation, qualified
       USING ERRCODE = '42703';
   END IF;
-  IF NOT EXISTS (SELECT FROM pg_opclass o JOIN pg_am am ON am.oid = o.opcmethod
-                  WHERE am.amname = 'btree' AND o.opcdefault
-                    AND o.opcintype IN (column_type, (SELECT t.typbasetype FROM pg_type t WHERE t.oid = column_type)))
-     AND NOT EXISTS (SELECT FROM pg_type t WHERE t.oid = column_type AND t.typtype = 'e') THEN
-    RAISE EXCEPTION 'conversation column "%" has type %, which cannot be indexed with a btree',
-                    conversation, column_type USING ERRCODE = '42804';
-  END IF;
   IF conversation IN (SELECT c.name FROM causal.message_columns() c) THEN
     RAISE EXCEPTION 'column "%" is one of pg_causal''s own columns', conversation USING ERRCODE = '42P16';
   END IF;
@@ -105,27 +113,49 @@ BEGIN
     END IF;
   END LOOP;
 
-  -- Rows from before: stamped now, in this region and epoch.
+  -- Rows from before: given an id, stamped now, in this region and epoch.
   SELECT r.epoch INTO current_epoch FROM causal.regions r WHERE r.region = this_region;
-  EXECUTE format('UPDATE %s SET hlc = causal.hlc_now(), crdb_region = $1, epoch = $2 WHERE hlc IS NULL',
-                 qualified) USING this_region, coalesce(current_epoch, 0);
-  EXECUTE format('ALTER TABLE %s ALTER COLUMN hlc SET NOT NULL, ALTER COLUMN crdb_region SET NOT NULL,
+  EXECUTE format('UPDATE %s SET msg_id = coalesce(msg_id, causal.new_msg_id()), deps = coalesce(deps, ''{}''),
+                         hlc = causal.hlc_now(), crdb_region = $1, epoch = $2
+                   WHERE hlc IS NULL OR msg_id IS NULL OR deps IS NULL', qualified)
+    USING this_region, coalesce(current_epoch, 0);
+  EXECUTE format('ALTER TABLE %s ALTER COLUMN msg_id SET NOT NULL, ALTER COLUMN hlc SET NOT NULL,
+                  ALTER COLUMN deps SET NOT NULL, ALTER COLUMN crdb_region SET NOT NULL,
                   ALTER COLUMN epoch SET NOT NULL', qualified);
 
   -- msg_id identifies a message in every region: the dedupe key and the
   -- replica identity (a local serial key would differ from region to region).
-  msg_id_index := left(rel.relname, 40) || '_causal_msg_id';
-  conversation_index := left(rel.relname, 40) || '_causal_conversation_hlc';
-  EXECUTE format('CREATE UNIQUE INDEX IF NOT EXISTS %I ON %s (msg_id)', msg_id_index, qualified);
-  EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s (%I, hlc)', conversation_index, qualified, conversation);
-  EXECUTE format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', qualified, msg_id_index);
+  msg_id_index := causal.index_on(message_table, ARRAY['msg_id']::name[], true);
+  IF msg_id_index IS NULL THEN
+    EXECUTE format('CREATE UNIQUE INDEX ON %s (msg_id)', qualified);
+    msg_id_index := causal.index_on(message_table, ARRAY['msg_id']::name[], true);
+  END IF;
+  IF causal.index_on(message_table, ARRAY[conversation, 'hlc']::name[], false) IS NULL THEN
+    BEGIN
+      EXECUTE format('CREATE INDEX ON %s (%I, hlc)', qualified, conversation);
+    EXCEPTION WHEN undefined_object THEN
+      RAISE EXCEPTION 'conversation column "%" has type %, which a btree cannot index', conversation,
+                      (SELECT a.atttypid::regtype FROM pg_attribute a
+                        WHERE a.attrelid = message_table AND a.attname = conversation)
+        USING ERRCODE = '42804';
+    END;
+  END IF;
+  EXECUTE format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', qualified,
+                 (SELECT relname FROM pg_class WHERE oid = msg_id_index));
 
   EXECUTE format('DROP TRIGGER IF EXISTS causal_message ON %s', qualified);
+  EXECUTE format('DROP TRIGGER IF EXISTS causal_message_stored ON %s', qualified);
   EXECUTE format('CREATE TRIGGER causal_message BEFORE INSERT OR UPDATE ON %s FOR EACH ROW
                   EXECUTE FUNCTION causal.message_trigger(%L, %L)', qualified, conversation,
                  CASE WHEN notify THEN 'notify' ELSE 'quiet' END);
-  -- ALWAYS: the replication apply worker must fire it too
+  -- Counts and notifies once the row is stored: a retry dropped by ON
+  -- CONFLICT, or one that fails on the unique index, never was.
+  EXECUTE format('CREATE TRIGGER causal_message_stored AFTER INSERT ON %s FOR EACH ROW
+                  EXECUTE FUNCTION causal.message_stored(%L, %L)', qualified, conversation,
+                 CASE WHEN notify THEN 'notify' ELSE 'quiet' END);
+  -- ALWAYS: the replication apply worker must fire them too
   EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER causal_message', qualified);
+  EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER causal_message_stored', qualified);
 
   IF NOT EXISTS (SELECT FROM pg_publication WHERE pubname = 'causal_mesh') THEN
     CREATE PUBLICATION causal_mesh FOR TABLE causal.regions, causal.fences;
@@ -142,12 +172,16 @@ COMMENT ON FUNCTION causal.enable(regclass, name, boolean) IS
 -- Undoes enable() without touching the data: the trigger goes and the table
 -- leaves the publication; columns, indexes and rows stay.
 CREATE FUNCTION causal.disable(message_table regclass) RETURNS regclass
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $$
 BEGIN
   EXECUTE format('DROP TRIGGER IF EXISTS causal_message ON %s', message_table);
+  EXECUTE format('DROP TRIGGER IF EXISTS causal_message_stored ON %s', message_table);
   IF EXISTS (SELECT FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
               WHERE p.pubname = 'causal_mesh' AND pr.prrelid = message_table) THEN
     EXECUTE format('ALTER PUBLICATION causal_mesh DROP TABLE %s', message_table);
   END IF;
   RETURN message_table;
 END $$;
+
+SELECT pg_catalog.pg_extension_config_dump('causal.quarantine', '');
+SELECT pg_catalog.pg_extension_config_dump('causal.quarantine_id_seq', '');

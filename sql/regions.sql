@@ -182,3 +182,8 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
   SELECT EXISTS (SELECT FROM causal.fences f
                   WHERE f.region = $1 AND f.epoch = $2 AND $3 OPERATOR(causal.>) f.fenced_at)
 $$;
+
+-- pg_dump keeps the fencing state: without it a restored region would
+-- forget its epochs, and orphans would no longer be orphans.
+SELECT pg_catalog.pg_extension_config_dump('causal.regions', '');
+SELECT pg_catalog.pg_extension_config_dump('causal.fences', '');

@@ -12,22 +12,15 @@ SELECT g AS id,
 CREATE INDEX messages_h ON messages (h);
 ANALYZE messages;
 
-CREATE FUNCTION pg_temp.plan_of(query text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE line text; result text := '';
-BEGIN
-  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP result := result || line || E'\n'; END LOOP;
-  RETURN result;
-END $$;
-
-SELECT matches(pg_temp.plan_of('SELECT * FROM messages ORDER BY h LIMIT 10'),
+SELECT matches(tap_helpers.plan_of('SELECT * FROM messages ORDER BY h LIMIT 10'),
                'Index Scan using messages_h', 'ORDER BY hlc LIMIT uses the btree index');
-SELECT matches(pg_temp.plan_of('SELECT * FROM messages ORDER BY h DESC LIMIT 10'),
+SELECT matches(tap_helpers.plan_of('SELECT * FROM messages ORDER BY h DESC LIMIT 10'),
                'Index Scan Backward using messages_h', 'ORDER BY hlc DESC scans the index backward');
 SELECT matches(
-  pg_temp.plan_of($q$SELECT * FROM messages
+  tap_helpers.plan_of($q$SELECT * FROM messages
      WHERE h >= '1700000050000.00000@0' AND h < '1700000050100.00000@0'$q$),
   '(Index|Bitmap Index) Scan', 'a narrow range uses the btree index');
-SELECT matches(pg_temp.plan_of($q$SELECT * FROM messages WHERE h = '1700000050000.00001@2'$q$),
+SELECT matches(tap_helpers.plan_of($q$SELECT * FROM messages WHERE h = '1700000050000.00001@2'$q$),
                'Index', 'equality uses the btree index');
 
 SELECT is((SELECT array_agg(id) FROM (SELECT id FROM messages ORDER BY h LIMIT 1000) s),
@@ -47,7 +40,7 @@ SELECT set_eq(
 
 DROP INDEX messages_h;
 CREATE INDEX messages_h_hash ON messages USING hash (h);
-SELECT matches(pg_temp.plan_of($q$SELECT * FROM messages WHERE h = '1700000050000.00001@2'$q$),
+SELECT matches(tap_helpers.plan_of($q$SELECT * FROM messages WHERE h = '1700000050000.00001@2'$q$),
                'messages_h_hash', 'equality uses the hash index');
 SELECT is((SELECT count(*) FROM messages WHERE h = (SELECT h FROM messages WHERE id = 4242)),
           1::bigint, 'the hash index finds the row');
@@ -55,7 +48,7 @@ SELECT is((SELECT count(*) FROM messages WHERE h = (SELECT h FROM messages WHERE
 DROP INDEX messages_h_hash;
 CREATE INDEX messages_h_brin ON messages USING brin (h);
 SELECT matches(
-  pg_temp.plan_of($q$SELECT * FROM messages WHERE h < '1700000000100.00000@0'$q$),
+  tap_helpers.plan_of($q$SELECT * FROM messages WHERE h < '1700000000100.00000@0'$q$),
   'messages_h_brin', 'a range uses the BRIN index');
 SELECT set_eq($q$SELECT id FROM messages WHERE h < '1700000000100.00000@0'$q$,
               $q$SELECT id FROM messages WHERE causal.hlc_physical_ms(h) < 1700000000100$q$,

@@ -13,27 +13,21 @@ CREATE TEMP TABLE seen AS
 ANALYZE sent;
 ANALYZE seen;
 
-CREATE FUNCTION pg_temp.plan_of(query text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE line text; result text := '';
-BEGIN
-  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP result := result || line || E'\n'; END LOOP;
-  RETURN result;
-END $$;
 
 SET LOCAL enable_mergejoin = off;
 SET LOCAL enable_nestloop = off;
-SELECT matches(pg_temp.plan_of('SELECT count(*) FROM sent JOIN seen USING (h)'), 'Hash Join',
+SELECT matches(tap_helpers.plan_of('SELECT count(*) FROM sent JOIN seen USING (h)'), 'Hash Join',
                'the planner chooses a hash join on hlc');
 SELECT is((SELECT count(*) FROM sent JOIN seen USING (h)), 10000::bigint, 'the hash join matches every seen row');
 RESET enable_mergejoin;
 SET LOCAL enable_hashjoin = off;
-SELECT matches(pg_temp.plan_of('SELECT count(*) FROM sent JOIN seen USING (h)'), 'Merge Join',
+SELECT matches(tap_helpers.plan_of('SELECT count(*) FROM sent JOIN seen USING (h)'), 'Merge Join',
                'the planner can merge join on hlc');
 SELECT is((SELECT count(*) FROM sent JOIN seen USING (h)), 10000::bigint, 'the merge join agrees');
 RESET enable_hashjoin;
 
 SET LOCAL enable_sort = off;
-SELECT matches(pg_temp.plan_of('SELECT h, count(*) FROM seen GROUP BY h'), 'HashAggregate',
+SELECT matches(tap_helpers.plan_of('SELECT h, count(*) FROM seen GROUP BY h'), 'HashAggregate',
                'GROUP BY hlc can hash');
 SELECT is((SELECT count(*) FROM (SELECT h FROM seen GROUP BY h) s), 10001::bigint,
           'hash aggregation groups equal values');

@@ -1,6 +1,6 @@
 -- Run in the restored database; :digest is the source table's digest.
 SET search_path = public, causal;
-SELECT plan(5);
+SELECT plan(10);
 SELECT has_extension('pg_causal', 'the extension is restored');
 SELECT is(md5(string_agg(id || ' ' || h::text || ' ' || coalesce(deps::text, '-'), ',' ORDER BY h)),
           :'digest', 'every hlc and hlc[] value is restored exactly')
@@ -10,4 +10,21 @@ SELECT has_index('chat', 'messages', 'messages_h_brin', 'the BRIN index is resto
 SET enable_seqscan = off;
 SELECT is((SELECT id FROM chat.messages WHERE h = '281474976710655.65535@65535'), 0::bigint,
           'and answers through the index');
+RESET enable_seqscan;
+
+-- a causal message table and the fencing state
+CREATE FUNCTION pg_temp.value_of(query text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE result text;
+BEGIN
+  EXECUTE query INTO result;
+  RETURN result;
+END $$;
+SELECT is(pg_temp.value_of(:'talk_sql'), :'talk', 'every message of an enabled table is restored as it was');
+SELECT is(pg_temp.value_of(:'fencing_sql'), :'fencing', 'causal.regions and causal.fences are restored');
+SELECT is((SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'chat.talk'::regclass AND tgname = 'causal_message'),
+          'A'::"char", 'the trigger is back, enabled ALWAYS');
+SELECT ok(EXISTS (SELECT FROM pg_publication_tables WHERE pubname = 'causal_mesh' AND schemaname = 'chat'
+                   AND tablename = 'talk'), 'the table is in publication causal_mesh again');
+SELECT lives_ok('INSERT INTO chat.talk (conversation_id, body) VALUES (1, ''after the restore'')',
+                'and stamps new messages');
 SELECT * FROM finish();

@@ -21,6 +21,11 @@ SELECT g, causal.hlc_now(), ARRAY[causal.hlc_from_parts(g, g % 65536, g % 65536)
 INSERT INTO chat.messages VALUES (0, '281474976710655.65535@65535', NULL);
 CREATE INDEX messages_h ON chat.messages (h);
 CREATE INDEX messages_h_brin ON chat.messages USING brin (h);
+SET client_min_messages = warning;
+CREATE TABLE chat.talk (conversation_id bigint, body text);
+SELECT causal.enable('chat.talk', 'conversation_id', notify => true);
+INSERT INTO chat.talk (conversation_id, body) SELECT g % 3, 'line ' || g FROM generate_series(1, 100) g;
+SELECT causal.register_region('test-dump', 6), causal.fence_region('elsewhere', 1);
 SQL
 
 dump=$(instance_dir dump)/source.dump
@@ -31,5 +36,12 @@ instance_env dump
 digest_sql="SELECT md5(string_agg(id || ' ' || h::text || ' ' || coalesce(deps::text, '-'), ',' ORDER BY h))
               FROM chat.messages"
 digest=$(instance_psql dump -d source -At -c "$digest_sql") || bail "could not digest the source"
+talk_sql="SELECT md5(string_agg(concat_ws(' ', msg_id, hlc, deps, crdb_region, epoch, body), ',' ORDER BY hlc))
+            FROM chat.talk"
+talk=$(instance_psql dump -d source -At -c "$talk_sql") || bail "could not digest chat.talk"
+fencing_sql="SELECT md5((SELECT string_agg(concat_ws(' ', region, node_id, epoch, state, fenced_at, changed_at), ',' ORDER BY region) FROM causal.regions)
+                     || (SELECT string_agg(concat_ws(' ', region, epoch, fenced_at), ',' ORDER BY region) FROM causal.fences))"
+fencing=$(instance_psql dump -d source -At -c "$fencing_sql") || bail "could not digest the fencing state"
 instance_psql dump -d restored -c 'CREATE EXTENSION pgtap' >/dev/null || bail "no pgtap"
-tap_sql dump restored regress/pgtap/scenarios/dump_restore.sql -v digest="$digest"
+tap_sql dump restored regress/pgtap/scenarios/dump_restore.sql -v digest="$digest" \
+  -v talk="$talk" -v talk_sql="$talk_sql" -v fencing="$fencing" -v fencing_sql="$fencing_sql"

@@ -1,7 +1,7 @@
 -- Run on east by mesh_apply.t; :west and :south are connection strings of
 -- the other regions, read through dblink.
 SET search_path = public, causal;
-SELECT plan(21);
+SELECT plan(22);
 
 CREATE FUNCTION pg_temp.at(region text, query text) RETURNS text LANGUAGE sql AS $$
   SELECT v FROM dblink(region, query) AS t(v text)
@@ -21,8 +21,10 @@ END $$;
 -- convergence
 SELECT is(pg_temp.at(:'west', pg_temp.digest_query()), pg_temp.digest(), 'west holds the same messages, flags and order as east');
 SELECT is(pg_temp.at(:'south', pg_temp.digest_query()), pg_temp.digest(), 'so does south');
-SELECT is((SELECT count(*) FROM chat.messages), 7::bigint,
+SELECT is((SELECT count(*) FROM chat.messages WHERE conversation_id <> 900), 7::bigint,
           'three conversation messages, the retried one once, after-malformed, split brain, ping');
+SELECT is(pg_temp.at(:'south', 'SELECT count(*) FROM chat.messages WHERE conversation_id = 900'), '10000',
+          'a bulk transaction of 10,000 messages was applied whole');
 SELECT is(pg_temp.at(:'west', 'SELECT count(*) - count(DISTINCT msg_id) FROM chat.messages')::int
           + pg_temp.at(:'south', 'SELECT count(*) - count(DISTINCT msg_id) FROM chat.messages')::int
           + (SELECT count(*) - count(DISTINCT msg_id) FROM chat.messages)::int, 0,

@@ -98,6 +98,13 @@ everywhere "SELECT count(*) = 1 FROM chat.messages WHERE body = 'split brain'" |
 wait_until mesh-south postgres "SELECT state = 'fenced' FROM causal.regions WHERE region = 'south'" ||
   bail "the fence did not reach south"
 
+# A bulk transaction: 10,000 messages in one commit, applied as one remote
+# transaction by each region's apply workers.
+in_region east -c "INSERT INTO chat.messages (conversation_id, body)
+                   SELECT 900, 'bulk ' || g FROM generate_series(1, 10000) g" >/dev/null
+everywhere "SELECT count(*) = 10000 FROM chat.messages WHERE conversation_id = 900" ||
+  bail "the bulk transaction did not arrive everywhere"
+
 # The apply path notifies listeners.
 notified=$(instance_dir mesh-west)/notified.txt
 in_region west -c 'LISTEN "chat.messages"' -c 'SELECT pg_sleep(3)' >"$notified" 2>&1 &

@@ -1,0 +1,113 @@
+-- Causal message tables: what a DBA sees of causal.enable(), the stamped
+-- rows, the errors of the local path, causal.disable(). Only stable values
+-- are shown: never a raw hlc or a generated uuid. This file changes the
+-- region state of the instance (regions, fences) and removes it at the end.
+SET search_path = public, causal;
+\set SHOW_CONTEXT never
+
+CREATE SCHEMA chat;
+CREATE TABLE chat.messages (conversation_id bigint, sender text, body text);
+SELECT causal.enable('chat.messages', conversation => 'conversation_id');
+\d+ chat.messages
+-- idempotent
+SELECT causal.enable('chat.messages', conversation => 'conversation_id');
+SELECT count(*) AS causal_triggers FROM pg_trigger
+ WHERE tgrelid = 'chat.messages'::regclass AND tgname = 'causal_message';
+SELECT pubname, schemaname, tablename FROM pg_publication_tables
+ WHERE pubname = 'causal_mesh' ORDER BY schemaname, tablename;
+
+-- the local path stamps hlc, crdb_region and epoch
+INSERT INTO chat.messages (conversation_id, sender, body)
+VALUES (42, 'ana', 'Let''s meet')
+RETURNING conversation_id, sender, body, msg_id IS NOT NULL AS has_msg_id, hlc IS NOT NULL AS has_hlc,
+          causal.hlc_node(hlc) AS node, deps = '{}' AS no_deps, crdb_region, epoch;
+-- a reply names what it answers; its hlc is above every dep
+INSERT INTO chat.messages (conversation_id, sender, body, deps)
+SELECT 42, 'bo', 'How about 3pm?', ARRAY[hlc] FROM chat.messages WHERE body = 'Let''s meet'
+RETURNING sender, body, cardinality(deps) AS deps, hlc > deps[1] AS after_its_dep;
+-- what the client sends for hlc, crdb_region and epoch is not trusted
+INSERT INTO chat.messages (conversation_id, sender, body, hlc, crdb_region, epoch)
+VALUES (42, 'eve', 'forged', '1.00000@9', 'mars', 0)
+RETURNING sender, hlc > '1.00000@9' AS restamped, causal.hlc_node(hlc) AS node, crdb_region, epoch;
+SELECT sender, body, crdb_region, epoch FROM chat.messages WHERE conversation_id = 42 ORDER BY hlc;
+
+-- a retried send: one message, and the original hlc in one round trip
+INSERT INTO chat.messages (conversation_id, sender, body, msg_id)
+VALUES (43, 'ana', 'once', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
+INSERT INTO chat.messages (conversation_id, sender, body, msg_id)
+VALUES (43, 'ana', 'once', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
+INSERT INTO chat.messages (conversation_id, sender, body, msg_id)
+VALUES (43, 'ana', 'once', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11')
+ON CONFLICT (msg_id) DO NOTHING;
+SELECT hlc AS original FROM chat.messages WHERE msg_id = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' \gset
+INSERT INTO chat.messages (conversation_id, sender, body, msg_id)
+VALUES (43, 'ana', 'once', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11')
+ON CONFLICT (msg_id) DO UPDATE SET msg_id = EXCLUDED.msg_id
+RETURNING hlc = :'original' AS original_hlc;
+SELECT count(*) FROM chat.messages WHERE msg_id = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11';
+
+-- messages are append-only
+UPDATE chat.messages SET body = 'Let''s meet at 3' WHERE body = 'Let''s meet';
+-- an UPDATE that changes nothing goes through (RETURNING works); other regions drop it
+UPDATE chat.messages SET body = body WHERE body = 'Let''s meet' RETURNING body;
+
+-- limits, by SQLSTATE
+\set VERBOSITY sqlstate
+INSERT INTO chat.messages (conversation_id, sender, body, deps)
+SELECT 42, 'ana', 'too many', array_fill(hlc, ARRAY[129]) FROM chat.messages WHERE body = 'once';
+INSERT INTO chat.messages (conversation_id, sender, body, deps)
+SELECT 42, 'ana', 'null dep', ARRAY[hlc, NULL] FROM chat.messages WHERE body = 'once';
+INSERT INTO chat.messages (conversation_id, sender, body, deps)
+VALUES (42, 'ana', 'from the future',
+        ARRAY[causal.hlc_from_parts((extract(epoch FROM clock_timestamp()) * 1000)::bigint + 60000, 0, 2)]);
+INSERT INTO chat.messages (conversation_id, sender, body) VALUES (NULL, 'ana', 'nowhere');
+UPDATE chat.messages SET hlc = causal.hlc_now() WHERE body = 'Let''s meet';
+SELECT causal.enable('chat.nope', 'conversation_id');
+SELECT causal.enable('chat.messages', 'nope');
+\set VERBOSITY default
+-- and by message
+INSERT INTO chat.messages (conversation_id, sender, body, deps)
+SELECT 42, 'ana', 'too many', array_fill(hlc, ARRAY[129]) FROM chat.messages WHERE body = 'once';
+INSERT INTO chat.messages (conversation_id, sender, body, deps)
+SELECT 42, 'ana', 'null dep', ARRAY[hlc, NULL] FROM chat.messages WHERE body = 'once';
+INSERT INTO chat.messages (conversation_id, sender, body) VALUES (NULL, 'ana', 'nowhere');
+CREATE TABLE chat.places (conversation_id point, body text);
+SELECT causal.enable('chat.places', 'conversation_id');
+CREATE TABLE chat.by_month (conversation_id bigint, sent date) PARTITION BY RANGE (sent);
+SELECT causal.enable('chat.by_month', 'conversation_id');
+
+-- the epoch fence
+SELECT region, node_id, epoch, state, fenced_at IS NOT NULL AS fenced
+  FROM causal.fence_region('test-east', 1);
+SELECT region, epoch, fenced_at IS NOT NULL AS has_fenced_at FROM causal.fences;
+INSERT INTO chat.messages (conversation_id, sender, body) VALUES (42, 'ana', 'while fenced');
+SELECT region, node_id, epoch, state FROM causal.register_region('test-west', 2);
+INSERT INTO chat.messages (conversation_id, sender, body) VALUES (42, 'ana', 'while fenced');
+SELECT causal.fence_region('test-east', 1);
+SELECT region, node_id, epoch, state, fenced_at IS NOT NULL AS fenced
+  FROM causal.unfence_region('test-east', 2);
+INSERT INTO chat.messages (conversation_id, sender, body, epoch) VALUES (42, 'ana', 'stale', 1);
+INSERT INTO chat.messages (conversation_id, sender, body, epoch) VALUES (42, 'ana', 'current', 2)
+RETURNING sender, body, crdb_region, epoch;
+INSERT INTO chat.messages (conversation_id, sender, body) VALUES (42, 'ana', 'no epoch')
+RETURNING sender, body, crdb_region, epoch;
+SELECT body, epoch, causal.is_orphan(crdb_region, epoch, hlc) AS orphan
+  FROM chat.messages WHERE conversation_id = 42 ORDER BY hlc;
+SELECT region, node_id, epoch, state, fenced_at IS NOT NULL AS fenced FROM causal.regions ORDER BY region;
+
+-- the counters
+SELECT relid, local_inserts > 0 AS counts_local_inserts, applied, duplicates, winners_replaced, orphans,
+       quarantined, offset_rejections
+  FROM causal.stat_tables WHERE relid = 'chat.messages'::regclass;
+
+-- disable: the trigger and the publication go, the data stays
+SELECT causal.disable('chat.messages');
+\d chat.messages
+SELECT count(*) AS messages FROM chat.messages;
+SELECT count(*) AS in_mesh FROM pg_publication_tables WHERE pubname = 'causal_mesh' AND tablename = 'messages';
+
+-- clean up what this file created
+DROP SCHEMA chat CASCADE;
+DELETE FROM causal.fences WHERE region IN ('test-east', 'test-west');
+DELETE FROM causal.regions WHERE region IN ('test-east', 'test-west');
+DROP PUBLICATION causal_mesh;
