@@ -27,6 +27,7 @@ extern "C" {
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_type_d.h"
+#include "common/pg_prng.h"
 #include "commands/async.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -94,6 +95,41 @@ const char* find_columns(Firing& t, const char* conversation) {
     return nullptr;
 }
 
+// The columns of the table written last, kept until the table changes: the
+// insert path would otherwise look six names up per row.
+struct ColumnCache {
+    bool valid = false;
+    Oid relid = InvalidOid;
+    char conversation[NAMEDATALEN] = "";
+    Columns columns = {};
+    char missing[NAMEDATALEN] = "";
+};
+ColumnCache column_cache;
+
+void forget_columns(Datum, Oid relid) {
+    if (relid == InvalidOid || relid == column_cache.relid) column_cache.valid = false;
+}
+
+void read_columns(Firing& t, const char* conversation) {
+    static bool registered = false;
+    if (!registered) {
+        CacheRegisterRelcacheCallback(forget_columns, 0);
+        registered = true;
+    }
+    Oid relid = RelationGetRelid(t.rel);
+    if (!column_cache.valid || column_cache.relid != relid ||
+        std::strncmp(column_cache.conversation, conversation, NAMEDATALEN) != 0) {
+        const char* missing = find_columns(t, conversation);
+        column_cache.relid = relid;
+        strlcpy(column_cache.conversation, conversation, NAMEDATALEN);
+        column_cache.columns = t.columns;
+        strlcpy(column_cache.missing, missing ? missing : "", NAMEDATALEN);
+        column_cache.valid = true;
+    }
+    t.columns = column_cache.columns;
+    t.missing_column = column_cache.missing[0] ? column_cache.missing : nullptr;
+}
+
 // The two trigger functions, as causal.enable() creates them: BEFORE INSERT
 // OR UPDATE, and AFTER INSERT, row triggers with two arguments.
 Firing read_trigger(FunctionCallInfo fcinfo, bool before) {
@@ -112,7 +148,7 @@ Firing read_trigger(FunctionCallInfo fcinfo, bool before) {
     t.data = data;
     t.rel = data->tg_relation;
     t.desc = RelationGetDescr(t.rel);
-    t.missing_column = find_columns(t, data->tg_trigger->tgargs[0]);
+    read_columns(t, data->tg_trigger->tgargs[0]);
     t.notify = std::strcmp(data->tg_trigger->tgargs[1], "notify") == 0;
     return t;
 }
@@ -142,6 +178,7 @@ Deps read_deps(const Firing& t, HeapTuple row) {
     Datum value = get(t, row, t.columns.deps, &isnull);
     if (isnull) return deps;
     ArrayType* array = DatumGetArrayTypeP(value);
+    if (ARR_NDIM(array) == 0) return deps;  // '{}', most messages
     deconstruct_array(array, ARR_ELEMTYPE(array), sizeof(Hlc), false, TYPALIGN_DOUBLE,
                       &deps.elements, &deps.nulls, &deps.count);
     if (deps.count > kMaxDeps) {
@@ -186,10 +223,15 @@ void notify_row(const Firing& t, HeapTuple row, const Hlc& hlc, bool orphan) {
     Async_Notify(channel.data, payload.data);
 }
 
+// The random bits come from the backend's PRNG, seeded from the kernel's
+// strong randomness at backend start: a msg_id must be unique, not secret,
+// and the strong source cost 3.5 % of an insert's CPU time.
 Datum new_msg_id() {
     uint8_t random[10];
-    if (!pg_strong_random(random, sizeof random))
-        ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR), errmsg("could not generate random values")));
+    uint64 high = pg_prng_uint64(&pg_global_prng_state);
+    uint16 low = static_cast<uint16>(pg_prng_uint32(&pg_global_prng_state));
+    std::memcpy(random, &high, sizeof high);
+    std::memcpy(random + sizeof high, &low, sizeof low);
     auto* id = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t)));
     uuid_v7(system_wall_ms(), random, *reinterpret_cast<uint8_t(*)[16]>(id->data));
     return UUIDPGetDatum(id);
