@@ -24,8 +24,12 @@ SHLIB_LINK  = -lstdc++
 # would make clang a build dependency.
 override with_llvm = no
 
-PGXS := $(shell $(PG_CONFIG) --pgxs)
+# On a fresh machine pg_config arrives with `make deps`; until then only the
+# targets that install it can run.
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
 include $(PGXS)
+endif
 
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_TOPICS)
 	cat $^ > $@

@@ -287,26 +287,26 @@ HeapTuple local_insert(const Firing& t) {
                         hint_live_region(state)));
     bool isnull = false;
     Datum client_epoch = get(t, row, t.columns.epoch, &isnull);
-    if (!isnull && DatumGetInt64(client_epoch) > state.epoch)
-        ereport(ERROR, (errcode(kStaleEpoch),
-                        errmsg("epoch %lld is newer than region \"%s\"'s epoch %lld",
-                               static_cast<long long>(DatumGetInt64(client_epoch)), region,
-                               static_cast<long long>(state.epoch)),
-                        errdetail("The client has seen a change of the fencing state that this "
-                                  "region has not received yet: it may be fenced."),
-                        hint_live_region(state)));
-    if (!isnull && DatumGetInt64(client_epoch) < state.epoch)
-        ereport(ERROR, (errcode(kStaleEpoch),
-                        errmsg("epoch %lld is older than region \"%s\"'s epoch %lld",
-                               static_cast<long long>(DatumGetInt64(client_epoch)), region,
-                               static_cast<long long>(state.epoch)),
-                        errdetail("The region was fenced and has rejoined since the client "
-                                  "learned its epoch."),
-                        state.live_region != nullptr
-                            ? errhint("Read the current epoch from causal.regions, or write to "
-                                      "region \"%s\".",
-                                      state.live_region)
-                            : errhint("Read the current epoch from causal.regions.")));
+    if (!isnull && DatumGetInt64(client_epoch) != state.epoch) {
+        // Older: the region rejoined since the client learned its epoch.
+        // Newer: the client saw a fence that has not reached this region.
+        bool newer = DatumGetInt64(client_epoch) > state.epoch;
+        ereport(ERROR,
+                (errcode(kStaleEpoch),
+                 errmsg("epoch %lld is %s than region \"%s\"'s epoch %lld",
+                        static_cast<long long>(DatumGetInt64(client_epoch)),
+                        newer ? "newer" : "older", region, static_cast<long long>(state.epoch)),
+                 newer ? errdetail("The client has seen a change of the fencing state that this "
+                                   "region has not received yet: it may be fenced.")
+                       : errdetail("The region was fenced and has rejoined since the client "
+                                   "learned its epoch."),
+                 newer ? hint_live_region(state)
+                 : state.live_region != nullptr
+                     ? errhint("Read the current epoch from causal.regions, or write to region "
+                               "\"%s\".",
+                               state.live_region)
+                     : errhint("Read the current epoch from causal.regions.")));
+    }
     (void)get(t, row, t.columns.conversation, &isnull);
     if (isnull)
         ereport(ERROR, (errcode(ERRCODE_NOT_NULL_VIOLATION),

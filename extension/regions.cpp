@@ -13,6 +13,7 @@ extern "C" {
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 }
 
 namespace causal::pg {
@@ -75,6 +76,10 @@ void load() {
     bool isnull = false;
 
     SPI_connect();
+    // The latest snapshot, not the statement's: a fence committed after this
+    // statement (or this REPEATABLE READ transaction) began must count now,
+    // and the cache it fills outlives the transaction.
+    PushActiveSnapshot(GetLatestSnapshot());
     cache.region = MemoryContextStrdup(cache.context, region);
     cache.own = {0, false, nullptr};
     run("SELECT epoch, state = 'fenced' FROM causal.regions WHERE region = $1", region);
@@ -100,6 +105,7 @@ void load() {
         cache.fences[i].fenced_at =
             *reinterpret_cast<const Hlc*>(DatumGetPointer(SPI_getbinval(row, desc, 3, &isnull)));
     }
+    PopActiveSnapshot();
     SPI_finish();
     cache.read_after = seen;
     cache.valid = invalidations == seen;

@@ -9,7 +9,7 @@ BEGIN;
 -- operators live in schema causal, like every object of the extension
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(15);
+SELECT plan(17);
 
 CREATE EXTENSION IF NOT EXISTS dblink;
 
@@ -104,6 +104,16 @@ SELECT is(pg_temp.remote('w', $$INSERT INTO tap_sessions.chat (conversation_id, 
           '2', 'lifting it in another session lets the writer write again, in epoch 2');
 SELECT throws_ok($$SELECT dblink_exec('w', 'INSERT INTO tap_sessions.chat (conversation_id, sender, body, epoch) VALUES (42, ''ana'', ''stale'', 0)')$$,
                  '5C002', NULL, 'and the writer refuses the epoch from before: 5C002');
+-- A REPEATABLE READ transaction whose snapshot predates a fence: its insert
+-- must still see the fence, and so must every later insert of the writer.
+SELECT dblink_exec('w', 'BEGIN ISOLATION LEVEL REPEATABLE READ'),
+       pg_temp.remote('w', 'SELECT count(*)::text FROM causal.regions') \g /dev/null
+SELECT pg_temp.remote('a', $$SELECT causal.fence_region('test-east', 3)$$) \g /dev/null
+SELECT throws_ok($$SELECT dblink_exec('w', 'INSERT INTO tap_sessions.chat (conversation_id, sender, body) VALUES (42, ''ana'', ''old snapshot'')')$$,
+                 '5C001', NULL, 'a fence committed after the writer''s snapshot was taken still stops it');
+SELECT dblink_exec('w', 'ROLLBACK') \g /dev/null
+SELECT throws_ok($$SELECT dblink_exec('w', 'INSERT INTO tap_sessions.chat (conversation_id, sender, body) VALUES (42, ''ana'', ''next'')')$$,
+                 '5C001', NULL, 'and the writer''s next transaction too: no stale state was cached');
 SELECT pg_temp.remote('a', $$DELETE FROM causal.fences WHERE region = 'test-east' RETURNING 1$$),
        pg_temp.remote('a', $$DELETE FROM causal.regions WHERE region = 'test-east' RETURNING 1$$) \g /dev/null
 SELECT is(pg_temp.remote('w', $$INSERT INTO tap_sessions.chat (conversation_id, sender, body) VALUES (42, 'ana', 'unregistered') RETURNING epoch::text$$),
