@@ -382,14 +382,16 @@ HeapTuple local_update(const Firing& t) {
 
 // ---- apply path ----------------------------------------------------------
 
-// Per table, the statement that replaces a loser with the winner, planned
-// once per backend and again after the table changes.
+// Per table, the statements that store a replicated row and replace a loser
+// with the winner, planned once per backend and again after the table
+// changes. Both carry every column but generated ones.
 struct Statements {
     Oid relid;  // hash key
     bool stale;
+    SPIPlanPtr insert;   // store a replicated row, every column as it came
     SPIPlanPtr replace;
-    int replace_nargs;
-    int* replace_attnums;
+    int ncolumns;
+    int* attnums;  // the parameters of both, in order
 };
 
 HTAB* statements = nullptr;
@@ -424,38 +426,48 @@ Statements* statements_for(const Firing& t) {
     auto* entry = static_cast<Statements*>(hash_search(statements, &relid, HASH_ENTER, &found));
     if (found && !entry->stale) return entry;
     if (found) {
+        if (entry->insert) SPI_freeplan(entry->insert);
         if (entry->replace) SPI_freeplan(entry->replace);
-        if (entry->replace_attnums) pfree(entry->replace_attnums);
+        if (entry->attnums) pfree(entry->attnums);
     }
-    entry->replace = nullptr;
-    entry->replace_attnums = nullptr;
+    entry->insert = entry->replace = nullptr;
+    entry->attnums = nullptr;
     entry->stale = true;  // until planned
 
     const char* table = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(t.rel)),
                                                    RelationGetRelationName(t.rel));
-    StringInfoData query;
-    initStringInfo(&query);
-
-    // Every column the winner carries, except those no UPDATE may set.
+    // Every stored column; an UPDATE may not set an identity column that is
+    // GENERATED ALWAYS, an INSERT may, with OVERRIDING SYSTEM VALUE.
     Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * (t.desc->natts + 1)));
-    int* attnums = static_cast<int*>(MemoryContextAlloc(TopMemoryContext, sizeof(int) * (t.desc->natts + 1)));
-    int nargs = 0;
-    appendStringInfo(&query, "UPDATE %s SET ", table);
+    int* attnums =
+        static_cast<int*>(MemoryContextAlloc(TopMemoryContext, sizeof(int) * (t.desc->natts + 1)));
+    StringInfoData insert, update;
+    initStringInfo(&insert);
+    initStringInfo(&update);
+    int ncolumns = 0, nupdated = 0;
     for (int i = 0; i < t.desc->natts; ++i) {
         Form_pg_attribute attribute = TupleDescAttr(t.desc, i);
-        if (attribute->attisdropped || attribute->attgenerated ||
-            attribute->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
-            continue;
-        appendStringInfo(&query, "%s%s = $%d", nargs ? ", " : "",
-                         quote_identifier(NameStr(attribute->attname)), nargs + 1);
-        types[nargs] = attribute->atttypid;
-        attnums[nargs++] = attribute->attnum;
+        if (attribute->attisdropped || attribute->attgenerated) continue;
+        const char* name = quote_identifier(NameStr(attribute->attname));
+        appendStringInfo(&insert, "%s%s", ncolumns ? ", " : "", name);
+        types[ncolumns] = attribute->atttypid;
+        attnums[ncolumns++] = attribute->attnum;
+        if (attribute->attidentity != ATTRIBUTE_IDENTITY_ALWAYS)
+            appendStringInfo(&update, "%s%s = $%d", nupdated++ ? ", " : "", name, ncolumns);
     }
-    types[nargs] = UUIDOID;
-    appendStringInfo(&query, " WHERE msg_id = $%d", nargs + 1);
-    entry->replace = keep(SPI_prepare(query.data, nargs + 1, types), query.data);
-    entry->replace_nargs = nargs;
-    entry->replace_attnums = attnums;
+    StringInfoData query;
+    initStringInfo(&query);
+    appendStringInfo(&query, "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE VALUES (", table, insert.data);
+    for (int i = 1; i <= ncolumns; ++i) appendStringInfo(&query, "%s$%d", i > 1 ? ", " : "", i);
+    appendStringInfoChar(&query, ')');
+    entry->insert = keep(SPI_prepare(query.data, ncolumns, types), query.data);
+
+    types[ncolumns] = UUIDOID;
+    resetStringInfo(&query);
+    appendStringInfo(&query, "UPDATE %s SET %s WHERE msg_id = $%d", table, update.data, ncolumns + 1);
+    entry->replace = keep(SPI_prepare(query.data, ncolumns + 1, types), query.data);
+    entry->ncolumns = ncolumns;
+    entry->attnums = attnums;
     entry->stale = false;
     return entry;
 }
@@ -507,17 +519,45 @@ Existing find_existing(const Firing& t, Datum msg_id) {
     return existing;
 }
 
-void replace_with(const Firing& t, Statements* s, HeapTuple winner, Datum msg_id) {
-    Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * (s->replace_nargs + 1)));
-    char* nulls = static_cast<char*>(palloc(s->replace_nargs + 2));
-    for (int i = 0; i < s->replace_nargs; ++i) {
+// The row's stored columns as parameters of s's statements, with `extra`
+// appended when given.
+void row_parameters(const Firing& t, Statements* s, HeapTuple row, const Datum* extra,
+                    Datum** values_out, char** nulls_out) {
+    Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * (s->ncolumns + 1)));
+    char* nulls = static_cast<char*>(palloc(s->ncolumns + 2));
+    for (int i = 0; i < s->ncolumns; ++i) {
         bool isnull = false;
-        values[i] = get(t, winner, static_cast<AttrNumber>(s->replace_attnums[i]), &isnull);
+        values[i] = get(t, row, static_cast<AttrNumber>(s->attnums[i]), &isnull);
         nulls[i] = isnull ? 'n' : ' ';
     }
-    values[s->replace_nargs] = msg_id;
-    nulls[s->replace_nargs] = ' ';
-    nulls[s->replace_nargs + 1] = '\0';
+    int n = s->ncolumns;
+    if (extra != nullptr) {
+        values[n] = *extra;
+        nulls[n++] = ' ';
+    }
+    nulls[n] = '\0';
+    *values_out = values;
+    *nulls_out = nulls;
+}
+
+// Set while the apply path stores a row itself, so that the trigger, fired
+// again by that INSERT, lets it through.
+bool storing_row = false;
+
+void insert_row(const Firing& t, Statements* s, HeapTuple row) {
+    Datum* values;
+    char* nulls;
+    row_parameters(t, s, row, nullptr, &values, &nulls);
+    storing_row = true;
+    int result = SPI_execute_plan(s->insert, values, nulls, false, 0);
+    storing_row = false;  // an error resets it in apply_insert()
+    if (result != SPI_OK_INSERT) elog(ERROR, "pg_causal could not store a replicated message");
+}
+
+void replace_with(const Firing& t, Statements* s, HeapTuple winner, Datum msg_id) {
+    Datum* values;
+    char* nulls;
+    row_parameters(t, s, winner, &msg_id, &values, &nulls);
     if (SPI_execute_plan(s->replace, values, nulls, false, 0) != SPI_OK_UPDATE)
         elog(ERROR, "pg_causal could not replace a message with the winner");
 }
@@ -539,7 +579,10 @@ const char* malformed(const Firing& t, HeapTuple row, const Deps& deps) {
 
 void quarantine(const Firing& t, HeapTuple row, const char* reason);
 
-// The apply path proper. May raise; apply_insert() catches.
+// The apply path proper. It stores the row itself, inside apply_insert()'s
+// subtransaction, so that a constraint the row breaks (a CHECK, another
+// unique index) is caught there too; the apply worker's own insert is then
+// skipped. May raise; apply_insert() catches.
 HeapTuple try_apply_insert(const Firing& t) {
     HeapTuple row = t.data->tg_trigtuple;
     Oid relid = RelationGetRelid(t.rel);
@@ -561,27 +604,27 @@ HeapTuple try_apply_insert(const Firing& t) {
     Datum msg_id = get(t, row, t.columns.msg_id, &isnull);
     lock_msg_id(msg_id);
     Existing existing = find_existing(t, msg_id);
+    SPI_connect();
     if (existing.found) {
         // One msg_id, one message: the smallest hlc wins, in every region.
         if (compare(hlc, existing.hlc) < 0) {
-            SPI_connect();
             replace_with(t, statements_for(t), row, msg_id);
-            SPI_finish();
             count(relid, Counter::WinnersReplaced);
         } else {
             count(relid, Counter::Duplicates);
         }
-        return nullptr;
+    } else {
+        insert_row(t, statements_for(t), row);
     }
-
-    return row;
+    SPI_finish();
+    return nullptr;
 }
 
-// Runs `attempt` in a subtransaction. Returns false, with the error's message
-// in *message, when it raised; the error is then gone and nothing it did
-// remains.
+// Runs `attempt` in a subtransaction. Returns false, with the error in
+// *error, when it raised; the error is then handled and nothing `attempt`
+// did remains.
 template <typename Attempt>
-bool in_subtransaction(Attempt attempt, char** message) {
+bool in_subtransaction(Attempt attempt, ErrorData** error_out) {
     MemoryContext caller_context = CurrentMemoryContext;
     ResourceOwner caller_owner = CurrentResourceOwner;
     volatile bool succeeded = true;
@@ -598,7 +641,7 @@ bool in_subtransaction(Attempt attempt, char** message) {
         ErrorData* error = CopyErrorData();
         FlushErrorState();
         RollbackAndReleaseCurrentSubTransaction();
-        *message = error->message;
+        *error_out = error;
         succeeded = false;
     }
     PG_END_TRY();
@@ -609,7 +652,7 @@ bool in_subtransaction(Attempt attempt, char** message) {
 
 void quarantine(const Firing& t, HeapTuple row, const char* reason) {
     count(RelationGetRelid(t.rel), Counter::Quarantined);
-    char* failure = nullptr;
+    ErrorData* failure = nullptr;
     bool stored = in_subtransaction(
         [&] {
             SPI_connect();
@@ -625,20 +668,43 @@ void quarantine(const Firing& t, HeapTuple row, const char* reason) {
             SPI_finish();
         },
         &failure);
-    ereport(stored ? LOG : WARNING,
-            (errmsg("pg_causal quarantined a row replicated into \"%s\": %s",
-                    RelationGetRelationName(t.rel), reason),
-             stored ? errdetail("It is in causal.quarantine.")
-                    : errdetail("It could not be stored in causal.quarantine (%s); the row is %s",
-                                failure, OidOutputFunctionCall(F_RECORD_OUT, heap_copy_tuple_as_datum(row, t.desc)))));
+    if (stored) {
+        ereport(LOG, (errmsg("pg_causal quarantined a row replicated into \"%s\": %s",
+                             RelationGetRelationName(t.rel), reason),
+                      errdetail("It is in causal.quarantine.")));
+        return;
+    }
+    // Last resort: the row's text in the server log. Formatting it can fail
+    // too, and nothing here may raise.
+    char* text = nullptr;
+    ErrorData* unformattable = nullptr;
+    in_subtransaction(
+        [&] { text = OidOutputFunctionCall(F_RECORD_OUT, heap_copy_tuple_as_datum(row, t.desc)); },
+        &unformattable);
+    ereport(WARNING, (errmsg("pg_causal could not quarantine a row replicated into \"%s\": %s",
+                             RelationGetRelationName(t.rel), reason),
+                      errdetail("Storing it failed: %s. The row: %s", failure->message,
+                                text ? text : "(could not be formatted)")));
+}
+
+// A problem of the row itself, which no retry can fix: bad data, a broken
+// constraint. Anything else (the clock unavailable, a deadlock, a cancel,
+// out of memory) is raised again, so that the worker retries the transaction
+// later instead of dropping the row.
+bool row_problem(const ErrorData* error) {
+    int category = ERRCODE_TO_CATEGORY(error->sqlerrcode);
+    return category == ERRCODE_DATA_EXCEPTION || category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION;
 }
 
 HeapTuple apply_insert(const Firing& t) {
-    HeapTuple result = nullptr;
-    char* failure = nullptr;
-    if (!in_subtransaction([&] { result = try_apply_insert(t); }, &failure))
-        quarantine(t, t.data->tg_trigtuple, failure);
-    return result;
+    if (storing_row) return t.data->tg_trigtuple;  // our own insert_row()
+    ErrorData* error = nullptr;
+    if (!in_subtransaction([&] { try_apply_insert(t); }, &error)) {
+        storing_row = false;
+        if (!row_problem(error)) ReThrowError(error);
+        quarantine(t, t.data->tg_trigtuple, error->message);
+    }
+    return nullptr;
 }
 
 // A replicated UPDATE is always a winner replacing a loser (messages are
@@ -664,7 +730,7 @@ void row_stored(const Firing& t) {
         return;
     }
     count(relid, Counter::Applied);
-    char* failure = nullptr;
+    ErrorData* failure = nullptr;
     bool done = in_subtransaction(
         [&] {
             if (t.missing_column != nullptr) return;
@@ -679,7 +745,7 @@ void row_stored(const Firing& t) {
         &failure);
     if (!done)
         ereport(WARNING, (errmsg("pg_causal could not flag or notify a row applied to \"%s\": %s",
-                                 RelationGetRelationName(t.rel), failure),
+                                 RelationGetRelationName(t.rel), failure->message),
                           errdetail("The row is stored.")));
 }
 

@@ -113,6 +113,21 @@ BEGIN
     END IF;
   END LOOP;
 
+  -- Every region writes rows of its own: a unique key without msg_id (a
+  -- local serial, say) would collide when they meet.
+  IF EXISTS (SELECT FROM pg_index i
+              WHERE i.indrelid = message_table AND i.indisunique
+                AND NOT (SELECT a.attnum FROM pg_attribute a
+                          WHERE a.attrelid = message_table AND a.attname = 'msg_id') = ANY (i.indkey::int2[])) THEN
+    RAISE EXCEPTION 'table % has a unique index without msg_id', qualified USING ERRCODE = '42P16',
+      DETAIL = format('Index %s: rows written in different regions would collide on it when they replicate.',
+                      (SELECT string_agg(i.indexrelid::regclass::text, ', ') FROM pg_index i
+                        WHERE i.indrelid = message_table AND i.indisunique
+                          AND NOT (SELECT a.attnum FROM pg_attribute a WHERE a.attrelid = message_table
+                                      AND a.attname = 'msg_id') = ANY (i.indkey::int2[]))),
+      HINT = 'Drop it, or add msg_id to its columns; msg_id identifies a message in every region.';
+  END IF;
+
   -- Rows from before: given an id, stamped now, in this region and epoch.
   SELECT r.epoch INTO current_epoch FROM causal.regions r WHERE r.region = this_region;
   EXECUTE format('UPDATE %s SET msg_id = coalesce(msg_id, causal.new_msg_id()), deps = coalesce(deps, ''{}''),

@@ -8,7 +8,7 @@ BEGIN;
 -- operators live in schema causal, like every object of the extension
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(124);
+SELECT plan(126);
 
 
 -- The error a statement raises, with its detail and hint (nothing if none).
@@ -169,6 +169,13 @@ SELECT throws_ok($$SELECT causal.enable('tap.text_hlc', 'conversation_id')$$, '4
                  'enable() with an existing hlc column of another type: 42804');
 SELECT throws_ok($$SELECT causal.enable('tap.does_not_exist', 'conversation_id')$$, '42P01', NULL,
                  'enable() on a table that does not exist: 42P01');
+CREATE TABLE tap.serial_keyed (id bigserial PRIMARY KEY, conversation_id bigint, body text);
+SELECT throws_ok($$SELECT causal.enable('tap.serial_keyed', 'conversation_id')$$, '42P16',
+                 'table tap.serial_keyed has a unique index without msg_id',
+                 'enable() refuses a local serial key: rows of different regions would collide on it');
+CREATE TABLE tap.keyed_by_msg (conversation_id bigint, msg_id uuid, body text, PRIMARY KEY (conversation_id, msg_id));
+SELECT lives_ok($$SELECT causal.enable('tap.keyed_by_msg', 'conversation_id')$$,
+                'a unique key that includes msg_id is fine');
 SELECT throws_ok($$SELECT causal.enable('tap.text_hlc', 'hlc')$$, '42P16', NULL,
                  'enable() with one of pg_causal''s own columns as the conversation: 42P16');
 SELECT is((SELECT count(*) FROM pg_trigger WHERE tgname = 'causal_message'

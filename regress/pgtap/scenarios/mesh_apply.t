@@ -86,6 +86,15 @@ SQL
 everywhere "SELECT count(*) = 1 FROM chat.messages WHERE body = 'after the malformed one'" ||
   bail "replication stopped after the malformed row"
 
+# Schema drift: west alone has a CHECK that a row from east breaks. The row
+# is quarantined in west, stored in south, and replication goes on.
+in_region west -c "ALTER TABLE chat.messages ADD CONSTRAINT short_bodies CHECK (length(body) < 100)" >/dev/null
+in_region east -c "INSERT INTO chat.messages (conversation_id, body) VALUES (42, repeat('long ', 30))" >/dev/null
+in_region east -c "INSERT INTO chat.messages (conversation_id, body) VALUES (42, 'after the long one')" >/dev/null
+everywhere "SELECT count(*) = 1 FROM chat.messages WHERE body = 'after the long one'" ||
+  bail "replication stopped at a row that breaks a constraint"
+in_region west -c "ALTER TABLE chat.messages DROP CONSTRAINT short_bodies" >/dev/null
+
 # south is cut off, fenced by east, and keeps writing; then the links heal.
 subscriptions south disable; subscriptions east disable south; subscriptions west disable south
 in_region east -c "SELECT causal.fence_region('south', 1)" >/dev/null
