@@ -13,6 +13,7 @@
 
 extern "C" {
 #include "access/htup_details.h"
+#include "access/xlog.h"
 #include "funcapi.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -87,6 +88,12 @@ void ensure_ceiling_above(uint64_t needed_ms, uint64_t keep_ahead_ms) {
 // persists the ceiling when the core asks for it.
 uint64_t run_clock(std::optional<uint64_t> remote_wall) {
     ClockState& clock = require_clock();
+    if (RecoveryInProgress())
+        ereport(ERROR, (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+                        errmsg("cannot issue hlc timestamps during recovery"),
+                        errdetail("A standby has its primary's node id but not its clock: its "
+                                  "timestamps could repeat the primary's."),
+                        errhint("Issue timestamps on the primary.")));
     for (;;) {
         uint64_t now = system_wall_ms();
         Tick tick = advance(clock, now, remote_wall, static_cast<uint64_t>(max_clock_offset_ms));

@@ -9,6 +9,9 @@ CREATE FUNCTION causal.hlc_observe(remote causal.hlc) RETURNS causal.hlc
     AS 'MODULE_PATHNAME', 'hlc_observe' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION causal.hlc_observe(causal.hlc) IS
     'receive event: a timestamp above the remote one, unless that is more than causal.max_clock_offset ahead';
+-- It moves the instance's clock for everyone, up to the max offset ahead:
+-- not for every role.
+REVOKE ALL ON FUNCTION causal.hlc_observe(causal.hlc) FROM PUBLIC;
 
 CREATE FUNCTION causal.hlc_current() RETURNS causal.hlc
     AS 'MODULE_PATHNAME', 'hlc_current' LANGUAGE C VOLATILE PARALLEL SAFE;

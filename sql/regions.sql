@@ -42,9 +42,13 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   current causal.regions;
 BEGIN
+  -- The register's order: epoch, then fenced over active (a fence and an
+  -- unfence racing to one epoch end fenced everywhere), then changed_at.
   IF TG_OP = 'UPDATE' THEN
     IF NEW.epoch > OLD.epoch
-       OR (NEW.epoch = OLD.epoch AND NEW.changed_at OPERATOR(causal.>) OLD.changed_at) THEN
+       OR (NEW.epoch = OLD.epoch AND NEW.state = 'fenced' AND OLD.state = 'active')
+       OR (NEW.epoch = OLD.epoch AND NEW.state = OLD.state
+           AND NEW.changed_at OPERATOR(causal.>) OLD.changed_at) THEN
       RETURN NEW;
     END IF;
     RETURN NULL;  -- older than what is here: keep what is here
@@ -171,7 +175,7 @@ END $$;
 REVOKE ALL ON FUNCTION causal.register_region(text, int), causal.fence_region(text, bigint),
     causal.unfence_region(text, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION causal.register_region(text, int), causal.fence_region(text, bigint),
-    causal.unfence_region(text, bigint) TO causal_admin;
+    causal.unfence_region(text, bigint), causal.hlc_observe(causal.hlc) TO causal_admin;
 
 -- Whether a message is an orphan by itself: written by `region` in an epoch
 -- that was fenced before `hlc`. The same answer in every region once the

@@ -8,7 +8,7 @@ BEGIN;
 -- operators live in schema causal, like every object of the extension
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(126);
+SELECT plan(127);
 
 
 -- The error a statement raises, with its detail and hint (nothing if none).
@@ -407,9 +407,9 @@ CREATE TEMP TABLE east AS SELECT * FROM causal.regions WHERE region = 'test-east
 UPDATE causal.regions SET epoch = 1, state = 'fenced', changed_at = causal.hlc_now() WHERE region = 'test-east';
 SELECT set_eq($$SELECT * FROM causal.regions WHERE region = 'test-east'$$, 'SELECT * FROM east',
               'causal.regions ignores an update to a lower epoch');
-UPDATE causal.regions SET state = 'fenced', changed_at = causal.hlc_from_parts(1, 0, 1) WHERE region = 'test-east';
+UPDATE causal.regions SET node_id = 9, changed_at = causal.hlc_from_parts(1, 0, 1) WHERE region = 'test-east';
 SELECT set_eq($$SELECT * FROM causal.regions WHERE region = 'test-east'$$, 'SELECT * FROM east',
-              'and one in the same epoch with an older changed_at');
+              'and one in the same epoch and state with an older changed_at');
 SELECT lives_ok($$INSERT INTO causal.regions (region, node_id, epoch, state, changed_at)
                   VALUES ('test-east', 1, 1, 'fenced', causal.hlc_now())$$,
                 'the same region arriving as an insert is no key violation');
@@ -418,6 +418,12 @@ SELECT set_eq($$SELECT * FROM causal.regions WHERE region = 'test-east'$$, 'SELE
 UPDATE causal.regions SET node_id = 1, changed_at = causal.hlc_now() WHERE region = 'test-east';
 SELECT is((SELECT node_id FROM causal.regions WHERE region = 'test-east'), 1,
           'an update in the same epoch with a newer changed_at is taken');
+-- a fence and an unfence racing to one epoch: fenced wins, in any order
+INSERT INTO causal.regions (region, node_id, epoch, state, changed_at) VALUES ('test-south', 3, 5, 'active', causal.hlc_now());
+UPDATE causal.regions SET state = 'fenced', changed_at = causal.hlc_from_parts(1, 0, 3) WHERE region = 'test-south';
+UPDATE causal.regions SET state = 'active', changed_at = causal.hlc_now() WHERE region = 'test-south';
+SELECT is((SELECT state FROM causal.regions WHERE region = 'test-south'), 'fenced',
+          'in one epoch fenced beats active, whichever changed_at is newer');
 INSERT INTO causal.regions (region, node_id, epoch, state, changed_at) VALUES ('test-west', 2, 3, 'active', causal.hlc_from_parts(1, 0, 2));
 SELECT is((SELECT epoch FROM causal.regions WHERE region = 'test-west'), 3::bigint,
           'an insert of a known region with a higher epoch is taken, whatever its changed_at');

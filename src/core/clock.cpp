@@ -24,7 +24,7 @@ Tick advance(ClockState& state, uint64_t now_ms, std::optional<uint64_t> remote,
         if (remote && ms == remote_ms && remote_logical + 1 > logical) logical = remote_logical + 1;
 
         if (logical > Hlc::kMaxLogical) {
-            if (ms <= now_ms || ms - now_ms <= max_offset_ms) return {TickStatus::WaitForWallMs, 0, ms};
+            if (ms <= now_ms) return {TickStatus::WaitForWallMs, 0, ms};
             ++ms;
             logical = 0;
         }

@@ -48,10 +48,12 @@ struct Tick {
 // `remote`, a receive event that also moves past the remote value's packing.
 //   physical' = max(physical, now_ms, remote.physical)
 //   logical'  = bumped from whichever of them set physical', else 0
-// On a full logical counter the clock waits for the next millisecond, unless
-// it already runs more than max_offset_ms ahead of the wall clock (after a
-// restart with the clock set back): then waiting could take minutes, and it
-// carries into the physical part instead, drifting by 1 ms per 65,536 events.
+// On a full logical counter at the wall clock's millisecond the clock waits
+// for the next one. Ahead of the wall clock (an adopted remote value, a
+// restart with the clock set back) it carries into the physical part
+// instead, 1 ms per 65,536 events: waiting there would take as long as the
+// lead, and a client could stall every writer of a region with one dep just
+// inside the max offset that carries a full counter.
 Tick advance(ClockState& state, uint64_t now_ms, std::optional<uint64_t> remote,
              uint64_t max_offset_ms) noexcept;
 
