@@ -33,6 +33,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
 #include "utils/relcache.h"
 #include "utils/snapmgr.h"
@@ -254,9 +255,14 @@ void lock_msg_id(Datum msg_id) {
     }
     if (taken >= kMaxMsgIdLocks) return;
     ++taken;
-    int64 key = 0;
-    std::memcpy(&key, DatumGetUUIDP(msg_id)->data + 8, sizeof key);  // the random half
-    DirectFunctionCall1(pg_advisory_xact_lock_int8, Int64GetDatum(key));
+    // An advisory lock tag of pg_causal's own (the built-in functions use
+    // 1 and 2 in its last field), so that no application lock collides.
+    constexpr uint16 kMsgIdLockSpace = 0x4343;
+    uint32 key[2];
+    std::memcpy(key, DatumGetUUIDP(msg_id)->data + 8, sizeof key);  // the random half
+    LOCKTAG tag;
+    SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, key[0], key[1], kMsgIdLockSpace);
+    (void)LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
 // ---- local path ----------------------------------------------------------
