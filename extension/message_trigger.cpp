@@ -5,9 +5,9 @@
 // or from a stale epoch, observe the deps, stamp hlc, region and epoch.
 // Apply path (the logical replication apply worker, session_replication_role
 // = replica): deduplicate, converge on one winner per msg_id, observe the
-// remote hlc, count orphans. The apply path never raises: an error there
-// would stop replication for good, so whatever fails goes to
-// causal.quarantine instead.
+// remote hlc, count orphans. No row can stop replication there: whatever is
+// wrong with a row sends it to causal.quarantine; only what a retry of the
+// whole transaction can fix is raised (see apply_insert()).
 //
 // Everything here runs in frames that hold only trivially destructible
 // objects, so ereport may longjmp through them.
@@ -702,13 +702,26 @@ bool row_problem(const ErrorData* error) {
     return category == ERRCODE_DATA_EXCEPTION || category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION;
 }
 
+// A copy of this msg_id that another worker stored between find_existing()
+// and our insert (past the first kMaxMsgIdLocks rows of a transaction): not
+// a broken row, just a duplicate.
+bool lost_race_to_duplicate(const Firing& t, const ErrorData* error) {
+    if (error->sqlerrcode != ERRCODE_UNIQUE_VIOLATION || error->constraint_name == nullptr)
+        return false;
+    const char* msg_id_index = get_rel_name(RelationGetReplicaIndex(t.rel));
+    return msg_id_index != nullptr && std::strcmp(error->constraint_name, msg_id_index) == 0;
+}
+
 HeapTuple apply_insert(const Firing& t) {
     if (storing_row) return t.data->tg_trigtuple;  // our own insert_row()
     ErrorData* error = nullptr;
     if (!in_subtransaction([&] { try_apply_insert(t); }, &error)) {
         storing_row = false;
         if (!row_problem(error)) ReThrowError(error);
-        quarantine(t, t.data->tg_trigtuple, error->message);
+        if (lost_race_to_duplicate(t, error))
+            count(RelationGetRelid(t.rel), Counter::Duplicates);
+        else
+            quarantine(t, t.data->tg_trigtuple, error->message);
     }
     return nullptr;
 }

@@ -3,9 +3,7 @@
 // (causal.stat_tables). Counted since the server started.
 #pragma once
 
-extern "C" {
-#include "postgres.h"
-}
+#include "postgres.hpp"
 
 namespace causal::pg {
 
