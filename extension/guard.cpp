@@ -10,6 +10,8 @@ int sqlstate_of(ErrorKind kind) {
         case ErrorKind::OutOfRange: return ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE;
         case ErrorKind::InvalidBinary: return ERRCODE_INVALID_BINARY_REPRESENTATION;
         case ErrorKind::InvalidParameter: return ERRCODE_INVALID_PARAMETER_VALUE;
+        case ErrorKind::NullValue: return ERRCODE_NULL_VALUE_NOT_ALLOWED;
+        case ErrorKind::LimitExceeded: return ERRCODE_PROGRAM_LIMIT_EXCEEDED;
         case ErrorKind::Io: return ERRCODE_IO_ERROR;
         case ErrorKind::Internal: break;
     }

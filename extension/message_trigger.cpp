@@ -17,6 +17,7 @@
 #include "hlc_datum.hpp"
 #include "regions.hpp"
 #include "settings.hpp"
+#include "sqlstates.hpp"
 #include "table_stats.hpp"
 
 extern "C" {
@@ -60,10 +61,6 @@ namespace {
 // More dependencies than any chat client sends: a context is the latest
 // message of each thread of a conversation the client has seen.
 constexpr int kMaxDeps = 128;
-
-// pg_causal's own SQLSTATEs, class 5C ("causal"); documented in the README.
-const int kRegionFenced = MAKE_SQLSTATE('5', 'C', '0', '0', '1');
-const int kStaleEpoch = MAKE_SQLSTATE('5', 'C', '0', '0', '2');
 
 // Where pg_causal's columns are in this table's rows.
 struct Columns {

@@ -1,6 +1,8 @@
 #include "regions.hpp"
 
 #include <cstring>
+#include <new>
+#include <type_traits>
 
 #include "hlc_datum.hpp"
 #include "settings.hpp"
@@ -14,17 +16,12 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "access/xact.h"
 }
 
 namespace causal::pg {
 
 namespace {
-
-struct Fence {
-    const char* region;
-    int64 epoch;
-    Hlc fenced_at;
-};
 
 // Everything read lives in `context`, which is reset on every reload.
 struct Cache {
@@ -33,7 +30,7 @@ struct Cache {
     uint64 read_after = 0;  // the invalidation count it was read after
     const char* region = nullptr;  // the causal.region the state was read for
     RegionState own = {0, false, nullptr};
-    Fence* fences = nullptr;
+    merge::Fence* fences = nullptr;  // regions point into `context`
     uint64 fence_count = 0;
 };
 
@@ -78,8 +75,11 @@ void load() {
     SPI_connect();
     // The latest snapshot, not the statement's: a fence committed after this
     // statement (or this REPEATABLE READ transaction) began must count now,
-    // and the cache it fills outlives the transaction.
-    PushActiveSnapshot(GetLatestSnapshot());
+    // and the cache it fills outlives the transaction. A parallel query (a
+    // merge under Gather) may not take one: it reads with the query's
+    // snapshot, for this use only.
+    const bool latest = !IsInParallelMode();
+    PushActiveSnapshot(latest ? GetLatestSnapshot() : GetActiveSnapshot());
     cache.region = MemoryContextStrdup(cache.context, region);
     cache.own = {0, false, nullptr};
     run("SELECT epoch, state = 'fenced' FROM causal.regions WHERE region = $1", region);
@@ -93,22 +93,26 @@ void load() {
     if (SPI_processed > 0)
         cache.own.live_region = MemoryContextStrdup(
             cache.context, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-    run("SELECT region, epoch, fenced_at FROM causal.fences", nullptr);
+    run("SELECT region, epoch, fenced_at, lifted_at FROM causal.fences", nullptr);
     cache.fence_count = SPI_processed;
-    cache.fences = static_cast<Fence*>(
-        MemoryContextAllocZero(cache.context, sizeof(Fence) * (SPI_processed + 1)));
+    static_assert(std::is_trivially_destructible_v<merge::Fence>, "it lives in a context");
+    cache.fences = static_cast<merge::Fence*>(
+        MemoryContextAllocZero(cache.context, sizeof(merge::Fence) * (SPI_processed + 1)));
     for (uint64 i = 0; i < SPI_processed; ++i) {
         HeapTuple row = SPI_tuptable->vals[i];
         TupleDesc desc = SPI_tuptable->tupdesc;
-        cache.fences[i].region = MemoryContextStrdup(cache.context, SPI_getvalue(row, desc, 1));
-        cache.fences[i].epoch = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
-        cache.fences[i].fenced_at =
+        merge::Fence& fence = *new (&cache.fences[i]) merge::Fence();
+        fence.region = MemoryContextStrdup(cache.context, SPI_getvalue(row, desc, 1));
+        fence.epoch = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+        fence.fenced_at =
             *reinterpret_cast<const Hlc*>(DatumGetPointer(SPI_getbinval(row, desc, 3, &isnull)));
+        Datum lifted_at = SPI_getbinval(row, desc, 4, &isnull);
+        if (!isnull) fence.lifted_at = *reinterpret_cast<const Hlc*>(DatumGetPointer(lifted_at));
     }
     PopActiveSnapshot();
     SPI_finish();
     cache.read_after = seen;
-    cache.valid = invalidations == seen;
+    cache.valid = latest && invalidations == seen;
 }
 
 void ensure_loaded() {
@@ -128,13 +132,14 @@ RegionState own_region_state() {
 
 bool fenced_write(const char* region, int64_t epoch, const Hlc& hlc) {
     ensure_loaded();
-    for (uint64 i = 0; i < cache.fence_count; ++i) {
-        const Fence& fence = cache.fences[i];
-        if (fence.epoch == epoch && std::strcmp(fence.region, region) == 0 &&
-            compare(hlc, fence.fenced_at) > 0)
-            return true;
-    }
+    for (uint64 i = 0; i < cache.fence_count; ++i)
+        if (merge::fenced_write(cache.fences[i], region, epoch, hlc)) return true;
     return false;
+}
+
+FenceList all_fences() {
+    ensure_loaded();
+    return {cache.fences, cache.fence_count};
 }
 
 }  // namespace causal::pg

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "../src/core/hlc.hpp"
+#include "../src/core/merge.hpp"
 
 namespace causal::pg {
 
@@ -21,5 +22,12 @@ RegionState own_region_state();
 
 // Written by `region` in `epoch` after that epoch was fenced.
 bool fenced_write(const char* region, int64_t epoch, const Hlc& hlc);
+
+// Every fenced epoch. Valid until the next call into this file.
+struct FenceList {
+    const merge::Fence* fences;
+    size_t count;
+};
+FenceList all_fences();
 
 }  // namespace causal::pg

@@ -26,11 +26,13 @@ CREATE TABLE causal.regions (
 COMMENT ON TABLE causal.regions IS 'each region''s epoch and state; epochs only grow';
 
 -- Every fence ever put up: region's writes in `epoch` after `fenced_at` are
--- orphans. Append-only; one row per fenced epoch.
+-- orphans, presented in the merged history at `lifted_at`, where the region
+-- rejoined. One row per fenced epoch; both times are min registers.
 CREATE TABLE causal.fences (
     region     text NOT NULL,
     epoch      bigint NOT NULL,
     fenced_at  causal.hlc NOT NULL,
+    lifted_at  causal.hlc,            -- NULL until the region rejoins
     PRIMARY KEY (region, epoch)
 );
 COMMENT ON TABLE causal.fences IS 'fenced epochs: a region''s writes in that epoch after fenced_at are orphans';
@@ -67,18 +69,27 @@ END $$;
 
 CREATE FUNCTION causal.fences_register() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  earlier_fence bool;
+  earlier_lift bool;
 BEGIN
   IF TG_OP = 'UPDATE' THEN
-    IF NEW.fenced_at OPERATOR(causal.<) OLD.fenced_at THEN
-      RETURN NEW;
+    -- Fenced, or lifted, from two places at once: the earlier time holds
+    -- everywhere. Each field is its own register.
+    earlier_fence := NEW.fenced_at OPERATOR(causal.<) OLD.fenced_at;
+    earlier_lift := NEW.lifted_at IS NOT NULL
+                    AND (OLD.lifted_at IS NULL OR NEW.lifted_at OPERATOR(causal.<) OLD.lifted_at);
+    IF NOT earlier_fence AND NOT earlier_lift THEN
+      RETURN NULL;
     END IF;
-    RETURN NULL;
+    IF NOT earlier_fence THEN NEW.fenced_at := OLD.fenced_at; END IF;
+    IF NOT earlier_lift THEN NEW.lifted_at := OLD.lifted_at; END IF;
+    RETURN NEW;
   END IF;
   IF NOT EXISTS (SELECT FROM causal.fences f WHERE f.region = NEW.region AND f.epoch = NEW.epoch) THEN
     RETURN NEW;
   END IF;
-  -- Fenced from two places at once: the earlier fence holds everywhere.
-  UPDATE causal.fences f SET fenced_at = NEW.fenced_at
+  UPDATE causal.fences f SET fenced_at = NEW.fenced_at, lifted_at = NEW.lifted_at
    WHERE f.region = NEW.region AND f.epoch = NEW.epoch;
   RETURN NULL;
 END $$;
@@ -146,10 +157,12 @@ BEGIN
   RETURN current;
 END $$;
 
--- Lifts the fence of `region` with a new, larger epoch.
+-- Lifts the fence of `region` with a new, larger epoch. Its orphans take
+-- their place in merged histories here, where it rejoined.
 CREATE FUNCTION causal.unfence_region(region text, epoch bigint) RETURNS causal.regions
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+  now causal.hlc := causal.hlc_now();
   current causal.regions;
 BEGIN
   IF region IS NULL OR epoch IS NULL THEN
@@ -164,9 +177,10 @@ BEGIN
                     unfence_region.region, current.epoch
       USING ERRCODE = '5C002', HINT = 'Epochs only grow: pass one above the current epoch.';
   END IF;
+  UPDATE causal.fences f SET lifted_at = now
+   WHERE f.region = unfence_region.region AND f.lifted_at IS NULL;
   UPDATE causal.regions r
-     SET epoch = unfence_region.epoch, state = 'active', fenced_at = NULL,
-         changed_at = causal.hlc_now()
+     SET epoch = unfence_region.epoch, state = 'active', fenced_at = NULL, changed_at = now
    WHERE r.region = unfence_region.region
   RETURNING * INTO current;
   RETURN current;

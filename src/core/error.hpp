@@ -12,6 +12,8 @@ enum class ErrorKind {
     OutOfRange,          // 22003
     InvalidBinary,       // 22P03
     InvalidParameter,    // 22023
+    NullValue,           // 22004
+    LimitExceeded,       // 54000
     Io,                  // 58030
     Internal,            // XX000
 };

@@ -1,0 +1,380 @@
+// causal.merge(), the aggregate, and causal.catch_up(): the glue between
+// PostgreSQL and the core merge (src/core/merge.hpp).
+//
+// The transition state is a merge::Input built in the aggregate's memory
+// context through a MemoryContextResource, so PostgreSQL accounts for it (a
+// hash aggregate sees its size) and frees it with the query, error or not.
+
+#include <cstring>
+#include <new>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "../src/core/merge.hpp"
+#include "guard.hpp"
+#include "hlc_datum.hpp"
+#include "memory.hpp"
+#include "postgres.hpp"
+#include "regions.hpp"
+#include "settings.hpp"
+#include "sqlstates.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_type_d.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/array.h"
+#include "utils/datetime.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/reltrigger.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+#include "utils/uuid.h"
+#include "utils/wait_event.h"
+}
+
+namespace causal::pg {
+
+namespace {
+
+struct MergeState {
+    explicit MergeState(MemoryContext context) : memory(context), input(&memory) {}
+    MemoryContextResource memory;
+    merge::Input input;
+};
+
+MemoryContext aggregate_context(FunctionCallInfo fcinfo, const char* function) {
+    MemoryContext context = nullptr;
+    if (!AggCheckCallContext(fcinfo, &context))
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("%s can only be called by the aggregate causal.merge()", function)));
+    return context;
+}
+
+MergeState* new_state(MemoryContext context) {
+    return new (MemoryContextAlloc(context, sizeof(MergeState))) MergeState(context);
+}
+
+MergeState* state_arg(FunctionCallInfo fcinfo, int n) {
+    return reinterpret_cast<MergeState*>(PG_GETARG_POINTER(n));
+}
+
+// A work area for one call: a context under the caller's, and a resource
+// on it, both gone with MemoryContextDelete(area.context).
+struct WorkArea {
+    MemoryContext context;
+    MemoryContextResource* memory;
+};
+
+WorkArea new_work_area() {
+    MemoryContext context = AllocSetContextCreate(CurrentMemoryContext, "pg_causal merge", ALLOCSET_DEFAULT_SIZES);
+    void* place = MemoryContextAlloc(context, sizeof(MemoryContextResource));
+    return {context, new (place) MemoryContextResource(context)};
+}
+
+struct Deps {
+    const Hlc* values = nullptr;
+    size_t count = 0;
+};
+
+// causal.hlc is fixed-length and double-aligned at 16 bytes, so an array
+// without NULLs holds the values back to back: no deconstruct_array copy.
+Deps deps_of(ArrayType* array) {
+    if (array_contains_nulls(array))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("a message's deps must not contain NULL")));
+    return {reinterpret_cast<const Hlc*>(ARR_DATA_PTR(array)),
+            static_cast<size_t>(ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)))};
+}
+
+std::optional<std::string_view> text_view(Datum value) {
+    text* t = DatumGetTextPP(value);
+    return std::string_view(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+}
+
+// Adds one message copy; NULL msg_id or hlc rows are skipped, as aggregates
+// skip NULL input, and NULL deps are no deps.
+void add_row(merge::Input& input, Datum msg_id, bool msg_id_null, Datum hlc, bool hlc_null, Datum deps,
+             bool deps_null, Datum region, bool region_null, Datum epoch, bool epoch_null) {
+    if (msg_id_null || hlc_null) return;
+    merge::MsgId id;
+    std::memcpy(id.data(), DatumGetUUIDP(msg_id)->data, id.size());
+    Deps dep_values = deps_null ? Deps{} : deps_of(DatumGetArrayTypeP(deps));
+    std::optional<std::string_view> region_name = region_null ? std::nullopt : text_view(region);
+    std::optional<int64_t> epoch_value =
+        epoch_null ? std::nullopt : std::optional<int64_t>(DatumGetInt64(epoch));
+    const Hlc* value = reinterpret_cast<const Hlc*>(DatumGetPointer(hlc));
+    cpp_guard([&] { input.add(id, *value, dep_values.values, dep_values.count, region_name, epoch_value); });
+}
+
+merge::History* merge_in(const merge::Input& input, WorkArea area) {
+    FenceList fences = all_fences();
+    return cpp_guard([&] {
+        std::vector<merge::Fence> list(fences.fences, fences.fences + fences.count);
+        return make_in<merge::History>(*area.memory, input.merge(list, area.memory));
+    });
+}
+
+// The values of one causal.merged row, pointing into the history.
+void merged_row(const merge::History& history, uint32_t index, Datum (&values)[6]) {
+    const merge::Message& m = history.messages()[index];
+    values[0] = Int64GetDatum(static_cast<int64>(index) + 1);
+    values[1] = PointerGetDatum(m.msg_id.data());
+    values[2] = PointerGetDatum(&m.hlc);
+    values[3] = BoolGetDatum(m.delivered);
+    values[4] = BoolGetDatum(m.concurrent);
+    values[5] = BoolGetDatum(m.orphan);
+}
+
+// causal.merged, looked up once per call site.
+struct MergedType {
+    Oid row_type;
+    TupleDesc desc;
+};
+
+const MergedType& merged_type(FunctionCallInfo fcinfo) {
+    if (fcinfo->flinfo->fn_extra == nullptr) {
+        Oid row_type = get_element_type(get_func_rettype(fcinfo->flinfo->fn_oid));
+        MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+        auto* type = static_cast<MergedType*>(palloc(sizeof(MergedType)));
+        type->row_type = row_type;
+        type->desc = lookup_rowtype_tupdesc_copy(row_type, -1);
+        MemoryContextSwitchTo(old);
+        fcinfo->flinfo->fn_extra = type;
+    }
+    return *static_cast<const MergedType*>(fcinfo->flinfo->fn_extra);
+}
+
+Datum history_array(const merge::History& history, const MergedType& type) {
+    const size_t n = history.messages().size();
+    if (n == 0) return PointerGetDatum(construct_empty_array(type.row_type));
+    auto* rows = static_cast<Datum*>(palloc_extended(n * sizeof(Datum), MCXT_ALLOC_HUGE));
+    Datum values[6];
+    bool nulls[6] = {false, false, false, false, false, false};
+    for (size_t i = 0; i < n; ++i) {
+        merged_row(history, static_cast<uint32_t>(i), values);
+        // heap_form_tuple stamps the row type: the tuple is a datum as is.
+        rows[i] = HeapTupleGetDatum(heap_form_tuple(type.desc, values, nulls));
+    }
+    return PointerGetDatum(construct_array(rows, static_cast<int>(n), type.row_type, -1, false,
+                                           TYPALIGN_DOUBLE));
+}
+
+}  // namespace
+
+}  // namespace causal::pg
+
+using namespace causal;
+using namespace causal::pg;
+
+CAUSAL_FUNCTION(merge_transition) {
+    MemoryContext context = aggregate_context(fcinfo, "causal.merge_transition()");
+    MergeState* state = PG_ARGISNULL(0) ? new_state(context) : state_arg(fcinfo, 0);
+    add_row(state->input, PG_GETARG_DATUM(1), PG_ARGISNULL(1), PG_GETARG_DATUM(2), PG_ARGISNULL(2),
+            PG_GETARG_DATUM(3), PG_ARGISNULL(3), PG_GETARG_DATUM(4), PG_ARGISNULL(4), PG_GETARG_DATUM(5),
+            PG_ARGISNULL(5));
+    PG_RETURN_POINTER(state);
+}
+
+CAUSAL_FUNCTION(merge_combine) {
+    MemoryContext context = aggregate_context(fcinfo, "causal.merge_combine()");
+    if (PG_ARGISNULL(1)) {
+        if (PG_ARGISNULL(0)) PG_RETURN_NULL();
+        PG_RETURN_POINTER(state_arg(fcinfo, 0));
+    }
+    // The first state may be NULL; the result must live in the aggregate's context.
+    MergeState* state = PG_ARGISNULL(0) ? new_state(context) : state_arg(fcinfo, 0);
+    MergeState* other = state_arg(fcinfo, 1);
+    cpp_guard([&] { state->input.add_all(other->input); });
+    PG_RETURN_POINTER(state);
+}
+
+CAUSAL_FUNCTION(merge_serialize) {
+    (void)aggregate_context(fcinfo, "causal.merge_serialize()");
+    MergeState* state = state_arg(fcinfo, 0);
+    const size_t size = state->input.serialized_size();
+    if (size > MaxAllocSize - VARHDRSZ)
+        ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                        errmsg("causal.merge: a partial state of %zu bytes is too large to pass "
+                               "between parallel workers", size),
+                        errhint("Merge this group without parallelism: SET max_parallel_workers_per_gather = 0.")));
+    auto* out = static_cast<bytea*>(palloc(size + VARHDRSZ));
+    SET_VARSIZE(out, size + VARHDRSZ);
+    cpp_guard([&] { state->input.serialize(reinterpret_cast<uint8_t*>(VARDATA(out))); });
+    PG_RETURN_BYTEA_P(out);
+}
+
+CAUSAL_FUNCTION(merge_deserialize) {
+    MemoryContext context = aggregate_context(fcinfo, "causal.merge_deserialize()");
+    bytea* bytes = PG_GETARG_BYTEA_PP(0);
+    MergeState* state = new_state(context);
+    cpp_guard([&] {
+        state->input.deserialize(reinterpret_cast<const uint8_t*>(VARDATA_ANY(bytes)),
+                                 VARSIZE_ANY_EXHDR(bytes));
+    });
+    PG_RETURN_POINTER(state);
+}
+
+// READ_ONLY: merging leaves the state as it was, so window frames and
+// shared aggregates may go on using it.
+CAUSAL_FUNCTION(merge_final) {
+    (void)aggregate_context(fcinfo, "causal.merge_final()");
+    const MergedType& type = merged_type(fcinfo);
+    // An empty group has an empty history, not an unknown one.
+    if (PG_ARGISNULL(0)) PG_RETURN_DATUM(PointerGetDatum(construct_empty_array(type.row_type)));
+    WorkArea area = new_work_area();
+    merge::History* history = merge_in(state_arg(fcinfo, 0)->input, area);
+    Datum result = history_array(*history, type);
+    MemoryContextDelete(area.context);
+    PG_RETURN_DATUM(result);
+}
+
+namespace {
+
+// How catch_up reads a conversation: the conversation column is the one
+// causal.enable() gave the table's trigger.
+char* conversation_query(Oid relid) {
+    Relation rel = table_open(relid, AccessShareLock);
+    const char* column = nullptr;
+    if (rel->trigdesc != nullptr)
+        for (int i = 0; i < rel->trigdesc->numtriggers; ++i) {
+            const Trigger& trigger = rel->trigdesc->triggers[i];
+            if (std::strcmp(trigger.tgname, "causal_message") == 0 && trigger.tgnargs >= 1)
+                column = trigger.tgargs[0];
+        }
+    if (column == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("table %s is not a causal message table", RelationGetRelationName(rel)),
+                        errhint("causal.enable() makes it one.")));
+    AttrNumber attnum = get_attnum(relid, column);
+    if (attnum == InvalidAttrNumber)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+                        errmsg("conversation column \"%s\" of table %s does not exist", column,
+                               RelationGetRelationName(rel))));
+    char* query = psprintf(
+        "SELECT msg_id, hlc, deps, crdb_region, epoch FROM %s WHERE %s = CAST($1 AS %s)",
+        quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel)),
+        quote_identifier(column), format_type_be_qualified(get_atttype(relid, attnum)));
+    table_close(rel, AccessShareLock);
+    return query;
+}
+
+// Reads the conversation now (a fresh snapshot in READ COMMITTED) into a
+// history in `area`.
+merge::History* read_conversation(const char* query, Datum conversation, WorkArea area) {
+    merge::Input* input = make_in<merge::Input>(*area.memory, area.memory);
+    Oid type = TEXTOID;
+    SPI_connect();
+    if (SPI_execute_with_args(query, 1, &type, &conversation, nullptr, false, 0) != SPI_OK_SELECT)
+        elog(ERROR, "causal.catch_up could not read the conversation: %s", query);
+    for (uint64 i = 0; i < SPI_processed; ++i) {
+        HeapTuple row = SPI_tuptable->vals[i];
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        bool null[5];
+        Datum value[5];
+        for (int c = 0; c < 5; ++c) value[c] = SPI_getbinval(row, desc, c + 1, &null[c]);
+        add_row(*input, value[0], null[0], value[1], null[1], value[2], null[2], value[3], null[3],
+                value[4], null[4]);
+    }
+    SPI_finish();
+    return merge_in(*input, area);
+}
+
+// The first few of `values`, for a message.
+char* list_hlcs(const std::pmr::vector<Hlc>& values) {
+    StringInfoData out;
+    initStringInfo(&out);
+    char text[kHlcTextMax];
+    for (size_t i = 0; i < values.size() && i < 3; ++i) {
+        format(values[i], text);
+        appendStringInfo(&out, "%s%s", i ? ", " : "", text);
+    }
+    if (values.size() > 3) appendStringInfoString(&out, ", ...");
+    return out.data;
+}
+
+// 5C003: never a silent gap.
+[[noreturn]] void raise_behind(const merge::CatchUp& result, const char* conversation, bool can_wait) {
+    char* not_here = list_hlcs(result.not_here);
+    char* not_delivered = list_hlcs(result.not_delivered);
+    const size_t missing = result.not_here.size();
+    const size_t waiting = result.not_delivered.size();
+    const char* live = own_region_state().live_region;
+    ereport(ERROR,
+            (errcode(kRegionBehind),
+             errmsg("region \"%s\" has not yet received everything the client saw in conversation \"%s\"",
+                    region_setting ? region_setting : "", conversation),
+             missing > 0 && waiting > 0
+                 ? errdetail("%zu seen message(s) have not arrived (%s); %zu arrived but wait for a "
+                             "dependency (%s).", missing, not_here, waiting, not_delivered)
+             : missing > 0 ? errdetail("%zu seen message(s) have not arrived: %s.", missing, not_here)
+                           : errdetail("%zu seen message(s) arrived but wait for a dependency: %s.",
+                                       waiting, not_delivered),
+             !can_wait ? errhint("This transaction's snapshot cannot see new rows: retry in a new "
+                                 "transaction, or read from another region.")
+             : live != nullptr
+                 ? errhint("Replication is still delivering them: retry, pass wait_for, or read from "
+                           "region \"%s\".", live)
+                 : errhint("Replication is still delivering them: retry, or pass wait_for.")));
+    pg_unreachable();
+}
+
+int64 interval_microseconds(const Interval* span) {
+    return span->time + span->day * USECS_PER_DAY +
+           static_cast<int64>(span->month) * DAYS_PER_MONTH * USECS_PER_DAY;
+}
+
+}  // namespace
+
+CAUSAL_FUNCTION(catch_up) {
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("causal.catch_up needs a message table and a conversation")));
+    const Oid relid = PG_GETARG_OID(0);
+    Datum conversation = PG_GETARG_DATUM(1);
+    // NULL seen: the client saw nothing, and gets everything.
+    Deps seen = PG_ARGISNULL(2) ? Deps{} : deps_of(PG_GETARG_ARRAYTYPE_P(2));
+    const int64 wait_us = PG_ARGISNULL(3) ? 0 : interval_microseconds(PG_GETARG_INTERVAL_P(3));
+    if (wait_us < 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("wait_for must not be negative")));
+
+    const char* query = conversation_query(relid);
+    // Waiting helps only if each read takes a new snapshot.
+    const bool can_wait = !IsolationUsesXactSnapshot();
+    const TimestampTz deadline = GetCurrentTimestamp() + wait_us;
+    WorkArea area = new_work_area();
+    for (;;) {
+        merge::History* history = read_conversation(query, conversation, area);
+        auto* result = cpp_guard([&] {
+            return make_in<merge::CatchUp>(*area.memory,
+                                           history->catch_up(seen.values, seen.count, area.memory));
+        });
+        if (!result->behind()) {
+            InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+            auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+            Datum values[6];
+            bool nulls[6] = {false, false, false, false, false, false};
+            for (uint32_t index : result->missed) {
+                merged_row(*history, index, values);
+                tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+            }
+            MemoryContextDelete(area.context);
+            return Datum(0);
+        }
+        if (!can_wait || GetCurrentTimestamp() >= deadline)
+            raise_behind(*result, TextDatumGetCString(conversation), can_wait);
+        MemoryContextDelete(area.context);
+        area = new_work_area();
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 20, PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+    }
+}

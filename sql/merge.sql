@@ -1,0 +1,54 @@
+-- The causal merge: rows from any number of regions in, one history out, the
+-- same in every region. causal.merge() is an aggregate whose value is the
+-- whole history; causal.unnest() turns it back into rows.
+
+CREATE TYPE causal.merged AS (
+    position    bigint,
+    msg_id      uuid,
+    hlc         causal.hlc,
+    delivered   boolean,   -- every dep is here and delivered
+    concurrent  boolean,   -- no causal path to or from the message before it
+    orphan      boolean    -- a fenced region's write, or a descendant of one
+);
+COMMENT ON TYPE causal.merged IS 'one message of a merged, causally ordered history';
+
+CREATE FUNCTION causal.merge_transition(internal, uuid, causal.hlc, causal.hlc[], text, bigint)
+    RETURNS internal AS 'MODULE_PATHNAME', 'merge_transition' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION causal.merge_combine(internal, internal)
+    RETURNS internal AS 'MODULE_PATHNAME', 'merge_combine' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION causal.merge_serialize(internal)
+    RETURNS bytea AS 'MODULE_PATHNAME', 'merge_serialize' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION causal.merge_deserialize(bytea, internal)
+    RETURNS internal AS 'MODULE_PATHNAME', 'merge_deserialize' LANGUAGE C STRICT PARALLEL SAFE;
+-- Reads causal.fences (for orphans), so STABLE rather than IMMUTABLE.
+CREATE FUNCTION causal.merge_final(internal)
+    RETURNS causal.merged[] AS 'MODULE_PATHNAME', 'merge_final' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE AGGREGATE causal.merge(msg_id uuid, hlc causal.hlc, deps causal.hlc[], region text, epoch bigint) (
+    SFUNC = causal.merge_transition,
+    STYPE = internal,
+    FINALFUNC = causal.merge_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = causal.merge_combine,
+    SERIALFUNC = causal.merge_serialize,
+    DESERIALFUNC = causal.merge_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE causal.merge(uuid, causal.hlc, causal.hlc[], text, bigint) IS
+    'one deterministic, duplicate-free, causally ordered history of the messages given';
+
+-- Inlined by the planner (a plain SQL set-returning function): as fast as
+-- unnest itself.
+CREATE FUNCTION causal.unnest(history causal.merged[]) RETURNS SETOF causal.merged
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS 'SELECT * FROM pg_catalog.unnest(history)';
+COMMENT ON FUNCTION causal.unnest(causal.merged[]) IS 'the rows of a merged history, in order';
+
+-- For a client that comes back, maybe to another region: what it has not
+-- seen of `conversation`, in causal order. Raises 5C003 when this region has
+-- not yet received everything `seen` names, after waiting up to `wait_for`.
+CREATE FUNCTION causal.catch_up(message_table regclass, conversation text, seen causal.hlc[],
+                                wait_for interval DEFAULT '0')
+    RETURNS SETOF causal.merged AS 'MODULE_PATHNAME', 'catch_up' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION causal.catch_up(regclass, text, causal.hlc[], interval) IS
+    'what a client that saw `seen` has missed of a conversation, or 5C003 while this region is behind';

@@ -1,0 +1,376 @@
+#include "merge.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+namespace causal::merge {
+
+namespace {
+
+// Sorts after every real value: the place of orphans whose region has not
+// rejoined yet.
+constexpr Hlc kEndOfTime{~uint64_t{0}, Hlc::kMaxNode, {0, 0, 0}};
+
+[[noreturn]] void limit(const std::string& what) {
+    throw Error(ErrorKind::LimitExceeded, "causal.merge: " + what);
+}
+
+[[noreturn]] void corrupt(const char* what) {
+    throw Error(ErrorKind::InvalidBinary, "causal.merge: invalid serialized state", what);
+}
+
+// The byte form: a magic word, then regions, copies and deps, each counted.
+constexpr uint32_t kMagic = 0x434d5231;  // "CMR1"
+constexpr size_t kCopyBytes = 16 + sizeof(Hlc) + 8 + 4 + 2 + 2 + 1;
+
+class Writer {
+public:
+    explicit Writer(uint8_t* out) : out_(out) {}
+    template <typename T>
+    void put(const T& value) {
+        std::memcpy(out_, &value, sizeof value);
+        out_ += sizeof value;
+    }
+    void bytes(const void* data, size_t size) {
+        if (size > 0) std::memcpy(out_, data, size);
+        out_ += size;
+    }
+
+private:
+    uint8_t* out_;
+};
+
+class Reader {
+public:
+    Reader(const uint8_t* data, size_t size) : data_(data), left_(size) {}
+    template <typename T>
+    T get() {
+        T value;
+        bytes(&value, sizeof value);
+        return value;
+    }
+    void bytes(void* out, size_t size) {
+        if (size > left_) corrupt("it ends early");
+        if (size > 0) std::memcpy(out, data_, size);
+        data_ += size;
+        left_ -= size;
+    }
+    const uint8_t* take(size_t size) {
+        if (size > left_) corrupt("it ends early");
+        const uint8_t* at = data_;
+        data_ += size;
+        left_ -= size;
+        return at;
+    }
+    size_t left() const { return left_; }
+
+private:
+    const uint8_t* data_;
+    size_t left_;
+};
+
+}  // namespace
+
+bool fenced_write(const Fence& fence, std::string_view region, int64_t epoch, const Hlc& hlc) {
+    return fence.epoch == epoch && fence.region == region && hlc > fence.fenced_at;
+}
+
+Input::Input(std::pmr::memory_resource* memory)
+    : memory_(memory), copies_(memory), deps_(memory), regions_(memory) {}
+
+uint16_t Input::intern(std::string_view region) {
+    if (last_region_ != kNoRegion && regions_[last_region_] == region) return last_region_;
+    for (size_t i = 0; i < regions_.size(); ++i)
+        if (regions_[i] == region) return last_region_ = static_cast<uint16_t>(i);
+    if (regions_.size() >= kMaxRegions) limit("more than 65534 distinct regions in one group");
+    regions_.emplace_back(region);
+    return last_region_ = static_cast<uint16_t>(regions_.size() - 1);
+}
+
+void Input::append_deps(const Hlc* deps, size_t count) {
+    if (count > kMaxDeps) limit("a message has more than 65535 deps");
+    if (deps_.size() + count > kMaxDepsTotal) limit("more than 2^32 - 1 deps in one group");
+    deps_.insert(deps_.end(), deps, deps + count);
+}
+
+void Input::add(const MsgId& msg_id, const Hlc& hlc, const Hlc* deps, size_t dep_count,
+                std::optional<std::string_view> region, std::optional<int64_t> epoch) {
+    if (copies_.size() >= kMaxCopies) limit("more than 2^31 messages in one group");
+    const auto deps_begin = static_cast<uint32_t>(deps_.size());
+    append_deps(deps, dep_count);
+    copies_.push_back(Copy{msg_id, hlc, epoch.value_or(0), deps_begin,
+                           static_cast<uint16_t>(dep_count),
+                           region ? intern(*region) : kNoRegion, epoch.has_value()});
+}
+
+void Input::add_all(const Input& other) {
+    if (&other == this) return;  // union with itself: nothing new
+    if (copies_.size() + other.copies_.size() > kMaxCopies) limit("more than 2^31 messages in one group");
+    copies_.reserve(copies_.size() + other.copies_.size());
+    for (const Copy& copy : other.copies_) {
+        Copy mine = copy;
+        mine.deps_begin = static_cast<uint32_t>(deps_.size());
+        append_deps(other.deps_.data() + copy.deps_begin, copy.deps_count);
+        mine.region = copy.region == kNoRegion ? kNoRegion : intern(other.regions_[copy.region]);
+        copies_.push_back(mine);
+    }
+}
+
+size_t Input::serialized_size() const {
+    size_t size = sizeof kMagic + sizeof(uint32_t);
+    for (const auto& region : regions_) size += sizeof(uint32_t) + region.size();
+    size += 2 * sizeof(uint64_t) + copies_.size() * kCopyBytes + deps_.size() * sizeof(Hlc);
+    return size;
+}
+
+void Input::serialize(uint8_t* out) const {
+    Writer w(out);
+    w.put(kMagic);
+    w.put(static_cast<uint32_t>(regions_.size()));
+    for (const auto& region : regions_) {
+        w.put(static_cast<uint32_t>(region.size()));
+        w.bytes(region.data(), region.size());
+    }
+    w.put(static_cast<uint64_t>(copies_.size()));
+    w.put(static_cast<uint64_t>(deps_.size()));
+    // Field by field: a struct's padding bytes are not part of the state.
+    for (const Copy& c : copies_) {
+        w.bytes(c.msg_id.data(), c.msg_id.size());
+        w.put(c.hlc);
+        w.put(c.epoch);
+        w.put(c.deps_begin);
+        w.put(c.deps_count);
+        w.put(c.region);
+        w.put(static_cast<uint8_t>(c.has_epoch));
+    }
+    w.bytes(deps_.data(), deps_.size() * sizeof(Hlc));
+}
+
+void Input::deserialize(const uint8_t* data, size_t size) {
+    Reader r(data, size);
+    if (r.get<uint32_t>() != kMagic) corrupt("wrong magic number");
+    const auto region_count = r.get<uint32_t>();
+    if (region_count > kMaxRegions) corrupt("too many regions");
+    std::pmr::vector<uint16_t> region_map(memory_);
+    region_map.reserve(region_count);
+    for (uint32_t i = 0; i < region_count; ++i) {
+        const auto length = r.get<uint32_t>();
+        const auto* name = reinterpret_cast<const char*>(r.take(length));
+        region_map.push_back(intern(std::string_view(name, length)));
+    }
+    const auto copy_count = r.get<uint64_t>();
+    const auto dep_count = r.get<uint64_t>();
+    if (copy_count > r.left() / kCopyBytes ||
+        r.left() != copy_count * kCopyBytes + dep_count * sizeof(Hlc))
+        corrupt("its counts do not match its length");
+    if (copies_.size() + copy_count > kMaxCopies) limit("more than 2^31 messages in one group");
+    const uint8_t* copy_bytes = r.take(copy_count * kCopyBytes);
+    const auto* deps = reinterpret_cast<const uint8_t*>(r.take(dep_count * sizeof(Hlc)));
+    Reader copies(copy_bytes, copy_count * kCopyBytes);
+    copies_.reserve(copies_.size() + copy_count);
+    for (uint64_t i = 0; i < copy_count; ++i) {
+        Copy c;
+        copies.bytes(c.msg_id.data(), c.msg_id.size());
+        c.hlc = copies.get<Hlc>();
+        c.epoch = copies.get<int64_t>();
+        const auto begin = copies.get<uint32_t>();
+        c.deps_count = copies.get<uint16_t>();
+        c.region = copies.get<uint16_t>();
+        c.has_epoch = copies.get<uint8_t>() != 0;
+        if (uint64_t{begin} + c.deps_count > dep_count) corrupt("a message's deps lie outside it");
+        if (c.region != kNoRegion) {
+            if (c.region >= region_count) corrupt("a message names an unknown region");
+            c.region = region_map[c.region];
+        }
+        c.deps_begin = static_cast<uint32_t>(deps_.size());
+        // Byte-copied: the dep array need not be aligned for Hlc.
+        if (deps_.size() + c.deps_count > kMaxDepsTotal) limit("more than 2^32 - 1 deps in one group");
+        const size_t at = deps_.size();
+        deps_.resize(at + c.deps_count);
+        std::memcpy(deps_.data() + at, deps + size_t{begin} * sizeof(Hlc), c.deps_count * sizeof(Hlc));
+        copies_.push_back(c);
+    }
+}
+
+// The order that picks one copy per msg_id: the smallest hlc wins, as in the
+// trigger; the rest only make ties between malformed copies deterministic,
+// by content and never by arrival.
+bool Input::copy_less(const Copy& a, const Copy& b) const {
+    if (int c = std::memcmp(a.msg_id.data(), b.msg_id.data(), a.msg_id.size()); c != 0) return c < 0;
+    if (int c = compare(a.hlc, b.hlc); c != 0) return c < 0;
+    if (a.region != b.region) {
+        if (a.region == kNoRegion || b.region == kNoRegion) return a.region == kNoRegion;
+        if (int c = regions_[a.region].compare(regions_[b.region]); c != 0) return c < 0;
+    }
+    if (a.has_epoch != b.has_epoch) return !a.has_epoch;
+    if (a.epoch != b.epoch) return a.epoch < b.epoch;
+    const Hlc* da = deps_.data() + a.deps_begin;
+    const Hlc* db = deps_.data() + b.deps_begin;
+    return std::lexicographical_compare(da, da + a.deps_count, db, db + b.deps_count);
+}
+
+const Fence* Input::fence_of(const Copy& copy, const std::vector<Fence>& fences) const {
+    if (copy.region == kNoRegion || !copy.has_epoch) return nullptr;
+    for (const Fence& fence : fences)
+        if (fenced_write(fence, regions_[copy.region], copy.epoch, copy.hlc)) return &fence;
+    return nullptr;
+}
+
+History Input::merge(const std::vector<Fence>& fences, std::pmr::memory_resource* memory) const {
+    const auto n = static_cast<uint32_t>(copies_.size());
+    History history(memory);
+
+    // 1. One winner per msg_id.
+    std::pmr::vector<uint32_t> by_id(n, memory);
+    std::iota(by_id.begin(), by_id.end(), 0u);
+    std::sort(by_id.begin(), by_id.end(),
+              [&](uint32_t a, uint32_t b) { return copy_less(copies_[a], copies_[b]); });
+    std::pmr::vector<uint32_t> winners(memory);  // copy index of each message's winner
+    history.by_hlc_.reserve(n);
+    for (uint32_t i = 0; i < n; ++i) {
+        const Copy& copy = copies_[by_id[i]];
+        if (i == 0 || copy.msg_id != copies_[by_id[i - 1]].msg_id) winners.push_back(by_id[i]);
+        // Every copy's hlc names the message: a dep on a copy that lost
+        // still points at the message (the slot is a winner index for now).
+        history.by_hlc_.emplace_back(copy.hlc, static_cast<uint32_t>(winners.size() - 1));
+    }
+    const auto m = static_cast<uint32_t>(winners.size());
+
+    // 2. The natural order, ascending hlc, is a topological order of every
+    // dep that points into its message's past; deps that do not are the
+    // malformed ones, and they hold their message instead of making a cycle.
+    std::pmr::vector<uint32_t> natural(m, memory);  // winner indexes
+    std::iota(natural.begin(), natural.end(), 0u);
+    auto by_hlc_then_id = [&](uint32_t a, uint32_t b) {
+        const Copy& x = copies_[winners[a]];
+        const Copy& y = copies_[winners[b]];
+        if (int c = compare(x.hlc, y.hlc); c != 0) return c < 0;
+        return x.msg_id < y.msg_id;
+    };
+    std::sort(natural.begin(), natural.end(), by_hlc_then_id);
+    std::pmr::vector<uint32_t> rank(m, memory);  // winner index -> natural index
+    for (uint32_t i = 0; i < m; ++i) rank[natural[i]] = i;
+
+    // Two messages with one hlc (malformed) are told apart by msg_id, the
+    // same way in every region: the dep names the first.
+    for (auto& entry : history.by_hlc_) entry.second = rank[entry.second];
+    std::sort(history.by_hlc_.begin(), history.by_hlc_.end());
+    history.by_hlc_.erase(std::unique(history.by_hlc_.begin(), history.by_hlc_.end(),
+                                      [](const auto& a, const auto& b) { return a.first == b.first; }),
+                          history.by_hlc_.end());
+
+    // 3. Walk the natural order once: every resolved dep comes earlier.
+    struct Walk {
+        Hlc key;  // where the message is presented: its hlc, or later for orphans
+        bool held;
+        bool orphan;
+    };
+    std::pmr::vector<Walk> walk(m, memory);
+    std::pmr::vector<uint32_t> edge_begin(m + 1, memory);  // natural index space
+    std::pmr::vector<uint32_t> edges(memory);
+    for (uint32_t i = 0; i < m; ++i) {
+        const Copy& copy = copies_[winners[natural[i]]];
+        Walk w{copy.hlc, false, false};
+        if (const Fence* fence = fence_of(copy, fences)) {
+            // Presented where its region rejoined, in its own causal order.
+            w.orphan = true;
+            w.key = fence->lifted_at ? std::max(*fence->lifted_at, copy.hlc) : kEndOfTime;
+        }
+        edge_begin[i] = static_cast<uint32_t>(edges.size());
+        const Hlc* deps = deps_.data() + copy.deps_begin;
+        for (uint16_t d = 0; d < copy.deps_count; ++d) {
+            const Hlc& dep = deps[d];
+            auto found = std::lower_bound(history.by_hlc_.begin(), history.by_hlc_.end(), dep,
+                                          [](const auto& entry, const Hlc& h) { return entry.first < h; });
+            if (!(dep < copy.hlc) || found == history.by_hlc_.end() || found->first != dep) {
+                w.held = true;  // missing, or not in its past: cannot be satisfied here
+                continue;
+            }
+            const uint32_t j = found->second;  // < i: its hlc is at most dep's
+            if (j >= i) {  // cannot happen (see above); never read an unset walk
+                w.held = true;
+                continue;
+            }
+            w.held |= walk[j].held;
+            w.orphan |= walk[j].orphan;
+            w.key = std::max(w.key, walk[j].key);
+            edges.push_back(j);
+        }
+        walk[i] = w;
+    }
+    edge_begin[m] = static_cast<uint32_t>(edges.size());
+
+    // 4. Present: by key, then hlc. A message's key is at least its deps'
+    // keys and its hlc above theirs, so deps still come first.
+    std::pmr::vector<uint32_t> order(m, memory);  // natural indexes
+    std::iota(order.begin(), order.end(), 0u);
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+        if (int c = compare(walk[a].key, walk[b].key); c != 0) return c < 0;
+        return a < b;
+    });
+    std::pmr::vector<uint32_t> position(m, memory);  // natural index -> presented index
+    for (uint32_t p = 0; p < m; ++p) position[order[p]] = p;
+
+    history.messages_.reserve(m);
+    history.edges_begin_.reserve(m + 1);
+    history.edges_.reserve(edges.size());
+    for (uint32_t p = 0; p < m; ++p) {
+        const uint32_t i = order[p];
+        const Copy& copy = copies_[winners[natural[i]]];
+        history.edges_begin_.push_back(static_cast<uint32_t>(history.edges_.size()));
+        // The order extends the deps graph, so a path from this message back
+        // to the one just before it could only be a direct dep: nothing lies
+        // between them.
+        bool follows_previous = false;
+        for (uint32_t e = edge_begin[i]; e < edge_begin[i + 1]; ++e) {
+            history.edges_.push_back(position[edges[e]]);
+            follows_previous |= p > 0 && position[edges[e]] == p - 1;
+        }
+        history.messages_.push_back(
+            Message{copy.msg_id, copy.hlc, !walk[i].held, p > 0 && !follows_previous, walk[i].orphan});
+    }
+    history.edges_begin_.push_back(static_cast<uint32_t>(history.edges_.size()));
+    for (auto& entry : history.by_hlc_) entry.second = position[entry.second];
+    return history;
+}
+
+std::optional<uint32_t> History::find(const Hlc& hlc) const {
+    auto found = std::lower_bound(by_hlc_.begin(), by_hlc_.end(), hlc,
+                                  [](const auto& entry, const Hlc& h) { return entry.first < h; });
+    if (found == by_hlc_.end() || found->first != hlc) return std::nullopt;
+    return found->second;
+}
+
+CatchUp History::catch_up(const Hlc* seen, size_t count, std::pmr::memory_resource* memory) const {
+    CatchUp result(memory);
+    std::pmr::vector<bool> in_past(messages_.size(), false, memory);
+    std::pmr::vector<uint32_t> stack(memory);
+    for (size_t s = 0; s < count; ++s) {
+        std::optional<uint32_t> at = find(seen[s]);
+        if (!at) {
+            result.not_here.push_back(seen[s]);
+            continue;
+        }
+        if (!messages_[*at].delivered) result.not_delivered.push_back(seen[s]);
+        if (!in_past[*at]) {
+            in_past[*at] = true;
+            stack.push_back(*at);
+        }
+    }
+    while (!stack.empty()) {
+        const uint32_t at = stack.back();
+        stack.pop_back();
+        for (uint32_t e = edges_begin_[at]; e < edges_begin_[at + 1]; ++e) {
+            if (!in_past[edges_[e]]) {
+                in_past[edges_[e]] = true;
+                stack.push_back(edges_[e]);
+            }
+        }
+    }
+    for (uint32_t i = 0; i < messages_.size(); ++i)
+        if (!in_past[i]) result.missed.push_back(i);
+    return result;
+}
+
+}  // namespace causal::merge

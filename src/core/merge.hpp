@@ -1,0 +1,140 @@
+// The causal merge: copies of messages from any number of regions in, one
+// history out, the same history whatever order or grouping they came in.
+//
+// A message names its causal past by the hlc values of its direct
+// dependencies (deps). Merging is set union with the trigger's winner rule
+// (one msg_id, the smallest hlc), so it is associative, commutative and
+// idempotent: that is what lets PostgreSQL split an aggregate across parallel
+// workers and lets every region, whatever it received first, agree.
+//
+// PostgreSQL-free. Every allocation goes through the memory_resource given,
+// so the extension can keep a state in an aggregate's memory context, where
+// PostgreSQL accounts for it and frees it with the query.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory_resource>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hlc.hpp"
+
+namespace causal::merge {
+
+using MsgId = std::array<uint8_t, 16>;
+
+// A fenced epoch, as causal.fences holds it.
+struct Fence {
+    std::string_view region;
+    int64_t epoch = 0;
+    Hlc fenced_at;
+    std::optional<Hlc> lifted_at;  // when the region rejoined; none while it is out
+};
+
+// The orphan rule for one write on its own: `region` wrote it in `epoch`
+// after that epoch was fenced. (Its causal descendants are orphans too; only
+// the merge, which sees the deps graph, can tell those.)
+bool fenced_write(const Fence& fence, std::string_view region, int64_t epoch, const Hlc& hlc);
+
+// One line of a merged history.
+struct Message {
+    MsgId msg_id;
+    Hlc hlc;
+    bool delivered;   // every dep is here and delivered
+    bool concurrent;  // no causal path to or from the message before it
+    bool orphan;      // a fenced write, or a descendant of one
+};
+
+// What a client that saw `seen` lacks, against one history.
+struct CatchUp {
+    explicit CatchUp(std::pmr::memory_resource* memory)
+        : not_here(memory), not_delivered(memory), missed(memory) {}
+    std::pmr::vector<Hlc> not_here;       // seen by the client, never arrived here
+    std::pmr::vector<Hlc> not_delivered;  // arrived, but a dep of theirs has not
+    std::pmr::vector<uint32_t> missed;    // indexes into the history, in its order
+    bool behind() const { return !not_here.empty() || !not_delivered.empty(); }
+};
+
+class History {
+public:
+    explicit History(std::pmr::memory_resource* memory)
+        : messages_(memory), edges_begin_(memory), edges_(memory), by_hlc_(memory) {}
+
+    // In presentation order: position n is messages()[n - 1].
+    const std::pmr::vector<Message>& messages() const { return messages_; }
+
+    // The index of the message that `hlc` names: its own hlc, or the hlc of
+    // a copy that lost to it under the winner rule.
+    std::optional<uint32_t> find(const Hlc& hlc) const;
+
+    // Everything outside the causal past of `seen` (which may be the whole
+    // set the client saw or only its latest messages: the answer is the
+    // same), and what of `seen` this history cannot vouch for.
+    CatchUp catch_up(const Hlc* seen, size_t count, std::pmr::memory_resource* memory) const;
+
+private:
+    friend class Input;
+    std::pmr::vector<Message> messages_;
+    // Resolved deps of messages_[i]: edges_[edges_begin_[i] .. edges_begin_[i + 1]).
+    std::pmr::vector<uint32_t> edges_begin_;
+    std::pmr::vector<uint32_t> edges_;
+    std::pmr::vector<std::pair<Hlc, uint32_t>> by_hlc_;  // sorted by hlc
+};
+
+// Copies of messages, as given: the aggregate's transition state.
+class Input {
+public:
+    static constexpr size_t kMaxDeps = 0xFFFF;                 // per message
+    static constexpr size_t kMaxCopies = size_t{1} << 31;      // per group
+    static constexpr size_t kMaxDepsTotal = 0xFFFFFFFFu;       // per group
+    static constexpr size_t kMaxRegions = 0xFFFE;              // distinct names per group
+
+    explicit Input(std::pmr::memory_resource* memory);
+
+    // A copy of a message. No region or epoch (SQL NULL) makes a copy that no
+    // fence can match. Throws Error{LimitExceeded} past the limits above.
+    void add(const MsgId& msg_id, const Hlc& hlc, const Hlc* deps, size_t dep_count,
+             std::optional<std::string_view> region, std::optional<int64_t> epoch);
+    void add_all(const Input& other);
+    size_t size() const { return copies_.size(); }
+
+    // A flat byte form for moving a state between processes (parallel
+    // aggregation). deserialize() adds what it reads, and throws
+    // Error{InvalidBinary} on bytes serialize() did not write.
+    size_t serialized_size() const;
+    void serialize(uint8_t* out) const;
+    void deserialize(const uint8_t* data, size_t size);
+
+    // The one history of these copies, in `memory`. The state is left as it
+    // was: it may take more rows and be merged again.
+    History merge(const std::vector<Fence>& fences, std::pmr::memory_resource* memory) const;
+
+private:
+    static constexpr uint16_t kNoRegion = 0xFFFF;
+    struct Copy {
+        MsgId msg_id;
+        Hlc hlc;
+        int64_t epoch;
+        uint32_t deps_begin;
+        uint16_t deps_count;
+        uint16_t region;  // index into regions_, or kNoRegion
+        bool has_epoch;
+    };
+
+    uint16_t intern(std::string_view region);
+    void append_deps(const Hlc* deps, size_t count);
+    bool copy_less(const Copy& a, const Copy& b) const;
+    const Fence* fence_of(const Copy& copy, const std::vector<Fence>& fences) const;
+
+    std::pmr::memory_resource* memory_;
+    std::pmr::vector<Copy> copies_;
+    std::pmr::vector<Hlc> deps_;
+    std::pmr::vector<std::pmr::string> regions_;
+    uint16_t last_region_ = kNoRegion;  // rows come in runs of one region
+};
+
+}  // namespace causal::merge
