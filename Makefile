@@ -14,7 +14,7 @@ SQL_TOPICS = sql/schema.sql sql/hlc_type.sql sql/clock.sql sql/cockroach.sql sql
              sql/messages.sql sql/merge.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
-REGRESS      = hlc_type hlc_errors hlc_operators clock cockroach messages
+REGRESS      = hlc_type hlc_errors hlc_operators clock cockroach messages merge
 REGRESS_OPTS = --inputdir=regress --outputdir=regress
 
 PG_CONFIG ?= pg_config

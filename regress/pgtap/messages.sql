@@ -10,17 +10,6 @@ SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
 SELECT plan(127);
 
-
--- The error a statement raises, with its detail and hint (nothing if none).
-CREATE FUNCTION pg_temp.error_of(query text, OUT state text, OUT message text, OUT detail text,
-                                 OUT hint text) LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE query;
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
-                          detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
-END $$;
-
 -- pg_causal's part of a table: columns, indexes, triggers, publications.
 CREATE FUNCTION pg_temp.columns_of(rel regclass)
 RETURNS TABLE (name text, type regtype, not_null bool, default_value text) LANGUAGE sql AS $$
@@ -367,10 +356,10 @@ SELECT results_eq($$SELECT f.region, f.epoch, f.fenced_at = r.fenced_at FROM cau
 SELECT fenced_at AS fenced_at FROM causal.fences WHERE region = 'test-east' AND epoch = 0 \gset
 SELECT throws_ok($$INSERT INTO tap.chat (conversation_id, sender, body) VALUES (42, 'ana', 'while fenced')$$,
                  '5C001', 'region "test-east" is fenced', 'a fenced region refuses writes: 5C001');
-SELECT is((pg_temp.error_of($$INSERT INTO tap.chat (conversation_id, sender, body) VALUES (42, 'ana', 'while fenced')$$)).hint,
+SELECT is((tap_helpers.error_of($$INSERT INTO tap.chat (conversation_id, sender, body) VALUES (42, 'ana', 'while fenced')$$)).hint,
           'No other region is active.', 'with no other region registered, the HINT says so');
 SELECT causal.register_region('test-west', 2) \g /dev/null
-SELECT is((pg_temp.error_of($$INSERT INTO tap.chat (conversation_id, sender, body) VALUES (42, 'ana', 'while fenced')$$)).hint,
+SELECT is((tap_helpers.error_of($$INSERT INTO tap.chat (conversation_id, sender, body) VALUES (42, 'ana', 'while fenced')$$)).hint,
           'Write to region "test-west", which is active.', 'the HINT names an active region');
 SELECT throws_ok($$INSERT INTO tap.chat (conversation_id, sender, body, epoch) VALUES (42, 'ana', 'while fenced', 1)$$,
                  '5C001', NULL, 'carrying the new epoch does not get a write past the fence');
@@ -384,7 +373,7 @@ INSERT INTO tap.chat (conversation_id, sender, body) VALUES (42, 'ana', 'back') 
 SELECT is((SELECT epoch FROM tap.chat WHERE body = 'back'), 2::bigint, 'after the fence is lifted, writes work again, in epoch 2');
 SELECT throws_ok($$INSERT INTO tap.chat (conversation_id, sender, body, epoch) VALUES (42, 'ana', 'stale', 1)$$,
                  '5C002', 'epoch 1 is older than region "test-east"''s epoch 2', 'a write carrying a stale epoch: 5C002');
-SELECT is((pg_temp.error_of($$INSERT INTO tap.chat (conversation_id, sender, body, epoch) VALUES (42, 'ana', 'stale', 0)$$)).hint,
+SELECT is((tap_helpers.error_of($$INSERT INTO tap.chat (conversation_id, sender, body, epoch) VALUES (42, 'ana', 'stale', 0)$$)).hint,
           'Read the current epoch from causal.regions, or write to region "test-west".',
           'its HINT says where to read the epoch and names an active region');
 INSERT INTO tap.chat (conversation_id, sender, body, epoch) VALUES (42, 'ana', 'current epoch', 2);

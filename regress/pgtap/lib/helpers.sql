@@ -13,3 +13,13 @@ BEGIN
   END LOOP;
   RETURN result;
 END $$;
+
+-- The error a statement raises, with its detail and hint (all NULL if none).
+CREATE FUNCTION tap_helpers.error_of(query text, OUT state text, OUT message text, OUT detail text,
+                                     OUT hint text) LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE query;
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+                          detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+END $$;
