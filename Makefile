@@ -67,6 +67,7 @@ bench: deps
 	$(SUDO) $(MAKE) install
 	regress/perf/run-bench
 	regress/perf/run-messages-bench
+	regress/perf/run-merge-bench
 
 clean-test:
 	rm -rf regress/results $(UNIT_BIN)
