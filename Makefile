@@ -34,7 +34,26 @@ endif
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_TOPICS)
 	cat $^ > $@
 
-.PHONY: deps unit test bench demo clean-test
+.PHONY: deps unit test bench demo clean-test tools
+
+# The tools beside the extension: causalctl (libpq) and the WAN proxy the
+# tests and the demo route replication through (Boost.Asio). Built by `all`;
+# `make install` puts causalctl next to pg_ctl.
+TOOL_CXXFLAGS = -std=c++17 -O2 -g -Wall -Wextra -pthread
+WAN_SRCS = $(wildcard src/wan/*.cpp)
+CAUSALCTL_SRCS = $(wildcard src/causalctl/*.cpp)
+build/causal-wan: $(WAN_SRCS) $(wildcard src/wan/*.hpp)
+	@mkdir -p build
+	$(CXX) $(TOOL_CXXFLAGS) -o $@ $(WAN_SRCS) -lboost_program_options
+build/causalctl: $(CAUSALCTL_SRCS) $(wildcard src/causalctl/*.hpp)
+	@mkdir -p build
+	$(CXX) $(TOOL_CXXFLAGS) -I$(shell $(PG_CONFIG) --includedir 2>/dev/null) -o $@ $(CAUSALCTL_SRCS) \
+		-L$(shell $(PG_CONFIG) --libdir 2>/dev/null) -lpq -lboost_program_options
+tools: build/causal-wan build/causalctl
+all: tools
+install: install-causalctl
+install-causalctl: build/causalctl
+	$(INSTALL_PROGRAM) build/causalctl '$(DESTDIR)$(bindir)/causalctl'
 
 deps:
 	tools/install-deps
@@ -72,4 +91,4 @@ bench: deps
 clean-test:
 	rm -rf regress/results $(UNIT_BIN)
 
-EXTRA_CLEAN = regress/results $(UNIT_BIN)
+EXTRA_CLEAN = regress/results $(UNIT_BIN) build

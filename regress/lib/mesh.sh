@@ -1,0 +1,88 @@
+# Local multi-region meshes for the cluster tests, the benchmarks and the
+# demo: regional instances on 127.0.0.1, the WAN proxy (causal-wan) between
+# every ordered pair of them, and `causalctl init` through that proxy, the
+# way an operator builds a real mesh. Source it after cluster.sh.
+#
+#   mesh_up PREFIX BASE_PORT DELAY_MS REGION...   start, set up, join
+#   mesh_sql REGION [psql args]                   psql in a region's database
+#   causalctl_mesh COMMAND [options]              causalctl on this mesh
+#   wan COMMAND...                                steer the proxy: cut, heal, delay, status
+#   mesh_down                                     stop everything
+
+CAUSAL_BUILD=${CAUSAL_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}
+MESH_DB=${MESH_DB:-chat}
+MESH_PREFIX="" MESH_REGIONS=() MESH_WAN_PID="" MESH_WAN_CONTROL=""
+
+# The chat schema the demo and the tests write; docker/ runs it too.
+MESH_REGION_SQL=${MESH_REGION_SQL:-$(dirname "${BASH_SOURCE[0]}")/../../docker/region.sql}
+
+mesh_instance() { echo "$MESH_PREFIX-$1"; }
+mesh_sql() { local r=$1; shift; instance_psql "$(mesh_instance "$r")" -d "$MESH_DB" "$@"; }
+mesh_dsn() { echo "host=127.0.0.1 port=$1 user=postgres dbname=$MESH_DB"; }
+wan() { "$CAUSAL_BUILD/causal-wan" send --control "$MESH_WAN_CONTROL" "$@"; }
+causalctl_mesh() { CAUSALCTL_CONFIG="$CAUSAL_WORK/$MESH_PREFIX.causalctl.conf" "$CAUSAL_BUILD/causalctl" "$@"; }
+# The proxy's link from FROM to TO: what TO's subscription to FROM goes through.
+wan_link() { echo "$1:$2"; }
+
+# mesh_up PREFIX BASE_PORT DELAY_MS REGION...: region i listens on
+# BASE_PORT + i, the proxy's links on BASE_PORT + 100 + ..., its control on
+# BASE_PORT + 99. Extra postgresql.conf lines: MESH_CONF (an array).
+mesh_up() {
+  MESH_PREFIX=$1; local base=$2 delay=$3; shift 3
+  MESH_REGIONS=("$@")
+  local i=0 r from to port link_port=$((base + 100)) links=() config
+  MESH_WAN_CONTROL=$((base + 99))
+  for r in "${MESH_REGIONS[@]}"; do
+    port=$((base + i))
+    # no node id, no region name: causalctl init gives them
+    instance_init "$(mesh_instance "$r")" "$port" -1 "" \
+      "wal_retrieve_retry_interval = '500ms'" "wal_receiver_timeout = '10s'" "wal_sender_timeout = '10s'" \
+      "max_wal_senders = 20" "max_replication_slots = 20" "max_logical_replication_workers = 20" \
+      "max_worker_processes = 32" "${MESH_CONF[@]}" >/dev/null || return 1
+    instance_start "$(mesh_instance "$r")" || return 1
+    instance_psql "$(mesh_instance "$r")" -d postgres -c "CREATE DATABASE $MESH_DB" >/dev/null || return 1
+    i=$((i + 1))
+  done
+  config="$CAUSAL_WORK/$MESH_PREFIX.causalctl.conf"
+  : >"$config"
+  for r in "${MESH_REGIONS[@]}"; do
+    echo "region = $r=$(mesh_dsn "$(instance_port "$(mesh_instance "$r")")")" >>"$config"
+  done
+  for from in "${MESH_REGIONS[@]}"; do
+    for to in "${MESH_REGIONS[@]}"; do
+      [ "$from" = "$to" ] && continue
+      links+=(--link "$(wan_link "$from" "$to")=$link_port:127.0.0.1:$(instance_port "$(mesh_instance "$from")")")
+      echo "link = $from:$to=$(mesh_dsn "$link_port")" >>"$config"
+      link_port=$((link_port + 1))
+    done
+  done
+  "$CAUSAL_BUILD/causal-wan" serve --control "$MESH_WAN_CONTROL" --delay-ms "$delay" "${links[@]}" \
+    >"$CAUSAL_WORK/$MESH_PREFIX.wan.log" 2>&1 &
+  MESH_WAN_PID=$!
+  for i in $(seq 1 50); do wan status >/dev/null 2>&1 && break; sleep 0.1; done
+  # init joins the empty regions; the table comes after (enable() needs the
+  # region's name), and init again carries it.
+  causalctl_mesh init >"$CAUSAL_WORK/$MESH_PREFIX.init.log" 2>&1 ||
+    { cat "$CAUSAL_WORK/$MESH_PREFIX.init.log" >&2; return 1; }
+  for r in "${MESH_REGIONS[@]}"; do mesh_sql "$r" -f "$MESH_REGION_SQL" >/dev/null || return 1; done
+  causalctl_mesh init >>"$CAUSAL_WORK/$MESH_PREFIX.init.log" 2>&1 ||
+    { cat "$CAUSAL_WORK/$MESH_PREFIX.init.log" >&2; return 1; }
+  mesh_wait_streaming
+}
+
+# Until every region's apply workers run, one per peer.
+mesh_wait_streaming() {
+  local r peers=$((${#MESH_REGIONS[@]} - 1))
+  for r in "${MESH_REGIONS[@]}"; do
+    wait_until "$(mesh_instance "$r")" "$MESH_DB" \
+      "SELECT count(*) = $peers FROM pg_stat_subscription WHERE pid IS NOT NULL AND relid IS NULL" 60 || return 1
+  done
+}
+
+mesh_down() {
+  local r
+  [ -n "$MESH_WAN_PID" ] && kill "$MESH_WAN_PID" 2>/dev/null && wait "$MESH_WAN_PID" 2>/dev/null
+  MESH_WAN_PID=""
+  for r in "${MESH_REGIONS[@]}"; do instance_stop "$(mesh_instance "$r")" >/dev/null 2>&1; done
+  return 0
+}

@@ -1,0 +1,34 @@
+// causalctl's commands. Each prints plain text for people, or one JSON
+// document with --json, and returns an exit code.
+#pragma once
+
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+#include "mesh.hpp"
+
+namespace causalctl {
+
+// Documented in `causalctl --help` and the README.
+enum Exit : int {
+    kOk = 0,           // done; converged; every link streaming
+    kAttention = 1,    // verify: regions differ; status: a warning
+    kUsage = 2,        // bad command line or configuration
+    kUnreachable = 3,  // a region could not be reached or a statement failed
+    kRefused = 4,      // the command would be unsafe and changed nothing
+};
+
+struct Options {
+    bool json = false;
+    int connect_timeout_s = 5;
+    std::optional<std::string> conversation;  // verify
+    double wait_s = 0;                        // verify: retry until converged
+    long long max_slot_wal_mb = 1024;         // status: warn above
+};
+
+int init(const Mesh& mesh, const Options& options, std::ostream& out);
+int status(const Mesh& mesh, const Options& options, std::ostream& out);
+int verify(const Mesh& mesh, const Options& options, std::ostream& out);
+
+}  // namespace causalctl

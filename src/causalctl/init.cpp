@@ -1,0 +1,184 @@
+// causalctl init: builds (or completes) the full mesh. Every region gets a
+// node id and its region name, registers itself, publishes causal_mesh, and
+// subscribes to every other region. Safe to run again: it only adds what is
+// missing, and refreshes subscriptions so tables enabled since are carried
+// (copying what a region lacks; the apply path drops what it has).
+
+#include <chrono>
+#include <memory>
+#include <ostream>
+#include <set>
+#include <thread>
+
+#include "commands.hpp"
+#include "json.hpp"
+#include "pg.hpp"
+
+namespace causalctl {
+
+namespace {
+
+struct Refusal : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct RegionSetup {
+    const Region* region;
+    std::unique_ptr<Connection> db;
+    int node_id = -1;
+    std::vector<std::string> done;  // what init changed, for the report
+};
+
+void check_server(RegionSetup& r) {
+    Connection& db = *r.db;
+    std::string preload = db.value("SELECT current_setting('shared_preload_libraries')");
+    if (preload.find("pg_causal") == std::string::npos)
+        throw Refusal(r.region->name + ": pg_causal is not in shared_preload_libraries (add it and restart)");
+    if (db.value("SELECT current_setting('wal_level')") != "logical")
+        throw Refusal(r.region->name + ": wal_level is not logical (set it and restart)");
+    if (db.value("SELECT rolsuper::text FROM pg_roles WHERE rolname = current_user") != "true")
+        throw Refusal(r.region->name + ": causalctl init needs a superuser (ALTER SYSTEM, subscriptions)");
+    r.node_id = std::stoi(db.value("SELECT current_setting('causal.node_id')"));
+    std::string configured = db.value("SELECT current_setting('causal.region')");
+    if (!configured.empty() && configured != r.region->name)
+        throw Refusal(r.region->name + ": its causal.region is '" + configured + "'; a region keeps its name");
+}
+
+// Sets what ALTER SYSTEM can and waits until this session sees it.
+void configure(RegionSetup& r) {
+    Connection& db = *r.db;
+    if (db.value("SELECT count(*) FROM pg_extension WHERE extname = 'pg_causal'") == "0") {
+        db.exec("CREATE EXTENSION pg_causal");
+        r.done.push_back("created extension pg_causal");
+    }
+    bool changed = false;
+    if (db.value("SELECT current_setting('causal.node_id')") != std::to_string(r.node_id)) {
+        db.exec("ALTER SYSTEM SET causal.node_id = " + std::to_string(r.node_id));
+        r.done.push_back("node id " + std::to_string(r.node_id));
+        changed = true;
+    }
+    if (db.value("SELECT current_setting('causal.region')") != r.region->name) {
+        db.exec("ALTER SYSTEM SET causal.region = " + quote_literal(r.region->name));
+        r.done.push_back("region name set");
+        changed = true;
+    }
+    if (!changed) return;
+    db.exec("SELECT pg_reload_conf()");
+    for (int i = 0; i < 200; ++i) {
+        if (db.value("SELECT current_setting('causal.node_id')") == std::to_string(r.node_id) &&
+            db.value("SELECT current_setting('causal.region')") == r.region->name)
+            return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    throw DbError(r.region->name, "the server did not take the new settings after pg_reload_conf()");
+}
+
+void publish(RegionSetup& r) {
+    Connection& db = *r.db;
+    if (db.value("SELECT count(*) FROM causal.regions WHERE region = $1 AND node_id = $2",
+                 {r.region->name, std::to_string(r.node_id)}) == "0") {
+        db.exec("SELECT causal.register_region($1, $2)", {r.region->name, std::to_string(r.node_id)});
+        r.done.push_back("registered");
+    }
+    if (db.value("SELECT count(*) FROM pg_publication WHERE pubname = 'causal_mesh'") == "0") {
+        db.exec("CREATE PUBLICATION causal_mesh FOR TABLE causal.regions, causal.fences");
+        r.done.push_back("created publication causal_mesh");
+    }
+}
+
+void subscribe(RegionSetup& to, const std::string& from, const std::string& dsn) {
+    Connection& db = *to.db;
+    const std::string name = link_name(from, to.region->name);
+    Result existing = db.exec("SELECT subconninfo, subenabled FROM pg_subscription WHERE subname = $1", {name});
+    if (existing.rows() == 0) {
+        // copy_data: a region joining a running mesh copies what it lacks
+        // from each peer; the apply path drops the copies it already has.
+        db.exec("CREATE SUBSCRIPTION " + name + " CONNECTION " + quote_literal(dsn) +
+                " PUBLICATION causal_mesh WITH (copy_data = true, slot_name = " + quote_literal(name) + ")");
+        to.done.push_back("subscribed to " + from);
+        return;
+    }
+    if (existing.text(0, 0) != dsn) {
+        db.exec("ALTER SUBSCRIPTION " + name + " CONNECTION " + quote_literal(dsn));
+        to.done.push_back("new connection to " + from);
+    }
+    if (!existing.boolean(0, 1)) {
+        db.exec("ALTER SUBSCRIPTION " + name + " ENABLE");
+        to.done.push_back("enabled subscription to " + from);
+    }
+    db.exec("ALTER SUBSCRIPTION " + name + " REFRESH PUBLICATION WITH (copy_data = true)");
+}
+
+}  // namespace
+
+int init(const Mesh& mesh, const Options& options, std::ostream& out) {
+    if (mesh.regions().size() < 2) {
+        out << "causalctl init: a mesh needs at least two regions (--region NAME=DSN, repeated)\n";
+        return kUsage;
+    }
+    std::vector<RegionSetup> setups;
+    try {
+        // Reach every region before changing any: a mesh half built because
+        // one region was down is worse than none.
+        for (const Region& region : mesh.regions())
+            setups.push_back(RegionSetup{&region, std::make_unique<Connection>(region.name, region.dsn, options.connect_timeout_s), -1, {}});
+        for (RegionSetup& r : setups) check_server(r);
+
+        std::set<int> used;
+        for (const RegionSetup& r : setups) {
+            if (r.node_id < 0) continue;
+            if (!used.insert(r.node_id).second)
+                throw Refusal("two regions have causal.node_id " + std::to_string(r.node_id) +
+                              "; node ids break ties between regions and must differ");
+        }
+        int next = 1;
+        for (RegionSetup& r : setups) {
+            if (r.node_id >= 0) continue;
+            while (used.count(next)) ++next;
+            r.node_id = next;
+            used.insert(next);
+        }
+        for (RegionSetup& r : setups) configure(r);
+        for (RegionSetup& r : setups) publish(r);
+        for (RegionSetup& to : setups)
+            for (const RegionSetup& from : setups)
+                if (from.region != to.region) subscribe(to, from.region->name, mesh.link_dsn(from.region->name, to.region->name));
+    } catch (const Refusal& refusal) {
+        if (options.json)
+            out << json::Object().add("ok", "false").add("refused", json::string(refusal.what())).str() << '\n';
+        else
+            out << "causalctl init: refused: " << refusal.what() << "\nNothing was changed.\n";
+        return kRefused;
+    } catch (const DbError& error) {
+        if (options.json)
+            out << json::Object().add("ok", "false").add("region", json::string(error.region()))
+                       .add("error", json::string(error.what())).str() << '\n';
+        else
+            out << "causalctl init: " << error.what() << '\n';
+        return kUnreachable;
+    }
+
+    if (options.json) {
+        std::vector<std::string> regions;
+        for (const RegionSetup& r : setups) {
+            std::vector<std::string> done;
+            for (const auto& d : r.done) done.push_back(json::string(d));
+            regions.push_back(json::Object().add("region", json::string(r.region->name))
+                                  .add("node_id", json::number(static_cast<long long>(r.node_id)))
+                                  .add("changed", json::array(done)).str());
+        }
+        out << json::Object().add("ok", "true").add("regions", json::array(regions)).str() << '\n';
+    } else {
+        for (const RegionSetup& r : setups) {
+            out << r.region->name << " (node " << r.node_id << "): ";
+            if (r.done.empty()) out << "nothing to change";
+            for (size_t i = 0; i < r.done.size(); ++i) out << (i ? ", " : "") << r.done[i];
+            out << '\n';
+        }
+        out << "mesh of " << setups.size() << " regions, " << setups.size() * (setups.size() - 1)
+            << " links: run `causalctl status` to watch it\n";
+    }
+    return kOk;
+}
+
+}  // namespace causalctl

@@ -1,0 +1,71 @@
+#include "pg.hpp"
+
+#include <cctype>
+
+namespace causalctl {
+
+namespace {
+
+std::string trimmed(std::string message) {
+    while (!message.empty() && std::isspace(static_cast<unsigned char>(message.back()))) message.pop_back();
+    return message;
+}
+
+}  // namespace
+
+Connection::Connection(std::string region, const std::string& dsn, int timeout_s)
+    : region_(std::move(region)), conn_(nullptr, PQfinish) {
+    // expand_dbname: the first "dbname" is the DSN itself; what it sets wins
+    // over the defaults after it.
+    const std::string timeout = std::to_string(timeout_s);
+    const char* keys[] = {"dbname", "connect_timeout", "fallback_application_name", nullptr};
+    const char* values[] = {dsn.c_str(), timeout.c_str(), "causalctl", nullptr};
+    conn_.reset(PQconnectdbParams(keys, values, 1));
+    if (PQstatus(conn_.get()) != CONNECTION_OK)
+        throw DbError(region_, "cannot connect: " + trimmed(PQerrorMessage(conn_.get())));
+    // causalctl reports what it did itself; the servers' NOTICEs are noise.
+    PQsetNoticeProcessor(conn_.get(), [](void*, const char*) {}, nullptr);
+}
+
+Result Connection::exec(const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+    PGresult* raw = PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                 values.data(), nullptr, nullptr, 0);
+    Result result(raw);
+    const ExecStatusType status = PQresultStatus(raw);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        const char* sqlstate = raw ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
+        std::string message = raw ? PQresultErrorMessage(raw) : "";
+        if (message.empty()) message = PQerrorMessage(conn_.get());
+        throw DbError(region_, trimmed(message), sqlstate ? sqlstate : "");
+    }
+    return result;
+}
+
+std::string Connection::value(const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+    Result result = exec(sql, params);
+    if (result.rows() < 1 || result.is_null(0, 0)) return {};
+    return result.text(0, 0);
+}
+
+std::string quote_literal(const std::string& value) {
+    std::string out = "'";
+    for (char c : value) {
+        if (c == '\'') out += '\'';
+        out += c;
+    }
+    return out + "'";
+}
+
+std::string object_name(const std::string& region) {
+    std::string out;
+    for (char c : region) {
+        const auto u = static_cast<unsigned char>(c);
+        out += std::isalnum(u) ? static_cast<char>(std::tolower(u)) : '_';
+    }
+    return out;
+}
+
+}  // namespace causalctl

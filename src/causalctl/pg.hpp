@@ -1,0 +1,68 @@
+// A small RAII layer over libpq for causalctl: connections that close
+// themselves, results that clear themselves, failures as exceptions that say
+// which region failed and what the server said.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace causalctl {
+
+// A region could not be reached, or a statement failed there.
+class DbError : public std::runtime_error {
+public:
+    DbError(const std::string& region, const std::string& what, std::string sqlstate = {})
+        : std::runtime_error(region + ": " + what), region_(region), sqlstate_(std::move(sqlstate)) {}
+    const std::string& region() const { return region_; }
+    const std::string& sqlstate() const { return sqlstate_; }
+
+private:
+    std::string region_;
+    std::string sqlstate_;
+};
+
+class Result {
+public:
+    explicit Result(PGresult* result) : result_(result, PQclear) {}
+    int rows() const { return PQntuples(result_.get()); }
+    bool is_null(int row, int column) const { return PQgetisnull(result_.get(), row, column); }
+    std::string text(int row, int column) const { return PQgetvalue(result_.get(), row, column); }
+    std::optional<std::string> maybe(int row, int column) const {
+        if (is_null(row, column)) return std::nullopt;
+        return text(row, column);
+    }
+    long long integer(int row, int column) const { return std::stoll(text(row, column)); }
+    double number(int row, int column) const { return std::stod(text(row, column)); }
+    bool boolean(int row, int column) const { return text(row, column) == "t"; }
+
+private:
+    std::unique_ptr<PGresult, void (*)(PGresult*)> result_;
+};
+
+class Connection {
+public:
+    // Throws DbError when the region cannot be reached within `timeout_s`.
+    Connection(std::string region, const std::string& dsn, int timeout_s = 5);
+    const std::string& region() const { return region_; }
+
+    // One statement, parameters as text (nullopt is NULL). Throws DbError.
+    Result exec(const std::string& sql, const std::vector<std::optional<std::string>>& params = {});
+    std::string value(const std::string& sql, const std::vector<std::optional<std::string>>& params = {});
+
+private:
+    std::string region_;
+    std::unique_ptr<PGconn, void (*)(PGconn*)> conn_;
+};
+
+// Quotes a literal for a statement sent elsewhere (a DSN inside CREATE
+// SUBSCRIPTION cannot be a parameter).
+std::string quote_literal(const std::string& value);
+// An identifier made of [a-z0-9_] from a region name, for object names.
+std::string object_name(const std::string& region);
+
+}  // namespace causalctl

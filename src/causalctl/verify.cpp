@@ -1,0 +1,192 @@
+// causalctl verify: do the regions converge? Every region merges each
+// conversation of each message table with causal.merge and hashes the
+// history (msg_id, hlc, statuses, in order); the fencing state is hashed
+// too. Regions converge when every digest matches everywhere. Differences
+// are listed with the messages one region has and another lacks.
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <set>
+#include <thread>
+
+#include "commands.hpp"
+#include "json.hpp"
+#include "pg.hpp"
+
+namespace causalctl {
+
+namespace {
+
+struct Digest {
+    long long messages = 0;
+    std::string hash;
+    bool operator==(const Digest& o) const { return messages == o.messages && hash == o.hash; }
+};
+
+// (table, conversation) -> region -> digest
+using Digests = std::map<std::pair<std::string, std::string>, std::map<std::string, Digest>>;
+
+const char* kTables =
+    "SELECT c.oid::regclass::text, split_part(encode(t.tgargs, 'escape'), '\\000', 1)"
+    "  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+    " WHERE t.tgname = 'causal_message' ORDER BY 1";
+
+std::string quote_ident(Connection& db, const std::string& name) {
+    return db.value("SELECT quote_ident($1)", {name});
+}
+
+std::string history_query(const std::string& table, const std::string& column, bool one_conversation) {
+    return "SELECT g.c, count(*), md5(string_agg(h.msg_id::text || ' ' || h.hlc::text || ' ' ||"
+           "       h.delivered::text || h.concurrent::text || h.orphan::text, ',' ORDER BY h.position))"
+           "  FROM (SELECT " + column + "::text AS c, causal.merge(msg_id, hlc, deps, crdb_region, epoch) AS m"
+           "          FROM " + table + (one_conversation ? " WHERE " + column + "::text = $1" : "") +
+           "         GROUP BY 1) g, causal.unnest(g.m) h GROUP BY g.c";
+}
+
+void collect(Connection& db, const Options& options, Digests& digests) {
+    const std::string& region = db.region();
+    Result tables = db.exec(kTables);
+    for (int t = 0; t < tables.rows(); ++t) {
+        const std::string table = tables.text(t, 0);
+        const std::string column = quote_ident(db, tables.text(t, 1));
+        Result rows = options.conversation ? db.exec(history_query(table, column, true), {*options.conversation})
+                                           : db.exec(history_query(table, column, false));
+        for (int i = 0; i < rows.rows(); ++i)
+            digests[{table, rows.text(i, 0)}][region] = Digest{rows.integer(i, 1), rows.text(i, 2)};
+    }
+    // The fencing state converges too: it decides what is an orphan.
+    Result state = db.exec(
+        "SELECT count(*), md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM ("
+        "  SELECT 'r ' || region || ' ' || coalesce(node_id::text, '') || ' ' || epoch || ' ' || state AS x"
+        "    FROM causal.regions"
+        "  UNION ALL"
+        "  SELECT 'f ' || region || ' ' || epoch || ' ' || fenced_at::text || ' ' || coalesce(lifted_at::text, '')"
+        "    FROM causal.fences) s");
+    digests[{"causal.regions + causal.fences", ""}][region] = Digest{state.integer(0, 0), state.text(0, 1)};
+}
+
+struct Difference {
+    std::string table, conversation;
+    std::map<std::string, Digest> by_region;
+    std::map<std::string, std::vector<std::string>> missing;  // region -> msg_ids others have
+};
+
+std::vector<Difference> differences(const Digests& digests, const std::vector<std::string>& regions) {
+    std::vector<Difference> out;
+    for (const auto& [key, by_region] : digests) {
+        bool same = by_region.size() == regions.size();
+        for (const auto& [_, digest] : by_region) same = same && digest == by_region.begin()->second;
+        if (!same) out.push_back(Difference{key.first, key.second, by_region, {}});
+    }
+    return out;
+}
+
+// For the first few differences: which messages each region lacks.
+void explain(std::vector<std::unique_ptr<Connection>>& dbs, std::vector<Difference>& diffs) {
+    const size_t kExplained = 10;
+    for (size_t d = 0; d < diffs.size() && d < kExplained; ++d) {
+        Difference& diff = diffs[d];
+        if (diff.conversation.empty() && diff.table.rfind("causal.", 0) == 0) continue;
+        std::map<std::string, std::set<std::string>> held;
+        std::set<std::string> all;
+        for (auto& db : dbs) {
+            Result tables = db->exec(kTables);
+            for (int t = 0; t < tables.rows(); ++t) {
+                if (tables.text(t, 0) != diff.table) continue;
+                Result ids = db->exec("SELECT msg_id::text FROM " + diff.table + " WHERE " +
+                                          quote_ident(*db, tables.text(t, 1)) + "::text = $1",
+                                      {diff.conversation});
+                for (int i = 0; i < ids.rows(); ++i) {
+                    held[db->region()].insert(ids.text(i, 0));
+                    all.insert(ids.text(i, 0));
+                }
+            }
+        }
+        for (auto& db : dbs)
+            for (const auto& id : all)
+                if (!held[db->region()].count(id)) diff.missing[db->region()].push_back(id);
+    }
+}
+
+}  // namespace
+
+int verify(const Mesh& mesh, const Options& options, std::ostream& out) {
+    std::vector<std::string> names;
+    for (const Region& region : mesh.regions()) names.push_back(region.name);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(options.wait_s);
+    std::vector<Difference> diffs;
+    size_t conversations = 0;
+    int attempts = 0;
+    try {
+        std::vector<std::unique_ptr<Connection>> dbs;
+        for (const Region& region : mesh.regions())
+            dbs.push_back(std::make_unique<Connection>(region.name, region.dsn, options.connect_timeout_s));
+        for (;;) {
+            ++attempts;
+            Digests digests;
+            for (auto& db : dbs) collect(*db, options, digests);
+            conversations = digests.size() - 1;
+            diffs = differences(digests, names);
+            if (diffs.empty() || std::chrono::steady_clock::now() >= deadline) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+        explain(dbs, diffs);
+    } catch (const DbError& error) {
+        if (options.json)
+            out << json::Object().add("converged", "false").add("error", json::string(error.what())).str() << '\n';
+        else
+            out << "causalctl verify: " << error.what() << "\ncannot tell whether the regions converge\n";
+        return kUnreachable;
+    }
+
+    if (options.json) {
+        std::vector<std::string> diff_json;
+        for (const auto& d : diffs) {
+            std::vector<std::string> regions;
+            for (const auto& name : names) {
+                auto found = d.by_region.find(name);
+                json::Object o;
+                o.add("region", json::string(name))
+                    .add("messages", found == d.by_region.end() ? json::number(0LL) : json::number(found->second.messages))
+                    .add("digest", found == d.by_region.end() ? json::null() : json::string(found->second.hash));
+                std::vector<std::string> missing;
+                if (auto m = d.missing.find(name); m != d.missing.end())
+                    for (const auto& id : m->second) missing.push_back(json::string(id));
+                o.add("missing", json::array(missing));
+                regions.push_back(o.str());
+            }
+            diff_json.push_back(json::Object().add("table", json::string(d.table))
+                                    .add("conversation", json::string(d.conversation))
+                                    .add("regions", json::array(regions)).str());
+        }
+        out << json::Object().add("converged", json::boolean(diffs.empty()))
+                   .add("conversations", json::number(static_cast<long long>(conversations)))
+                   .add("attempts", json::number(static_cast<long long>(attempts)))
+                   .add("differences", json::array(diff_json)).str() << '\n';
+    } else if (diffs.empty()) {
+        out << "converged: " << names.size() << " regions present the same " << conversations
+            << " conversation histories and the same fencing state\n";
+    } else {
+        out << "NOT converged: " << diffs.size() << " difference(s)\n";
+        for (const auto& d : diffs) {
+            out << "  " << d.table << (d.conversation.empty() ? "" : " conversation " + d.conversation) << '\n';
+            for (const auto& name : names) {
+                auto found = d.by_region.find(name);
+                out << "    " << name << ": ";
+                if (found == d.by_region.end()) out << "nothing";
+                else out << found->second.messages << " messages, digest " << found->second.hash.substr(0, 12);
+                if (auto m = d.missing.find(name); m != d.missing.end() && !m->second.empty()) {
+                    out << "; lacks " << m->second.size() << ":";
+                    for (size_t i = 0; i < m->second.size() && i < 5; ++i) out << ' ' << m->second[i];
+                    if (m->second.size() > 5) out << " ...";
+                }
+                out << '\n';
+            }
+        }
+    }
+    return diffs.empty() ? kOk : kAttention;
+}
+
+}  // namespace causalctl
