@@ -25,6 +25,8 @@ extern "C" {
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_type_d.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_operator.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -34,6 +36,7 @@ extern "C" {
 #include "utils/datetime.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/reltrigger.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
@@ -87,10 +90,9 @@ struct Deps {
 
 // causal.hlc is fixed-length and double-aligned at 16 bytes, so an array
 // without NULLs holds the values back to back: no deconstruct_array copy.
-Deps deps_of(ArrayType* array) {
+Deps deps_of(ArrayType* array, const char* what = "a message's deps") {
     if (array_contains_nulls(array))
-        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-                        errmsg("a message's deps must not contain NULL")));
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("%s must not contain NULL", what)));
     return {reinterpret_cast<const Hlc*>(ARR_DATA_PTR(array)),
             static_cast<size_t>(ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)))};
 }
@@ -115,8 +117,7 @@ void add_row(merge::Input& input, Datum msg_id, bool msg_id_null, Datum hlc, boo
     cpp_guard([&] { input.add(id, *value, dep_values.values, dep_values.count, region_name, epoch_value); });
 }
 
-merge::History* merge_in(const merge::Input& input, WorkArea area) {
-    FenceList fences = all_fences();
+merge::History* merge_in(const merge::Input& input, FenceList fences, WorkArea area) {
     return cpp_guard([&] {
         std::vector<merge::Fence> list(fences.fences, fences.fences + fences.count);
         return make_in<merge::History>(*area.memory, input.merge(list, area.memory));
@@ -134,26 +135,30 @@ void merged_row(const merge::History& history, uint32_t index, Datum (&values)[6
     values[5] = BoolGetDatum(m.orphan);
 }
 
-// causal.merged, looked up once per call site.
-struct MergedType {
+// What the final function needs once per query: the type it builds, and the
+// fences as the query's snapshot shows them (every group sees the same).
+struct FinalSetup {
     Oid row_type;
     TupleDesc desc;
+    FenceList fences;
 };
 
-const MergedType& merged_type(FunctionCallInfo fcinfo) {
+const FinalSetup& final_setup(FunctionCallInfo fcinfo) {
     if (fcinfo->flinfo->fn_extra == nullptr) {
+        MemoryContext query = fcinfo->flinfo->fn_mcxt;
         Oid row_type = get_element_type(get_func_rettype(fcinfo->flinfo->fn_oid));
-        MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-        auto* type = static_cast<MergedType*>(palloc(sizeof(MergedType)));
-        type->row_type = row_type;
-        type->desc = lookup_rowtype_tupdesc_copy(row_type, -1);
+        auto* setup = static_cast<FinalSetup*>(MemoryContextAlloc(query, sizeof(FinalSetup)));
+        setup->row_type = row_type;
+        MemoryContext old = MemoryContextSwitchTo(query);
+        setup->desc = lookup_rowtype_tupdesc_copy(row_type, -1);
         MemoryContextSwitchTo(old);
-        fcinfo->flinfo->fn_extra = type;
+        setup->fences = read_fences_into(query, false);
+        fcinfo->flinfo->fn_extra = setup;
     }
-    return *static_cast<const MergedType*>(fcinfo->flinfo->fn_extra);
+    return *static_cast<const FinalSetup*>(fcinfo->flinfo->fn_extra);
 }
 
-Datum history_array(const merge::History& history, const MergedType& type) {
+Datum history_array(const merge::History& history, const FinalSetup& type) {
     const size_t n = history.messages().size();
     if (n == 0) return PointerGetDatum(construct_empty_array(type.row_type));
     auto* rows = static_cast<Datum*>(palloc_extended(n * sizeof(Datum), MCXT_ALLOC_HUGE));
@@ -212,10 +217,12 @@ CAUSAL_FUNCTION(merge_serialize) {
     PG_RETURN_BYTEA_P(out);
 }
 
+// Into the per-call context, which the executor resets: merge_combine copies
+// what it keeps into the aggregate's context.
 CAUSAL_FUNCTION(merge_deserialize) {
-    MemoryContext context = aggregate_context(fcinfo, "causal.merge_deserialize()");
+    (void)aggregate_context(fcinfo, "causal.merge_deserialize()");
     bytea* bytes = PG_GETARG_BYTEA_PP(0);
-    MergeState* state = new_state(context);
+    MergeState* state = new_state(CurrentMemoryContext);
     cpp_guard([&] {
         state->input.deserialize(reinterpret_cast<const uint8_t*>(VARDATA_ANY(bytes)),
                                  VARSIZE_ANY_EXHDR(bytes));
@@ -227,54 +234,103 @@ CAUSAL_FUNCTION(merge_deserialize) {
 // shared aggregates may go on using it.
 CAUSAL_FUNCTION(merge_final) {
     (void)aggregate_context(fcinfo, "causal.merge_final()");
-    const MergedType& type = merged_type(fcinfo);
+    const FinalSetup& setup = final_setup(fcinfo);
     // An empty group has an empty history, not an unknown one.
-    if (PG_ARGISNULL(0)) PG_RETURN_DATUM(PointerGetDatum(construct_empty_array(type.row_type)));
+    if (PG_ARGISNULL(0)) PG_RETURN_DATUM(PointerGetDatum(construct_empty_array(setup.row_type)));
     WorkArea area = new_work_area();
-    merge::History* history = merge_in(state_arg(fcinfo, 0)->input, area);
-    Datum result = history_array(*history, type);
+    merge::History* history = merge_in(state_arg(fcinfo, 0)->input, setup.fences, area);
+    Datum result = history_array(*history, setup);
     MemoryContextDelete(area.context);
     PG_RETURN_DATUM(result);
 }
 
 namespace {
 
-// How catch_up reads a conversation: the conversation column is the one
-// causal.enable() gave the table's trigger.
-char* conversation_query(Oid relid) {
+// How catch_up reads a conversation of a message table.
+struct ConversationQuery {
+    char* sql;
+    Oid key_type;  // the conversation column's type: the parameter's
+    Datum key;     // the conversation, converted by that type's input function
+};
+
+[[noreturn]] void not_a_message_table(Relation rel, const char* why) {
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("table %s is not a causal message table", RelationGetRelationName(rel)),
+                    errdetail("%s", why), errhint("causal.enable() makes it one.")));
+}
+
+// The table must be what causal.enable() made: its trigger (pg_causal's own
+// function, not one of the same name) names the conversation column, and
+// pg_causal's columns have pg_causal's types. The lock is kept until the end
+// of the transaction, so no ALTER can change them before the read.
+ConversationQuery conversation_query(FunctionCallInfo fcinfo, Oid relid, const char* conversation) {
     Relation rel = table_open(relid, AccessShareLock);
+    const Oid schema = get_func_namespace(fcinfo->flinfo->fn_oid);
     const char* column = nullptr;
-    if (rel->trigdesc != nullptr)
-        for (int i = 0; i < rel->trigdesc->numtriggers; ++i) {
-            const Trigger& trigger = rel->trigdesc->triggers[i];
-            if (std::strcmp(trigger.tgname, "causal_message") == 0 && trigger.tgnargs >= 1)
-                column = trigger.tgargs[0];
-        }
-    if (column == nullptr)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                        errmsg("table %s is not a causal message table", RelationGetRelationName(rel)),
-                        errhint("causal.enable() makes it one.")));
-    AttrNumber attnum = get_attnum(relid, column);
-    if (attnum == InvalidAttrNumber)
+    for (int i = 0; rel->trigdesc != nullptr && i < rel->trigdesc->numtriggers; ++i) {
+        const Trigger& trigger = rel->trigdesc->triggers[i];
+        if (std::strcmp(trigger.tgname, "causal_message") == 0 && trigger.tgnargs >= 1 &&
+            get_func_namespace(trigger.tgfoid) == schema &&
+            std::strcmp(get_func_name(trigger.tgfoid), "message_trigger") == 0)
+            column = trigger.tgargs[0];
+    }
+    if (column == nullptr) not_a_message_table(rel, "It has no causal_message trigger of pg_causal's.");
+    const Oid hlc_array = get_fn_expr_argtype(fcinfo->flinfo, 2);
+    const struct {
+        const char* name;
+        Oid type;
+    } expected[] = {{"msg_id", UUIDOID}, {"hlc", get_element_type(hlc_array)}, {"deps", hlc_array},
+                    {"crdb_region", TEXTOID}, {"epoch", INT8OID}};
+    TupleDesc desc = RelationGetDescr(rel);
+    for (const auto& e : expected) {
+        const int attnum = SPI_fnumber(desc, e.name);
+        if (attnum <= 0) not_a_message_table(rel, psprintf("It has no column \"%s\".", e.name));
+        if (TupleDescAttr(desc, attnum - 1)->atttypid != e.type)
+            ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                            errmsg("column \"%s\" of table %s has type %s, not %s", e.name,
+                                   RelationGetRelationName(rel),
+                                   format_type_be(TupleDescAttr(desc, attnum - 1)->atttypid), format_type_be(e.type))));
+    }
+    const int key_attnum = SPI_fnumber(desc, column);
+    if (key_attnum <= 0)
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
                         errmsg("conversation column \"%s\" of table %s does not exist", column,
                                RelationGetRelationName(rel))));
-    char* query = psprintf(
-        "SELECT msg_id, hlc, deps, crdb_region, epoch FROM %s WHERE %s = CAST($1 AS %s)",
+    const Form_pg_attribute key = TupleDescAttr(desc, key_attnum - 1);
+
+    // The key is converted as the column's own type with its typmod (char(8)
+    // stays 8 wide), and compared with that type's own equality operator,
+    // named by schema: nothing on the caller's search_path takes part.
+    Oid input = InvalidOid, ioparam = InvalidOid;
+    getTypeInputInfo(key->atttypid, &input, &ioparam);
+    Datum value = OidInputFunctionCall(input, const_cast<char*>(conversation), ioparam, key->atttypmod);
+    TypeCacheEntry* type = lookup_type_cache(key->atttypid, TYPECACHE_EQ_OPR);
+    if (!OidIsValid(type->eq_opr))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
+                        errmsg("conversation column \"%s\" has type %s, which has no equality operator", column,
+                               format_type_be(key->atttypid))));
+    HeapTuple opr = SearchSysCache1(OPEROID, ObjectIdGetDatum(type->eq_opr));
+    if (!HeapTupleIsValid(opr)) elog(ERROR, "cache lookup failed for operator %u", type->eq_opr);
+    const auto* eq = reinterpret_cast<Form_pg_operator>(GETSTRUCT(opr));
+    char* sql = psprintf(
+        "SELECT msg_id, hlc, deps, crdb_region, epoch FROM %s WHERE %s OPERATOR(%s.%s) $1",
         quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel)),
-        quote_identifier(column), format_type_be_qualified(get_atttype(relid, attnum)));
-    table_close(rel, AccessShareLock);
+        quote_identifier(column), quote_identifier(get_namespace_name(eq->oprnamespace)), NameStr(eq->oprname));
+    ReleaseSysCache(opr);
+    ConversationQuery query{sql, key->atttypid, value};
+    table_close(rel, NoLock);
     return query;
 }
 
-// Reads the conversation now (a fresh snapshot in READ COMMITTED) into a
-// history in `area`.
-merge::History* read_conversation(const char* query, Datum conversation, WorkArea area) {
-    merge::Input* input = make_in<merge::Input>(*area.memory, area.memory);
-    Oid type = TEXTOID;
+// Reads the conversation, and the fences, with a new snapshot (in READ
+// COMMITTED) into a history in `area`.
+merge::History* read_conversation(const ConversationQuery& query, WorkArea area) {
+    merge::Input* input = cpp_guard([&] { return make_in<merge::Input>(*area.memory, area.memory); });
+    Oid type = query.key_type;
+    Datum key = query.key;
     SPI_connect();
-    if (SPI_execute_with_args(query, 1, &type, &conversation, nullptr, false, 0) != SPI_OK_SELECT)
-        elog(ERROR, "causal.catch_up could not read the conversation: %s", query);
+    if (SPI_execute_with_args(query.sql, 1, &type, &key, nullptr, false, 0) != SPI_OK_SELECT)
+        elog(ERROR, "causal.catch_up could not read the conversation: %s", query.sql);
     for (uint64 i = 0; i < SPI_processed; ++i) {
         HeapTuple row = SPI_tuptable->vals[i];
         TupleDesc desc = SPI_tuptable->tupdesc;
@@ -285,7 +341,7 @@ merge::History* read_conversation(const char* query, Datum conversation, WorkAre
                 value[4], null[4]);
     }
     SPI_finish();
-    return merge_in(*input, area);
+    return merge_in(*input, read_fences_into(area.context, true), area);
 }
 
 // The first few of `values`, for a message.
@@ -327,9 +383,12 @@ char* list_hlcs(const std::pmr::vector<Hlc>& values) {
     pg_unreachable();
 }
 
+// Saturating: a wait of years is a wait of years, not an overflow.
 int64 interval_microseconds(const Interval* span) {
-    return span->time + span->day * USECS_PER_DAY +
-           static_cast<int64>(span->month) * DAYS_PER_MONTH * USECS_PER_DAY;
+    const double us = static_cast<double>(span->time) + static_cast<double>(span->day) * USECS_PER_DAY +
+                      static_cast<double>(span->month) * DAYS_PER_MONTH * USECS_PER_DAY;
+    constexpr double kMax = static_cast<double>(PG_INT64_MAX / 4);
+    return us >= kMax ? static_cast<int64>(kMax) : static_cast<int64>(us);
 }
 
 }  // namespace
@@ -339,20 +398,20 @@ CAUSAL_FUNCTION(catch_up) {
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
                         errmsg("causal.catch_up needs a message table and a conversation")));
     const Oid relid = PG_GETARG_OID(0);
-    Datum conversation = PG_GETARG_DATUM(1);
+    char* conversation = TextDatumGetCString(PG_GETARG_DATUM(1));
     // NULL seen: the client saw nothing, and gets everything.
-    Deps seen = PG_ARGISNULL(2) ? Deps{} : deps_of(PG_GETARG_ARRAYTYPE_P(2));
+    Deps seen = PG_ARGISNULL(2) ? Deps{} : deps_of(PG_GETARG_ARRAYTYPE_P(2), "seen");
     const int64 wait_us = PG_ARGISNULL(3) ? 0 : interval_microseconds(PG_GETARG_INTERVAL_P(3));
     if (wait_us < 0)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("wait_for must not be negative")));
 
-    const char* query = conversation_query(relid);
+    const ConversationQuery query = conversation_query(fcinfo, relid, conversation);
     // Waiting helps only if each read takes a new snapshot.
     const bool can_wait = !IsolationUsesXactSnapshot();
     const TimestampTz deadline = GetCurrentTimestamp() + wait_us;
     WorkArea area = new_work_area();
     for (;;) {
-        merge::History* history = read_conversation(query, conversation, area);
+        merge::History* history = read_conversation(query, area);
         auto* result = cpp_guard([&] {
             return make_in<merge::CatchUp>(*area.memory,
                                            history->catch_up(seen.values, seen.count, area.memory));
@@ -370,7 +429,7 @@ CAUSAL_FUNCTION(catch_up) {
             return Datum(0);
         }
         if (!can_wait || GetCurrentTimestamp() >= deadline)
-            raise_behind(*result, TextDatumGetCString(conversation), can_wait);
+            raise_behind(*result, conversation, can_wait);
         MemoryContextDelete(area.context);
         area = new_work_area();
         (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 20, PG_WAIT_EXTENSION);

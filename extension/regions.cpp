@@ -16,7 +16,6 @@ extern "C" {
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
-#include "access/xact.h"
 }
 
 namespace causal::pg {
@@ -30,7 +29,7 @@ struct Cache {
     uint64 read_after = 0;  // the invalidation count it was read after
     const char* region = nullptr;  // the causal.region the state was read for
     RegionState own = {0, false, nullptr};
-    merge::Fence* fences = nullptr;  // regions point into `context`
+    const merge::Fence* fences = nullptr;  // regions point into `context`
     uint64 fence_count = 0;
 };
 
@@ -50,6 +49,31 @@ void run(const char* query, const char* region) {
     Datum arg = region ? CStringGetTextDatum(region) : Datum(0);
     if (SPI_execute_with_args(query, region ? 1 : 0, &type, &arg, nullptr, true, 0) != SPI_OK_SELECT)
         elog(ERROR, "pg_causal could not read its region state: %s", query);
+}
+
+// Inside an SPI connection. read_only: with the active snapshot; otherwise
+// with a new one (in READ COMMITTED).
+FenceList read_fences(MemoryContext context, bool read_only) {
+    // Never a parallel plan: this runs inside other queries, parallel ones too.
+    SPIPlanPtr plan = SPI_prepare_cursor("SELECT region, epoch, fenced_at, lifted_at FROM causal.fences", 0,
+                                         nullptr, 0);
+    if (plan == nullptr || SPI_execute_plan(plan, nullptr, nullptr, read_only, 0) != SPI_OK_SELECT)
+        elog(ERROR, "pg_causal could not read causal.fences");
+    static_assert(std::is_trivially_destructible_v<merge::Fence>, "it lives in a context");
+    auto* fences = static_cast<merge::Fence*>(
+        MemoryContextAllocZero(context, sizeof(merge::Fence) * (SPI_processed + 1)));
+    bool isnull = false;
+    for (uint64 i = 0; i < SPI_processed; ++i) {
+        HeapTuple row = SPI_tuptable->vals[i];
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        merge::Fence& fence = *new (&fences[i]) merge::Fence();
+        fence.region = MemoryContextStrdup(context, SPI_getvalue(row, desc, 1));
+        fence.epoch = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+        fence.fenced_at = *reinterpret_cast<const Hlc*>(DatumGetPointer(SPI_getbinval(row, desc, 3, &isnull)));
+        Datum lifted_at = SPI_getbinval(row, desc, 4, &isnull);
+        if (!isnull) fence.lifted_at = *reinterpret_cast<const Hlc*>(DatumGetPointer(lifted_at));
+    }
+    return {fences, SPI_processed};
 }
 
 void load() {
@@ -75,11 +99,8 @@ void load() {
     SPI_connect();
     // The latest snapshot, not the statement's: a fence committed after this
     // statement (or this REPEATABLE READ transaction) began must count now,
-    // and the cache it fills outlives the transaction. A parallel query (a
-    // merge under Gather) may not take one: it reads with the query's
-    // snapshot, for this use only.
-    const bool latest = !IsInParallelMode();
-    PushActiveSnapshot(latest ? GetLatestSnapshot() : GetActiveSnapshot());
+    // and the cache it fills outlives the transaction.
+    PushActiveSnapshot(GetLatestSnapshot());
     cache.region = MemoryContextStrdup(cache.context, region);
     cache.own = {0, false, nullptr};
     run("SELECT epoch, state = 'fenced' FROM causal.regions WHERE region = $1", region);
@@ -93,26 +114,13 @@ void load() {
     if (SPI_processed > 0)
         cache.own.live_region = MemoryContextStrdup(
             cache.context, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-    run("SELECT region, epoch, fenced_at, lifted_at FROM causal.fences", nullptr);
-    cache.fence_count = SPI_processed;
-    static_assert(std::is_trivially_destructible_v<merge::Fence>, "it lives in a context");
-    cache.fences = static_cast<merge::Fence*>(
-        MemoryContextAllocZero(cache.context, sizeof(merge::Fence) * (SPI_processed + 1)));
-    for (uint64 i = 0; i < SPI_processed; ++i) {
-        HeapTuple row = SPI_tuptable->vals[i];
-        TupleDesc desc = SPI_tuptable->tupdesc;
-        merge::Fence& fence = *new (&cache.fences[i]) merge::Fence();
-        fence.region = MemoryContextStrdup(cache.context, SPI_getvalue(row, desc, 1));
-        fence.epoch = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
-        fence.fenced_at =
-            *reinterpret_cast<const Hlc*>(DatumGetPointer(SPI_getbinval(row, desc, 3, &isnull)));
-        Datum lifted_at = SPI_getbinval(row, desc, 4, &isnull);
-        if (!isnull) fence.lifted_at = *reinterpret_cast<const Hlc*>(DatumGetPointer(lifted_at));
-    }
+    FenceList fences = read_fences(cache.context, true);
+    cache.fences = fences.fences;
+    cache.fence_count = fences.count;
     PopActiveSnapshot();
     SPI_finish();
     cache.read_after = seen;
-    cache.valid = latest && invalidations == seen;
+    cache.valid = invalidations == seen;
 }
 
 void ensure_loaded() {
@@ -137,9 +145,11 @@ bool fenced_write(const char* region, int64_t epoch, const Hlc& hlc) {
     return false;
 }
 
-FenceList all_fences() {
-    ensure_loaded();
-    return {cache.fences, cache.fence_count};
+FenceList read_fences_into(MemoryContext context, bool new_snapshot) {
+    SPI_connect();
+    FenceList fences = read_fences(context, !new_snapshot);
+    SPI_finish();
+    return fences;
 }
 
 }  // namespace causal::pg

@@ -8,6 +8,7 @@
 
 #include "../src/core/hlc.hpp"
 #include "../src/core/merge.hpp"
+#include "postgres.hpp"
 
 namespace causal::pg {
 
@@ -23,11 +24,15 @@ RegionState own_region_state();
 // Written by `region` in `epoch` after that epoch was fenced.
 bool fenced_write(const char* region, int64_t epoch, const Hlc& hlc);
 
-// Every fenced epoch. Valid until the next call into this file.
 struct FenceList {
     const merge::Fence* fences;
     size_t count;
 };
-FenceList all_fences();
+
+// causal.fences read into `context`, as the running statement sees it or,
+// with new_snapshot, as a new snapshot does (READ COMMITTED). Not the
+// cache above: a merge's orphans must depend on the snapshot alone, never on
+// the plan or on what a cache held.
+FenceList read_fences_into(MemoryContext context, bool new_snapshot);
 
 }  // namespace causal::pg

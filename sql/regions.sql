@@ -172,6 +172,12 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'region "%" is not registered', unfence_region.region USING ERRCODE = '42704';
   END IF;
+  -- The fence and the fenced state travel in one transaction: a region that
+  -- is fenced here has its fence rows here too, for lifted_at to be set on.
+  IF current.state <> 'fenced' THEN
+    RAISE EXCEPTION 'region "%" is not fenced here', unfence_region.region USING ERRCODE = '55000',
+      HINT = 'Its fence may not have reached this region yet: wait, or unfence it where it is fenced.';
+  END IF;
   IF unfence_region.epoch <= current.epoch THEN
     RAISE EXCEPTION 'epoch % is not newer than region "%"''s epoch %', unfence_region.epoch,
                     unfence_region.region, current.epoch

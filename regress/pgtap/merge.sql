@@ -7,7 +7,7 @@
 BEGIN;
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(42);
+SELECT plan(49);
 
 -- Plain tables, not temporary ones: parallel workers cannot read those.
 CREATE SCHEMA tap_merge;
@@ -243,6 +243,43 @@ SELECT (tap_helpers.error_of($$SELECT causal.catch_up('tap_merge.chat', '1', '{}
 RESET ROLE;
 SELECT is(:'reader_catch_up'::text, '42501', 'catch_up reads as the caller: no SELECT on the table, no history');
 SELECT is(:'reader_merge'::text, 't', 'causal.merge is for everyone');
+
+-- Conversation keys are read as their column's type, compared with its own
+-- equality operator, whatever the caller's search_path holds.
+CREATE TABLE tap_merge.fixed (conv char(8), body text);
+SELECT causal.enable('tap_merge.fixed', 'conv') \g /dev/null
+INSERT INTO tap_merge.fixed (conv, body) VALUES ('abcdefgh', 'fixed width');
+SELECT is((SELECT count(*) FROM causal.catch_up('tap_merge.fixed', 'abcdefgh', '{}')), 1::bigint,
+          'a char(8) conversation keeps its width');
+CREATE TABLE tap_merge.named (conv varchar, body text);
+SELECT causal.enable('tap_merge.named', 'conv') \g /dev/null
+INSERT INTO tap_merge.named (conv, body) VALUES ('general', 'hello');
+CREATE SCHEMA tap_trojan;
+CREATE FUNCTION tap_trojan.eq(varchar, varchar) RETURNS bool LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'the caller''s operator ran'; END $$;
+CREATE OPERATOR tap_trojan.= (LEFTARG = varchar, RIGHTARG = varchar, FUNCTION = tap_trojan.eq);
+SET LOCAL search_path = tap_trojan, public, causal;
+SELECT is((SELECT count(*) FROM causal.catch_up('tap_merge.named', 'general', '{}')), 1::bigint,
+          'an operator = on the search_path is not the one catch_up compares with');
+SET LOCAL search_path = public, causal;
+-- What catch_up reads must be a message table, not something named like one.
+CREATE TABLE tap_merge.lookalike (conv text, msg_id uuid, hlc hlc, deps hlc[], crdb_region int, epoch bigint);
+CREATE FUNCTION tap_merge.noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER causal_message BEFORE INSERT ON tap_merge.lookalike FOR EACH ROW EXECUTE FUNCTION tap_merge.noop('conv');
+INSERT INTO tap_merge.lookalike VALUES ('x', gen_random_uuid(), '1.00000@1', '{}', 7, 0);
+SELECT is((tap_helpers.error_of($$SELECT causal.catch_up('tap_merge.lookalike', 'x', '{}')$$)).state, '55000',
+          'a trigger named causal_message that is not pg_causal''s: 55000');
+DROP TRIGGER causal_message ON tap_merge.lookalike;
+CREATE TRIGGER causal_message BEFORE INSERT ON tap_merge.lookalike FOR EACH ROW
+  EXECUTE FUNCTION causal.message_trigger('conv', 'quiet');
+SELECT is((tap_helpers.error_of($$SELECT causal.catch_up('tap_merge.lookalike', 'x', '{}')$$)).state, '42804',
+          'pg_causal''s columns with other types: 42804, never a misread');
+SELECT is((tap_helpers.error_of($$SELECT causal.catch_up('tap_merge.chat', '1', '{NULL}')$$)).message,
+          'seen must not contain NULL', 'a NULL in seen is named as such');
+SELECT is((SELECT count(*) FROM causal.catch_up('tap_merge.chat', '1', '{}', '1000000 years')), 4::bigint,
+          'a huge wait_for does not overflow (and nothing waits when nothing is missing)');
+SELECT is((tap_helpers.error_of($$SELECT causal.unfence_region('r2', 9)$$)).state, '55000',
+          'unfence_region of a region that is not fenced here: 55000 (its fence may not have arrived)');
 
 SELECT * FROM finish();
 ROLLBACK;

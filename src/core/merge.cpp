@@ -107,12 +107,15 @@ void Input::add(const MsgId& msg_id, const Hlc& hlc, const Hlc* deps, size_t dep
 void Input::add_all(const Input& other) {
     if (&other == this) return;  // union with itself: nothing new
     if (copies_.size() + other.copies_.size() > kMaxCopies) limit("more than 2^31 messages in one group");
+    std::pmr::vector<uint16_t> region_map(memory_);
+    region_map.reserve(other.regions_.size());
+    for (const auto& region : other.regions_) region_map.push_back(intern(region));
     copies_.reserve(copies_.size() + other.copies_.size());
     for (const Copy& copy : other.copies_) {
         Copy mine = copy;
         mine.deps_begin = static_cast<uint32_t>(deps_.size());
         append_deps(other.deps_.data() + copy.deps_begin, copy.deps_count);
-        mine.region = copy.region == kNoRegion ? kNoRegion : intern(other.regions_[copy.region]);
+        mine.region = copy.region == kNoRegion ? kNoRegion : region_map[copy.region];
         copies_.push_back(mine);
     }
 }
@@ -161,7 +164,8 @@ void Input::deserialize(const uint8_t* data, size_t size) {
     }
     const auto copy_count = r.get<uint64_t>();
     const auto dep_count = r.get<uint64_t>();
-    if (copy_count > r.left() / kCopyBytes ||
+    // Divide before multiplying: counts from the bytes must not overflow.
+    if (copy_count > r.left() / kCopyBytes || dep_count > r.left() / sizeof(Hlc) ||
         r.left() != copy_count * kCopyBytes + dep_count * sizeof(Hlc))
         corrupt("its counts do not match its length");
     if (copies_.size() + copy_count > kMaxCopies) limit("more than 2^31 messages in one group");
@@ -227,13 +231,21 @@ History Input::merge(const std::vector<Fence>& fences, std::pmr::memory_resource
     std::sort(by_id.begin(), by_id.end(),
               [&](uint32_t a, uint32_t b) { return copy_less(copies_[a], copies_[b]); });
     std::pmr::vector<uint32_t> winners(memory);  // copy index of each message's winner
-    history.by_hlc_.reserve(n);
+    // Every copy's hlc names the message: a dep on a copy that lost still
+    // points at the message. The flag puts a message's own hlc before a
+    // losing copy's when (malformed) they are equal.
+    struct Name {
+        Hlc hlc;
+        bool lost;
+        uint32_t message;  // a winner index, then a natural index
+    };
+    std::pmr::vector<Name> names(memory);
+    names.reserve(n);
     for (uint32_t i = 0; i < n; ++i) {
         const Copy& copy = copies_[by_id[i]];
-        if (i == 0 || copy.msg_id != copies_[by_id[i - 1]].msg_id) winners.push_back(by_id[i]);
-        // Every copy's hlc names the message: a dep on a copy that lost
-        // still points at the message (the slot is a winner index for now).
-        history.by_hlc_.emplace_back(copy.hlc, static_cast<uint32_t>(winners.size() - 1));
+        const bool wins = i == 0 || copy.msg_id != copies_[by_id[i - 1]].msg_id;
+        if (wins) winners.push_back(by_id[i]);
+        names.push_back(Name{copy.hlc, !wins, static_cast<uint32_t>(winners.size() - 1)});
     }
     const auto m = static_cast<uint32_t>(winners.size());
 
@@ -252,13 +264,18 @@ History Input::merge(const std::vector<Fence>& fences, std::pmr::memory_resource
     std::pmr::vector<uint32_t> rank(m, memory);  // winner index -> natural index
     for (uint32_t i = 0; i < m; ++i) rank[natural[i]] = i;
 
-    // Two messages with one hlc (malformed) are told apart by msg_id, the
-    // same way in every region: the dep names the first.
-    for (auto& entry : history.by_hlc_) entry.second = rank[entry.second];
-    std::sort(history.by_hlc_.begin(), history.by_hlc_.end());
-    history.by_hlc_.erase(std::unique(history.by_hlc_.begin(), history.by_hlc_.end(),
-                                      [](const auto& a, const auto& b) { return a.first == b.first; }),
-                          history.by_hlc_.end());
+    // One hlc naming two messages (malformed) names, the same way in every
+    // region, the one whose own hlc it is, else the first in natural order.
+    for (auto& name : names) name.message = rank[name.message];
+    std::sort(names.begin(), names.end(), [](const Name& a, const Name& b) {
+        if (int c = compare(a.hlc, b.hlc); c != 0) return c < 0;
+        if (a.lost != b.lost) return !a.lost;
+        return a.message < b.message;
+    });
+    history.by_hlc_.reserve(names.size());
+    for (const Name& name : names)
+        if (history.by_hlc_.empty() || history.by_hlc_.back().first != name.hlc)
+            history.by_hlc_.emplace_back(name.hlc, name.message);
 
     // 3. Walk the natural order once: every resolved dep comes earlier.
     struct Walk {
