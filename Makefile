@@ -36,8 +36,9 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_TOPICS)
 
 .PHONY: deps unit test bench demo clean-test tools
 
-# The tools beside the extension: causalctl (libpq) and the WAN proxy the
-# tests and the demo route replication through (Boost.Asio). Built by `all`;
+# The tools beside the extension: causalctl (libpq), the WAN proxy the tests
+# and the demo route replication through (Boost.Asio), and the latency probe
+# of the benchmarks and the demo. Built by `all`;
 # `make install` puts causalctl next to pg_ctl.
 TOOL_CXXFLAGS = -std=c++17 -O2 -g -Wall -Wextra -pthread
 WAN_SRCS = $(wildcard src/wan/*.cpp)
@@ -49,7 +50,11 @@ build/causalctl: $(CAUSALCTL_SRCS) $(wildcard src/causalctl/*.hpp)
 	@mkdir -p build
 	$(CXX) $(TOOL_CXXFLAGS) -I$(shell $(PG_CONFIG) --includedir 2>/dev/null) -o $@ $(CAUSALCTL_SRCS) \
 		-L$(shell $(PG_CONFIG) --libdir 2>/dev/null) -lpq -lboost_program_options
-tools: build/causal-wan build/causalctl
+build/causal-probe: src/probe/main.cpp
+	@mkdir -p build
+	$(CXX) $(TOOL_CXXFLAGS) -I$(shell $(PG_CONFIG) --includedir 2>/dev/null) -o $@ $< \
+		-L$(shell $(PG_CONFIG) --libdir 2>/dev/null) -lpq -lboost_program_options
+tools: build/causal-wan build/causalctl build/causal-probe
 all: tools
 install: install-causalctl
 install-causalctl: build/causalctl

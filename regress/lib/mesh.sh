@@ -59,7 +59,15 @@ mesh_up() {
   "$CAUSAL_BUILD/causal-wan" serve --control "$MESH_WAN_CONTROL" --delay-ms "$delay" "${links[@]}" \
     >"$CAUSAL_WORK/$MESH_PREFIX.wan.log" 2>&1 &
   MESH_WAN_PID=$!
-  for i in $(seq 1 50); do wan status >/dev/null 2>&1 && break; sleep 0.1; done
+  # Until it serves: a proxy that could not bind its ports has exited, and
+  # `wan status` would have reached whatever else listens on the control port.
+  for i in $(seq 1 50); do
+    grep -q '^causal-wan: serving' "$CAUSAL_WORK/$MESH_PREFIX.wan.log" && break
+    kill -0 "$MESH_WAN_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q '^causal-wan: serving' "$CAUSAL_WORK/$MESH_PREFIX.wan.log" ||
+    { echo "mesh_up: the WAN proxy did not start:" >&2; cat "$CAUSAL_WORK/$MESH_PREFIX.wan.log" >&2; return 1; }
   # init joins the empty regions; the table comes after (enable() needs the
   # region's name), and init again carries it.
   causalctl_mesh init >"$CAUSAL_WORK/$MESH_PREFIX.init.log" 2>&1 ||
@@ -70,12 +78,15 @@ mesh_up() {
   mesh_wait_streaming
 }
 
-# Until every region's apply workers run, one per peer.
+# Until every region's apply workers run, one per peer, and every table has
+# finished its initial copy: until then its changes wait for the copy.
 mesh_wait_streaming() {
   local r peers=$((${#MESH_REGIONS[@]} - 1))
   for r in "${MESH_REGIONS[@]}"; do
     wait_until "$(mesh_instance "$r")" "$MESH_DB" \
       "SELECT count(*) = $peers FROM pg_stat_subscription WHERE pid IS NOT NULL AND relid IS NULL" 60 || return 1
+    wait_until "$(mesh_instance "$r")" "$MESH_DB" \
+      "SELECT count(*) = 0 FROM pg_subscription_rel WHERE srsubstate <> 'r'" 60 || return 1
   done
 }
 

@@ -50,9 +50,14 @@ public:
     void cut() {
         broken_ = true;
         for (Pipe& pipe : pipes_) {
-            for (const Chunk& chunk : pipe.queue) link_.dropped(chunk.data.size());
-            pipe.queue.clear();
-            pipe.queued_bytes = 0;
+            // A chunk being written stays until its write completes:
+            // async_write reads it until then.
+            const size_t keep = pipe.writing ? 1 : 0;
+            while (pipe.queue.size() > keep) {
+                link_.dropped(pipe.queue.back().data.size());
+                pipe.queued_bytes -= pipe.queue.back().data.size();
+                pipe.queue.pop_back();
+            }
             pipe.timer.cancel();
         }
     }
@@ -84,6 +89,7 @@ private:
         Clock::time_point last_departure{};
         bool reading = false;
         bool waiting = false;  // a timer wait or a write is in progress
+        bool writing = false;  // a write of queue.front() is in progress
         asio::steady_timer timer;
     };
 
@@ -93,7 +99,9 @@ private:
         auto self = shared_from_this();
         pipe.from.async_read_some(asio::buffer(pipe.buffer), [this, self, &pipe](const error_code& error, size_t n) {
             pipe.reading = false;
-            if (error) return close();
+            // A partition carries no FIN or RST: across a cut link the other
+            // peer finds out by its own timeout, and heal closes both sides.
+            if (error) return broken_ ? void() : close();
             if (broken_ || link_.is_cut()) {
                 if (!broken_) cut();
                 link_.dropped(n);
@@ -117,11 +125,13 @@ private:
                 pipe.waiting = false;
                 return;
             }
+            pipe.writing = true;
             asio::async_write(pipe.to, asio::buffer(pipe.queue.front().data),
                               [this, self, &pipe](const error_code& error, size_t n) {
                                   pipe.waiting = false;
-                                  if (error) return close();
-                                  if (!pipe.queue.empty()) {  // a cut may have emptied it meanwhile
+                                  pipe.writing = false;
+                                  if (error) return broken_ ? void() : close();
+                                  if (!pipe.queue.empty()) {  // a cut keeps the chunk being written
                                       pipe.queue.pop_front();
                                       pipe.queued_bytes -= n;
                                       link_.forwarded(n);

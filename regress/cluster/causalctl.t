@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# causalctl's contract: its help and exit codes (0 done, 1 attention, 2 usage,
+# 3 unreachable, 4 refused), init refusing to half-build a mesh (a region
+# down, two regions with one node id) and changing nothing then, init giving
+# distinct node ids and being idempotent, and on a three-region mesh behind
+# the WAN proxy: verify telling a partitioned region's message apart and
+# converging after the heal, status warning about the WAL slots hold, and the
+# configuration file by --config and by $CAUSALCTL_CONFIG.
+set -u
+cd "$(dirname "$0")/../.."
+source regress/lib/cluster.sh
+source regress/lib/mesh.sh
+source regress/lib/tap.sh
+plain=(ctl-plain1 ctl-plain2 ctl-plain3 ctl-plain4)
+cleanup() {
+  local p
+  mesh_down
+  for p in "${plain[@]}"; do instance_stop "$p" >/dev/null 2>&1; done
+  return 0
+}
+[ -n "${KEEP_INSTANCES:-}" ] || trap cleanup EXIT
+trap 'exit 143' INT TERM  # so that the EXIT trap runs when prove is interrupted
+unset CAUSALCTL_CONFIG
+causalctl=$CAUSAL_BUILD/causalctl
+[ -x "$causalctl" ] || bail "no $causalctl: run make tools"
+
+# run VAR COMMAND...: runs it, its stdout and stderr in $VAR, its exit code in $rc
+run() { local var=$1 output; shift; output=$("$@" 2>&1); rc=$?; printf -v "$var" '%s' "$output"; }
+contains() { [[ $1 == *"$2"* ]] && echo 0 || echo 1; }
+
+# --- the command line -------------------------------------------------------
+run out "$causalctl" --help
+is "$rc" 0 "--help exits 0"
+for c in init status verify; do
+  ok "$(grep -qE "^  $c " <<<"$out"; echo $?)" "--help describes the command $c"
+done
+ok "$(contains "$out" "exit codes")" "--help lists the exit codes"
+
+run out "$causalctl"
+is "$rc" 2 "no arguments: exit 2"
+run out "$causalctl" frobnicate --region a='host=127.0.0.1 port=55299'
+is "$rc" 2 "an unknown command: exit 2"
+ok "$(contains "$out" 'unknown command "frobnicate"')" "... and it says which command it does not know"
+for spec in nodsn 'us-east=' '=host=127.0.0.1'; do
+  run out "$causalctl" status --region "$spec"
+  is "$rc" 2 "a malformed --region \"$spec\": exit 2"
+done
+ok "$(contains "$out" "--region wants NAME=DSN")" "... and it says what --region wants"
+run out "$causalctl" status --region a='port=55299' --region a='port=55298'
+is "$rc" 2 "a region given twice: exit 2"
+run out "$causalctl" status --region a='port=55299' --link a:b='port=55297'
+is "$rc" 2 "a --link naming an unknown region: exit 2"
+run out "$causalctl" status
+is "$rc" 2 "no regions at all (no --region, --config or \$CAUSALCTL_CONFIG): exit 2"
+run out "$causalctl" init --region a='host=127.0.0.1 port=55299'
+is "$rc" 2 "init with a single region: exit 2"
+
+# --- init on plain instances ------------------------------------------------
+# Instances as an operator gets them: pg_causal preloaded, no node id, no
+# region name, an empty database, nothing else.
+plain_up() {  # plain_up NAME PORT NODE_ID
+  { instance_init "$1" "$2" "$3" "" && instance_start "$1"; } >/dev/null 2>&1 &&
+    instance_psql "$1" -d postgres -c "CREATE DATABASE $MESH_DB" >/dev/null
+}
+plain_up ctl-plain1 55290 -1 || bail "could not start ctl-plain1"
+plain_up ctl-plain2 55291 7 || bail "could not start ctl-plain2"
+plain_up ctl-plain3 55292 7 || bail "could not start ctl-plain3"
+plain_up ctl-plain4 55293 -1 || bail "could not start ctl-plain4"
+unreachable_port=55299
+dsn() { mesh_dsn "$(instance_port "$1")"; }
+# What init would change in an instance, summed up.
+footprint() {
+  instance_psql "$1" -d "$MESH_DB" -At -c "
+    SELECT 'node ' || current_setting('causal.node_id') || ', region ''' || current_setting('causal.region') ||
+           ''', extensions ' || (SELECT count(*) FROM pg_extension WHERE extname = 'pg_causal') ||
+           ', subscriptions ' || (SELECT count(*) FROM pg_subscription) ||
+           ', publications ' || (SELECT count(*) FROM pg_publication) ||
+           ', auto.conf ' || (SELECT count(*) FROM pg_file_settings
+                               WHERE name LIKE 'causal.%' AND sourcefile LIKE '%postgresql.auto.conf')"
+}
+pristine() { echo "node $1, region '', extensions 0, subscriptions 0, publications 0, auto.conf 0"; }
+ss -ltn | grep -q ":$unreachable_port " && bail "something listens on port $unreachable_port"
+
+run out "$causalctl" init --region one="$(dsn ctl-plain1)" \
+  --region gone="host=127.0.0.1 port=$unreachable_port user=postgres dbname=$MESH_DB"
+is "$rc" 3 "init with one region unreachable: exit 3"
+ok "$(contains "$out" "gone: cannot connect")" "... and it names the unreachable region"
+is "$(footprint ctl-plain1)" "$(pristine -1)" "... and changes nothing in the reachable one"
+run out "$causalctl" init --json --region one="$(dsn ctl-plain1)" \
+  --region gone="host=127.0.0.1 port=$unreachable_port user=postgres dbname=$MESH_DB"
+is "$rc" 3 "init --json with one region unreachable: exit 3"
+ok "$(contains "$out" '"region": "gone"')" "... and its JSON names the region"
+
+run out "$causalctl" init --region two="$(dsn ctl-plain2)" --region three="$(dsn ctl-plain3)"
+is "$rc" 4 "init with two regions sharing causal.node_id 7: refused, exit 4"
+ok "$(contains "$out" "causal.node_id 7")" "... and it says which node id is shared"
+ok "$(contains "$out" "Nothing was changed")" "... and that nothing was changed"
+is "$(footprint ctl-plain2)" "$(pristine 7)" "... and ctl-plain2 is untouched"
+is "$(footprint ctl-plain3)" "$(pristine 7)" "... and ctl-plain3 is untouched"
+
+init_plain() {
+  "$causalctl" init --region one="$(dsn ctl-plain1)" --region two="$(dsn ctl-plain2)" \
+    --region four="$(dsn ctl-plain4)"
+}
+run out init_plain
+is "$rc" 0 "init on three plain instances (no node id, node id 7, no node id): exit 0"
+[ "$rc" = 0 ] || diag "$out"
+ids=$(for p in ctl-plain1 ctl-plain2 ctl-plain4; do instance_psql "$p" -d "$MESH_DB" -At -c "SELECT current_setting('causal.node_id')"; done)
+is "$(sed -n 2p <<<"$ids")" 7 "init keeps a node id that was set"
+is "$(grep -E '^[0-9]+$' <<<"$ids" | sort -u | wc -l)" 3 "init gives distinct node ids: $(tr '\n' ' ' <<<"$ids")"
+is "$(for p in ctl-plain1 ctl-plain2 ctl-plain4; do instance_psql "$p" -d "$MESH_DB" -At -c "SELECT current_setting('causal.region')"; done | tr '\n' ' ')" \
+  "one two four " "init gives each its region name"
+is "$(for p in ctl-plain1 ctl-plain2 ctl-plain4; do instance_psql "$p" -d "$MESH_DB" -At -c "SELECT count(*) FROM pg_subscription"; done | tr '\n' ' ')" \
+  "2 2 2 " "init subscribes each region to the two others"
+run out init_plain
+is "$rc" 0 "init again: exit 0"
+is "$(grep -c ': nothing to change$' <<<"$out")" 3 "init again: nothing to change in any of the three"
+[ "$(grep -c ': nothing to change$' <<<"$out")" = 3 ] || diag "$out"
+is "$(footprint ctl-plain3)" "$(pristine 7)" "ctl-plain3, left out, is still untouched"
+for p in "${plain[@]}"; do instance_stop "$p" >/dev/null 2>&1; done
+
+# --- a mesh behind the WAN proxy --------------------------------------------
+mesh_up ctl 55100 5 us-east eu-west ap-south || bail "could not build the mesh"
+config=$CAUSAL_WORK/ctl.causalctl.conf
+
+mesh_sql us-east -c "INSERT INTO chat.messages (conversation_id, sender, body) VALUES (9, 'ana', 'hello')" >/dev/null ||
+  bail "could not write in us-east"
+for r in eu-west ap-south; do
+  wait_until "$(mesh_instance "$r")" "$MESH_DB" "SELECT count(*) = 1 FROM chat.messages WHERE conversation_id = 9" 20 ||
+    bail "the first message did not reach $r"
+done
+run out causalctl_mesh verify
+is "$rc" 0 "verify on a converged mesh: exit 0"
+ok "$(contains "$out" "converged: 3 regions")" "... and it says the three regions converged"
+
+# ap-south partitioned: nothing it writes leaves it.
+wan cut "$(wan_link ap-south us-east)" >/dev/null && wan cut "$(wan_link ap-south eu-west)" >/dev/null ||
+  bail "could not cut ap-south's links"
+lost=$(mesh_sql ap-south -At -c "INSERT INTO chat.messages (conversation_id, sender, body)
+                                 VALUES (9, 'cy', 'from the partition') RETURNING msg_id") ||
+  bail "could not write in ap-south"
+run out causalctl_mesh verify
+is "$rc" 1 "verify with ap-south's message not delivered: exit 1"
+ok "$(contains "$out" "NOT converged")" "... and it says NOT converged"
+ok "$(contains "$out" "$lost")" "... and it names the missing message $lost"
+ok "$(grep -q "us-east: .*lacks 1: $lost" <<<"$out"; echo $?)" "... as lacking in us-east"
+[ "$rc" = 1 ] || diag "$out"
+run out causalctl_mesh verify --json
+is "$rc" 1 "verify --json: exit 1"
+ok "$(contains "$out" '"converged": false')" "verify --json: \"converged\": false"
+ok "$(contains "$out" "\"missing\": [\"$lost\"]")" "verify --json lists $lost as missing"
+
+wan heal "$(wan_link ap-south us-east)" >/dev/null && wan heal "$(wan_link ap-south eu-west)" >/dev/null ||
+  bail "could not heal ap-south's links"
+run out causalctl_mesh verify --wait 30
+is "$rc" 0 "after the heal, verify --wait 30: exit 0"
+[ "$rc" = 0 ] || diag "$out"
+for r in us-east eu-west; do
+  is "$(mesh_sql "$r" -At -c "SELECT count(*) FROM chat.messages WHERE msg_id = '$lost'")" 1 "$r holds $lost"
+done
+
+# status: every link streams again after the heal (the subscribers reconnect).
+status_rc=1
+for _ in $(seq 1 80); do
+  causalctl_mesh status >/dev/null 2>&1 && { status_rc=0; break; }
+  sleep 0.25
+done
+is "$status_rc" 0 "status after the heal: exit 0, every link streaming"
+[ "$status_rc" = 0 ] || diag "$(causalctl_mesh status 2>&1)"
+run out causalctl_mesh status --max-slot-wal-mb 0
+is "$rc" 1 "status --max-slot-wal-mb 0: exit 1"
+ok "$(grep -q 'slot causal_[a-z_]* holds .* of WAL' <<<"$out"; echo $?)" "... with a warning that a slot holds WAL"
+
+# The configuration file: --config, $CAUSALCTL_CONFIG, and --config first.
+run out env -u CAUSALCTL_CONFIG "$causalctl" status --config "$config"
+is "$rc" 0 "status --config FILE (no \$CAUSALCTL_CONFIG): exit 0"
+is "$(grep -E '^  (us-east|eu-west|ap-south) +[0-9]+ ' <<<"$out" | awk '{print $1}' | sort | tr '\n' ' ')" "ap-south eu-west us-east " \
+  "... and it reports the file's three regions"
+is "$(grep -c -E '^  [a-z-]+ -> [a-z-]+ +streaming ' <<<"$out")" 6 "... and their six links, streaming"
+run out env CAUSALCTL_CONFIG="$config" "$causalctl" verify
+is "$rc" 0 "verify with \$CAUSALCTL_CONFIG: exit 0"
+run out env CAUSALCTL_CONFIG="$CAUSAL_WORK/no-such.conf" "$causalctl" status
+is "$rc" 2 "\$CAUSALCTL_CONFIG naming no file: exit 2"
+ok "$(contains "$out" "cannot read the configuration file")" "... and it says it cannot read it"
+run out env CAUSALCTL_CONFIG="$CAUSAL_WORK/no-such.conf" "$causalctl" status --config "$config"
+is "$rc" 0 "--config wins over \$CAUSALCTL_CONFIG"
+
+done_testing
