@@ -42,13 +42,14 @@ struct Slot {
 struct Subscription {
     bool enabled;
     bool running;
+    long long tables_copying;  // initial copies not finished: their changes wait
     std::optional<std::string> last_message;
     std::optional<double> last_message_age_ms;
 };
 
 struct LinkStatus {
     std::string from, to;
-    std::string state;  // streaming, down, missing, unknown
+    std::string state;  // streaming, copying (initial copy), down, missing, unknown
     std::optional<Slot> slot;
     std::optional<Subscription> subscription;
 };
@@ -119,14 +120,15 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out) {
                          maybe_number(s, i, 5)};
             Result u = db.exec(
                 "SELECT s.subname, s.subenabled, w.pid IS NOT NULL, w.last_msg_receipt_time::text,"
-                "       extract(epoch FROM clock_timestamp() - w.last_msg_receipt_time) * 1000"
+                "       extract(epoch FROM clock_timestamp() - w.last_msg_receipt_time) * 1000,"
+                "       (SELECT count(*) FROM pg_subscription_rel r WHERE r.srsubid = s.oid AND r.srsubstate <> 'r')"
                 "  FROM pg_subscription s"
                 "  LEFT JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL"
                 " WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
                 "   AND s.subname LIKE 'causal\\_%'");
             for (int i = 0; i < u.rows(); ++i)
                 subscriptions[region.name][u.text(i, 0)] =
-                    Subscription{u.boolean(i, 1), u.boolean(i, 2), u.maybe(i, 3), maybe_number(u, i, 4)};
+                    Subscription{u.boolean(i, 1), u.boolean(i, 2), u.integer(i, 5), u.maybe(i, 3), maybe_number(u, i, 4)};
         } catch (const DbError& error) {
             r.error = error.what();
             unreachable = true;
@@ -178,7 +180,7 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out) {
                 link.state = "down";
                 warnings.push_back(label + ": slot " + name + " is not in use");
             } else if (link.subscription && link.slot) {
-                link.state = "streaming";
+                link.state = link.subscription->tables_copying > 0 ? "copying" : "streaming";
             }
             if (link.slot) {
                 const Slot& slot = *link.slot;
