@@ -1,7 +1,8 @@
 # Local multi-region meshes for the cluster tests, the benchmarks and the
 # demo: regional instances on 127.0.0.1, the WAN proxy (causal-wan) between
-# every ordered pair of them, and `causalctl init` through that proxy, the
-# way an operator builds a real mesh. Source it after cluster.sh.
+# every ordered pair of them, and tools/mesh-init (causalctl init, the chat
+# table of docker/region.sql) through that proxy, the way an operator builds
+# a real mesh. Source it after cluster.sh.
 #
 #   mesh_up PREFIX BASE_PORT DELAY_MS REGION...   start, set up, join
 #   mesh_sql REGION [psql args]                   psql in a region's database
@@ -12,9 +13,6 @@
 CAUSAL_BUILD=${CAUSAL_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}
 MESH_DB=${MESH_DB:-chat}
 MESH_PREFIX="" MESH_REGIONS=() MESH_WAN_PID="" MESH_WAN_CONTROL=""
-
-# The chat schema the demo and the tests write; docker/ runs it too.
-MESH_REGION_SQL=${MESH_REGION_SQL:-$(dirname "${BASH_SOURCE[0]}")/../../docker/region.sql}
 
 mesh_instance() { echo "$MESH_PREFIX-$1"; }
 mesh_sql() { local r=$1; shift; instance_psql "$(mesh_instance "$r")" -d "$MESH_DB" "$@"; }
@@ -68,13 +66,8 @@ mesh_up() {
   done
   grep -q '^causal-wan: serving' "$CAUSAL_WORK/$MESH_PREFIX.wan.log" ||
     { echo "mesh_up: the WAN proxy did not start:" >&2; cat "$CAUSAL_WORK/$MESH_PREFIX.wan.log" >&2; return 1; }
-  # init joins the empty regions; the table comes after (enable() needs the
-  # region's name), and init again carries it.
-  causalctl_mesh init >"$CAUSAL_WORK/$MESH_PREFIX.init.log" 2>&1 ||
-    { cat "$CAUSAL_WORK/$MESH_PREFIX.init.log" >&2; return 1; }
-  for r in "${MESH_REGIONS[@]}"; do mesh_sql "$r" -f "$MESH_REGION_SQL" >/dev/null || return 1; done
-  causalctl_mesh init >>"$CAUSAL_WORK/$MESH_PREFIX.init.log" 2>&1 ||
-    { cat "$CAUSAL_WORK/$MESH_PREFIX.init.log" >&2; return 1; }
+  CAUSALCTL="$CAUSAL_BUILD/causalctl" CAUSALCTL_CONFIG="$config" "$(dirname "${BASH_SOURCE[0]}")/../../tools/mesh-init" \
+    >"$CAUSAL_WORK/$MESH_PREFIX.init.log" 2>&1 || { cat "$CAUSAL_WORK/$MESH_PREFIX.init.log" >&2; return 1; }
   mesh_wait_streaming
 }
 
