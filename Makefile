@@ -92,6 +92,7 @@ bench: deps
 	regress/perf/run-bench
 	regress/perf/run-messages-bench
 	regress/perf/run-merge-bench
+	regress/perf/run-latency-bench
 
 clean-test:
 	rm -rf regress/results $(UNIT_BIN)

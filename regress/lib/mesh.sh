@@ -5,6 +5,7 @@
 # a real mesh. Source it after cluster.sh.
 #
 #   mesh_up PREFIX BASE_PORT DELAY_MS REGION...   start, set up, join
+#   mesh_add_region REGION PORT                   one more region joins
 #   mesh_sql REGION [psql args]                   psql in a region's database
 #   causalctl_mesh COMMAND [options]              causalctl on this mesh
 #   wan COMMAND...                                steer the proxy: cut, heal, delay, status
@@ -22,6 +23,18 @@ causalctl_mesh() { CAUSALCTL_CONFIG="$CAUSAL_WORK/$MESH_PREFIX.causalctl.conf" "
 # The proxy's link from FROM to TO: what TO's subscription to FROM goes through.
 wan_link() { echo "$1:$2"; }
 
+# A region's instance, without node id or name (causalctl init gives them),
+# with timeouts short enough for tests to see a cut link, and its database.
+mesh_region_start() {
+  local r=$1 port=$2
+  instance_init "$(mesh_instance "$r")" "$port" -1 "" \
+    "wal_retrieve_retry_interval = '500ms'" "wal_receiver_timeout = '10s'" "wal_sender_timeout = '10s'" \
+    "max_wal_senders = 20" "max_replication_slots = 20" "max_logical_replication_workers = 20" \
+    "max_worker_processes = 32" "${MESH_CONF[@]}" >/dev/null || return 1
+  instance_start "$(mesh_instance "$r")" || return 1
+  instance_psql "$(mesh_instance "$r")" -d postgres -c "CREATE DATABASE $MESH_DB" >/dev/null
+}
+
 # mesh_up PREFIX BASE_PORT DELAY_MS REGION...: region i listens on
 # BASE_PORT + i, the proxy's links on BASE_PORT + 100 + ..., its control on
 # BASE_PORT + 99. Extra postgresql.conf lines: MESH_CONF (an array).
@@ -32,13 +45,7 @@ mesh_up() {
   MESH_WAN_CONTROL=$((base + 99))
   for r in "${MESH_REGIONS[@]}"; do
     port=$((base + i))
-    # no node id, no region name: causalctl init gives them
-    instance_init "$(mesh_instance "$r")" "$port" -1 "" \
-      "wal_retrieve_retry_interval = '500ms'" "wal_receiver_timeout = '10s'" "wal_sender_timeout = '10s'" \
-      "max_wal_senders = 20" "max_replication_slots = 20" "max_logical_replication_workers = 20" \
-      "max_worker_processes = 32" "${MESH_CONF[@]}" >/dev/null || return 1
-    instance_start "$(mesh_instance "$r")" || return 1
-    instance_psql "$(mesh_instance "$r")" -d postgres -c "CREATE DATABASE $MESH_DB" >/dev/null || return 1
+    mesh_region_start "$r" "$port" || return 1
     i=$((i + 1))
   done
   config="$CAUSAL_WORK/$MESH_PREFIX.causalctl.conf"
@@ -81,6 +88,19 @@ mesh_wait_streaming() {
     wait_until "$(mesh_instance "$r")" "$MESH_DB" \
       "SELECT count(*) = 0 FROM pg_subscription_rel WHERE srsubstate <> 'r'" 60 || return 1
   done
+}
+
+# mesh_add_region NAME PORT: a new region joins the running mesh (directly,
+# not through the proxy, whose links are fixed when it starts).
+mesh_add_region() {
+  local r=$1 port=$2
+  mesh_region_start "$r" "$port" || return 1
+  echo "region = $r=$(mesh_dsn "$port")" >>"$CAUSAL_WORK/$MESH_PREFIX.causalctl.conf"
+  MESH_REGIONS+=("$r")
+  CAUSALCTL="$CAUSAL_BUILD/causalctl" CAUSALCTL_CONFIG="$CAUSAL_WORK/$MESH_PREFIX.causalctl.conf" \
+    "$(dirname "${BASH_SOURCE[0]}")/../../tools/mesh-init" >>"$CAUSAL_WORK/$MESH_PREFIX.init.log" 2>&1 ||
+    { cat "$CAUSAL_WORK/$MESH_PREFIX.init.log" >&2; return 1; }
+  mesh_wait_streaming
 }
 
 mesh_down() {

@@ -26,7 +26,8 @@ struct RegionSetup {
     const Region* region;
     std::unique_ptr<Connection> db;
     int node_id = -1;
-    std::vector<std::string> done;  // what init changed, for the report
+    std::vector<std::string> done;     // what init changed, for the report
+    std::vector<std::string> pending;  // links that wait for this region's tables
 };
 
 void check_server(RegionSetup& r) {
@@ -86,9 +87,32 @@ void publish(RegionSetup& r) {
     }
 }
 
-void subscribe(RegionSetup& to, const std::string& from, const std::string& dsn) {
+// The tables `from` publishes that `to` does not have: a subscription (or
+// its refresh) would fail on them. Logical replication carries rows, not
+// DDL: every region needs the table before it can take its rows.
+std::vector<std::string> missing_tables(RegionSetup& from, RegionSetup& to) {
+    Result published = from.db->exec(
+        "SELECT format('%I.%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = 'causal_mesh'");
+    std::vector<std::string> missing;
+    for (int i = 0; i < published.rows(); ++i)
+        if (to.db->value("SELECT to_regclass($1) IS NULL", {published.text(i, 0)}) == "t")
+            missing.push_back(published.text(i, 0));
+    return missing;
+}
+
+// Returns false when the link must wait for tables `to` lacks.
+bool subscribe(RegionSetup& to, RegionSetup& from_setup, const std::string& dsn) {
     Connection& db = *to.db;
+    const std::string& from = from_setup.region->name;
     const std::string name = link_name(from, to.region->name);
+    std::vector<std::string> missing = missing_tables(from_setup, to);
+    if (!missing.empty()) {
+        std::string list;
+        for (const auto& table : missing) list += (list.empty() ? "" : ", ") + table;
+        to.pending.push_back("not subscribed to " + from + " yet: it lacks " + list +
+                             " (create and causal.enable it here, then run init again)");
+        return false;
+    }
     Result existing = db.exec("SELECT subconninfo, subenabled FROM pg_subscription WHERE subname = $1", {name});
     if (existing.rows() == 0) {
         // copy_data: a region joining a running mesh copies what it lacks
@@ -96,7 +120,7 @@ void subscribe(RegionSetup& to, const std::string& from, const std::string& dsn)
         db.exec("CREATE SUBSCRIPTION " + name + " CONNECTION " + quote_literal(dsn) +
                 " PUBLICATION causal_mesh WITH (copy_data = true, slot_name = " + quote_literal(name) + ")");
         to.done.push_back("subscribed to " + from);
-        return;
+        return true;
     }
     if (existing.text(0, 0) != dsn) {
         db.exec("ALTER SUBSCRIPTION " + name + " CONNECTION " + quote_literal(dsn));
@@ -107,6 +131,7 @@ void subscribe(RegionSetup& to, const std::string& from, const std::string& dsn)
         to.done.push_back("enabled subscription to " + from);
     }
     db.exec("ALTER SUBSCRIPTION " + name + " REFRESH PUBLICATION WITH (copy_data = true)");
+    return true;
 }
 
 }  // namespace
@@ -141,8 +166,8 @@ int init(const Mesh& mesh, const Options& options, std::ostream& out) {
         for (RegionSetup& r : setups) configure(r);
         for (RegionSetup& r : setups) publish(r);
         for (RegionSetup& to : setups)
-            for (const RegionSetup& from : setups)
-                if (from.region != to.region) subscribe(to, from.region->name, mesh.link_dsn(from.region->name, to.region->name));
+            for (RegionSetup& from : setups)
+                if (from.region != to.region) subscribe(to, from, mesh.link_dsn(from.region->name, to.region->name));
     } catch (const Refusal& refusal) {
         if (options.json)
             out << json::Object().add("ok", "false").add("refused", json::string(refusal.what())).str() << '\n';
@@ -158,27 +183,35 @@ int init(const Mesh& mesh, const Options& options, std::ostream& out) {
         return kUnreachable;
     }
 
+    bool complete = true;
+    for (const RegionSetup& r : setups) complete = complete && r.pending.empty();
     if (options.json) {
         std::vector<std::string> regions;
         for (const RegionSetup& r : setups) {
             std::vector<std::string> done;
             for (const auto& d : r.done) done.push_back(json::string(d));
+            std::vector<std::string> pending;
+            for (const auto& p : r.pending) pending.push_back(json::string(p));
             regions.push_back(json::Object().add("region", json::string(r.region->name))
                                   .add("node_id", json::number(static_cast<long long>(r.node_id)))
-                                  .add("changed", json::array(done)).str());
+                                  .add("changed", json::array(done)).add("pending", json::array(pending)).str());
         }
-        out << json::Object().add("ok", "true").add("regions", json::array(regions)).str() << '\n';
+        out << json::Object().add("ok", json::boolean(complete)).add("regions", json::array(regions)).str() << '\n';
     } else {
         for (const RegionSetup& r : setups) {
             out << r.region->name << " (node " << r.node_id << "): ";
             if (r.done.empty()) out << "nothing to change";
             for (size_t i = 0; i < r.done.size(); ++i) out << (i ? ", " : "") << r.done[i];
             out << '\n';
+            for (const auto& p : r.pending) out << "  " << p << '\n';
         }
-        out << "mesh of " << setups.size() << " regions, " << setups.size() * (setups.size() - 1)
-            << " links: run `causalctl status` to watch it\n";
+        if (complete)
+            out << "mesh of " << setups.size() << " regions, " << setups.size() * (setups.size() - 1)
+                << " links: run `causalctl status` to watch it\n";
+        else
+            out << "mesh incomplete: some links wait for tables (see above)\n";
     }
-    return kOk;
+    return complete ? kOk : kAttention;
 }
 
 }  // namespace causalctl

@@ -29,7 +29,9 @@ commands
             shared_preload_libraries or wal_level = logical, or when two
             regions share a node id. Run it again after causal.enable() on a
             new table (every region needs the table): the subscriptions are
-            refreshed and copy what each region lacks.
+            refreshed and copy what each region lacks. A region that lacks a
+            table the others publish is configured, but its links wait for
+            the table (exit 1): create it, causal.enable() it, init again.
   status    each region's node id, epoch, state and clock offset; each link's
             state, lag (bytes and ms), last message, and the WAL its slot
             holds, with a warning when that passes --max-slot-wal-mb.
@@ -49,7 +51,8 @@ regions
 
 exit codes
   0  done; converged; every link streaming
-  1  verify: the regions differ; status: a warning
+  1  verify: the regions differ; status: a warning; init: some links wait
+     for tables a region lacks (create them there, run init again)
   2  bad command line or configuration
   3  a region could not be reached, or a statement failed there
   4  refused: the command would be unsafe, and changed nothing

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# A region joins a running mesh: `causalctl init` with one more region
+# copies it everything it lacks, from every peer at once, and each message
+# lands once; the peers take its copies back as duplicates; then it writes
+# and reads like the others.
+set -u
+cd "$(dirname "$0")/../.."
+source regress/lib/cluster.sh
+source regress/lib/mesh.sh
+source regress/lib/tap.sh
+[ -n "${KEEP_INSTANCES:-}" ] || trap mesh_down EXIT
+trap 'exit 143' INT TERM
+
+plan 8
+MESH_CONF=()
+mesh_up join 55700 5 us-east eu-west ap-south || bail "could not build the mesh"
+for r in us-east eu-west ap-south; do
+  mesh_sql "$r" -c "INSERT INTO chat.messages (conversation_id, sender, body)
+                    SELECT g % 7, '$r', 'before the join ' || g FROM generate_series(1, 200) g" >/dev/null
+done
+for r in us-east eu-west ap-south; do
+  wait_until "$(mesh_instance "$r")" "$MESH_DB" "SELECT count(*) = 600 FROM chat.messages" ||
+    bail "the mesh did not converge before the join"
+done
+before=$(mesh_sql us-east -At -c "SELECT duplicates FROM causal.stat_tables WHERE relid = 'chat.messages'::regclass")
+
+mesh_add_region sa-east 55790 || bail "sa-east could not join"
+ok 0 "sa-east joined with causalctl init"
+is "$(mesh_sql sa-east -At -c "SELECT count(*) || ' ' || count(DISTINCT msg_id) FROM chat.messages")" "600 600" \
+   "it copied all 600 messages from its three peers, each once"
+is "$(mesh_sql sa-east -At -c "SELECT applied FROM causal.stat_tables WHERE relid = 'chat.messages'::regclass")" 600 \
+   "the apply path stored 600 and dropped the rest as copies it had"
+wait_until "$(mesh_instance us-east)" "$MESH_DB" \
+  "SELECT duplicates > $before FROM causal.stat_tables WHERE relid = 'chat.messages'::regclass" 20
+ok $? "us-east took sa-east's copies back as duplicates"
+is "$(mesh_sql us-east -At -c "SELECT count(*) FROM chat.messages")" 600 "and still holds each message once"
+mesh_sql sa-east -c "INSERT INTO chat.messages (conversation_id, sender, body) VALUES (1, 'sa-east', 'hello from the new region')" >/dev/null
+for r in us-east eu-west ap-south; do
+  wait_until "$(mesh_instance "$r")" "$MESH_DB" "SELECT count(*) = 1 FROM chat.messages WHERE sender = 'sa-east'" 20 || break
+done
+ok $? "what the new region writes reaches every other"
+is "$(mesh_sql sa-east -At -c "SELECT count(*) FROM pg_stat_subscription WHERE pid IS NOT NULL AND relid IS NULL")" 3 \
+   "it subscribes to its three peers"
+causalctl_mesh verify --wait 20 >/dev/null
+ok $? "four regions converge"
+done_testing
