@@ -6,11 +6,7 @@
 # the WAN proxy: verify telling a partitioned region's message apart and
 # converging after the heal, status warning about the WAL slots hold, and the
 # configuration file by --config and by $CAUSALCTL_CONFIG.
-set -u
-cd "$(dirname "$0")/../.."
-source regress/lib/cluster.sh
-source regress/lib/mesh.sh
-source regress/lib/tap.sh
+source "$(dirname "$0")/../lib/cluster-test.sh"
 plain=(ctl-plain1 ctl-plain2 ctl-plain3 ctl-plain4)
 cleanup() {
   local p
@@ -19,7 +15,6 @@ cleanup() {
   return 0
 }
 [ -n "${KEEP_INSTANCES:-}" ] || trap cleanup EXIT
-trap 'exit 143' INT TERM  # so that the EXIT trap runs when prove is interrupted
 unset CAUSALCTL_CONFIG
 causalctl=$CAUSAL_BUILD/causalctl
 [ -x "$causalctl" ] || bail "no $causalctl: run make tools"

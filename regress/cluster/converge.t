@@ -7,13 +7,8 @@
 # conversation, so replies cross regions while their parents are still in
 # flight. Readers meanwhile merge every conversation and count delivered
 # messages whose dep is not delivered before them.
-set -u
-cd "$(dirname "$0")/../.."
-source regress/lib/cluster.sh
-source regress/lib/mesh.sh
-source regress/lib/tap.sh
+source "$(dirname "$0")/../lib/cluster-test.sh"
 regions=(us-east eu-west ap-south)
-[ -n "${KEEP_INSTANCES:-}" ] || trap mesh_down EXIT
 seconds=${CONVERGE_SECONDS:-8}
 
 plan 7

@@ -4,13 +4,7 @@
 # one conversation, some messages replying to what the region has seen from
 # the others; every region ends with all of them, causalctl verify finds them
 # converged, and causal.merge presents the same order in all five.
-set -u
-cd "$(dirname "$0")/../.."
-source regress/lib/cluster.sh
-source regress/lib/mesh.sh
-source regress/lib/tap.sh
-[ -n "${KEEP_INSTANCES:-}" ] || trap mesh_down EXIT
-trap 'exit 143' INT TERM  # so that the EXIT trap runs when prove is interrupted
+source "$(dirname "$0")/../lib/cluster-test.sh"
 
 regions=(us-east eu-west ap-south sa-east me-central)
 conversation=500

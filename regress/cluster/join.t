@@ -3,13 +3,7 @@
 # copies it everything it lacks, from every peer at once, and each message
 # lands once; the peers take its copies back as duplicates; then it writes
 # and reads like the others.
-set -u
-cd "$(dirname "$0")/../.."
-source regress/lib/cluster.sh
-source regress/lib/mesh.sh
-source regress/lib/tap.sh
-[ -n "${KEEP_INSTANCES:-}" ] || trap mesh_down EXIT
-trap 'exit 143' INT TERM
+source "$(dirname "$0")/../lib/cluster-test.sh"
 
 plan 8
 MESH_CONF=()

@@ -5,13 +5,7 @@
 # heal eu-west's subscription to us-east replays what eu-west already has,
 # and the apply path drops it: counted as duplicates, stored once. The other
 # direction, eu-west -> us-east, was never cut.
-set -u
-cd "$(dirname "$0")/../.."
-source regress/lib/cluster.sh
-source regress/lib/mesh.sh
-source regress/lib/tap.sh
-[ -n "${KEEP_INSTANCES:-}" ] || trap mesh_down EXIT
-trap 'exit 143' INT TERM  # so that the EXIT trap runs when prove is interrupted
+source "$(dirname "$0")/../lib/cluster-test.sh"
 
 N=6  # messages us-east writes during the cut
 mesh_up relay 54700 5 us-east eu-west ap-south || bail "could not build the mesh"
