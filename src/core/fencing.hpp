@@ -2,21 +2,25 @@
 // must fence itself. PostgreSQL-free; the extension applies them to
 // causal.regions, its local votes and what the replication streams carry.
 //
-// The invariant both keep: a majority of the regions stays active. A fence
-// needs the votes of a majority, and a region backs one fence at a time:
-// until the fence it voted for has landed in its causal.regions (or the
-// vote has expired), it refuses every other. Two majorities share a region,
-// so of two racing fences at most one gathers its votes; the next is judged
-// against the first, landed. A region votes only for a fence that leaves a
-// majority active in its view.
+// The invariant: a majority of the regions stays active. Fences change the
+// mesh's configuration (who is active), and a fence is proposed against the
+// configuration the operator saw, named by a digest of causal.regions. A
+// region votes for it only if it sees that same configuration, the fence
+// leaves a majority active in it, and it has not voted for another fence of
+// that configuration. A fence lands with the votes of a majority. Two
+// majorities share a region, so of two fences proposed against one
+// configuration at most one lands; the next must be proposed against the
+// configuration after it, where the first counts as fenced. Every landed
+// fence was therefore judged with all the earlier ones in view.
 //
-// (Backing several pending fences, each leaving a majority in the voter's
-// own count, is not enough: with five regions, three fences can each gather
-// three votes without any region backing all three. The unit test that
-// races operators found it.)
+// (Simpler rules fail. Counting the fences a region has voted for but not
+// seen land lets three fences gather three votes each among five regions;
+// one pending vote per region fails once landings reach regions late. The
+// randomized race in regress/unit/fencing_test.cpp finds both.)
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,15 +39,17 @@ enum class Vote {
     VoterNotActive,      // a fenced region has no say
     UnknownTarget,       // not in causal.regions
     AlreadyFenced,       // nothing to do: the fence is in place
-    BackingAnother,      // this voter's vote for another fence has not landed or expired yet
+    OtherView,           // the proposal was made against another configuration
+    BackingAnother,      // this region voted for another fence of this configuration
     WouldLoseMajority,   // too few would stay active
 };
 
-// How `voter` votes on fencing `target`, given what it sees in
-// causal.regions and the targets of its votes still pending (cast, not yet
-// landed, not expired). Voting again for a pending target is a yes.
+// How `voter` votes on fencing `target`. `regions` is its view, which must
+// be the configuration the proposal names (`same_view`); `backed` is the
+// target it already voted for in this configuration, if any (voting again
+// for the same target is a yes).
 Vote vote(const std::vector<RegionView>& regions, const std::string& voter, const std::string& target,
-          const std::vector<std::string>& pending);
+          bool same_view, const std::optional<std::string>& backed);
 
 const char* describe(Vote vote);
 
