@@ -11,7 +11,7 @@ OBJS = $(CORE_SRCS:.cpp=.o) $(EXTENSION_SRCS:.cpp=.o)
 
 # One file per topic in sql/, concatenated in this order into the install script.
 SQL_TOPICS = sql/schema.sql sql/hlc_type.sql sql/clock.sql sql/cockroach.sql sql/regions.sql \
-             sql/messages.sql sql/merge.sql
+             sql/messages.sql sql/merge.sql sql/failover.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
 REGRESS      = hlc_type hlc_errors hlc_operators clock cockroach messages merge

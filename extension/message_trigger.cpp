@@ -15,6 +15,7 @@
 #include "../src/core/msg_id.hpp"
 #include "clock.hpp"
 #include "hlc_datum.hpp"
+#include "liveness.hpp"
 #include "regions.hpp"
 #include "settings.hpp"
 #include "sqlstates.hpp"
@@ -287,6 +288,13 @@ HeapTuple local_insert(const Firing& t) {
         ereport(ERROR, (errcode(kRegionFenced), errmsg("region \"%s\" is fenced", region),
                         errdetail("It takes no writes until it rejoins the mesh (epoch %lld).",
                                   static_cast<long long>(state.epoch)),
+                        hint_live_region(state)));
+    if (SelfFence cut = self_fence(); cut.fenced)
+        ereport(ERROR, (errcode(kRegionFenced), errmsg("region \"%s\" has fenced itself", region),
+                        errdetail("For %lld ms it has heard from %d of %d regions, itself included: fewer "
+                                  "than a majority (causal.self_fence_after is %d ms).",
+                                  static_cast<long long>(cut.since_ms), cut.heard + 1, cut.regions,
+                                  self_fence_after_ms),
                         hint_live_region(state)));
     bool isnull = false;
     Datum client_epoch = get(t, row, t.columns.epoch, &isnull);

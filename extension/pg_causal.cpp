@@ -1,5 +1,6 @@
 // Module entry: settings, and the shared-memory clock when preloaded.
 #include "clock.hpp"
+#include "liveness.hpp"
 #include "postgres.hpp"
 #include "settings.hpp"
 #include "table_stats.hpp"
@@ -47,12 +48,14 @@ void request_shmem() {
     if (previous_shmem_request_hook) previous_shmem_request_hook();
     clock_request_shmem();
     table_stats_request_shmem();
+    liveness_request_shmem();
 }
 
 void startup_shmem() {
     if (previous_shmem_startup_hook) previous_shmem_startup_hook();
     clock_startup_shmem();
     table_stats_startup_shmem();
+    liveness_startup_shmem();
 }
 
 void define_settings() {
@@ -70,6 +73,21 @@ void define_settings() {
         "A remote timestamp further ahead is kept but does not move the local clock.",
         &max_clock_offset_ms, 500, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr,
         nullptr);
+    DefineCustomIntVariable(
+        "causal.self_fence_after",
+        "How long this region may hear from fewer than a majority of regions before it fences itself.",
+        "Heard means a peer's heartbeat arrived by replication. While fenced it refuses local writes "
+        "(5C001); it lifts its own fence when it hears a majority again. 0 turns self-fencing off: "
+        "a region cut off keeps taking writes, which become orphans if the others fence it.",
+        &self_fence_after_ms, 0, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("causal.heartbeat_interval", "How often this region writes its heartbeat.",
+                            "The heartbeat is a row of causal.heartbeats that replication carries to "
+                            "the other regions.",
+                            &heartbeat_interval_ms, 1000, 100, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
+                            nullptr, nullptr);
+    DefineCustomStringVariable("causal.database", "The database of the mesh, where the liveness worker runs.",
+                               nullptr, &liveness_database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr,
+                               nullptr);
     MarkGUCPrefixReserved("causal");
 }
 
@@ -85,4 +103,5 @@ void _PG_init(void) {
     previous_shmem_startup_hook = shmem_startup_hook;
     shmem_startup_hook = startup_shmem;
     clock_register_worker();
+    liveness_register_worker();
 }

@@ -9,6 +9,9 @@ namespace causal::pg {
 extern int node_id_setting;          // causal.node_id, -1 when not set
 extern char* region_setting;         // causal.region, "" when not set
 extern int max_clock_offset_ms;      // causal.max_clock_offset
+extern int self_fence_after_ms;      // causal.self_fence_after, 0 = off
+extern int heartbeat_interval_ms;    // causal.heartbeat_interval
+extern char* liveness_database;      // causal.database
 
 // The node id to stamp; raises 55000 with a HINT when it is not set.
 uint16_t require_node_id();

@@ -173,7 +173,7 @@ BEGIN
   EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER causal_message_stored', qualified);
 
   IF NOT EXISTS (SELECT FROM pg_publication WHERE pubname = 'causal_mesh') THEN
-    CREATE PUBLICATION causal_mesh FOR TABLE causal.regions, causal.fences;
+    CREATE PUBLICATION causal_mesh FOR TABLE causal.regions, causal.fences, causal.heartbeats;
   END IF;
   IF NOT EXISTS (SELECT FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
                   WHERE p.pubname = 'causal_mesh' AND pr.prrelid = message_table) THEN

@@ -30,7 +30,8 @@ mesh_region_start() {
   instance_init "$(mesh_instance "$r")" "$port" -1 "" \
     "wal_retrieve_retry_interval = '500ms'" "wal_receiver_timeout = '10s'" "wal_sender_timeout = '10s'" \
     "max_wal_senders = 20" "max_replication_slots = 20" "max_logical_replication_workers = 20" \
-    "max_worker_processes = 32" "${MESH_CONF[@]}" >/dev/null || return 1
+    "max_worker_processes = 32" "causal.database = '$MESH_DB'" "causal.heartbeat_interval = '250ms'" \
+    "${MESH_CONF[@]}" >/dev/null || return 1
   instance_start "$(mesh_instance "$r")" || return 1
   instance_psql "$(mesh_instance "$r")" -d postgres -c "CREATE DATABASE $MESH_DB" >/dev/null
 }

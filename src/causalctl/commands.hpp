@@ -25,10 +25,15 @@ struct Options {
     std::optional<std::string> conversation;  // verify
     double wait_s = 0;                        // verify: retry until converged
     long long max_slot_wal_mb = 1024;         // status: warn above
+    std::string target;                       // failover, rejoin: the region
+    bool force = false;                       // failover: fence a region its peers still hear
+    double dead_after_s = 3;                  // failover: heard within this = alive
 };
 
 int init(const Mesh& mesh, const Options& options, std::ostream& out);
 int status(const Mesh& mesh, const Options& options, std::ostream& out);
 int verify(const Mesh& mesh, const Options& options, std::ostream& out);
+int failover(const Mesh& mesh, const Options& options, std::ostream& out);
+int rejoin(const Mesh& mesh, const Options& options, std::ostream& out);
 
 }  // namespace causalctl

@@ -82,8 +82,12 @@ void publish(RegionSetup& r) {
         r.done.push_back("registered");
     }
     if (db.value("SELECT count(*) FROM pg_publication WHERE pubname = 'causal_mesh'") == "0") {
-        db.exec("CREATE PUBLICATION causal_mesh FOR TABLE causal.regions, causal.fences");
+        db.exec("CREATE PUBLICATION causal_mesh FOR TABLE causal.regions, causal.fences, causal.heartbeats");
         r.done.push_back("created publication causal_mesh");
+    } else if (db.value("SELECT count(*) FROM pg_publication_tables WHERE pubname = 'causal_mesh'"
+                        " AND schemaname = 'causal' AND tablename = 'heartbeats'") == "0") {
+        db.exec("ALTER PUBLICATION causal_mesh ADD TABLE causal.heartbeats");
+        r.done.push_back("publishes heartbeats");
     }
 }
 
@@ -146,7 +150,7 @@ int init(const Mesh& mesh, const Options& options, std::ostream& out) {
         // Reach every region before changing any: a mesh half built because
         // one region was down is worse than none.
         for (const Region& region : mesh.regions())
-            setups.push_back(RegionSetup{&region, std::make_unique<Connection>(region.name, region.dsn, options.connect_timeout_s), -1, {}});
+            setups.push_back(RegionSetup{&region, std::make_unique<Connection>(region.name, region.dsn, options.connect_timeout_s), -1, {}, {}});
         for (RegionSetup& r : setups) check_server(r);
 
         std::set<int> used;

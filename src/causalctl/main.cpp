@@ -19,7 +19,7 @@ namespace {
 
 const char* kHelp = R"(causalctl: build, watch and verify a pg_causal mesh
 
-usage: causalctl COMMAND [options]
+usage: causalctl COMMAND [REGION] [options]
 
 commands
   init      build the full mesh, or complete it: node ids, causal.region,
@@ -39,6 +39,18 @@ commands
             same order: each conversation's causal.merge history is hashed in
             every region and compared, with the fencing state. Lists what
             differs and which messages each region lacks.
+  failover REGION
+            fence REGION with a new epoch, with the votes of a majority of
+            the regions (each votes by causal.vote_fence: one fence per
+            configuration of the mesh, and never one that would leave less
+            than a majority active). Refuses when fewer than a majority other
+            than REGION can be reached, or when a majority still hears
+            REGION's heartbeat (--dead-after, default 3 s; --force to fence
+            a live region). Reports when every survivor has the fence.
+  rejoin REGION
+            wait until REGION has everything the survivors had and they have
+            everything it wrote (its orphans included), then lift its fence
+            with a new epoch (--wait, default 60 s).
 
 regions
   --region NAME=DSN     repeated, one per region (libpq connection strings)
@@ -64,6 +76,8 @@ examples
   export CAUSALCTL_CONFIG=/etc/causalctl.conf
   causalctl status
   causalctl verify --conversation 42 --wait 10 --json
+  causalctl failover us-east        # us-east is down: fence it, move its users
+  causalctl rejoin us-east          # it is back: catch up, lift the fence
 )";
 
 }  // namespace
@@ -78,11 +92,14 @@ int main(int argc, char** argv) {
         ("json", po::bool_switch(), "one JSON document on stdout")
         ("connect-timeout", po::value<int>()->default_value(5), "seconds to reach a region")
         ("conversation", po::value<std::string>(), "verify: only this conversation")
-        ("wait", po::value<double>()->default_value(0), "verify: seconds to wait for convergence")
+        ("wait", po::value<double>()->default_value(0), "verify, failover, rejoin: seconds to wait")
         ("max-slot-wal-mb", po::value<long long>()->default_value(1024), "status: warn above this")
-        ("command", po::value<std::string>(), "init, status, verify");
+        ("force", po::bool_switch(), "failover: fence a region its peers still hear")
+        ("dead-after", po::value<double>()->default_value(3), "failover: heard within this many seconds = alive")
+        ("command", po::value<std::string>(), "init, status, verify, failover, rejoin")
+        ("target", po::value<std::string>(), "failover, rejoin: the region");
     po::positional_options_description positional;
-    positional.add("command", 1);
+    positional.add("command", 1).add("target", 1);
 
     Options settings;
     std::string command;
@@ -112,6 +129,11 @@ int main(int argc, char** argv) {
         if (vm.count("conversation")) settings.conversation = vm["conversation"].as<std::string>();
         settings.wait_s = vm["wait"].as<double>();
         settings.max_slot_wal_mb = vm["max-slot-wal-mb"].as<long long>();
+        settings.force = vm["force"].as<bool>();
+        settings.dead_after_s = vm["dead-after"].as<double>();
+        if (vm.count("target")) settings.target = vm["target"].as<std::string>();
+        if ((command == "failover" || command == "rejoin") && settings.target.empty())
+            throw po::error(command + " needs the region: causalctl " + command + " REGION");
         if (region_specs.empty()) throw po::error("no regions: --region NAME=DSN, --config or $CAUSALCTL_CONFIG");
     } catch (const po::error& e) {
         std::cerr << "causalctl: " << e.what() << "\nTry causalctl --help.\n";
@@ -122,6 +144,8 @@ int main(int argc, char** argv) {
         if (command == "init") return init(mesh, settings, std::cout);
         if (command == "status") return status(mesh, settings, std::cout);
         if (command == "verify") return verify(mesh, settings, std::cout);
+        if (command == "failover") return failover(mesh, settings, std::cout);
+        if (command == "rejoin") return rejoin(mesh, settings, std::cout);
         std::cerr << "causalctl: unknown command \"" << command << "\"\nTry causalctl --help.\n";
         return kUsage;
     } catch (const std::invalid_argument& e) {

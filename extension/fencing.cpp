@@ -1,0 +1,76 @@
+// causal.vote_fence(): this region's vote on a proposed fence, by the rules
+// of src/core/fencing.hpp, recorded so that it votes for one fence per
+// configuration of the mesh.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "../src/core/fencing.hpp"
+#include "guard.hpp"
+#include "postgres.hpp"
+#include "settings.hpp"
+
+extern "C" {
+#include "executor/spi.h"
+}
+
+namespace {
+
+// A vote whose fence has not landed within this long lapses: the operator
+// who asked for it is gone (causalctl applies a fence within seconds).
+constexpr const char* kVoteLapse = "60 seconds";
+
+void run(const char* query, int nargs, Oid* types, Datum* args, int expected) {
+    if (SPI_execute_with_args(query, nargs, types, args, nullptr, false, 0) != expected)
+        elog(ERROR, "causal.vote_fence: %s failed", query);
+}
+
+}  // namespace
+
+using namespace causal;
+using namespace causal::pg;
+
+CAUSAL_FUNCTION(vote_fence) {
+    const char* voter = require_region();
+    char* target = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    char* proposed_view = text_to_cstring(PG_GETARG_TEXT_PP(1));
+    SPI_connect();
+    // Votes in this region one at a time, for the whole transaction.
+    run("LOCK TABLE causal.fence_votes IN EXCLUSIVE MODE", 0, nullptr, nullptr, SPI_OK_UTILITY);
+    Datum lapse = CStringGetTextDatum(kVoteLapse);
+    Oid text_type = TEXTOID;
+    run("DELETE FROM causal.fence_votes WHERE voted_at < pg_catalog.now() - $1::interval", 1, &text_type, &lapse,
+        SPI_OK_DELETE);
+    run("SELECT causal.mesh_view()", 0, nullptr, nullptr, SPI_OK_SELECT);
+    char* view = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+    run("SELECT region, state = 'active' FROM causal.regions", 0, nullptr, nullptr, SPI_OK_SELECT);
+    // Plain arrays while SPI runs: nothing with a destructor may be live
+    // when an error longjmps.
+    const uint64 count = SPI_processed;
+    auto** names = static_cast<char**>(palloc0(sizeof(char*) * (count + 1)));
+    auto* active = static_cast<bool*>(palloc0(sizeof(bool) * (count + 1)));
+    bool isnull = false;
+    for (uint64 i = 0; i < count; ++i) {
+        names[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+        active[i] = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+    }
+    Datum view_arg = CStringGetTextDatum(view);
+    run("SELECT target FROM causal.fence_votes WHERE view = $1", 1, &text_type, &view_arg, SPI_OK_SELECT);
+    char* backed = SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : nullptr;
+    const bool same_view = strcmp(view, proposed_view) == 0;
+
+    const fencing::Vote vote = cpp_guard([&] {
+        std::vector<fencing::RegionView> regions;
+        for (uint64 i = 0; i < count; ++i) regions.push_back({names[i], active[i]});
+        return fencing::vote(regions, voter, target, same_view,
+                             backed ? std::optional<std::string>(backed) : std::nullopt);
+    });
+    if (vote == fencing::Vote::Yes && backed == nullptr) {
+        Oid types[2] = {TEXTOID, TEXTOID};
+        Datum args[2] = {view_arg, CStringGetTextDatum(target)};
+        run("INSERT INTO causal.fence_votes (view, target) VALUES ($1, $2)", 2, types, args, SPI_OK_INSERT);
+    }
+    SPI_finish();
+    PG_RETURN_TEXT_P(cstring_to_text(fencing::describe(vote)));
+}

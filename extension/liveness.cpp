@@ -1,0 +1,254 @@
+// Peer liveness from the replication streams, and self-fencing.
+//
+// A background worker in causal.database writes this region's heartbeat,
+// a row of causal.heartbeats that replication carries to every peer (by
+// relay too), and watches the peers' heartbeats arrive. A peer is heard when
+// its heartbeat changed within causal.self_fence_after. When this region
+// hears fewer than a majority (itself counted) for that long, it fences
+// itself: the insert trigger refuses local writes with 5C001 until a
+// majority is heard again. No network protocol of its own: if replication
+// from a peer stops, so does the peer's heartbeat.
+
+#include "liveness.hpp"
+
+#include <cstring>
+
+#include "../src/core/clock.hpp"
+#include "../src/core/fencing.hpp"
+#include "hlc_datum.hpp"
+#include "postgres.hpp"
+#include "settings.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+}
+
+namespace causal::pg {
+
+int self_fence_after_ms = 0;
+int heartbeat_interval_ms = 1000;
+char* liveness_database = nullptr;
+
+namespace {
+
+constexpr int kMaxPeers = 64;
+constexpr long kNapMs = 100;
+
+struct Peer {
+    char region[NAMEDATALEN];
+    int64 beat;        // the last heartbeat value seen (the peer's clock, ms)
+    int64 heard_ms;    // when it last changed (this instance's clock, ms)
+};
+
+struct Shared {
+    slock_t mutex;
+    bool self_fenced;
+    bool watching;      // the worker runs and this region is registered
+    int regions;        // registered regions, this one included
+    int peer_count;
+    int64 fenced_since_ms;
+    Peer peers[kMaxPeers];
+};
+
+Shared* shared = nullptr;
+
+int64 now_ms() { return static_cast<int64>(causal::system_wall_ms()); }
+
+void run(const char* query, int expected) {
+    if (SPI_execute(query, false, 0) != expected) elog(ERROR, "pg_causal liveness: %s failed", query);
+}
+
+// One round: beat if it is time, then read the peers' beats. Runs in a
+// transaction of its own.
+void watch_once(int64 started_ms, int64& last_beat_ms) {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    pgstat_report_activity(STATE_RUNNING, "pg_causal liveness");
+
+    run("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_causal'", SPI_OK_SELECT);
+    const bool installed = SPI_processed > 0;
+    const char* region = region_setting ? region_setting : "";
+    bool registered = false;
+    int regions = 0;
+    if (installed && region[0] != '\0') {
+        Oid type = TEXTOID;
+        Datum arg = CStringGetTextDatum(region);
+        if (SPI_execute_with_args("SELECT count(*), count(*) FILTER (WHERE region = $1) FROM causal.regions",
+                                  1, &type, &arg, nullptr, false, 0) != SPI_OK_SELECT)
+            elog(ERROR, "pg_causal liveness: could not read causal.regions");
+        bool isnull = false;
+        regions = static_cast<int>(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
+        registered = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)) > 0;
+    }
+    const int64 now = now_ms();
+    if (registered && now - last_beat_ms >= heartbeat_interval_ms) {
+        Oid types[2] = {TEXTOID, INT8OID};
+        Datum args[2] = {CStringGetTextDatum(region), Int64GetDatum(now)};
+        if (SPI_execute_with_args("INSERT INTO causal.heartbeats (region, beat) VALUES ($1, $2)", 2, types, args,
+                                  nullptr, false, 0) != SPI_OK_INSERT)
+            elog(ERROR, "pg_causal liveness: could not write the heartbeat");
+        last_beat_ms = now;
+    }
+    Peer seen[kMaxPeers];
+    int seen_count = 0;
+    if (registered) {
+        Oid type = TEXTOID;
+        Datum arg = CStringGetTextDatum(region);
+        if (SPI_execute_with_args("SELECT r.region, coalesce(h.beat, 0) FROM causal.regions r "
+                                  "LEFT JOIN causal.heartbeats h USING (region) WHERE r.region <> $1 "
+                                  "ORDER BY r.region",
+                                  1, &type, &arg, nullptr, false, kMaxPeers) != SPI_OK_SELECT)
+            elog(ERROR, "pg_causal liveness: could not read causal.heartbeats");
+        bool isnull = false;
+        for (uint64 i = 0; i < SPI_processed; ++i) {
+            Peer& p = seen[seen_count++];
+            strlcpy(p.region, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1), NAMEDATALEN);
+            p.beat = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+            p.heard_ms = started_ms;  // a peer not heard since the worker started counts from then
+        }
+    }
+    PopActiveSnapshot();
+    SPI_finish();
+    CommitTransactionCommand();
+    pgstat_report_activity(STATE_IDLE, nullptr);
+
+    SpinLockAcquire(&shared->mutex);
+    // Keep when each peer was last heard; a changed beat is news.
+    for (int i = 0; i < seen_count; ++i) {
+        for (int j = 0; j < shared->peer_count; ++j) {
+            if (std::strcmp(shared->peers[j].region, seen[i].region) != 0) continue;
+            seen[i].heard_ms = seen[i].beat != shared->peers[j].beat ? now : shared->peers[j].heard_ms;
+        }
+    }
+    std::memcpy(shared->peers, seen, sizeof(Peer) * seen_count);
+    shared->peer_count = seen_count;
+    shared->regions = regions;
+    shared->watching = registered;
+    int heard = 0;
+    for (int i = 0; i < seen_count; ++i) heard += now - seen[i].heard_ms <= self_fence_after_ms;
+    const bool fence = registered && self_fence_after_ms > 0 &&
+                       fencing::cut_off(static_cast<size_t>(regions), static_cast<size_t>(heard));
+    const bool was = shared->self_fenced;
+    shared->self_fenced = fence;
+    if (fence && !was) shared->fenced_since_ms = now;
+    SpinLockRelease(&shared->mutex);
+    if (fence != was)
+        ereport(fence ? WARNING : LOG,
+                (errmsg(fence ? "region \"%s\" fenced itself: it heard from %d of %d regions within %d ms"
+                              : "region \"%s\" lifted its own fence: it hears from %d of %d regions again "
+                                "(within %d ms)",
+                        region, heard + 1, regions, self_fence_after_ms)));
+}
+
+}  // namespace
+
+void liveness_request_shmem() { RequestAddinShmemSpace(MAXALIGN(sizeof(Shared))); }
+
+void liveness_startup_shmem() {
+    bool found = false;
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    shared = static_cast<Shared*>(ShmemInitStruct("pg_causal liveness", sizeof(Shared), &found));
+    if (!found) {
+        std::memset(shared, 0, sizeof(Shared));
+        SpinLockInit(&shared->mutex);
+    }
+    LWLockRelease(AddinShmemInitLock);
+}
+
+void liveness_register_worker() {
+    BackgroundWorker worker = {};
+    snprintf(worker.bgw_name, BGW_MAXLEN, "pg_causal liveness");
+    snprintf(worker.bgw_type, BGW_MAXLEN, "pg_causal liveness");
+    snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_causal");
+    snprintf(worker.bgw_function_name, BGW_MAXLEN, "causal_liveness_worker_main");
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    // Also how long it waits for causal.database to be created.
+    worker.bgw_restart_time = 5;
+    RegisterBackgroundWorker(&worker);
+}
+
+SelfFence self_fence() {
+    SelfFence state = {false, 0, 0, 0};
+    if (shared == nullptr) return state;
+    SpinLockAcquire(&shared->mutex);
+    if (shared->self_fenced) {
+        const int64 now = now_ms();
+        state.fenced = true;
+        state.regions = shared->regions;
+        for (int i = 0; i < shared->peer_count; ++i)
+            state.heard += now - shared->peers[i].heard_ms <= self_fence_after_ms;
+        state.since_ms = now - shared->fenced_since_ms;
+    }
+    SpinLockRelease(&shared->mutex);
+    return state;
+}
+
+}  // namespace causal::pg
+
+using namespace causal::pg;
+
+extern "C" PGDLLEXPORT void causal_liveness_worker_main(Datum);
+
+void causal_liveness_worker_main(Datum) {
+    pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+    BackgroundWorkerUnblockSignals();
+    BackgroundWorkerInitializeConnection(liveness_database, nullptr, 0);
+    const int64 started = static_cast<int64>(causal::system_wall_ms());
+    int64 last_beat = 0;
+    for (;;) {
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, kNapMs, PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        if (ShutdownRequestPending) break;
+        if (ConfigReloadPending) {
+            ConfigReloadPending = false;
+            ProcessConfigFile(PGC_SIGHUP);
+        }
+        CHECK_FOR_INTERRUPTS();
+        watch_once(started, last_beat);
+    }
+    proc_exit(0);
+}
+
+// What this instance hears of its peers.
+CAUSAL_FUNCTION(liveness) {
+    InitMaterializedSRF(fcinfo, 0);
+    auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    if (shared == nullptr) return Datum(0);
+    Peer peers[kMaxPeers];
+    int count = 0;
+    SpinLockAcquire(&shared->mutex);
+    count = shared->peer_count;
+    std::memcpy(peers, shared->peers, sizeof(Peer) * count);
+    SpinLockRelease(&shared->mutex);
+    const int64 now = static_cast<int64>(causal::system_wall_ms());
+    for (int i = 0; i < count; ++i) {
+        Datum values[3];
+        bool nulls[3] = {false, false, false};
+        values[0] = CStringGetTextDatum(peers[i].region);
+        values[1] = TimestampTzGetDatum(unix_ms_to_timestamptz(static_cast<uint64_t>(peers[i].heard_ms)));
+        values[2] = Int64GetDatum(now - peers[i].heard_ms);
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+    return Datum(0);
+}
+
+CAUSAL_FUNCTION(self_fenced) { PG_RETURN_BOOL(self_fence().fenced); }

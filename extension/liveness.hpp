@@ -1,0 +1,23 @@
+// Peer liveness from the replication streams, and self-fencing (see
+// liveness.cpp). Hooks wired by _PG_init when the library is preloaded.
+#pragma once
+
+#include <cstdint>
+
+namespace causal::pg {
+
+void liveness_request_shmem();
+void liveness_startup_shmem();
+void liveness_register_worker();
+
+struct SelfFence {
+    bool fenced;
+    int heard;         // peers heard within causal.self_fence_after
+    int regions;       // registered regions, this one included
+    int64_t since_ms;  // how long it has been fenced
+};
+
+// Whether this region has fenced itself, cut off from the majority.
+SelfFence self_fence();
+
+}  // namespace causal::pg
