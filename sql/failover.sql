@@ -63,3 +63,49 @@ CREATE FUNCTION causal.vote_fence(target text, view text) RETURNS text
 REVOKE ALL ON FUNCTION causal.vote_fence(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION causal.vote_fence(text, text) TO causal_admin;
 GRANT SELECT ON causal.fence_votes TO causal_admin;
+
+-- RPO zero on demand. After COMMIT, a client that must not lose a message
+-- with its region calls this and counts the message acknowledged only when
+-- it returns: `regions` other regions have flushed everything this region
+-- had written when it was called. On timeout it raises 5C004, and the
+-- client retries the send with the same msg_id, here or elsewhere (the
+-- msg_id makes the retry harmless).
+--
+-- Why not synchronous_standby_names over the subscriptions: a commit waits
+-- for its standbys while still holding its locks, NOTIFY's among them, and
+-- the apply workers of the other regions need that lock to apply (they
+-- notify too). With writers in every region the mesh waits in a circle; the
+-- cluster test of this function found it. Waiting after the commit holds
+-- nothing.
+CREATE FUNCTION causal.await_replicated(regions int DEFAULT 1, timeout interval DEFAULT '10 s')
+RETURNS pg_lsn LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  target pg_lsn := pg_current_wal_lsn();
+  -- this region's slots, one per subscriber: causal_<region>_to_<peer>
+  prefix text := 'causal_' || regexp_replace(lower(causal.gateway_region()), '[^a-z0-9]', '_', 'g') || '_to_';
+  deadline timestamptz := clock_timestamp() + timeout;
+  confirmed int;
+BEGIN
+  IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+    RAISE EXCEPTION 'causal.await_replicated() waits for committed writes: call it after COMMIT'
+      USING ERRCODE = '25000';
+  END IF;
+  IF regions < 1 THEN
+    RAISE EXCEPTION 'regions must be at least 1' USING ERRCODE = '22023';
+  END IF;
+  LOOP
+    SELECT count(*) INTO confirmed FROM pg_replication_slots
+     WHERE starts_with(slot_name, prefix) AND confirmed_flush_lsn >= target;
+    EXIT WHEN confirmed >= regions;
+    IF clock_timestamp() >= deadline THEN
+      RAISE EXCEPTION 'only % of % other regions have this region''s writes up to % after %',
+                      confirmed, regions, target, timeout
+        USING ERRCODE = '5C004',
+              HINT = 'Treat the write as not acknowledged: send it again with the same msg_id, here or in another region.';
+    END IF;
+    PERFORM pg_sleep(0.002);
+  END LOOP;
+  RETURN target;
+END $$;
+COMMENT ON FUNCTION causal.await_replicated(int, interval) IS
+    'after COMMIT: wait until `regions` other regions have flushed this region''s writes (RPO zero)';

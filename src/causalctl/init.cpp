@@ -117,18 +117,26 @@ bool subscribe(RegionSetup& to, RegionSetup& from_setup, const std::string& dsn)
                              " (create and causal.enable it here, then run init again)");
         return false;
     }
-    Result existing = db.exec("SELECT subconninfo, subenabled FROM pg_subscription WHERE subname = $1", {name});
+    Result existing =
+        db.exec("SELECT subconninfo, subenabled, subsynccommit FROM pg_subscription WHERE subname = $1", {name});
     if (existing.rows() == 0) {
         // copy_data: a region joining a running mesh copies what it lacks
         // from each peer; the apply path drops the copies it already has.
+        // synchronous_commit = local: the subscriber flushes what it applied
+        // at once and says so, which causal.await_replicated() waits for.
         db.exec("CREATE SUBSCRIPTION " + name + " CONNECTION " + quote_literal(dsn) +
-                " PUBLICATION causal_mesh WITH (copy_data = true, slot_name = " + quote_literal(name) + ")");
+                " PUBLICATION causal_mesh WITH (copy_data = true, synchronous_commit = 'local', slot_name = " +
+                quote_literal(name) + ")");
         to.done.push_back("subscribed to " + from);
         return true;
     }
     if (existing.text(0, 0) != dsn) {
         db.exec("ALTER SUBSCRIPTION " + name + " CONNECTION " + quote_literal(dsn));
         to.done.push_back("new connection to " + from);
+    }
+    if (existing.text(0, 2) != "local") {
+        db.exec("ALTER SUBSCRIPTION " + name + " SET (synchronous_commit = 'local')");
+        to.done.push_back("subscription to " + from + " flushes at once");
     }
     if (!existing.boolean(0, 1)) {
         db.exec("ALTER SUBSCRIPTION " + name + " ENABLE");

@@ -48,7 +48,7 @@ PGconn* connect(const RegionSpec& region) {
 
 struct Sent {
     size_t origin;
-    Clock::time_point acknowledged;
+    Clock::time_point committed;  // when the INSERT's commit returned
 };
 
 struct Received {
@@ -71,7 +71,10 @@ int main(int argc, char** argv) {
         ("drain", po::value<double>()->default_value(10), "seconds to wait for the last deliveries")
         ("conversations", po::value<int>()->default_value(100), "conversations written to")
         ("table", po::value<std::string>()->default_value("chat.messages"), "the message table (notify on)")
-        ("slowest", po::value<int>()->default_value(0), "also print the N slowest deliveries");
+        ("slowest", po::value<int>()->default_value(0), "also print the N slowest deliveries")
+        ("synchronous", po::bool_switch(), "acknowledge a message only once another region has it (causal.await_replicated)")
+        ("ack-log", po::value<std::string>(), "write '<region> <msg_id>' for every acknowledged message to this file")
+        ("quiet-failures", po::bool_switch(), "a region that goes away stops its writer; not an error");
     po::variables_map vm;
     try {
         po::store(po::parse_command_line(argc, argv, options), vm);
@@ -133,6 +136,10 @@ int main(int argc, char** argv) {
 
     std::mutex sent_lock;
     std::unordered_map<std::string, Sent> sent;
+    std::vector<double> commit_ms;  // send to acknowledgement
+    std::vector<std::string> acked;  // "<region> <msg_id>"
+    const bool synchronous = vm["synchronous"].as<bool>();
+    const bool quiet_failures = vm["quiet-failures"].as<bool>();
     std::atomic<long> failures{0};
     const auto start = Clock::now() + std::chrono::milliseconds(200);
     const auto stop = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
@@ -142,7 +149,7 @@ int main(int argc, char** argv) {
             PGconn* conn = connect(regions[w]);
             const std::string sql = "INSERT INTO " + table +
                                     " (conversation_id, sender, body) VALUES ($1::bigint, 'probe', 'latency probe')"
-                                    " RETURNING hlc::text";
+                                    " RETURNING hlc::text, msg_id::text";
             const auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(n / rate));
             auto next = start + interval * w / n;  // regions interleave
             long k = 0;
@@ -150,11 +157,30 @@ int main(int argc, char** argv) {
                 std::this_thread::sleep_until(next);
                 std::string conversation = std::to_string(1 + (k++ * n + w) % conversations);
                 const char* values[] = {conversation.c_str()};
+                const auto asked = Clock::now();
                 PGresult* r = PQexecParams(conn, sql.c_str(), 1, nullptr, values, nullptr, nullptr, 0);
+                const auto committed = Clock::now();
+                if (synchronous && PQresultStatus(r) == PGRES_TUPLES_OK) {
+                    PGresult* wait = PQexec(conn, "SELECT causal.await_replicated()");
+                    if (PQresultStatus(wait) != PGRES_TUPLES_OK) {  // not acknowledged
+                        PQclear(wait);
+                        PQclear(r);
+                        if (PQstatus(conn) != CONNECTION_OK && quiet_failures) break;
+                        ++failures;
+                        next += interval;
+                        continue;
+                    }
+                    PQclear(wait);
+                }
                 const auto acknowledged = Clock::now();
                 if (PQresultStatus(r) == PGRES_TUPLES_OK) {
                     std::lock_guard<std::mutex> guard(sent_lock);
-                    sent[PQgetvalue(r, 0, 0)] = {w, acknowledged};
+                    sent[PQgetvalue(r, 0, 0)] = {w, committed};
+                    commit_ms.push_back(ms(acknowledged - asked));
+                    acked.push_back(regions[w].name + " " + PQgetvalue(r, 0, 1));
+                } else if (PQstatus(conn) != CONNECTION_OK && quiet_failures) {
+                    PQclear(r);
+                    break;  // the region is gone; what it acknowledged is what counts
                 } else {
                     ++failures;
                 }
@@ -188,8 +214,8 @@ int main(int argc, char** argv) {
     for (const auto& r : received) {
         auto s = sent.find(r.hlc);
         if (s == sent.end() || s->second.origin == r.region) continue;
-        latencies.push_back(ms(r.at - s->second.acknowledged));
-        slow.emplace_back(latencies.back(), ms(s->second.acknowledged - start), s->second.origin, r.region);
+        latencies.push_back(ms(r.at - s->second.committed));
+        slow.emplace_back(latencies.back(), ms(s->second.committed - start), s->second.origin, r.region);
     }
     std::sort(slow.rbegin(), slow.rend());
     for (int i = 0; i < vm["slowest"].as<int>() && i < static_cast<int>(slow.size()); ++i)
@@ -200,11 +226,21 @@ int main(int argc, char** argv) {
         if (latencies.empty()) return 0.0;
         return latencies[std::min(latencies.size() - 1, static_cast<size_t>(p * latencies.size()))];
     };
+    if (vm.count("ack-log")) {
+        FILE* log = std::fopen(vm["ack-log"].as<std::string>().c_str(), "w");
+        for (const auto& line : acked) std::fprintf(log, "%s\n", line.c_str());
+        std::fclose(log);
+    }
+    std::sort(commit_ms.begin(), commit_ms.end());
     const double achieved = sent.size() / seconds;
     std::printf("rate %.0f/s (achieved %.0f/s), %zu messages, %zu of %zu deliveries, %ld failed writes\n", rate,
                 achieved, sent.size(), latencies.size(), expected, failures.load());
     std::printf("latency ms: p50 %.1f  p99 %.1f  max %.1f\n", percentile(0.50), percentile(0.99),
                 latencies.empty() ? 0.0 : latencies.back());
+    if (!commit_ms.empty())
+        std::printf("commit ms%s: p50 %.2f  p99 %.2f  max %.2f\n", synchronous ? " (with causal.await_replicated)" : "",
+                    commit_ms[commit_ms.size() / 2], commit_ms[std::min(commit_ms.size() - 1, commit_ms.size() * 99 / 100)],
+                    commit_ms.back());
     for (PGconn* conn : listeners) PQfinish(conn);
     return latencies.size() == expected && failures == 0 ? 0 : 1;
 }
