@@ -1,0 +1,67 @@
+-- The failover pieces one instance can show: the heartbeat register, votes
+-- on fences (causal.vote_fence, by the rules of src/core/fencing.hpp), the
+-- RPO-zero wait and its errors, the liveness functions and privileges.
+-- Runs as causal.region 'test-east'; everything is rolled back.
+BEGIN;
+SET LOCAL search_path = public, causal;
+SET LOCAL client_min_messages = warning;
+SELECT plan(22);
+
+-- Heartbeats: a max register, so relayed copies end their loops.
+INSERT INTO causal.heartbeats VALUES ('tap-a', 5);
+INSERT INTO causal.heartbeats VALUES ('tap-a', 3);
+SELECT is((SELECT beat FROM causal.heartbeats WHERE region = 'tap-a'), 5::bigint,
+          'an older heartbeat arriving later changes nothing');
+UPDATE causal.heartbeats SET beat = 4 WHERE region = 'tap-a';
+SELECT is((SELECT beat FROM causal.heartbeats WHERE region = 'tap-a'), 5::bigint, 'nor does an older update');
+INSERT INTO causal.heartbeats VALUES ('tap-a', 9);
+SELECT is((SELECT beat FROM causal.heartbeats WHERE region = 'tap-a'), 9::bigint, 'a newer one wins');
+SELECT ok('causal.heartbeats'::regclass IN (SELECT prrelid FROM pg_publication_rel pr
+                                             JOIN pg_publication p ON p.oid = pr.prpubid
+                                            WHERE p.pubname = 'causal_mesh')
+          OR NOT EXISTS (SELECT FROM pg_publication WHERE pubname = 'causal_mesh'),
+          'heartbeats travel with causal_mesh wherever it exists');
+
+-- Votes. Three regions; this one is test-east.
+DELETE FROM causal.regions;
+SELECT causal.register_region('test-east', 1), causal.register_region('test-west', 2),
+       causal.register_region('test-south', 3) \g /dev/null
+SELECT causal.mesh_view() AS view \gset
+SELECT is(causal.vote_fence('test-west', :'view'), 'yes', 'a fence that leaves a majority: yes');
+SELECT is(causal.vote_fence('test-west', :'view'), 'yes', 'asked again: yes again');
+SELECT is((SELECT count(*) FROM causal.fence_votes), 1::bigint, 'one vote recorded');
+SELECT matches(causal.vote_fence('test-south', :'view'), 'voted for another fence',
+               'another fence of the same configuration: no (one per configuration)');
+SELECT matches(causal.vote_fence('test-east', :'view'), 'does not vote on its own', 'a region does not vote on itself');
+SELECT matches(causal.vote_fence('test-west', 'not the view'), 'another configuration',
+               'a proposal made against another configuration: no');
+SELECT matches(causal.vote_fence('mars', :'view'), 'no such region', 'an unknown region: no');
+SELECT causal.fence_region('test-west', 1) \g /dev/null
+SELECT isnt(causal.mesh_view(), :'view', 'a fence changes the configuration');
+SELECT is(causal.vote_fence('test-west', causal.mesh_view()), 'already fenced', 'a landed fence: already fenced');
+SELECT matches(causal.vote_fence('test-south', causal.mesh_view()), 'fewer than a majority',
+               'a second fence among three regions would leave one: no');
+UPDATE causal.fence_votes SET voted_at = now() - interval '2 minutes';
+SELECT matches(causal.vote_fence('test-south', :'view'), 'another configuration', 'a lapsed vote is gone');
+SELECT is((SELECT count(*) FROM causal.fence_votes), 0::bigint, 'lapsed votes are deleted');
+
+-- RPO zero: the wait is for committed writes, and it says when it gives up.
+SELECT throws_ok($$SELECT causal.await_replicated()$$, '25000', NULL,
+                 'in a transaction that wrote: 25000 (call it after COMMIT)');
+SELECT is((SELECT causal.self_fenced()), false, 'not self-fenced: self-fencing is off');
+SELECT is((SELECT count(*) FROM causal.liveness() WHERE heard_ms_ago < 0), 0::bigint,
+          'liveness() reports what this instance heard (nothing negative)');
+
+-- Privileges: only causal_admin votes.
+CREATE ROLE tap_failover_nobody;
+GRANT USAGE ON SCHEMA tap_helpers TO tap_failover_nobody;
+SET LOCAL ROLE tap_failover_nobody;
+SELECT (tap_helpers.error_of($$SELECT causal.vote_fence('test-west', 'x')$$)).state AS nobody_votes,
+       (tap_helpers.error_of($$SELECT * FROM causal.fence_votes$$)).state AS nobody_reads \gset
+RESET ROLE;
+SELECT is(:'nobody_votes'::text, '42501', 'a role without causal_admin cannot vote');
+SELECT is(:'nobody_reads'::text, '42501', 'nor read the votes');
+SELECT ok(has_function_privilege('causal_admin', 'causal.vote_fence(text, text)', 'EXECUTE'), 'causal_admin votes');
+
+SELECT * FROM finish();
+ROLLBACK;
