@@ -93,6 +93,7 @@ bench: deps
 	regress/perf/run-messages-bench
 	regress/perf/run-merge-bench
 	regress/perf/run-latency-bench
+	regress/perf/run-failover-bench
 
 clean-test:
 	rm -rf regress/results $(UNIT_BIN)
