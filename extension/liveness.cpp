@@ -212,6 +212,9 @@ void causal_liveness_worker_main(Datum) {
     pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
     BackgroundWorkerUnblockSignals();
     BackgroundWorkerInitializeConnection(liveness_database, nullptr, 0);
+    // A heartbeat must never wait for a synchronous standby: it is how this
+    // region learns whether any peer is there.
+    SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);
     const int64 started = static_cast<int64>(causal::system_wall_ms());
     int64 last_beat = 0;
     for (;;) {
