@@ -1,6 +1,7 @@
 // The instance clock: shared memory, the persisted ceiling, the background
 // worker that keeps the ceiling ahead, and the SQL functions over them.
 #include "clock.hpp"
+#include "bgworker.hpp"
 
 #include <new>
 #include <optional>
@@ -164,15 +165,8 @@ void clock_startup_shmem() {
 }
 
 void clock_register_worker() {
-    BackgroundWorker worker = {};
-    snprintf(worker.bgw_name, BGW_MAXLEN, "pg_causal clock");
-    snprintf(worker.bgw_type, BGW_MAXLEN, "pg_causal clock");
-    snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_causal");
-    snprintf(worker.bgw_function_name, BGW_MAXLEN, "causal_clock_worker_main");
-    worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
-    worker.bgw_start_time = BgWorkerStart_PostmasterStart;
-    worker.bgw_restart_time = 1;
-    RegisterBackgroundWorker(&worker);
+    register_worker("pg_causal clock", "causal_clock_worker_main", BGWORKER_SHMEM_ACCESS,
+                    BgWorkerStart_PostmasterStart, 1);
 }
 
 Hlc clock_now() {

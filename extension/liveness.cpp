@@ -15,6 +15,7 @@
 
 #include "../src/core/clock.hpp"
 #include "../src/core/fencing.hpp"
+#include "bgworker.hpp"
 #include "hlc_datum.hpp"
 #include "postgres.hpp"
 #include "settings.hpp"
@@ -173,16 +174,10 @@ void liveness_startup_shmem() {
 }
 
 void liveness_register_worker() {
-    BackgroundWorker worker = {};
-    snprintf(worker.bgw_name, BGW_MAXLEN, "pg_causal liveness");
-    snprintf(worker.bgw_type, BGW_MAXLEN, "pg_causal liveness");
-    snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_causal");
-    snprintf(worker.bgw_function_name, BGW_MAXLEN, "causal_liveness_worker_main");
-    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    // Also how long it waits for causal.database to be created.
-    worker.bgw_restart_time = 5;
-    RegisterBackgroundWorker(&worker);
+    // The restart interval is also how often it looks for causal.database
+    // until it exists.
+    register_worker("pg_causal liveness", "causal_liveness_worker_main",
+                    BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION, BgWorkerStart_RecoveryFinished, 5);
 }
 
 SelfFence self_fence() {
