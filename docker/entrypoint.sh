@@ -15,7 +15,8 @@ if [ -n "${NETEM_DELAY:-}" ]; then
 fi
 if [ ! -f "$data/PG_VERSION" ]; then
   # causalctl init sets causal.node_id and causal.region when they are unset
-  instance_init "$REGION" 5432 "${NODE_ID:--1}" "${NODE_ID:+$REGION}" "listen_addresses = '*'"
+  instance_init "$REGION" 5432 "${NODE_ID:--1}" "${NODE_ID:+$REGION}" "listen_addresses = '*'" \
+    "causal.database = 'chat'"
   echo "host all all 0.0.0.0/0 trust" | as_server tee -a "$data/pg_hba.conf" >/dev/null
   as_server "$PGBIN/pg_ctl" -D "$data" -w start >/dev/null
   as_server psql -X -q -h "$CAUSAL_WORK" -U postgres -d postgres -c "CREATE DATABASE chat"

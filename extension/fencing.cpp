@@ -1,6 +1,5 @@
 // causal.vote_fence(): this region's vote on a proposed fence, by the rules
-// of src/core/fencing.hpp, recorded so that it votes for one fence per
-// configuration of the mesh.
+// of src/core/fencing.hpp, recorded as pending until the fence lands here.
 
 #include <optional>
 #include <string>
@@ -16,10 +15,6 @@ extern "C" {
 }
 
 namespace {
-
-// A vote whose fence has not landed within this long lapses: the operator
-// who asked for it is gone (causalctl applies a fence within seconds).
-constexpr const char* kVoteLapse = "60 seconds";
 
 void run(const char* query, int nargs, Oid* types, Datum* args, int expected) {
     if (SPI_execute_with_args(query, nargs, types, args, nullptr, false, 0) != expected)
@@ -38,10 +33,11 @@ CAUSAL_FUNCTION(vote_fence) {
     SPI_connect();
     // Votes in this region one at a time, for the whole transaction.
     run("LOCK TABLE causal.fence_votes IN EXCLUSIVE MODE", 0, nullptr, nullptr, SPI_OK_UTILITY);
-    Datum lapse = CStringGetTextDatum(kVoteLapse);
-    Oid text_type = TEXTOID;
-    run("DELETE FROM causal.fence_votes WHERE voted_at < pg_catalog.now() - $1::interval", 1, &text_type, &lapse,
-        SPI_OK_DELETE);
+    // Votes whose fence landed here (the target left the voted epoch) are
+    // done; the rest stay pending, however long it takes.
+    run("DELETE FROM causal.fence_votes v WHERE NOT EXISTS (SELECT FROM causal.regions r "
+        "WHERE r.region = v.target AND r.epoch = v.target_epoch AND r.state = 'active')",
+        0, nullptr, nullptr, SPI_OK_DELETE);
     run("SELECT causal.mesh_view()", 0, nullptr, nullptr, SPI_OK_SELECT);
     char* view = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
     run("SELECT region, state = 'active' FROM causal.regions", 0, nullptr, nullptr, SPI_OK_SELECT);
@@ -55,21 +51,26 @@ CAUSAL_FUNCTION(vote_fence) {
         names[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
         active[i] = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
     }
-    Datum view_arg = CStringGetTextDatum(view);
-    run("SELECT target FROM causal.fence_votes WHERE view = $1", 1, &text_type, &view_arg, SPI_OK_SELECT);
-    char* backed = SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : nullptr;
+    run("SELECT target FROM causal.fence_votes", 0, nullptr, nullptr, SPI_OK_SELECT);
+    const uint64 pending_count = SPI_processed;
+    auto** pending = static_cast<char**>(palloc0(sizeof(char*) * (pending_count + 1)));
+    for (uint64 i = 0; i < pending_count; ++i)
+        pending[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
     const bool same_view = strcmp(view, proposed_view) == 0;
 
     const fencing::Vote vote = cpp_guard([&] {
         std::vector<fencing::RegionView> regions;
         for (uint64 i = 0; i < count; ++i) regions.push_back({names[i], active[i]});
-        return fencing::vote(regions, voter, target, same_view,
-                             backed ? std::optional<std::string>(backed) : std::nullopt);
+        std::vector<std::string> backing(pending, pending + pending_count);
+        return fencing::vote(regions, voter, target, same_view, backing);
     });
-    if (vote == fencing::Vote::Yes && backed == nullptr) {
+    if (vote == fencing::Vote::Yes) {
         Oid types[2] = {TEXTOID, TEXTOID};
-        Datum args[2] = {view_arg, CStringGetTextDatum(target)};
-        run("INSERT INTO causal.fence_votes (view, target) VALUES ($1, $2)", 2, types, args, SPI_OK_INSERT);
+        Datum args[2] = {CStringGetTextDatum(target), CStringGetTextDatum(view)};
+        run("INSERT INTO causal.fence_votes (target, target_epoch, view) "
+            "SELECT $1, r.epoch, $2 FROM causal.regions r WHERE r.region = $1 "
+            "ON CONFLICT (target) DO UPDATE SET view = EXCLUDED.view, voted_at = pg_catalog.now()",
+            2, types, args, SPI_OK_INSERT);
     }
     SPI_finish();
     PG_RETURN_TEXT_P(cstring_to_text(fencing::describe(vote)));

@@ -28,6 +28,7 @@ extern "C" {
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "tcop/tcopprot.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -53,7 +54,7 @@ constexpr long kNapMs = 100;
 struct Peer {
     char region[NAMEDATALEN];
     int64 beat;        // the last heartbeat value seen (the peer's clock, ms)
-    int64 heard_ms;    // when it last changed (this instance's clock, ms)
+    int64 heard_ms;    // when it last changed (this instance's clock, ms); 0: never
 };
 
 struct Shared {
@@ -63,6 +64,7 @@ struct Shared {
     int regions;        // registered regions, this one included
     int peer_count;
     int64 fenced_since_ms;
+    int64 evaluated_ms;  // the worker's last round: a stale one means it is not running
     Peer peers[kMaxPeers];
 };
 
@@ -76,7 +78,7 @@ void run(const char* query, int expected) {
 
 // One round: beat if it is time, then read the peers' beats. Runs in a
 // transaction of its own.
-void watch_once(int64 started_ms, int64& last_beat_ms) {
+void watch_once(int64& last_beat_ms) {
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
     SPI_connect();
@@ -102,8 +104,11 @@ void watch_once(int64 started_ms, int64& last_beat_ms) {
     if (registered && now - last_beat_ms >= heartbeat_interval_ms) {
         Oid types[2] = {TEXTOID, INT8OID};
         Datum args[2] = {CStringGetTextDatum(region), Int64GetDatum(now)};
-        if (SPI_execute_with_args("INSERT INTO causal.heartbeats (region, beat) VALUES ($1, $2)", 2, types, args,
-                                  nullptr, false, 0) != SPI_OK_INSERT)
+        // Above the last beat even if the clock was set back: the register
+        // would drop an older beat, and the region would look dead.
+        if (SPI_execute_with_args("INSERT INTO causal.heartbeats (region, beat) SELECT $1, greatest($2, "
+                                  "(SELECT h.beat + 1 FROM causal.heartbeats h WHERE h.region = $1))",
+                                  2, types, args, nullptr, false, 0) != SPI_OK_INSERT)
             elog(ERROR, "pg_causal liveness: could not write the heartbeat");
         last_beat_ms = now;
     }
@@ -122,7 +127,7 @@ void watch_once(int64 started_ms, int64& last_beat_ms) {
             Peer& p = seen[seen_count++];
             strlcpy(p.region, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1), NAMEDATALEN);
             p.beat = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-            p.heard_ms = started_ms;  // a peer not heard since the worker started counts from then
+            p.heard_ms = 0;  // not heard yet: with self-fencing on, the region starts fenced
         }
     }
     PopActiveSnapshot();
@@ -142,8 +147,9 @@ void watch_once(int64 started_ms, int64& last_beat_ms) {
     shared->peer_count = seen_count;
     shared->regions = regions;
     shared->watching = registered;
+    shared->evaluated_ms = now;
     int heard = 0;
-    for (int i = 0; i < seen_count; ++i) heard += now - seen[i].heard_ms <= self_fence_after_ms;
+    for (int i = 0; i < seen_count; ++i) heard += seen[i].heard_ms > 0 && now - seen[i].heard_ms <= self_fence_after_ms;
     const bool fence = registered && self_fence_after_ms > 0 &&
                        fencing::cut_off(static_cast<size_t>(regions), static_cast<size_t>(heard));
     const bool was = shared->self_fenced;
@@ -182,15 +188,18 @@ void liveness_register_worker() {
 
 SelfFence self_fence() {
     SelfFence state = {false, 0, 0, 0};
-    if (shared == nullptr) return state;
+    if (shared == nullptr || self_fence_after_ms <= 0) return state;
+    const int64 now = now_ms();
     SpinLockAcquire(&shared->mutex);
-    if (shared->self_fenced) {
-        const int64 now = now_ms();
+    // A worker that stopped evaluating (it failed, or has not started) must
+    // not leave the region open: fail closed.
+    const bool stale = shared->watching && now - shared->evaluated_ms > self_fence_after_ms;
+    if (shared->self_fenced || stale) {
         state.fenced = true;
         state.regions = shared->regions;
         for (int i = 0; i < shared->peer_count; ++i)
-            state.heard += now - shared->peers[i].heard_ms <= self_fence_after_ms;
-        state.since_ms = now - shared->fenced_since_ms;
+            state.heard += shared->peers[i].heard_ms > 0 && now - shared->peers[i].heard_ms <= self_fence_after_ms;
+        state.since_ms = shared->self_fenced ? now - shared->fenced_since_ms : now - shared->evaluated_ms;
     }
     SpinLockRelease(&shared->mutex);
     return state;
@@ -204,13 +213,12 @@ extern "C" PGDLLEXPORT void causal_liveness_worker_main(Datum);
 
 void causal_liveness_worker_main(Datum) {
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
-    pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+    pqsignal(SIGTERM, die);  // also out of a lock wait inside SPI
     BackgroundWorkerUnblockSignals();
     BackgroundWorkerInitializeConnection(liveness_database, nullptr, 0);
     // A heartbeat must never wait for a synchronous standby: it is how this
     // region learns whether any peer is there.
     SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);
-    const int64 started = static_cast<int64>(causal::system_wall_ms());
     int64 last_beat = 0;
     for (;;) {
         (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, kNapMs, PG_WAIT_EXTENSION);
@@ -221,7 +229,25 @@ void causal_liveness_worker_main(Datum) {
             ProcessConfigFile(PGC_SIGHUP);
         }
         CHECK_FOR_INTERRUPTS();
-        watch_once(started, last_beat);
+        // An error (a lock timeout, a table being altered) costs one round,
+        // not the worker: a restart would stop the heartbeats for seconds,
+        // and peers would take this region for dead. Nothing here has a
+        // destructor to skip.
+        MemoryContext round = CurrentMemoryContext;
+        PG_TRY();
+        {
+            watch_once(last_beat);
+        }
+        PG_CATCH();
+        {
+            MemoryContextSwitchTo(round);
+            EmitErrorReport();
+            FlushErrorState();
+            AbortCurrentTransaction();
+            SPI_finish();
+            pgstat_report_activity(STATE_IDLE, nullptr);
+        }
+        PG_END_TRY();
     }
     proc_exit(0);
 }
@@ -244,6 +270,7 @@ CAUSAL_FUNCTION(liveness) {
         values[0] = CStringGetTextDatum(peers[i].region);
         values[1] = TimestampTzGetDatum(unix_ms_to_timestamptz(static_cast<uint64_t>(peers[i].heard_ms)));
         values[2] = Int64GetDatum(now - peers[i].heard_ms);
+        nulls[1] = nulls[2] = peers[i].heard_ms == 0;  // never heard since this server started
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return Datum(0);

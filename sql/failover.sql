@@ -19,6 +19,9 @@ BEGIN
     IF NEW.beat > OLD.beat THEN RETURN NEW; END IF;
     RETURN NULL;
   END IF;
+  -- A first beat arrives by several paths at once (direct and relayed):
+  -- one at a time, or two inserts would collide and stop an apply worker.
+  PERFORM pg_advisory_xact_lock(hashtext('causal.heartbeats'), hashtext(NEW.region));
   IF NOT EXISTS (SELECT FROM causal.heartbeats h WHERE h.region = NEW.region) THEN
     RETURN NEW;
   END IF;
@@ -41,20 +44,27 @@ COMMENT ON FUNCTION causal.self_fenced() IS
 -- The configuration of the mesh as this region sees it: who is in which
 -- epoch and state. A fence is proposed against one configuration and voted
 -- on by regions that see the same.
+-- Byte order and quoted names: the same digest in every region, whatever
+-- each database's collation.
 CREATE FUNCTION causal.mesh_view() RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT md5(coalesce(string_agg(r.region || ' ' || r.epoch || ' ' || r.state, ',' ORDER BY r.region), ''))
+  SELECT md5(coalesce(string_agg(format('%L %s %s', r.region, r.epoch, r.state), ','
+                                 ORDER BY r.region COLLATE "C"), ''))
     FROM causal.regions r
 $$;
 
--- The votes this region cast: one fence per configuration. Local to the
--- region, never replicated; a vote whose fence did not land expires.
+-- The votes this region cast. Local to the region, never replicated. A vote
+-- is pending until this region sees its target leave the voted epoch (the
+-- fence landed); while one is pending, the region votes for no other fence.
+-- An operator who gave up can finish the fence by running failover again,
+-- or an admin can delete the row.
 CREATE TABLE causal.fence_votes (
-    view      text PRIMARY KEY,
-    target    text NOT NULL,
-    voted_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+    target        text PRIMARY KEY,
+    target_epoch  bigint NOT NULL,
+    view          text NOT NULL,
+    voted_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
-COMMENT ON TABLE causal.fence_votes IS 'fences this region voted for, one per configuration of the mesh';
+COMMENT ON TABLE causal.fence_votes IS 'fences this region voted for that it has not seen land';
 
 -- 'yes', or why not. Decided by the rules of src/core/fencing.hpp.
 CREATE FUNCTION causal.vote_fence(target text, view text) RETURNS text
@@ -62,7 +72,29 @@ CREATE FUNCTION causal.vote_fence(target text, view text) RETURNS text
     SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION causal.vote_fence(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION causal.vote_fence(text, text) TO causal_admin;
-GRANT SELECT ON causal.fence_votes TO causal_admin;
+GRANT SELECT, DELETE ON causal.fence_votes TO causal_admin;
+
+-- Applies a fence voted for against `view`, here, only if this region still
+-- sees that configuration and voted for it: a fence never lands on a
+-- configuration it was not judged against.
+CREATE FUNCTION causal.apply_fence(target text, view text) RETURNS causal.regions
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  next_epoch bigint;
+BEGIN
+  LOCK TABLE causal.fence_votes IN EXCLUSIVE MODE;
+  IF causal.mesh_view() <> view THEN
+    RAISE EXCEPTION 'the configuration of the mesh changed since the vote' USING ERRCODE = '40001',
+      HINT = 'Run causalctl failover again.';
+  END IF;
+  IF NOT EXISTS (SELECT FROM causal.fence_votes v WHERE v.target = apply_fence.target AND v.view = apply_fence.view) THEN
+    RAISE EXCEPTION 'this region did not vote to fence "%" in this configuration', target USING ERRCODE = '55000';
+  END IF;
+  SELECT r.epoch + 1 INTO next_epoch FROM causal.regions r WHERE r.region = apply_fence.target;
+  RETURN causal.fence_region(target, next_epoch);
+END $$;
+REVOKE ALL ON FUNCTION causal.apply_fence(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION causal.apply_fence(text, text) TO causal_admin;
 
 -- RPO zero on demand. After COMMIT, a client that must not lose a message
 -- with its region calls this and counts the message acknowledged only when
@@ -80,7 +112,9 @@ GRANT SELECT ON causal.fence_votes TO causal_admin;
 CREATE FUNCTION causal.await_replicated(regions int DEFAULT 1, timeout interval DEFAULT '10 s')
 RETURNS pg_lsn LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-  target pg_lsn := pg_current_wal_lsn();
+  -- the insert position: past this session's commit record even when the
+  -- commit did not wait for its WAL to be written (synchronous_commit = off)
+  target pg_lsn := pg_current_wal_insert_lsn();
   -- this region's slots, one per subscriber: causal_<region>_to_<peer>
   prefix text := 'causal_' || regexp_replace(lower(causal.gateway_region()), '[^a-z0-9]', '_', 'g') || '_to_';
   deadline timestamptz := clock_timestamp() + timeout;
@@ -90,8 +124,9 @@ BEGIN
     RAISE EXCEPTION 'causal.await_replicated() waits for committed writes: call it after COMMIT'
       USING ERRCODE = '25000';
   END IF;
-  IF regions < 1 THEN
-    RAISE EXCEPTION 'regions must be at least 1' USING ERRCODE = '22023';
+  IF regions < 1 OR regions > (SELECT count(*) FROM pg_replication_slots WHERE starts_with(slot_name, prefix)) THEN
+    RAISE EXCEPTION 'regions must be between 1 and the number of regions subscribed to this one'
+      USING ERRCODE = '22023';
   END IF;
   LOOP
     SELECT count(*) INTO confirmed FROM pg_replication_slots
@@ -103,7 +138,7 @@ BEGIN
         USING ERRCODE = '5C004',
               HINT = 'Treat the write as not acknowledged: send it again with the same msg_id, here or in another region.';
     END IF;
-    PERFORM pg_sleep(0.002);
+    PERFORM pg_sleep(0.005);
   END LOOP;
   RETURN target;
 END $$;

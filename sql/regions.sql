@@ -55,6 +55,8 @@ BEGIN
     END IF;
     RETURN NULL;  -- older than what is here: keep what is here
   END IF;
+  -- A region's first row can arrive by several paths at once: one at a time.
+  PERFORM pg_advisory_xact_lock(hashtext('causal.regions'), hashtext(NEW.region));
   SELECT * INTO current FROM causal.regions r WHERE r.region = NEW.region FOR UPDATE;
   IF NOT FOUND THEN
     RETURN NEW;
@@ -86,6 +88,7 @@ BEGIN
     IF NOT earlier_lift THEN NEW.lifted_at := OLD.lifted_at; END IF;
     RETURN NEW;
   END IF;
+  PERFORM pg_advisory_xact_lock(hashtext('causal.fences'), hashtext(NEW.region));
   IF NOT EXISTS (SELECT FROM causal.fences f WHERE f.region = NEW.region AND f.epoch = NEW.epoch) THEN
     RETURN NEW;
   END IF;

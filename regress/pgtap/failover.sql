@@ -5,7 +5,7 @@
 BEGIN;
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(22);
+SELECT plan(25);
 
 -- Heartbeats: a max register, so relayed copies end their loops.
 INSERT INTO causal.heartbeats VALUES ('tap-a', 5);
@@ -41,9 +41,22 @@ SELECT isnt(causal.mesh_view(), :'view', 'a fence changes the configuration');
 SELECT is(causal.vote_fence('test-west', causal.mesh_view()), 'already fenced', 'a landed fence: already fenced');
 SELECT matches(causal.vote_fence('test-south', causal.mesh_view()), 'fewer than a majority',
                'a second fence among three regions would leave one: no');
-UPDATE causal.fence_votes SET voted_at = now() - interval '2 minutes';
-SELECT matches(causal.vote_fence('test-south', :'view'), 'another configuration', 'a lapsed vote is gone');
-SELECT is((SELECT count(*) FROM causal.fence_votes), 0::bigint, 'lapsed votes are deleted');
+SELECT is((SELECT count(*) FROM causal.fence_votes), 0::bigint,
+          'a vote is released once its fence has landed here, and only then');
+
+-- A fence is applied only on the configuration it was voted on.
+DELETE FROM causal.regions;
+DELETE FROM causal.fences;
+SELECT causal.register_region(r, n) FROM (VALUES ('test-east', 1), ('tap-a', 2), ('tap-b', 3)) v(r, n) \g /dev/null
+SELECT causal.mesh_view() AS view3 \gset
+SELECT is(causal.vote_fence('tap-a', :'view3'), 'yes', 'a vote in a new configuration');
+SELECT throws_ok(format('SELECT causal.apply_fence(%L, %L)', 'tap-b', :'view3'), '55000', NULL,
+                 'apply_fence without this region''s vote: 55000');
+SELECT causal.register_region('tap-c', 4) \g /dev/null
+SELECT throws_ok(format('SELECT causal.apply_fence(%L, %L)', 'tap-a', :'view3'), '40001', NULL,
+                 'apply_fence after the configuration changed: 40001, run failover again');
+SELECT matches(causal.vote_fence('tap-b', causal.mesh_view()), 'another fence',
+               'the vote for tap-a stays pending across the change: no other fence');
 
 -- RPO zero: the wait is for committed writes, and it says when it gives up.
 SELECT throws_ok($$SELECT causal.await_replicated()$$, '25000', NULL,

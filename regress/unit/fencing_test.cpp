@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <map>
 #include <optional>
 #include <set>
 #include <random>
@@ -36,34 +35,36 @@ TEST(Fencing, MajorityIsMoreThanHalf) {
 
 TEST(Fencing, AVoterSaysWhyNot) {
     auto regions = all_active(3);
-    EXPECT_EQ(vote(regions, "r1", "r0", true, std::nullopt), Vote::Yes);
-    EXPECT_EQ(vote(regions, "r0", "r0", true, std::nullopt), Vote::TargetIsVoter);
-    EXPECT_EQ(vote(regions, "r1", "nowhere", true, std::nullopt), Vote::UnknownTarget);
-    EXPECT_EQ(vote(regions, "nowhere", "r0", true, std::nullopt), Vote::VoterNotActive);
-    EXPECT_EQ(vote(regions, "r1", "r0", false, std::nullopt), Vote::OtherView);
-    EXPECT_EQ(vote(regions, "r1", "r0", true, std::string("r0")), Vote::Yes);  // the same again
-    EXPECT_EQ(vote(regions, "r1", "r2", true, std::string("r0")), Vote::BackingAnother);
+    EXPECT_EQ(vote(regions, "r1", "r0", true, {}), Vote::Yes);
+    EXPECT_EQ(vote(regions, "r0", "r0", true, {}), Vote::TargetIsVoter);
+    EXPECT_EQ(vote(regions, "r1", "nowhere", true, {}), Vote::UnknownTarget);
+    EXPECT_EQ(vote(regions, "nowhere", "r0", true, {}), Vote::VoterNotActive);
+    EXPECT_EQ(vote(regions, "r1", "r0", false, {}), Vote::OtherView);
+    EXPECT_EQ(vote(regions, "r1", "r0", true, {"r0"}), Vote::Yes);  // the same again
+    EXPECT_EQ(vote(regions, "r1", "r2", true, {"r0"}), Vote::BackingAnother);
+    EXPECT_EQ(vote(regions, "r1", "r2", false, {}), Vote::OtherView);
     regions[0].active = false;
-    EXPECT_EQ(vote(regions, "r1", "r0", true, std::nullopt), Vote::AlreadyFenced);
-    EXPECT_EQ(vote(regions, "r0", "r1", true, std::nullopt), Vote::VoterNotActive);
+    EXPECT_EQ(vote(regions, "r1", "r0", true, {}), Vote::AlreadyFenced);
+    EXPECT_EQ(vote(regions, "r0", "r1", true, {}), Vote::VoterNotActive);
     // r0 fenced already: fencing r1 too would leave one of three
-    EXPECT_EQ(vote(regions, "r2", "r1", true, std::nullopt), Vote::WouldLoseMajority);
+    EXPECT_EQ(vote(regions, "r2", "r1", true, {}), Vote::WouldLoseMajority);
     auto five = all_active(5);
     five[0].active = false;
-    EXPECT_EQ(vote(five, "r4", "r1", true, std::nullopt), Vote::Yes);  // 3 of 5 stay
+    EXPECT_EQ(vote(five, "r4", "r1", true, {}), Vote::Yes);  // 3 of 5 stay
 }
 
 // Operators race to fence regions. Each proposes against the configuration
 // some region showed it; regions answer in any order and learn of landed
-// fences late, each at its own time. A fence lands when a majority voted
-// for it. Whatever happens, a majority stays active.
+// fences late, each at its own time, and a vote stays pending until its
+// voter sees its fence land. A fence lands when a majority voted for it.
+// Whatever happens, a majority stays active.
 TEST(Fencing, RacingOperatorsNeverFenceAMajority) {
     std::mt19937 random(20261126);
     for (int trial = 0; trial < 20000; ++trial) {
         const int n = 3 + static_cast<int>(random() % 5);
-        std::vector<std::string> fenced;                // landed, in order
-        std::vector<size_t> seen(n, 0);                 // landings each region knows of
-        std::map<std::pair<size_t, int>, std::string> backed;  // (configuration, voter) -> target
+        std::vector<std::string> fenced;                   // landed, in order
+        std::vector<size_t> seen(n, 0);                    // landings each region knows of
+        std::vector<std::vector<std::string>> pending(n);  // per voter
         struct Proposal {
             int target;
             size_t view;  // configuration: the number of landings it includes
@@ -80,20 +81,22 @@ TEST(Fencing, RacingOperatorsNeverFenceAMajority) {
             const int action = static_cast<int>(random() % 3);
             if (action == 0 || proposals.empty()) {  // an operator asks some region what it sees
                 proposals.push_back({static_cast<int>(random() % n), seen[random() % n], {}});
-            } else if (action == 1) {  // a region learns of one more landing
+            } else if (action == 1) {  // a region learns of one more landing, and releases its vote
                 const int r = static_cast<int>(random() % n);
-                if (seen[r] < fenced.size()) ++seen[r];
+                if (seen[r] < fenced.size()) {
+                    const std::string landed = fenced[seen[r]++];
+                    auto& mine = pending[r];
+                    mine.erase(std::remove(mine.begin(), mine.end(), landed), mine.end());
+                }
             } else {  // a region answers a proposal
                 Proposal& p = proposals[random() % proposals.size()];
                 const int voter = static_cast<int>(random() % n);
                 const std::string target = "r" + std::to_string(p.target);
-                auto key = std::make_pair(seen[voter], voter);
-                std::optional<std::string> mine;
-                if (auto b = backed.find(key); b != backed.end()) mine = b->second;
-                if (vote(view_of(seen[voter]), "r" + std::to_string(voter), target, seen[voter] == p.view, mine) !=
-                    Vote::Yes)
+                if (vote(view_of(seen[voter]), "r" + std::to_string(voter), target, seen[voter] == p.view,
+                         pending[voter]) != Vote::Yes)
                     continue;
-                backed[key] = target;
+                if (std::find(pending[voter].begin(), pending[voter].end(), target) == pending[voter].end())
+                    pending[voter].push_back(target);
                 p.yes.insert(voter);
                 // An operator applies the fence once a majority voted; once only.
                 if (p.yes.size() == majority(n) &&

@@ -11,6 +11,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -96,15 +98,25 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out) {
     std::vector<Reached> voters;
     for (auto& r : all)
         if (r.region->name != target) voters.push_back(std::move(r));
-    const size_t needed = mesh.majority();
     try {
+        // The majority is of causal.regions, which the votes judge against;
+        // a partial list of regions must not lower it.
+        size_t registered = 0;
+        if (!voters.empty())
+            registered = std::stoul(voters.front().db->value("SELECT count(*) FROM causal.regions"));
+        if (!voters.empty() && registered != mesh.regions().size())
+            return refuse(options, out, "failover",
+                          "causal.regions has " + std::to_string(registered) + " regions, the configuration " +
+                              std::to_string(mesh.regions().size()) + ": give every region of the mesh");
+        const size_t needed = mesh.majority();
         if (voters.size() < needed)
             return refuse(options, out, "failover",
                           "fencing " + target + " needs " + std::to_string(needed) + " of the " +
                               std::to_string(mesh.regions().size()) + " regions to agree; " +
                               std::to_string(voters.size()) + " other than it can be reached" +
                               (down.empty() ? "" : " (unreachable: " + join(down) + ")"));
-        // A region its peers still hear is alive: fencing it is a choice.
+        // A region that, with the peers still hearing it, makes a majority is
+        // alive and connected: fencing it is a choice.
         if (!options.force) {
             std::vector<std::string> hearing;
             for (auto& v : voters) {
@@ -112,49 +124,59 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out) {
                 if (!ago.empty() && std::stod(ago) < options.dead_after_s * 1000)
                     hearing.push_back(v.region->name + " (" + ago + " ms ago)");
             }
-            if (hearing.size() >= needed)
+            if (hearing.size() + 1 >= needed)
                 return refuse(options, out, "failover",
                               target + " is alive: " + join(hearing) + " heard from it within " +
                                   seconds_text(options.dead_after_s) + ". Use --force to fence it anyway.");
         }
-        // Votes, against the configuration the voters see. A voter that
+        // Votes, against the configuration most voters see. A voter that
         // has not caught up with a recent change sees another one: retry
         // while replication converges.
         std::vector<std::pair<std::string, std::string>> ballots;  // voter, answer
-        size_t yes = 0;
+        size_t yes = 0, already = 0;
         std::string view;
+        Reached* applier = nullptr;
         const auto deadline = Clock::now() + std::chrono::duration<double>(options.wait_s > 0 ? options.wait_s : 10);
         for (;;) {
             ballots.clear();
-            yes = 0;
-            view = voters.front().db->value("SELECT causal.mesh_view()");
-            bool already = false;
+            yes = already = 0;
+            applier = nullptr;
+            std::map<std::string, size_t> views;
+            for (auto& v : voters) ++views[v.db->value("SELECT causal.mesh_view()")];
+            view = std::max_element(views.begin(), views.end(),
+                                    [](const auto& a, const auto& b) { return a.second < b.second; })->first;
             for (auto& v : voters) {
                 std::string answer = v.db->value("SELECT causal.vote_fence($1, $2)", {target, view});
                 ballots.emplace_back(v.region->name, answer);
-                yes += answer == "yes";
-                already = already || answer == "already fenced";
+                if (answer == "yes") {
+                    ++yes;
+                    if (applier == nullptr) applier = &v;
+                }
+                already += answer == "already fenced";
             }
-            if (yes >= needed || already) break;
+            if (yes >= needed || already >= needed) break;
             bool other_view = false;
             for (const auto& b : ballots) other_view = other_view || b.second.find("another configuration") != std::string::npos;
             if (!other_view || Clock::now() >= deadline) break;
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
+        if (already >= needed) {
+            if (options.json)
+                out << json::Object().add("ok", "true").add("fenced", json::string(target)).add("already", "true").str() << '\n';
+            else
+                out << target << " is already fenced in a majority of regions\n";
+            return kOk;
+        }
         if (yes < needed) {
             std::string why = "fencing " + target + " got " + std::to_string(yes) + " of the " +
                               std::to_string(needed) + " votes it needs:";
             for (const auto& b : ballots) why += "\n  " + b.first + ": " + b.second;
+            if (yes > 0) why += "\nThe yes votes stay pending: run failover for " + target + " again to finish it.";
             return refuse(options, out, "failover", why);
         }
-        // The votes lapse in 60 s; a fence applied later could meet another
-        // fence voted in the meantime.
-        if (seconds_since(started) > 30)
-            return refuse(options, out, "failover", "the votes took too long to gather; run failover again");
-        Reached& applier = voters.front();
-        const std::string epoch =
-            applier.db->value("SELECT epoch + 1 FROM causal.regions WHERE region = $1", {target});
-        applier.db->exec("SELECT causal.fence_region($1, $2::bigint)", {target, epoch});
+        // Applied only where the configuration is still the one voted on.
+        Result fenced = applier->db->exec("SELECT (causal.apply_fence($1, $2)).epoch", {target, view});
+        const std::string epoch = fenced.text(0, 0);
         const double fenced_s = seconds_since(started);
         const bool everywhere = wait_everywhere(
             voters, "SELECT coalesce(bool_or(state = 'fenced' AND epoch = $2::bigint), false) FROM causal.regions WHERE region = $1",
@@ -175,7 +197,7 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out) {
             for (const auto& b : ballots) out << "  " << b.first << ": " << b.second << '\n';
             if (everywhere)
                 out << "every survivor has the fence (" << seconds_text(serving_s) << "); send " << target << "'s users to "
-                    << voters.front().region->name << " and causal.catch_up() them there\n";
+                    << applier->region->name << " and causal.catch_up() them there\n";
             else
                 out << "not every survivor has the fence yet: see causalctl status\n";
         }
@@ -228,8 +250,8 @@ int rejoin(const Mesh& mesh, const Options& options, std::ostream& out) {
         // slots for a survivor has reached where the region's WAL was.
         std::vector<std::pair<Connection*, std::pair<std::string, std::string>>> marks;  // db, (slot, lsn)
         for (auto* s : survivors) {
-            marks.push_back({s->db.get(), {link_name(s->region->name, target), s->db->value("SELECT pg_current_wal_lsn()::text")}});
-            marks.push_back({region->db.get(), {link_name(target, s->region->name), region->db->value("SELECT pg_current_wal_lsn()::text")}});
+            marks.push_back({s->db.get(), {link_name(s->region->name, target), s->db->value("SELECT pg_current_wal_insert_lsn()::text")}});
+            marks.push_back({region->db.get(), {link_name(target, s->region->name), region->db->value("SELECT pg_current_wal_insert_lsn()::text")}});
         }
         for (auto& [db, mark] : marks) {
             for (;;) {

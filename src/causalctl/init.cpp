@@ -37,6 +37,12 @@ void check_server(RegionSetup& r) {
         throw Refusal(r.region->name + ": pg_causal is not in shared_preload_libraries (add it and restart)");
     if (db.value("SELECT current_setting('wal_level')") != "logical")
         throw Refusal(r.region->name + ": wal_level is not logical (set it and restart)");
+    // The liveness worker writes the heartbeats there: elsewhere, its peers
+    // would take this live region for dead.
+    const std::string database = db.value("SELECT current_setting('causal.database')");
+    if (database != db.value("SELECT current_database()"))
+        throw Refusal(r.region->name + ": causal.database is '" + database + "', not the mesh's database '" +
+                      db.value("SELECT current_database()") + "' (set it and restart)");
     if (db.value("SELECT rolsuper::text FROM pg_roles WHERE rolname = current_user") != "true")
         throw Refusal(r.region->name + ": causalctl init needs a superuser (ALTER SYSTEM, subscriptions)");
     r.node_id = std::stoi(db.value("SELECT current_setting('causal.node_id')"));

@@ -18,8 +18,13 @@ Connection::Connection(std::string region, const std::string& dsn, int timeout_s
     // expand_dbname: the first "dbname" is the DSN itself; what it sets wins
     // over the defaults after it.
     const std::string timeout = std::to_string(timeout_s);
-    const char* keys[] = {"dbname", "connect_timeout", "fallback_application_name", nullptr};
-    const char* values[] = {dsn.c_str(), timeout.c_str(), "causalctl", nullptr};
+    // Keepalives: a region cut off after we connected must fail a call, not
+    // hang it. The options: no statement waits forever, and a vote or a fence
+    // is durable when acknowledged.
+    const char* keys[] = {"dbname", "connect_timeout", "fallback_application_name", "keepalives",
+                          "keepalives_idle", "keepalives_interval", "keepalives_count", "options", nullptr};
+    const char* values[] = {dsn.c_str(), timeout.c_str(), "causalctl", "1", "5", "2", "3",
+                            "-c statement_timeout=30s -c synchronous_commit=local", nullptr};
     conn_.reset(PQconnectdbParams(keys, values, 1));
     if (PQstatus(conn_.get()) != CONNECTION_OK)
         throw DbError(region_, "cannot connect: " + trimmed(PQerrorMessage(conn_.get())));

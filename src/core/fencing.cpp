@@ -5,7 +5,7 @@
 namespace causal::fencing {
 
 Vote vote(const std::vector<RegionView>& regions, const std::string& voter, const std::string& target,
-          bool same_view, const std::optional<std::string>& backed) {
+          bool same_view, const std::vector<std::string>& pending) {
     if (voter == target) return Vote::TargetIsVoter;
     auto find = [&](const std::string& name) {
         return std::find_if(regions.begin(), regions.end(), [&](const RegionView& r) { return r.name == name; });
@@ -16,7 +16,8 @@ Vote vote(const std::vector<RegionView>& regions, const std::string& voter, cons
     if (it == regions.end()) return Vote::UnknownTarget;
     if (!it->active) return Vote::AlreadyFenced;
     if (!same_view) return Vote::OtherView;
-    if (backed && *backed != target) return Vote::BackingAnother;
+    for (const std::string& other : pending)
+        if (other != target) return Vote::BackingAnother;
     size_t active = 0;
     for (const RegionView& r : regions)
         if (r.active && r.name != target) ++active;
@@ -31,7 +32,7 @@ const char* describe(Vote vote) {
         case Vote::UnknownTarget: return "no such region in causal.regions";
         case Vote::AlreadyFenced: return "already fenced";
         case Vote::OtherView: return "this region sees another configuration of the mesh than the proposal";
-        case Vote::BackingAnother: return "this region voted for another fence of this configuration";
+        case Vote::BackingAnother: return "this region voted for another fence that has not landed here yet";
         case Vote::WouldLoseMajority: return "fewer than a majority of regions would stay active";
     }
     return "unknown";
