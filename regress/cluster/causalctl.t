@@ -51,10 +51,10 @@ run out "$causalctl" init --region a='host=127.0.0.1 port=55299'
 is "$rc" 2 "init with a single region: exit 2"
 
 # --- init on plain instances ------------------------------------------------
-# Instances as an operator gets them: pg_causal preloaded, no node id, no
-# region name, an empty database, nothing else.
+# Instances as an operator gets them: pg_causal preloaded for the mesh's
+# database, no node id, no region name, an empty database, nothing else.
 plain_up() {  # plain_up NAME PORT NODE_ID
-  { instance_init "$1" "$2" "$3" "" && instance_start "$1"; } >/dev/null 2>&1 &&
+  { instance_init "$1" "$2" "$3" "" "causal.database = '$MESH_DB'" && instance_start "$1"; } >/dev/null 2>&1 &&
     instance_psql "$1" -d postgres -c "CREATE DATABASE $MESH_DB" >/dev/null
 }
 plain_up ctl-plain1 55290 -1 || bail "could not start ctl-plain1"
