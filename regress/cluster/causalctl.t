@@ -33,7 +33,7 @@ ok "$(contains "$out" "exit codes")" "--help lists the exit codes"
 
 run out "$causalctl"
 is "$rc" 2 "no arguments: exit 2"
-run out "$causalctl" frobnicate --region a='host=127.0.0.1 port=55299'
+run out "$causalctl" frobnicate --region a='host=127.0.0.1 port=25299'
 is "$rc" 2 "an unknown command: exit 2"
 ok "$(contains "$out" 'unknown command "frobnicate"')" "... and it says which command it does not know"
 for spec in nodsn 'us-east=' '=host=127.0.0.1'; do
@@ -41,13 +41,13 @@ for spec in nodsn 'us-east=' '=host=127.0.0.1'; do
   is "$rc" 2 "a malformed --region \"$spec\": exit 2"
 done
 ok "$(contains "$out" "--region wants NAME=DSN")" "... and it says what --region wants"
-run out "$causalctl" status --region a='port=55299' --region a='port=55298'
+run out "$causalctl" status --region a='port=25299' --region a='port=25298'
 is "$rc" 2 "a region given twice: exit 2"
-run out "$causalctl" status --region a='port=55299' --link a:b='port=55297'
+run out "$causalctl" status --region a='port=25299' --link a:b='port=25297'
 is "$rc" 2 "a --link naming an unknown region: exit 2"
 run out "$causalctl" status
 is "$rc" 2 "no regions at all (no --region, --config or \$CAUSALCTL_CONFIG): exit 2"
-run out "$causalctl" init --region a='host=127.0.0.1 port=55299'
+run out "$causalctl" init --region a='host=127.0.0.1 port=25299'
 is "$rc" 2 "init with a single region: exit 2"
 
 # --- init on plain instances ------------------------------------------------
@@ -57,11 +57,11 @@ plain_up() {  # plain_up NAME PORT NODE_ID
   { instance_init "$1" "$2" "$3" "" "causal.database = '$MESH_DB'" && instance_start "$1"; } >/dev/null 2>&1 &&
     instance_psql "$1" -d postgres -c "CREATE DATABASE $MESH_DB" >/dev/null
 }
-plain_up ctl-plain1 55290 -1 || bail "could not start ctl-plain1"
-plain_up ctl-plain2 55291 7 || bail "could not start ctl-plain2"
-plain_up ctl-plain3 55292 7 || bail "could not start ctl-plain3"
-plain_up ctl-plain4 55293 -1 || bail "could not start ctl-plain4"
-unreachable_port=55299
+plain_up ctl-plain1 25290 -1 || bail "could not start ctl-plain1"
+plain_up ctl-plain2 25291 7 || bail "could not start ctl-plain2"
+plain_up ctl-plain3 25292 7 || bail "could not start ctl-plain3"
+plain_up ctl-plain4 25293 -1 || bail "could not start ctl-plain4"
+unreachable_port=25299
 dsn() { mesh_dsn "$(instance_port "$1")"; }
 # What init would change in an instance, summed up.
 footprint() {
@@ -115,7 +115,7 @@ is "$(footprint ctl-plain3)" "$(pristine 7)" "ctl-plain3, left out, is still unt
 for p in "${plain[@]}"; do instance_stop "$p" >/dev/null 2>&1; done
 
 # --- a mesh behind the WAN proxy --------------------------------------------
-mesh_up ctl 55100 5 us-east eu-west ap-south || bail "could not build the mesh"
+mesh_up ctl 25100 5 us-east eu-west ap-south || bail "could not build the mesh"
 config=$CAUSAL_WORK/ctl.causalctl.conf
 
 mesh_sql us-east -c "INSERT INTO chat.messages (conversation_id, sender, body) VALUES (9, 'ana', 'hello')" >/dev/null ||

@@ -13,7 +13,7 @@ seconds=${CONVERGE_SECONDS:-8}
 
 plan 7
 MESH_CONF=()
-mesh_up converge 54500 20 "${regions[@]}" || bail "could not build the mesh"
+mesh_up converge 24500 20 "${regions[@]}" || bail "could not build the mesh"
 
 work=$(mktemp -d)
 cat >"$work/write.sql" <<'SQL'

@@ -7,7 +7,7 @@ source "$(dirname "$0")/../lib/cluster-test.sh"
 
 plan 8
 MESH_CONF=()
-mesh_up join 55700 5 us-east eu-west ap-south || bail "could not build the mesh"
+mesh_up join 25700 5 us-east eu-west ap-south || bail "could not build the mesh"
 for r in us-east eu-west ap-south; do
   mesh_sql "$r" -c "INSERT INTO chat.messages (conversation_id, sender, body)
                     SELECT g % 7, '$r', 'before the join ' || g FROM generate_series(1, 200) g" >/dev/null
@@ -18,7 +18,7 @@ for r in us-east eu-west ap-south; do
 done
 before=$(mesh_sql us-east -At -c "SELECT duplicates FROM causal.stat_tables WHERE relid = 'chat.messages'::regclass")
 
-mesh_add_region sa-east 55790 || bail "sa-east could not join"
+mesh_add_region sa-east 25790 || bail "sa-east could not join"
 ok 0 "sa-east joined with causalctl init"
 is "$(mesh_sql sa-east -At -c "SELECT count(*) || ' ' || count(DISTINCT msg_id) FROM chat.messages")" "600 600" \
    "it copied all 600 messages from its three peers, each once"

@@ -8,7 +8,7 @@
 source "$(dirname "$0")/../lib/cluster-test.sh"
 
 N=6  # messages us-east writes during the cut
-mesh_up relay 54700 5 us-east eu-west ap-south || bail "could not build the mesh"
+mesh_up relay 24700 5 us-east eu-west ap-south || bail "could not build the mesh"
 
 eu_west=$(mesh_instance eu-west) us_east=$(mesh_instance us-east)
 duplicates() {  # duplicates REGION: what its apply path dropped in chat.messages

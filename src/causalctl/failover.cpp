@@ -171,7 +171,10 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out) {
             std::string why = "fencing " + target + " got " + std::to_string(yes) + " of the " +
                               std::to_string(needed) + " votes it needs:";
             for (const auto& b : ballots) why += "\n  " + b.first + ": " + b.second;
-            if (yes > 0) why += "\nThe yes votes stay pending: run failover for " + target + " again to finish it.";
+            if (yes > 0)
+                why += "\nThe yes votes stay pending (causal.fence_votes) until " + target +
+                       " is fenced; each of those regions votes for no other fence meanwhile. If this failover is "
+                       "abandoned, delete them there once no operator will apply it.";
             return refuse(options, out, "failover", why);
         }
         // Applied only where the configuration is still the one voted on.

@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
             if (poll(fds.data(), n, 50) <= 0) continue;
             const auto now = Clock::now();
             for (size_t i = 0; i < n; ++i) {
-                if (!(fds[i].revents & POLLIN)) continue;
+                if (fds[i].revents == 0) continue;
                 PQconsumeInput(listeners[i]);
                 while (PGnotify* note = PQnotifies(listeners[i])) {
                     std::string payload = note->extra;  // "<conversation> <hlc>[ orphan]"
@@ -130,6 +130,9 @@ int main(int argc, char** argv) {
                     received.push_back({i, payload.substr(space + 1, end - space - 1), now});
                     PQfreemem(note);
                 }
+                // The region went away: libpq has closed the socket, and
+                // polling it would return at once, forever (a busy loop).
+                if (PQstatus(listeners[i]) != CONNECTION_OK) fds[i].fd = -1;
             }
         }
     });

@@ -13,7 +13,7 @@ faketime_lib=$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -n 1)
 # Monotonic time stays real: PostgreSQL's timeouts and latches use it.
 set_back=(LD_PRELOAD="$faketime_lib" FAKETIME="-300" FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME_NO_CACHE=1)
 
-{ instance_init setback 54323 4 test-north && instance_start setback; } >/dev/null 2>&1 ||
+{ instance_init setback 24323 4 test-north && instance_start setback; } >/dev/null 2>&1 ||
   bail "could not start an instance"
 restarts_setup setback || bail "could not set up the database"
 instance_psql setback -d postgres -c 'CREATE TABLE issued (seq bigserial, backend int, h causal.hlc)' >/dev/null

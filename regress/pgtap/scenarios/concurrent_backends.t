@@ -7,7 +7,7 @@ source regress/lib/cluster.sh
 here=regress/pgtap/scenarios
 trap 'instance_stop concurrent >/dev/null 2>&1' EXIT
 
-{ instance_init concurrent 54321 2 test-west && instance_start concurrent; } >/dev/null 2>&1 ||
+{ instance_init concurrent 24321 2 test-west && instance_start concurrent; } >/dev/null 2>&1 ||
   bail "could not start an instance"
 instance_psql concurrent -d postgres \
   -c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION pg_causal' \

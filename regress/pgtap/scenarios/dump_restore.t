@@ -5,7 +5,7 @@ set -u
 cd "$(dirname "$0")/../../.."
 source regress/lib/cluster.sh
 trap 'instance_stop dump >/dev/null 2>&1' EXIT
-{ instance_init dump 54326 6 test-dump && instance_start dump; } >/dev/null 2>&1 ||
+{ instance_init dump 24326 6 test-dump && instance_start dump; } >/dev/null 2>&1 ||
   bail "could not start an instance"
 
 instance_psql dump -d postgres >/dev/null <<'SQL' || bail "could not set up the source database"

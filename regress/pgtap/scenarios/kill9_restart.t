@@ -9,7 +9,7 @@ source regress/lib/cluster.sh
 source regress/pgtap/scenarios/restarts.sh
 trap 'instance_stop crash >/dev/null 2>&1' EXIT
 
-{ instance_init crash 54322 3 test-south "causal.max_clock_offset = '5s'" && instance_start crash; } \
+{ instance_init crash 24322 3 test-south "causal.max_clock_offset = '5s'" && instance_start crash; } \
   >/dev/null 2>&1 || bail "could not start an instance"
 restarts_setup crash || bail "could not set up the database"
 instance_psql crash -d postgres -c 'CREATE TABLE issued (seq bigserial, backend int, h causal.hlc)' >/dev/null

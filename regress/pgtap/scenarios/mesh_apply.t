@@ -10,7 +10,7 @@ source regress/lib/cluster.sh
 regions=(east west south)
 [ -n "${KEEP_INSTANCES:-}" ] || trap 'for r in "${regions[@]}"; do instance_stop "mesh-$r" >/dev/null 2>&1; done' EXIT
 
-port=54330 node=1
+port=24330 node=1
 for r in "${regions[@]}"; do
   { instance_init "mesh-$r" "$port" "$node" "$r" && instance_start "mesh-$r"; } >/dev/null 2>&1 ||
     bail "could not start region $r"
@@ -124,6 +124,6 @@ wait "$listener"
 sleep 1  # let every relay settle before counting
 
 tap_sql mesh-east postgres regress/pgtap/scenarios/mesh_apply.sql \
-  -v west="port=54331 dbname=postgres user=postgres host=127.0.0.1" \
-  -v south="port=54332 dbname=postgres user=postgres host=127.0.0.1" \
+  -v west="port=24331 dbname=postgres user=postgres host=127.0.0.1" \
+  -v south="port=24332 dbname=postgres user=postgres host=127.0.0.1" \
   -v retried="$retried" -v winner="$winner" -v notified="$(cat "$notified")"
