@@ -85,9 +85,12 @@ void define_settings() {
                             "the other regions.",
                             &heartbeat_interval_ms, 1000, 100, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
                             nullptr, nullptr);
-    DefineCustomStringVariable("causal.database", "The database of the mesh, where the liveness worker runs.",
-                               nullptr, &liveness_database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr,
-                               nullptr);
+    // A postmaster setting can only be defined while preloading; without
+    // preloading there is no liveness worker for it to steer.
+    if (process_shared_preload_libraries_in_progress)
+        DefineCustomStringVariable("causal.database", "The database of the mesh, where the liveness worker runs.",
+                                   nullptr, &liveness_database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr,
+                                   nullptr);
     MarkGUCPrefixReserved("causal");
 }
 

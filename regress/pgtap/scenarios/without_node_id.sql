@@ -22,6 +22,8 @@ SELECT is(causal.gateway_region(), 'test-late', 'and the region');
 ALTER SYSTEM RESET causal.node_id;
 ALTER SYSTEM RESET causal.region;
 SELECT pg_reload_conf();
-SELECT is((SELECT count(*) FROM pg_settings WHERE name LIKE 'causal.%'), 3::bigint,
-          'three settings: causal.node_id, causal.region, causal.max_clock_offset');
+SELECT is(ARRAY(SELECT name FROM pg_settings WHERE name LIKE 'causal.%' ORDER BY name),
+          ARRAY['causal.database', 'causal.heartbeat_interval', 'causal.max_clock_offset', 'causal.node_id',
+                'causal.region', 'causal.self_fence_after'],
+          'the settings: clock, region, liveness and self-fencing');
 SELECT * FROM finish();
