@@ -16,20 +16,7 @@ MESH_CONF=()
 mesh_up converge 24500 20 "${regions[@]}" || bail "could not build the mesh"
 
 work=$(mktemp -d)
-cat >"$work/write.sql" <<'SQL'
-\set conversation random(1, 20)
-INSERT INTO chat.messages (conversation_id, sender, body, deps)
-SELECT :conversation, current_setting('causal.region'), 'reply',
-       ARRAY(SELECT hlc FROM chat.messages WHERE conversation_id = :conversation ORDER BY hlc DESC LIMIT 1);
-SQL
-# Delivered messages with a dep that is not delivered earlier in their history.
-violations_sql="
-WITH h AS (SELECT g.c, u.* FROM (SELECT conversation_id AS c, causal.merge(msg_id, hlc, deps, crdb_region, epoch) AS m
-                                   FROM chat.messages GROUP BY 1) g, causal.unnest(g.m) u),
-     d AS (SELECT h.*, m.deps FROM h JOIN chat.messages m USING (msg_id))
-SELECT count(*) FROM d, unnest(d.deps) AS dep
- WHERE d.delivered AND NOT EXISTS (SELECT FROM d p WHERE p.c = d.c AND p.hlc OPERATOR(causal.=) dep
-                                                      AND p.delivered AND p.position < d.position)"
+mesh_reply_script "$work/write.sql"
 
 writers=()
 for r in "${regions[@]}"; do
@@ -41,7 +28,7 @@ reads=0 seen=0
 end=$((SECONDS + seconds))
 while [ $SECONDS -lt $end ]; do
   for r in "${regions[@]}"; do
-    v=$(mesh_sql "$r" -At -c "$violations_sql") || v=error
+    v=$(mesh_sql "$r" -At -c "$MESH_ORDER_VIOLATIONS_SQL") || v=error
     reads=$((reads + 1))
     [ "$v" = 0 ] || { seen=$((seen + 1)); diag "$r: $v"; }
   done
@@ -66,7 +53,7 @@ orders=$(for r in "${regions[@]}"; do
                                   FROM chat.messages GROUP BY 1) g, causal.unnest(g.m) u"
 done | sort -u | wc -l)
 is "$orders" 1 "one order everywhere"
-is "$(mesh_sql us-east -At -c "$violations_sql")" 0 "after convergence, every reply follows its parent"
+is "$(mesh_sql us-east -At -c "$MESH_ORDER_VIOLATIONS_SQL")" 0 "after convergence, every reply follows its parent"
 is "$(mesh_sql eu-west -At -c "SELECT count(*) FROM causal.unnest((SELECT causal.merge(msg_id, hlc, deps, crdb_region, epoch) FROM chat.messages)) WHERE NOT delivered")" 0 \
    "and everything is delivered"
 rm -rf "$work"

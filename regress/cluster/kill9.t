@@ -23,14 +23,6 @@ cleanup() { mesh_down; rm -rf "$work"; }
 
 # run VAR COMMAND...: runs it, its stdout and stderr in $VAR, its exit code in $rc
 run() { local var=$1 output; shift; output=$("$@" 2>&1); rc=$?; printf -v "$var" '%s' "$output"; }
-# Delivered messages with a dep that is not delivered earlier in their history (converge.t).
-violations_sql="
-WITH h AS (SELECT g.c, u.* FROM (SELECT conversation_id AS c, causal.merge(msg_id, hlc, deps, crdb_region, epoch) AS m
-                                   FROM chat.messages GROUP BY 1) g, causal.unnest(g.m) u),
-     d AS (SELECT h.*, m.deps FROM h JOIN chat.messages m USING (msg_id))
-SELECT count(*) FROM d, unnest(d.deps) AS dep
- WHERE d.delivered AND NOT EXISTS (SELECT FROM d p WHERE p.c = d.c AND p.hlc OPERATOR(causal.=) dep
-                                                      AND p.delivered AND p.position < d.position)"
 acks=$work/acks
 # missing_in REGION: how many acknowledged messages REGION lacks
 missing_in() {
@@ -49,12 +41,7 @@ until_none_missing() {
   done
 }
 
-cat >"$work/reply.sql" <<'SQL'
-\set conversation random(1, 20)
-INSERT INTO chat.messages (conversation_id, sender, body, deps)
-SELECT :conversation, current_setting('causal.region'), 'reply',
-       ARRAY(SELECT hlc FROM chat.messages WHERE conversation_id = :conversation ORDER BY hlc DESC LIMIT 1);
-SQL
+mesh_reply_script "$work/reply.sql"
 probe_regions=()
 for r in "${regions[@]}"; do probe_regions+=(--region "$r=$(mesh_dsn "$(instance_port "$(mesh_instance "$r")")")"); done
 "$CAUSAL_BUILD/causal-probe" "${probe_regions[@]}" --synchronous --quiet-failures --ack-log "$acks" \
@@ -88,7 +75,7 @@ for r in "${survivors[@]}"; do
   is "$(mesh_sql "$r" -At -c "SELECT count(*) = count(DISTINCT msg_id) FROM chat.messages")" t "no message twice in $r"
 done
 for r in "${survivors[@]}"; do
-  is "$(mesh_sql "$r" -At -c "$violations_sql")" 0 "no delivered reply before its parent in $r"
+  is "$(mesh_sql "$r" -At -c "$MESH_ORDER_VIOLATIONS_SQL")" 0 "no delivered reply before its parent in $r"
 done
 replies=$(mesh_sql eu-west -At -c "SELECT count(*) FROM chat.messages WHERE cardinality(deps) > 0")
 diag "eu-west holds $replies replies"

@@ -104,6 +104,27 @@ mesh_add_region() {
   mesh_wait_streaming
 }
 
+# What readers check: delivered messages with a dep that is not delivered
+# earlier in their merged history (0 when causal order holds).
+MESH_ORDER_VIOLATIONS_SQL="
+WITH h AS (SELECT g.c, u.* FROM (SELECT conversation_id AS c, causal.merge(msg_id, hlc, deps, crdb_region, epoch) AS m
+                                   FROM chat.messages GROUP BY 1) g, causal.unnest(g.m) u),
+     d AS (SELECT h.*, m.deps FROM h JOIN chat.messages m USING (msg_id))
+SELECT count(*) FROM d, unnest(d.deps) AS dep
+ WHERE d.delivered AND NOT EXISTS (SELECT FROM d p WHERE p.c = d.c AND p.hlc OPERATOR(causal.=) dep
+                                                      AND p.delivered AND p.position < d.position)"
+
+# mesh_reply_script FILE: a pgbench script that replies to the newest
+# message its region has in a random conversation of 20.
+mesh_reply_script() {
+  cat >"$1" <<'SQL'
+\set conversation random(1, 20)
+INSERT INTO chat.messages (conversation_id, sender, body, deps)
+SELECT :conversation, current_setting('causal.region'), 'reply',
+       ARRAY(SELECT hlc FROM chat.messages WHERE conversation_id = :conversation ORDER BY hlc DESC LIMIT 1);
+SQL
+}
+
 mesh_down() {
   local r
   [ -n "$MESH_WAN_PID" ] && kill "$MESH_WAN_PID" 2>/dev/null && wait "$MESH_WAN_PID" 2>/dev/null
