@@ -7,21 +7,11 @@
 # converging after the heal, status warning about the WAL slots hold, and the
 # configuration file by --config and by $CAUSALCTL_CONFIG.
 source "$(dirname "$0")/../lib/cluster-test.sh"
-plain=(ctl-plain1 ctl-plain2 ctl-plain3 ctl-plain4)
-cleanup() {
-  local p
-  mesh_down
-  for p in "${plain[@]}"; do instance_stop "$p" >/dev/null 2>&1; done
-  return 0
-}
-[ -n "${KEEP_INSTANCES:-}" ] || trap cleanup EXIT
+CLEANUP_INSTANCES=(ctl-plain1 ctl-plain2 ctl-plain3 ctl-plain4)
 unset CAUSALCTL_CONFIG
 causalctl=$CAUSAL_BUILD/causalctl
 [ -x "$causalctl" ] || bail "no $causalctl: run make tools"
 
-# run VAR COMMAND...: runs it, its stdout and stderr in $VAR, its exit code in $rc
-run() { local var=$1 output; shift; output=$("$@" 2>&1); rc=$?; printf -v "$var" '%s' "$output"; }
-contains() { [[ $1 == *"$2"* ]] && echo 0 || echo 1; }
 
 # --- the command line -------------------------------------------------------
 run out "$causalctl" --help
@@ -112,7 +102,7 @@ is "$rc" 0 "init again: exit 0"
 is "$(grep -c ': nothing to change$' <<<"$out")" 3 "init again: nothing to change in any of the three"
 [ "$(grep -c ': nothing to change$' <<<"$out")" = 3 ] || diag "$out"
 is "$(footprint ctl-plain3)" "$(pristine 7)" "ctl-plain3, left out, is still untouched"
-for p in "${plain[@]}"; do instance_stop "$p" >/dev/null 2>&1; done
+for p in "${CLEANUP_INSTANCES[@]}"; do instance_stop "$p" >/dev/null 2>&1; done
 
 # --- a mesh behind the WAN proxy --------------------------------------------
 mesh_up ctl 25100 5 us-east eu-west ap-south || bail "could not build the mesh"

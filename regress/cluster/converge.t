@@ -15,13 +15,11 @@ plan 7
 MESH_CONF=()
 mesh_up converge 24500 20 "${regions[@]}" || bail "could not build the mesh"
 
-work=$(mktemp -d)
 mesh_reply_script "$work/write.sql"
 
 writers=()
 for r in "${regions[@]}"; do
-  PGHOST=$CAUSAL_WORK PGPORT=$(instance_port "$(mesh_instance "$r")") PGUSER=postgres \
-    "$PGBIN/pgbench" -n -c 1 -T "$seconds" -R 150 -f "$work/write.sql" "$MESH_DB" >"$work/pgbench-$r.log" 2>&1 &
+  mesh_pgbench "$r" "$seconds" 150 "$work/write.sql" >"$work/pgbench-$r.log" 2>&1 &
   writers+=($!)
 done
 reads=0 seen=0
@@ -56,5 +54,4 @@ is "$orders" 1 "one order everywhere"
 is "$(mesh_sql us-east -At -c "$MESH_ORDER_VIOLATIONS_SQL")" 0 "after convergence, every reply follows its parent"
 is "$(mesh_sql eu-west -At -c "SELECT count(*) FROM causal.unnest((SELECT causal.merge(msg_id, hlc, deps, crdb_region, epoch) FROM chat.messages)) WHERE NOT delivered")" 0 \
    "and everything is delivered"
-rm -rf "$work"
 done_testing

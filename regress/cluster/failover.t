@@ -11,15 +11,7 @@ regions=(us-east eu-west ap-south)
 
 MESH_CONF=()
 mesh_up failover 26100 10 "${regions[@]}" || bail "could not build the mesh"
-work=$(mktemp -d)
-cleanup() { mesh_down; rm -rf "$work"; }
-[ -n "${KEEP_INSTANCES:-}" ] || trap cleanup EXIT
 
-# run VAR COMMAND...: runs it, its stdout and stderr in $VAR, its exit code in $rc
-run() { local var=$1 output; shift; output=$("$@" 2>&1); rc=$?; printf -v "$var" '%s' "$output"; }
-contains() { [[ $1 == *"$2"* ]] && echo 0 || echo 1; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 # Every region's epoch and state, as REGION sees them.
 view() { mesh_sql "$1" -At -c "SELECT string_agg(region || ':' || epoch || ':' || state, ',' ORDER BY region) FROM causal.regions"; }
 fenced_in() { mesh_sql "$1" -At -c "SELECT coalesce(string_agg(region, ',' ORDER BY region), '') FROM causal.regions WHERE state = 'fenced'"; }

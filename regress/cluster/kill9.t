@@ -17,12 +17,7 @@ seconds=8
 
 MESH_CONF=()
 mesh_up kill9 26500 10 "${regions[@]}" || bail "could not build the mesh"
-work=$(mktemp -d)
-cleanup() { mesh_down; rm -rf "$work"; }
-[ -n "${KEEP_INSTANCES:-}" ] || trap cleanup EXIT
 
-# run VAR COMMAND...: runs it, its stdout and stderr in $VAR, its exit code in $rc
-run() { local var=$1 output; shift; output=$("$@" 2>&1); rc=$?; printf -v "$var" '%s' "$output"; }
 acks=$work/acks
 # missing_in REGION: how many acknowledged messages REGION lacks
 missing_in() {
@@ -42,15 +37,12 @@ until_none_missing() {
 }
 
 mesh_reply_script "$work/reply.sql"
-probe_regions=()
-for r in "${regions[@]}"; do probe_regions+=(--region "$r=$(mesh_dsn "$(instance_port "$(mesh_instance "$r")")")"); done
-"$CAUSAL_BUILD/causal-probe" "${probe_regions[@]}" --synchronous --quiet-failures --ack-log "$acks" \
+mesh_probe "${regions[@]}" -- --synchronous --quiet-failures --ack-log "$acks" \
   --rate 150 --seconds "$seconds" --drain 2 --conversations 20 >"$work/probe.log" 2>&1 &
 probe=$!
 repliers=()
 for r in "${regions[@]}"; do
-  PGHOST=$CAUSAL_WORK PGPORT=$(instance_port "$(mesh_instance "$r")") PGUSER=postgres \
-    "$PGBIN/pgbench" -n -c 1 -T "$seconds" -R 20 -f "$work/reply.sql" "$MESH_DB" >"$work/reply-$r.log" 2>&1 &
+  mesh_pgbench "$r" "$seconds" 20 "$work/reply.sql" >"$work/reply-$r.log" 2>&1 &
   repliers+=($!)
 done
 sleep 3

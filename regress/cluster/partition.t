@@ -16,10 +16,6 @@ regions=(us-east eu-west ap-south)
 MESH_CONF=()
 mesh_up partition 26300 10 "${regions[@]}" || bail "could not build the mesh"
 
-# run VAR COMMAND...: runs it, its stdout and stderr in $VAR, its exit code in $rc
-run() { local var=$1 output; shift; output=$("$@" 2>&1); rc=$?; printf -v "$var" '%s' "$output"; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 ap_links=("$(wan_link ap-south us-east)" "$(wan_link ap-south eu-west)" "$(wan_link us-east ap-south)" "$(wan_link eu-west ap-south)")
 cut_ap_south() { local l; for l in "${ap_links[@]}"; do wan cut "$l" >/dev/null || return 1; done; }
 heal_ap_south() { local l; for l in "${ap_links[@]}"; do wan heal "$l" >/dev/null || return 1; done; }

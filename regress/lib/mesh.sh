@@ -8,6 +8,8 @@
 #   mesh_add_region REGION PORT                   one more region joins
 #   mesh_sql REGION [psql args]                   psql in a region's database
 #   causalctl_mesh COMMAND [options]              causalctl on this mesh
+#   mesh_probe REGION... -- OPTIONS               causal-probe on some regions
+#   mesh_pgbench REGION SECONDS RATE SCRIPT       pgbench in a region
 #   wan COMMAND...                                steer the proxy: cut, heal, delay, status
 #   mesh_down                                     stop everything
 
@@ -18,6 +20,19 @@ MESH_PREFIX="" MESH_REGIONS=() MESH_WAN_PID="" MESH_WAN_CONTROL=""
 mesh_instance() { echo "$MESH_PREFIX-$1"; }
 mesh_sql() { local r=$1; shift; instance_psql "$(mesh_instance "$r")" -d "$MESH_DB" "$@"; }
 mesh_dsn() { echo "host=127.0.0.1 port=$1 user=postgres dbname=$MESH_DB"; }
+mesh_region_dsn() { mesh_dsn "$(instance_port "$(mesh_instance "$1")")"; }
+# mesh_probe REGION... -- OPTIONS: causal-probe writing in those regions
+mesh_probe() {
+  local args=()
+  while [ "$1" != -- ]; do args+=(--region "$1=$(mesh_region_dsn "$1")"); shift; done
+  shift
+  "$CAUSAL_BUILD/causal-probe" "${args[@]}" "$@"
+}
+# mesh_pgbench REGION SECONDS RATE SCRIPT: pgbench, one client, in REGION
+mesh_pgbench() {
+  PGHOST=$CAUSAL_WORK PGPORT=$(instance_port "$(mesh_instance "$1")") PGUSER=postgres \
+    "$PGBIN/pgbench" -n -c 1 -T "$2" -R "$3" -f "$4" "$MESH_DB"
+}
 wan() { "$CAUSAL_BUILD/causal-wan" send --control "$MESH_WAN_CONTROL" "$@"; }
 causalctl_mesh() { CAUSALCTL_CONFIG="$CAUSAL_WORK/$MESH_PREFIX.causalctl.conf" "$CAUSAL_BUILD/causalctl" "$@"; }
 # The proxy's link from FROM to TO: what TO's subscription to FROM goes through.
@@ -52,7 +67,7 @@ mesh_up() {
   config="$CAUSAL_WORK/$MESH_PREFIX.causalctl.conf"
   : >"$config"
   for r in "${MESH_REGIONS[@]}"; do
-    echo "region = $r=$(mesh_dsn "$(instance_port "$(mesh_instance "$r")")")" >>"$config"
+    echo "region = $r=$(mesh_region_dsn "$r")" >>"$config"
   done
   for from in "${MESH_REGIONS[@]}"; do
     for to in "${MESH_REGIONS[@]}"; do
