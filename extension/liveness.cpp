@@ -25,6 +25,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "pgstat.h"
+#include "port/atomics.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
@@ -65,6 +66,9 @@ struct Shared {
     int peer_count;
     int64 fenced_since_ms;
     int64 evaluated_ms;  // the worker's last round: a stale one means it is not running
+    // Until when this region is open for writes, by the last round: the
+    // insert path's whole check, without the lock, while all is well.
+    pg_atomic_uint64 open_until_ms;
     Peer peers[kMaxPeers];
 };
 
@@ -155,6 +159,9 @@ void watch_once(int64& last_beat_ms) {
     const bool was = shared->self_fenced;
     shared->self_fenced = fence;
     if (fence && !was) shared->fenced_since_ms = now;
+    pg_atomic_write_u64(&shared->open_until_ms, !registered ? PG_UINT64_MAX
+                                                : fence      ? 0
+                                                             : static_cast<uint64>(now + self_fence_after_ms));
     SpinLockRelease(&shared->mutex);
     if (fence != was)
         ereport(fence ? WARNING : LOG,
@@ -175,6 +182,7 @@ void liveness_startup_shmem() {
     if (!found) {
         std::memset(shared, 0, sizeof(Shared));
         SpinLockInit(&shared->mutex);
+        pg_atomic_init_u64(&shared->open_until_ms, 0);
     }
     LWLockRelease(AddinShmemInitLock);
 }
@@ -190,6 +198,7 @@ SelfFence self_fence() {
     SelfFence state = {false, 0, 0, 0};
     if (shared == nullptr || self_fence_after_ms <= 0) return state;
     const int64 now = now_ms();
+    if (static_cast<uint64>(now) <= pg_atomic_read_u64(&shared->open_until_ms)) return state;
     SpinLockAcquire(&shared->mutex);
     // A worker that stopped evaluating (it failed, or has not started) must
     // not leave the region open: fail closed.

@@ -115,8 +115,9 @@ DECLARE
   -- the insert position: past this session's commit record even when the
   -- commit did not wait for its WAL to be written (synchronous_commit = off)
   target pg_lsn := pg_current_wal_insert_lsn();
-  -- this region's slots, one per subscriber: causal_<region>_to_<peer>
-  prefix text := 'causal_' || regexp_replace(lower(causal.gateway_region()), '[^a-z0-9]', '_', 'g') || '_to_';
+  -- the mesh's slots here are this region's, one per subscriber
+  -- (causal_<region>_to_<peer>): no need to spell the region's name
+  prefix text := 'causal_';
   deadline timestamptz := clock_timestamp() + timeout;
   confirmed int;
 BEGIN

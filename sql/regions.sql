@@ -131,6 +131,20 @@ BEGIN
   RETURN result;
 END $$;
 
+-- The checks fence_region and unfence_region share: both arguments given,
+-- and an epoch above the region's current one (epochs only grow).
+CREATE FUNCTION causal.require_newer_epoch(region text, epoch bigint, current_epoch bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF region IS NULL OR epoch IS NULL THEN
+    RAISE EXCEPTION 'region and epoch must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  IF epoch <= current_epoch THEN
+    RAISE EXCEPTION 'epoch % is not newer than region "%"''s epoch %', epoch, region, current_epoch
+      USING ERRCODE = '5C002', HINT = 'Epochs only grow: pass one above the current epoch.';
+  END IF;
+END $$;
+
 -- Fences `region`: its writes in its current epoch from now on are orphans,
 -- it refuses local writes once it learns of the fence, and its epoch becomes
 -- `epoch`, which must be larger than its current one.
@@ -140,18 +154,12 @@ DECLARE
   now causal.hlc := causal.hlc_now();
   current causal.regions;
 BEGIN
-  IF region IS NULL OR epoch IS NULL THEN
-    RAISE EXCEPTION 'region and epoch must not be NULL' USING ERRCODE = '22004';
-  END IF;
+  PERFORM causal.require_newer_epoch(region, epoch, NULL);
   IF NOT EXISTS (SELECT FROM causal.regions r WHERE r.region = fence_region.region) THEN
     INSERT INTO causal.regions (region, changed_at) VALUES (fence_region.region, now);
   END IF;
   SELECT * INTO current FROM causal.regions r WHERE r.region = fence_region.region FOR UPDATE;
-  IF fence_region.epoch <= current.epoch THEN
-    RAISE EXCEPTION 'epoch % is not newer than region "%"''s epoch %', fence_region.epoch,
-                    fence_region.region, current.epoch
-      USING ERRCODE = '5C002', HINT = 'Epochs only grow: pass one above the current epoch.';
-  END IF;
+  PERFORM causal.require_newer_epoch(region, epoch, current.epoch);
   INSERT INTO causal.fences (region, epoch, fenced_at) VALUES (current.region, current.epoch, now);
   UPDATE causal.regions r
      SET epoch = fence_region.epoch, state = 'fenced', fenced_at = now, changed_at = now
@@ -168,9 +176,7 @@ DECLARE
   now causal.hlc := causal.hlc_now();
   current causal.regions;
 BEGIN
-  IF region IS NULL OR epoch IS NULL THEN
-    RAISE EXCEPTION 'region and epoch must not be NULL' USING ERRCODE = '22004';
-  END IF;
+  PERFORM causal.require_newer_epoch(region, epoch, NULL);
   SELECT * INTO current FROM causal.regions r WHERE r.region = unfence_region.region FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'region "%" is not registered', unfence_region.region USING ERRCODE = '42704';
@@ -181,11 +187,7 @@ BEGIN
     RAISE EXCEPTION 'region "%" is not fenced here', unfence_region.region USING ERRCODE = '55000',
       HINT = 'Its fence may not have reached this region yet: wait, or unfence it where it is fenced.';
   END IF;
-  IF unfence_region.epoch <= current.epoch THEN
-    RAISE EXCEPTION 'epoch % is not newer than region "%"''s epoch %', unfence_region.epoch,
-                    unfence_region.region, current.epoch
-      USING ERRCODE = '5C002', HINT = 'Epochs only grow: pass one above the current epoch.';
-  END IF;
+  PERFORM causal.require_newer_epoch(region, epoch, current.epoch);
   UPDATE causal.fences f SET lifted_at = now
    WHERE f.region = unfence_region.region AND f.lifted_at IS NULL;
   UPDATE causal.regions r
