@@ -20,20 +20,6 @@ using causal::Hlc;
 using causal::pg::arg_hlc;
 using causal::pg::hlc_datum;
 
-// The value without padding, in network byte order: what the binary form
-// sends and what the hash functions hash, so that a value hashes the same on
-// every machine (hash partitions route alike in every region).
-static constexpr int kHlcValueBytes = sizeof(uint64_t) + sizeof(uint16_t);
-struct NetworkBytes {
-    unsigned char bytes[kHlcValueBytes];
-    explicit NetworkBytes(const Hlc& value) {
-        uint64 wall = pg_hton64(value.wall);
-        uint16 node = pg_hton16(value.node);
-        memcpy(bytes, &wall, sizeof wall);
-        memcpy(bytes + sizeof wall, &node, sizeof node);
-    }
-};
-
 CAUSAL_FUNCTION(hlc_in) {
     const char* text = PG_GETARG_CSTRING(0);
     Hlc value = causal::pg::cpp_guard([&] { return causal::parse(text); });
@@ -47,24 +33,19 @@ CAUSAL_FUNCTION(hlc_out) {
 }
 
 CAUSAL_FUNCTION(hlc_send) {
-    const Hlc* value = arg_hlc(fcinfo, 0);
+    const auto bytes = causal::binary(*arg_hlc(fcinfo, 0));
     StringInfoData buf;
     pq_begintypsend(&buf);
-    pq_sendint64(&buf, value->wall);
-    pq_sendint16(&buf, value->node);
+    pq_sendbytes(&buf, reinterpret_cast<const char*>(bytes.data()), static_cast<int>(bytes.size()));
     PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
 CAUSAL_FUNCTION(hlc_recv) {
     StringInfo buf = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
-    int remaining = buf->len - buf->cursor;
-    if (remaining != kHlcValueBytes)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-                        errmsg("invalid binary hlc: expected %d bytes, got %d", kHlcValueBytes,
-                               remaining)));
-    Hlc value;
-    value.wall = static_cast<uint64_t>(pq_getmsgint64(buf));
-    value.node = static_cast<uint16_t>(pq_getmsgint(buf, sizeof(uint16_t)));
+    const size_t remaining = static_cast<size_t>(buf->len - buf->cursor);
+    const auto* bytes = reinterpret_cast<const uint8_t*>(buf->data + buf->cursor);
+    Hlc value = causal::pg::cpp_guard([&] { return causal::parse_binary(bytes, remaining); });
+    buf->cursor = buf->len;
     return hlc_datum(value);
 }
 
@@ -115,13 +96,13 @@ CAUSAL_FUNCTION(hlc_sortsupport) {
 }
 
 CAUSAL_FUNCTION(hlc_hash) {
-    NetworkBytes value(*arg_hlc(fcinfo, 0));
-    return hash_any(value.bytes, kHlcValueBytes);
+    const auto bytes = causal::binary(*arg_hlc(fcinfo, 0));
+    return hash_any(bytes.data(), static_cast<int>(bytes.size()));
 }
 
 CAUSAL_FUNCTION(hlc_hash_extended) {
-    NetworkBytes value(*arg_hlc(fcinfo, 0));
-    return hash_any_extended(value.bytes, kHlcValueBytes, static_cast<uint64>(PG_GETARG_INT64(1)));
+    const auto bytes = causal::binary(*arg_hlc(fcinfo, 0));
+    return hash_any_extended(bytes.data(), static_cast<int>(bytes.size()), static_cast<uint64>(PG_GETARG_INT64(1)));
 }
 
 CAUSAL_FUNCTION(hlc_from_parts) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <iomanip>
 #include <new>
@@ -117,10 +118,14 @@ TEST(HlcText, SurroundingBlanksAreAccepted) {
     }
 }
 
-TEST(HlcText, LeadingZerosInPhysicalAndNodeAreCanonicalized) {
-    // The SQL suite relies on this (leading_zeros_canonicalized).
-    Hlc h = causal::parse("0001732590000123.00042@00007");
-    EXPECT_EQ(causal::to_string(h), "1732590000123.00042@7");
+TEST(HlcText, LeadingZerosInPhysicalAndNodeAreInvalidText) {
+    // One value, one text: the canonical form is the only one accepted.
+    for (const char* s : {"0001732590000123.00042@7", "01.00000@1", "1732590000123.00042@00007",
+                          "1.00000@01", "00.00000@0", "0.00000@00"}) {
+        expect_parse_error(ErrorKind::InvalidText, s);
+    }
+    EXPECT_EQ(causal::parse("0.00000@0"), Hlc{});
+    EXPECT_EQ(causal::parse("10.00000@10"), make(10, 0, 10));
 }
 
 TEST(HlcText, MalformedTextIsInvalidText) {
@@ -346,7 +351,7 @@ TEST(HlcLayout, SixteenBytesWithZeroReservedBytes) {
     std::memset(c_mem, 0xFF, sizeof c_mem);
     Hlc* a = new (a_mem) Hlc(causal::parse("  1732590000123.00042@7 "));
     Hlc* b = new (b_mem) Hlc(Hlc::from_parts(1732590000123, 42, 7));
-    Hlc* c = new (c_mem) Hlc(causal::parse("0001732590000123.00042@007"));
+    Hlc* c = new (c_mem) Hlc(causal::parse_binary(causal::binary(*b).data(), causal::kHlcBinarySize));
     EXPECT_EQ(std::memcmp(a, b, sizeof(Hlc)), 0);
     EXPECT_EQ(std::memcmp(a, c, sizeof(Hlc)), 0);
     for (const Hlc* h : {a, b, c})
@@ -407,3 +412,32 @@ TEST(HlcAbbreviatedKey, IsTheWholeOrderForThisEraAndSmallNodeIds) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------
+// Binary form
+
+TEST(HlcBinary, IsTenBytesInNetworkOrder) {
+    const auto bytes = causal::binary(make(0x0102030405, 0x0607, 0x0809));
+    const std::array<uint8_t, causal::kHlcBinarySize> want = {0x00, 0x01, 0x02, 0x03, 0x04,
+                                                              0x05, 0x06, 0x07, 0x08, 0x09};
+    EXPECT_EQ(bytes, want);
+}
+
+TEST(HlcBinary, EveryTenBytesAreAValueThatRoundTrips) {
+    std::mt19937_64 random(7);
+    for (int i = 0; i < 10000; ++i) {
+        std::array<uint8_t, causal::kHlcBinarySize> bytes;
+        for (auto& b : bytes) b = static_cast<uint8_t>(random());
+        const Hlc value = causal::parse_binary(bytes.data(), bytes.size());
+        EXPECT_EQ(causal::binary(value), bytes);
+        for (uint16_t r : value.reserved) EXPECT_EQ(r, 0);
+        EXPECT_EQ(causal::parse(causal::to_string(value)), value);
+    }
+}
+
+TEST(HlcBinary, AnyOtherLengthIsInvalidBinary) {
+    const uint8_t bytes[16] = {};
+    for (size_t n : {size_t{0}, size_t{1}, size_t{9}, size_t{11}, size_t{16}})
+        expect_error(ErrorKind::InvalidBinary, std::to_string(n) + " bytes",
+                     [&] { causal::parse_binary(bytes, n); });
+}

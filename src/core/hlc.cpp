@@ -85,15 +85,18 @@ Hlc parse(std::string_view text) {
     while (i < end && is_blank(text[i])) ++i;
     while (end > i && is_blank(text[end - 1])) --end;
 
+    // A run of digits without a leading zero (but "0" itself).
     auto digit_run = [&](size_t from) {
         size_t to = from;
         while (to < end && is_digit(text[to])) ++to;
+        if (to - from > 1 && text[from] == '0') throw_syntax(text);
         return to;
     };
     size_t physical_end = digit_run(i);
     if (physical_end == i || physical_end >= end || text[physical_end] != '.') throw_syntax(text);
     size_t logical_begin = physical_end + 1;
-    size_t logical_end = digit_run(logical_begin);
+    size_t logical_end = logical_begin;  // exactly five digits, zeros included
+    while (logical_end < end && is_digit(text[logical_end])) ++logical_end;
     if (logical_end - logical_begin != 5 || logical_end >= end || text[logical_end] != '@')
         throw_syntax(text);
     size_t node_begin = logical_end + 1;
@@ -111,6 +114,25 @@ Hlc parse(std::string_view text) {
                         ", logical and node at most 65535.");
     return Hlc::from_parts(static_cast<int64_t>(physical), static_cast<int64_t>(logical),
                            static_cast<int64_t>(node));
+}
+
+std::array<uint8_t, kHlcBinarySize> binary(const Hlc& value) {
+    std::array<uint8_t, kHlcBinarySize> out{};
+    for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(value.wall >> (56 - 8 * i));
+    out[8] = static_cast<uint8_t>(value.node >> 8);
+    out[9] = static_cast<uint8_t>(value.node);
+    return out;
+}
+
+Hlc parse_binary(const uint8_t* bytes, size_t size) {
+    if (size != kHlcBinarySize)
+        throw Error(ErrorKind::InvalidBinary,
+                    "invalid binary hlc: expected " + std::to_string(kHlcBinarySize) + " bytes, got " +
+                        std::to_string(size));
+    Hlc value;
+    for (int i = 0; i < 8; ++i) value.wall = value.wall << 8 | bytes[i];
+    value.node = static_cast<uint16_t>(bytes[8] << 8 | bytes[9]);
+    return value;
 }
 
 size_t to_cockroach_decimal(const Hlc& value, char (&out)[kCockroachDecimalMax]) {

@@ -3,6 +3,8 @@
 // causal.hlc, so its layout is part of the on-disk format.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -64,10 +66,19 @@ constexpr size_t kHlcTextMax = 15 + 1 + 5 + 1 + 5 + 1;
 size_t format(const Hlc& value, char (&out)[kHlcTextMax]);
 std::string to_string(const Hlc& value);
 
-// Accepts exactly the canonical form, with optional surrounding blanks.
-// Throws Error{InvalidText} for anything that is not of that shape and
-// Error{OutOfRange} for a part that does not fit.
+// Accepts exactly the canonical form (no leading zeros, so one value has one
+// text), with optional surrounding blanks. Throws Error{InvalidText} for
+// anything that is not of that shape and Error{OutOfRange} for a part that
+// does not fit.
 Hlc parse(std::string_view text);
+
+// Binary form (COPY BINARY, binary replication, and the bytes the hash
+// functions hash, so that a value hashes alike on every machine): the packed
+// word, then the node id, both in network byte order. Every 10 bytes are a
+// value; parse_binary throws Error{InvalidBinary} for any other length.
+constexpr size_t kHlcBinarySize = sizeof(uint64_t) + sizeof(uint16_t);
+std::array<uint8_t, kHlcBinarySize> binary(const Hlc& value);
+Hlc parse_binary(const uint8_t* bytes, size_t size);
 
 // CockroachDB's DECIMAL form of an HLC timestamp: wall-clock nanoseconds, a
 // dot, the logical counter as ten digits. The node id is not part of it.

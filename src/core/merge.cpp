@@ -4,6 +4,8 @@
 #include <cstring>
 #include <numeric>
 
+#include "copies.hpp"
+
 namespace causal::merge {
 
 namespace {
@@ -197,12 +199,13 @@ void Input::deserialize(const uint8_t* data, size_t size) {
     }
 }
 
-// The order that picks one copy per msg_id: the smallest hlc wins, as in the
-// trigger; the rest only make ties between malformed copies deterministic,
-// by content and never by arrival.
+// The order that picks one copy per msg_id: the copy rule's winning stamp
+// (src/core/copies.hpp) first; the rest only make ties between malformed
+// copies deterministic, by content and never by arrival.
 bool Input::copy_less(const Copy& a, const Copy& b) const {
     if (int c = std::memcmp(a.msg_id.data(), b.msg_id.data(), a.msg_id.size()); c != 0) return c < 0;
-    if (int c = compare(a.hlc, b.hlc); c != 0) return c < 0;
+    if (copies::stamp_wins(a.hlc, b.hlc)) return true;
+    if (copies::stamp_wins(b.hlc, a.hlc)) return false;
     if (a.region != b.region) {
         if (a.region == kNoRegion || b.region == kNoRegion) return a.region == kNoRegion;
         if (int c = regions_[a.region].compare(regions_[b.region]); c != 0) return c < 0;

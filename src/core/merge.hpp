@@ -2,10 +2,11 @@
 // history out, the same history whatever order or grouping they came in.
 //
 // A message names its causal past by the hlc values of its direct
-// dependencies (deps). Merging is set union with the trigger's winner rule
-// (one msg_id, the smallest hlc), so it is associative, commutative and
-// idempotent: that is what lets PostgreSQL split an aggregate across parallel
-// workers and lets every region, whatever it received first, agree.
+// dependencies (deps). Merging is set union with the copy rule of
+// src/core/copies.hpp (one msg_id, the smallest hlc's stamp), so it is
+// associative, commutative and idempotent: that is what lets PostgreSQL split
+// an aggregate across parallel workers and lets every region, whatever it
+// received first, agree.
 //
 // PostgreSQL-free. Every allocation goes through the memory_resource given,
 // so the extension can keep a state in an aggregate's memory context, where
