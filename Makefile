@@ -2,7 +2,7 @@
 # targets. `make test` and `make bench` install what they need first.
 
 EXTENSION   = pg_causal
-EXTVERSION  = 0.1.0
+EXTVERSION  = 0.2.0
 MODULE_big  = pg_causal
 
 CORE_SRCS      = $(wildcard src/core/*.cpp)
@@ -11,7 +11,7 @@ OBJS = $(CORE_SRCS:.cpp=.o) $(EXTENSION_SRCS:.cpp=.o)
 
 # One file per topic in sql/, concatenated in this order into the install script.
 SQL_TOPICS = sql/schema.sql sql/hlc_type.sql sql/clock.sql sql/cockroach.sql sql/regions.sql \
-             sql/messages.sql sql/merge.sql sql/failover.sql
+             sql/messages.sql sql/merge.sql sql/failover.sql sql/guard.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
 REGRESS      = hlc_type hlc_errors hlc_operators clock cockroach messages merge

@@ -9,19 +9,7 @@
 #include "guard.hpp"
 #include "postgres.hpp"
 #include "settings.hpp"
-
-extern "C" {
-#include "executor/spi.h"
-}
-
-namespace {
-
-void run(const char* query, int nargs, Oid* types, Datum* args, int expected) {
-    if (SPI_execute_with_args(query, nargs, types, args, nullptr, false, 0) != expected)
-        elog(ERROR, "causal.vote_fence: %s failed", query);
-}
-
-}  // namespace
+#include "spi.hpp"
 
 using namespace causal;
 using namespace causal::pg;
@@ -32,15 +20,16 @@ CAUSAL_FUNCTION(vote_fence) {
     char* proposed_view = text_to_cstring(PG_GETARG_TEXT_PP(1));
     SPI_connect();
     // Votes in this region one at a time, for the whole transaction.
-    run("LOCK TABLE causal.fence_votes IN EXCLUSIVE MODE", 0, nullptr, nullptr, SPI_OK_UTILITY);
+    spi_run("LOCK TABLE causal.fence_votes IN EXCLUSIVE MODE", SPI_OK_UTILITY);
     // Votes whose fence landed here (the target left the voted epoch) are
     // done; the rest stay pending, however long it takes.
-    run("DELETE FROM causal.fence_votes v WHERE NOT EXISTS (SELECT FROM causal.regions r "
-        "WHERE r.region = v.target AND r.epoch = v.target_epoch AND r.state = 'active')",
-        0, nullptr, nullptr, SPI_OK_DELETE);
-    run("SELECT causal.mesh_view()", 0, nullptr, nullptr, SPI_OK_SELECT);
+    spi_run("DELETE FROM causal.fence_votes v WHERE NOT EXISTS (SELECT FROM causal.regions r"
+            " WHERE r.region OPERATOR(pg_catalog.=) v.target AND r.epoch OPERATOR(pg_catalog.=) v.target_epoch"
+            " AND r.state OPERATOR(pg_catalog.=) 'active')",
+            SPI_OK_DELETE);
+    spi_run("SELECT causal.mesh_view()", SPI_OK_SELECT);
     char* view = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-    run("SELECT region, state = 'active' FROM causal.regions", 0, nullptr, nullptr, SPI_OK_SELECT);
+    spi_run("SELECT r.region, r.state OPERATOR(pg_catalog.=) 'active' FROM causal.regions r", SPI_OK_SELECT);
     // Plain arrays while SPI runs: nothing with a destructor may be live
     // when an error longjmps.
     const uint64 count = SPI_processed;
@@ -51,7 +40,7 @@ CAUSAL_FUNCTION(vote_fence) {
         names[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
         active[i] = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
     }
-    run("SELECT target FROM causal.fence_votes", 0, nullptr, nullptr, SPI_OK_SELECT);
+    spi_run("SELECT v.target FROM causal.fence_votes v", SPI_OK_SELECT);
     const uint64 pending_count = SPI_processed;
     auto** pending = static_cast<char**>(palloc0(sizeof(char*) * (pending_count + 1)));
     for (uint64 i = 0; i < pending_count; ++i)
@@ -67,10 +56,10 @@ CAUSAL_FUNCTION(vote_fence) {
     if (vote == fencing::Vote::Yes) {
         Oid types[2] = {TEXTOID, TEXTOID};
         Datum args[2] = {CStringGetTextDatum(target), CStringGetTextDatum(view)};
-        run("INSERT INTO causal.fence_votes (target, target_epoch, view) "
-            "SELECT $1, r.epoch, $2 FROM causal.regions r WHERE r.region = $1 "
-            "ON CONFLICT (target) DO UPDATE SET view = EXCLUDED.view, voted_at = pg_catalog.now()",
-            2, types, args, SPI_OK_INSERT);
+        spi_run("INSERT INTO causal.fence_votes (target, target_epoch, view)"
+                " SELECT $1, r.epoch, $2 FROM causal.regions r WHERE r.region OPERATOR(pg_catalog.=) $1"
+                " ON CONFLICT (target) DO UPDATE SET view = EXCLUDED.view, voted_at = pg_catalog.now()",
+                SPI_OK_INSERT, {2, types, args});
     }
     SPI_finish();
     PG_RETURN_TEXT_P(cstring_to_text(fencing::describe(vote)));

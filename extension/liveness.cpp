@@ -19,6 +19,7 @@
 #include "hlc_datum.hpp"
 #include "postgres.hpp"
 #include "settings.hpp"
+#include "spi.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -76,10 +77,6 @@ Shared* shared = nullptr;
 
 int64 now_ms() { return static_cast<int64>(causal::system_wall_ms()); }
 
-void run(const char* query, int expected) {
-    if (SPI_execute(query, false, 0) != expected) elog(ERROR, "pg_causal liveness: %s failed", query);
-}
-
 // One round: beat if it is time, then read the peers' beats. Runs in a
 // transaction of its own.
 void watch_once(int64& last_beat_ms) {
@@ -89,43 +86,43 @@ void watch_once(int64& last_beat_ms) {
     PushActiveSnapshot(GetTransactionSnapshot());
     pgstat_report_activity(STATE_RUNNING, "pg_causal liveness");
 
-    run("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_causal'", SPI_OK_SELECT);
+    spi_run("SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'pg_causal'",
+            SPI_OK_SELECT);
     const bool installed = SPI_processed > 0;
     const char* region = region_setting ? region_setting : "";
     bool registered = false;
     int regions = 0;
     if (installed && region[0] != '\0') {
-        Oid type = TEXTOID;
-        Datum arg = CStringGetTextDatum(region);
-        if (SPI_execute_with_args("SELECT count(*), count(*) FILTER (WHERE region = $1) FROM causal.regions",
-                                  1, &type, &arg, nullptr, false, 0) != SPI_OK_SELECT)
-            elog(ERROR, "pg_causal liveness: could not read causal.regions");
+        const Oid type = TEXTOID;
+        const Datum arg = CStringGetTextDatum(region);
+        spi_run("SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE r.region OPERATOR(pg_catalog.=) $1)"
+                "  FROM causal.regions r",
+                SPI_OK_SELECT, {1, &type, &arg});
         bool isnull = false;
         regions = static_cast<int>(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)));
         registered = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)) > 0;
     }
     const int64 now = now_ms();
     if (registered && now - last_beat_ms >= heartbeat_interval_ms) {
-        Oid types[2] = {TEXTOID, INT8OID};
-        Datum args[2] = {CStringGetTextDatum(region), Int64GetDatum(now)};
+        const Oid types[2] = {TEXTOID, INT8OID};
+        const Datum args[2] = {CStringGetTextDatum(region), Int64GetDatum(now)};
         // Above the last beat even if the clock was set back: the register
         // would drop an older beat, and the region would look dead.
-        if (SPI_execute_with_args("INSERT INTO causal.heartbeats (region, beat) SELECT $1, greatest($2, "
-                                  "(SELECT h.beat + 1 FROM causal.heartbeats h WHERE h.region = $1))",
-                                  2, types, args, nullptr, false, 0) != SPI_OK_INSERT)
-            elog(ERROR, "pg_causal liveness: could not write the heartbeat");
+        spi_run("INSERT INTO causal.heartbeats (region, beat) SELECT $1, greatest($2,"
+                " (SELECT h.beat OPERATOR(pg_catalog.+) 1 FROM causal.heartbeats h"
+                "   WHERE h.region OPERATOR(pg_catalog.=) $1))",
+                SPI_OK_INSERT, {2, types, args});
         last_beat_ms = now;
     }
     Peer seen[kMaxPeers];
     int seen_count = 0;
     if (registered) {
-        Oid type = TEXTOID;
-        Datum arg = CStringGetTextDatum(region);
-        if (SPI_execute_with_args("SELECT r.region, coalesce(h.beat, 0) FROM causal.regions r "
-                                  "LEFT JOIN causal.heartbeats h USING (region) WHERE r.region <> $1 "
-                                  "ORDER BY r.region",
-                                  1, &type, &arg, nullptr, false, kMaxPeers) != SPI_OK_SELECT)
-            elog(ERROR, "pg_causal liveness: could not read causal.heartbeats");
+        const Oid type = TEXTOID;
+        const Datum arg = CStringGetTextDatum(region);
+        spi_run("SELECT r.region, coalesce(h.beat, 0) FROM causal.regions r"
+                "  LEFT JOIN causal.heartbeats h ON h.region OPERATOR(pg_catalog.=) r.region"
+                " WHERE r.region OPERATOR(pg_catalog.<>) $1 ORDER BY r.region COLLATE \"C\"",
+                SPI_OK_SELECT, {1, &type, &arg}, false, kMaxPeers);
         bool isnull = false;
         for (uint64 i = 0; i < SPI_processed; ++i) {
             Peer& p = seen[seen_count++];
@@ -225,6 +222,9 @@ void causal_liveness_worker_main(Datum) {
     pqsignal(SIGTERM, die);  // also out of a lock wait inside SPI
     BackgroundWorkerUnblockSignals();
     BackgroundWorkerInitializeConnection(liveness_database, nullptr, 0);
+    // A superuser's session whose search_path the database's owner may set
+    // (ALTER DATABASE ... SET): pinned, over whatever the database says.
+    SetConfigOption("search_path", kPinnedSearchPath, PGC_SUSET, PGC_S_OVERRIDE);
     // A heartbeat must never wait for a synchronous standby: it is how this
     // region learns whether any peer is there.
     SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);

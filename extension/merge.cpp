@@ -32,6 +32,7 @@ extern "C" {
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/datetime.h"
 #include "utils/lsyscache.h"
@@ -264,7 +265,15 @@ struct ConversationQuery {
 // pg_causal's columns have pg_causal's types. The lock is kept until the end
 // of the transaction, so no ALTER can change them before the read.
 ConversationQuery conversation_query(FunctionCallInfo fcinfo, Oid relid, const char* conversation) {
-    Relation rel = table_open(relid, AccessShareLock);
+    // The privilege first: a role that may not read the table must not be
+    // able to queue for a lock on it either.
+    bool missing = false;
+    const AclResult acl = pg_class_aclcheck_ext(relid, GetUserId(), ACL_SELECT, &missing);
+    if (missing) ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", relid)));
+    if (acl != ACLCHECK_OK) aclcheck_error(acl, OBJECT_TABLE, get_rel_name(relid));
+    Relation rel = try_table_open(relid, AccessShareLock);
+    if (rel == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", relid)));
     const Oid schema = get_func_namespace(fcinfo->flinfo->fn_oid);
     const char* column = nullptr;
     for (int i = 0; rel->trigdesc != nullptr && i < rel->trigdesc->numtriggers; ++i) {

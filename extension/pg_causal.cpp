@@ -1,6 +1,7 @@
 // Module entry: settings, and the shared-memory clock when preloaded.
 #include "clock.hpp"
 #include "liveness.hpp"
+#include "owner.hpp"
 #include "postgres.hpp"
 #include "settings.hpp"
 #include "table_stats.hpp"
@@ -19,6 +20,7 @@ namespace causal::pg {
 int node_id_setting = -1;
 char* region_setting = nullptr;
 int max_clock_offset_ms = 500;
+bool allow_drop_extension = false;
 
 uint16_t require_node_id() {
     if (node_id_setting < 0)
@@ -85,6 +87,24 @@ void define_settings() {
                             "the other regions.",
                             &heartbeat_interval_ms, 1000, 100, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
                             nullptr, nullptr);
+    DefineCustomIntVariable(
+        "causal.max_hlc_lead",
+        "How far ahead of this region's clock a replicated message's hlc may be before it is quarantined.",
+        "No clock of the mesh can be that far ahead; kept, such a message would sort after every message to "
+        "come, for good. Rows less far ahead than this but beyond causal.max_clock_offset are kept, and do not "
+        "move the clock.",
+        &max_hlc_lead_s, 60, 1, 366 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "causal.ddl_guard", "Refuses DDL by non-superusers that would break a causal message table.",
+        "Disabling pg_causal's triggers, adding triggers that fire in the replication apply worker, "
+        "inheritance children, changing pg_causal's columns or the replica identity. pg_causal turns it off "
+        "for its own changes.",
+        &ddl_guard_setting, true, PGC_SUSET, GUC_NOT_IN_SAMPLE, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "causal.allow_drop_extension",
+        "Lets DROP EXTENSION pg_causal CASCADE drop the hlc, deps and deleted_at columns of message tables.",
+        "Off: DROP EXTENSION refuses while causal message tables exist, and says which.", &allow_drop_extension,
+        false, PGC_SUSET, GUC_NOT_IN_SAMPLE, nullptr, nullptr, nullptr);
     // A postmaster setting can only be defined while preloading; without
     // preloading there is no liveness worker for it to steer.
     if (process_shared_preload_libraries_in_progress)
@@ -100,6 +120,7 @@ void define_settings() {
 void _PG_init(void) {
     using namespace causal::pg;
     define_settings();
+    owner_register_callbacks();
     if (!process_shared_preload_libraries_in_progress) return;
     previous_shmem_request_hook = shmem_request_hook;
     shmem_request_hook = request_shmem;

@@ -6,6 +6,7 @@
 
 #include "hlc_datum.hpp"
 #include "settings.hpp"
+#include "spi.hpp"
 
 extern "C" {
 #include "catalog/namespace.h"
@@ -44,21 +45,16 @@ void on_relcache_invalidation(Datum, Oid relid) {
 
 const char* current_region() { return region_setting ? region_setting : ""; }
 
-void run(const char* query, const char* region) {
-    Oid type = TEXTOID;
-    Datum arg = region ? CStringGetTextDatum(region) : Datum(0);
-    if (SPI_execute_with_args(query, region ? 1 : 0, &type, &arg, nullptr, true, 0) != SPI_OK_SELECT)
-        elog(ERROR, "pg_causal could not read its region state: %s", query);
-}
-
 // Inside an SPI connection. read_only: with the active snapshot; otherwise
 // with a new one (in READ COMMITTED).
 FenceList read_fences(MemoryContext context, bool read_only) {
     // Never a parallel plan: this runs inside other queries, parallel ones too.
+    const int level = pin_search_path();
     SPIPlanPtr plan = SPI_prepare_cursor("SELECT region, epoch, fenced_at, lifted_at FROM causal.fences", 0,
                                          nullptr, 0);
-    if (plan == nullptr || SPI_execute_plan(plan, nullptr, nullptr, read_only, 0) != SPI_OK_SELECT)
-        elog(ERROR, "pg_causal could not read causal.fences");
+    const bool read = plan != nullptr && SPI_execute_plan(plan, nullptr, nullptr, read_only, 0) == SPI_OK_SELECT;
+    unpin_search_path(level);
+    if (!read) elog(ERROR, "pg_causal could not read causal.fences");
     static_assert(std::is_trivially_destructible_v<merge::Fence>, "it lives in a context");
     auto* fences = static_cast<merge::Fence*>(
         MemoryContextAllocZero(context, sizeof(merge::Fence) * (SPI_processed + 1)));
@@ -103,14 +99,20 @@ void load() {
     PushActiveSnapshot(GetLatestSnapshot());
     cache.region = MemoryContextStrdup(cache.context, region);
     cache.own = {0, false, nullptr};
-    run("SELECT epoch, state = 'fenced' FROM causal.regions WHERE region = $1", region);
+    // The writer's session: its search_path must not decide whether it may
+    // write (spi_run pins it; the operators are pg_catalog's by name).
+    const Oid type = TEXTOID;
+    const Datum arg = CStringGetTextDatum(region);
+    spi_run("SELECT r.epoch, r.state OPERATOR(pg_catalog.=) 'fenced' FROM causal.regions r"
+            " WHERE r.region OPERATOR(pg_catalog.=) $1",
+            SPI_OK_SELECT, {1, &type, &arg}, true);
     if (SPI_processed > 0) {
         cache.own.epoch = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
         cache.own.fenced = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
     }
-    run("SELECT region FROM causal.regions WHERE state = 'active' AND region <> $1 "
-        "ORDER BY region LIMIT 1",
-        region);
+    spi_run("SELECT r.region FROM causal.regions r WHERE r.state OPERATOR(pg_catalog.=) 'active'"
+            " AND r.region OPERATOR(pg_catalog.<>) $1 ORDER BY r.region LIMIT 1",
+            SPI_OK_SELECT, {1, &type, &arg}, true);
     if (SPI_processed > 0)
         cache.own.live_region = MemoryContextStrdup(
             cache.context, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));

@@ -8,6 +8,7 @@ extern "C" {
 #include "port/atomics.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "utils/acl.h"
 #include "utils/hsearch.h"
 #include "utils/tuplestore.h"
 }
@@ -102,6 +103,10 @@ CAUSAL_FUNCTION(table_stats) {
     hash_seq_init(&scan, shared_stats);
     while (auto* entry = static_cast<Entry*>(hash_seq_search(&scan))) {
         if (entry->key.database != MyDatabaseId) continue;
+        // A table's activity, and its name, only to who may read the table.
+        bool missing = false;
+        if (pg_class_aclcheck_ext(entry->key.relid, GetUserId(), ACL_SELECT, &missing) != ACLCHECK_OK || missing)
+            continue;
         Datum values[1 + kCounterCount];
         bool nulls[1 + kCounterCount] = {};
         values[0] = ObjectIdGetDatum(entry->key.relid);

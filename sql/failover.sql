@@ -31,6 +31,7 @@ END $$;
 CREATE TRIGGER heartbeats_register BEFORE INSERT OR UPDATE ON causal.heartbeats
     FOR EACH ROW EXECUTE FUNCTION causal.heartbeats_register();
 ALTER TABLE causal.heartbeats ENABLE ALWAYS TRIGGER heartbeats_register;
+REVOKE ALL ON FUNCTION causal.heartbeats_register() FROM PUBLIC;
 
 CREATE FUNCTION causal.liveness(OUT region text, OUT last_heard timestamptz, OUT heard_ms_ago bigint)
     RETURNS SETOF record AS 'MODULE_PATHNAME', 'liveness' LANGUAGE C VOLATILE;

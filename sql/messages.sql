@@ -1,5 +1,8 @@
 -- Causal message tables: causal.enable() turns an ordinary table into one,
--- and the C++ trigger causal.message_trigger() guards both of its write paths.
+-- and the C++ triggers guard both of its write paths (extension/
+-- message_trigger.cpp). causal.message_tables() says which tables are
+-- message tables and whether each is still what enable() made; the event
+-- trigger causal_guard_ddl (sql/guard.sql) keeps tenants from changing that.
 
 -- Rows the replication apply path could not take, kept with the reason. The
 -- apply path never raises (that would stop replication for good); this is
@@ -20,10 +23,24 @@ CREATE FUNCTION causal.new_msg_id() RETURNS uuid
 COMMENT ON FUNCTION causal.new_msg_id() IS
     'a time-ordered UUID (version 7): the default msg_id, cheap to index';
 
+-- The triggers' functions. Not for PUBLIC: a role that could put them on a
+-- table of its own could feed them any row. causal.enable() (SECURITY
+-- DEFINER) creates the triggers; firing one needs no privilege.
 CREATE FUNCTION causal.message_trigger() RETURNS trigger
     AS 'MODULE_PATHNAME', 'message_trigger' LANGUAGE C;
 CREATE FUNCTION causal.message_stored() RETURNS trigger
     AS 'MODULE_PATHNAME', 'message_stored' LANGUAGE C;
+CREATE FUNCTION causal.message_truncate() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'message_truncate' LANGUAGE C;
+REVOKE ALL ON FUNCTION causal.message_trigger(), causal.message_stored(), causal.message_truncate() FROM PUBLIC;
+
+-- Runs one of causal.enable()'s statements as the table's owner, in a
+-- security-restricted operation: whatever of the owner's code it fires
+-- (a CHECK constraint, an index expression) runs with the owner's rights,
+-- not the admin's. Only superusers (and so enable()) may call it.
+CREATE FUNCTION causal.run_as_owner(message_table regclass, statement text, replica boolean DEFAULT false)
+    RETURNS void AS 'MODULE_PATHNAME', 'run_as_owner' LANGUAGE C;
+REVOKE ALL ON FUNCTION causal.run_as_owner(regclass, text, boolean) FROM PUBLIC;
 
 CREATE FUNCTION causal.table_stats(
     OUT relid regclass,
@@ -36,11 +53,13 @@ CREATE FUNCTION causal.table_stats(
     OUT offset_rejections bigint)
     RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'table_stats' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION causal.table_stats() IS
+    'per causal message table the caller may read, counted since the server started';
 
 CREATE VIEW causal.stat_tables AS
 SELECT s.* FROM causal.table_stats() s
- WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = s.relid);
-COMMENT ON VIEW causal.stat_tables IS 'per causal message table, counted since the server started';
+ WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) s.relid);
+COMMENT ON VIEW causal.stat_tables IS 'per causal message table the caller may read, counted since the server started';
 GRANT SELECT ON causal.stat_tables TO PUBLIC;
 
 -- The columns a causal message table carries, with their types.
@@ -50,7 +69,8 @@ RETURNS SETOF record LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_tem
          ('hlc', 'causal.hlc'::regtype, 'causal.hlc'),
          ('deps', 'causal.hlc[]'::regtype, 'causal.hlc[] NOT NULL DEFAULT ''{}'''),
          ('crdb_region', 'text'::regtype, 'text'),
-         ('epoch', 'bigint'::regtype, 'bigint')
+         ('epoch', 'bigint'::regtype, 'bigint'),
+         ('deleted_at', 'causal.hlc'::regtype, 'causal.hlc')
 $$;
 
 -- The index of `relation` whose key columns are exactly `columns`, if any:
@@ -67,12 +87,139 @@ RETURNS regclass LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    ORDER BY i.indexrelid LIMIT 1
 $$;
 
+-- What keeps `message_table` from being the message table causal.enable()
+-- makes, the first thing found, or no row: its SQLSTATE, the problem and a
+-- hint. The one definition of a well-formed message table, for the DDL
+-- guard, causalctl verify and enable() itself.
+CREATE FUNCTION causal.message_table_problem(message_table regclass, conversation name,
+                                             OUT sqlstate text, OUT problem text, OUT hint text)
+RETURNS SETOF record LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  rel pg_class;
+  ours constant oid[] := ARRAY['causal.message_trigger()'::regprocedure, 'causal.message_stored()'::regprocedure,
+                               'causal.message_truncate()'::regprocedure]::oid[];
+  col record;
+  found_type regtype;
+  identity regclass;
+BEGIN
+  SELECT * INTO rel FROM pg_class c WHERE c.oid = message_table;
+  -- pg_causal's three triggers, each with its own function, enabled ALWAYS
+  IF (SELECT count(*) FROM pg_trigger t
+       WHERE t.tgrelid = message_table AND t.tgenabled = 'A'
+         AND (t.tgname, t.tgfoid) IN (('causal_message', ours[1]), ('causal_message_stored', ours[2]),
+                                      ('causal_message_truncate', ours[3]))) <> 3 THEN
+    RETURN QUERY SELECT '42501', 'pg_causal''s triggers must stay on it, enabled ALWAYS',
+      'Only a superuser can change them; causal.disable() (for causal_admin) turns a message table back into an ordinary table.';
+    RETURN;
+  END IF;
+  -- Triggers that fire in the replication apply worker run as a superuser.
+  IF EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = message_table AND NOT t.tgisinternal
+                AND t.tgenabled IN ('A', 'R') AND t.tgfoid <> ALL (ours)) THEN
+    RETURN QUERY SELECT '42501',
+      format('trigger %I would fire on rows replicated from other regions',
+             (SELECT t.tgname FROM pg_trigger t WHERE t.tgrelid = message_table AND NOT t.tgisinternal
+                 AND t.tgenabled IN ('A', 'R') AND t.tgfoid <> ALL (ours) ORDER BY t.tgname LIMIT 1)),
+      'The replication apply worker runs as a superuser: a trigger enabled ALWAYS or REPLICA would run the table owner''s code with its rights. Enable it for local writes only (ENABLE TRIGGER), or LISTEN (causal.enable(..., notify => true)).';
+    RETURN;
+  END IF;
+  IF rel.relpersistence <> 'p' THEN
+    RETURN QUERY SELECT '42P16', 'it must be a permanent table: logical replication carries no other',
+      'ALTER TABLE ... SET LOGGED.';
+    RETURN;
+  END IF;
+  IF rel.relispartition OR EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = message_table OR i.inhparent = message_table) THEN
+    RETURN QUERY SELECT '42P16', 'it must have no inheritance parents, children or partitions',
+      'Rows written to a child do not pass the parent''s triggers: they would reach every region unstamped.';
+    RETURN;
+  END IF;
+  FOR col IN SELECT c.name, c.type FROM causal.message_columns() c
+             UNION ALL SELECT conversation, NULL LOOP
+    SELECT a.atttypid::regtype INTO found_type FROM pg_attribute a
+     WHERE a.attrelid = message_table AND a.attname = col.name AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+      RETURN QUERY SELECT '42P16', format('it must keep its column %I', col.name),
+        'pg_causal''s columns, and the conversation column, stay as causal.enable() made them.';
+      RETURN;
+    ELSIF found_type <> col.type THEN
+      RETURN QUERY SELECT '42P16', format('column %I must keep type %s, not %s', col.name, col.type, found_type),
+        'pg_causal''s columns, and the conversation column, stay as causal.enable() made them.';
+      RETURN;
+    END IF;
+  END LOOP;
+  SELECT i.indexrelid::regclass INTO identity FROM pg_index i WHERE i.indrelid = message_table AND i.indisreplident;
+  IF rel.relreplident <> 'i' OR identity IS DISTINCT FROM causal.index_on(message_table, ARRAY['msg_id']::name[], true) THEN
+    RETURN QUERY SELECT '42P16', 'its replica identity must stay the unique index on msg_id',
+      'Every region finds a message by its msg_id.';
+    RETURN;
+  END IF;
+END $$;
+
+-- Every causal message table of this database: a plain table carrying one
+-- of pg_causal's trigger functions, with its conversation column (the
+-- causal_message trigger's argument) and, when it is no longer what enable()
+-- made, the first problem (causal.message_table_problem).
+CREATE FUNCTION causal.message_tables(OUT relid regclass, OUT conversation name, OUT notify boolean,
+                                      OUT sqlstate text, OUT problem text, OUT hint text)
+RETURNS SETOF record LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT m.relid, convert_from(m.first, current_setting('server_encoding'))::name,
+         coalesce(substring(m.rest FROM 1 FOR position('\x00'::bytea IN m.rest) - 1) = 'notify'::bytea, false),
+         p.sqlstate, p.problem, p.hint
+    FROM (SELECT c.oid::regclass AS relid,
+                 -- the causal_message trigger's arguments: NUL-terminated
+                 -- bytes, conversation then 'notify' or 'quiet'
+                 substring(t.tgargs FROM 1 FOR position('\x00'::bytea IN t.tgargs) - 1) AS first,
+                 substring(t.tgargs FROM position('\x00'::bytea IN t.tgargs) + 1) AS rest
+            FROM (SELECT DISTINCT t.tgrelid FROM pg_trigger t
+                   WHERE t.tgfoid IN ('causal.message_trigger()'::regprocedure,
+                                      'causal.message_stored()'::regprocedure,
+                                      'causal.message_truncate()'::regprocedure)) ours
+            JOIN pg_class c ON c.oid = ours.tgrelid AND c.relkind = 'r'
+            LEFT JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname = 'causal_message'
+                                  AND t.tgfoid = 'causal.message_trigger()'::regprocedure) m
+    LEFT JOIN LATERAL (SELECT * FROM causal.message_table_problem(m.relid,
+                         convert_from(m.first, current_setting('server_encoding'))::name) LIMIT 1) p ON true
+   ORDER BY m.relid::text
+$$;
+COMMENT ON FUNCTION causal.message_tables() IS
+    'every causal message table of this database, and what is wrong with it, if anything';
+
+-- Makes sure the publication causal_mesh exists, carries pg_causal's own
+-- tables and publishes INSERT and UPDATE only, and refuses one owned by a
+-- role that is not a superuser: that owner could stop replicating any
+-- message table, or publish DELETE and TRUNCATE, which would then circle
+-- the mesh. A deletion travels as its tombstone, which is an INSERT.
+CREATE FUNCTION causal.mesh_publication() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $$
+DECLARE
+  pub pg_publication;
+  mesh_table regclass;
+BEGIN
+  SELECT * INTO pub FROM pg_publication p WHERE p.pubname = 'causal_mesh';
+  IF NOT FOUND THEN
+    CREATE PUBLICATION causal_mesh WITH (publish = 'insert, update');
+  ELSIF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.oid = pub.pubowner) OR pub.puballtables THEN
+    RAISE EXCEPTION 'publication "causal_mesh" already exists and is not pg_causal''s' USING ERRCODE = '42710',
+      DETAIL = format('It belongs to %s%s. Whoever owns it decides what the mesh replicates.',
+                      pub.pubowner::regrole, CASE WHEN pub.puballtables THEN ' and publishes all tables' ELSE '' END),
+      HINT = 'Drop it, or have a superuser own it (ALTER PUBLICATION causal_mesh OWNER TO ...).';
+  ELSIF pub.pubdelete OR pub.pubtruncate OR NOT pub.pubinsert OR NOT pub.pubupdate THEN
+    ALTER PUBLICATION causal_mesh SET (publish = 'insert, update');
+  END IF;
+  FOREACH mesh_table IN ARRAY ARRAY['causal.regions', 'causal.fences', 'causal.heartbeats']::regclass[] LOOP
+    IF NOT EXISTS (SELECT FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
+                    WHERE p.pubname = 'causal_mesh' AND pr.prrelid = mesh_table) THEN
+      EXECUTE format('ALTER PUBLICATION causal_mesh ADD TABLE %s', mesh_table);
+    END IF;
+  END LOOP;
+END $$;
+REVOKE ALL ON FUNCTION causal.mesh_publication() FROM PUBLIC;
+
 CREATE FUNCTION causal.enable(
     message_table regclass,
     conversation name,
     notify boolean DEFAULT false)
 RETURNS regclass
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $$
 DECLARE
   rel pg_class;
   qualified text;
@@ -81,14 +228,47 @@ DECLARE
   msg_id_index regclass;
   this_region text := causal.gateway_region();
   current_epoch bigint;
+  problem record;
+  ours constant oid[] := ARRAY['causal.message_trigger()'::regprocedure, 'causal.message_stored()'::regprocedure,
+                               'causal.message_truncate()'::regprocedure]::oid[];
 BEGIN
+  IF message_table IS NULL OR conversation IS NULL THEN
+    RAISE EXCEPTION 'causal.enable() needs a table and its conversation column' USING ERRCODE = '22004';
+  END IF;
   SELECT * INTO rel FROM pg_class WHERE oid = message_table;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'relation with OID % does not exist', message_table::oid USING ERRCODE = '42P01';
+  END IF;
   qualified := message_table::text;
   IF rel.relkind = 'p' THEN
     RAISE EXCEPTION 'cannot enable partitioned table %', qualified USING ERRCODE = '0A000',
       DETAIL = 'Causal message tables are plain tables in this version.';
   ELSIF rel.relkind <> 'r' THEN
     RAISE EXCEPTION '"%" is not a table', qualified USING ERRCODE = '42809';
+  END IF;
+  -- SECURITY DEFINER: the caller (causal_admin) gets pg_causal's changes to
+  -- a table, never a system catalog's or pg_causal's own.
+  IF rel.oid < 16384 OR rel.relnamespace IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace,
+                                             'pg_toast'::regnamespace, 'causal'::regnamespace) THEN
+    RAISE EXCEPTION 'cannot enable %: it belongs to the system or to pg_causal', qualified USING ERRCODE = '42501';
+  END IF;
+  IF rel.relpersistence <> 'p' THEN
+    RAISE EXCEPTION 'cannot enable %: it is not a permanent table', qualified USING ERRCODE = '42P16',
+      DETAIL = 'Logical replication carries only permanent tables.';
+  END IF;
+  IF rel.relispartition OR EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = message_table OR i.inhparent = message_table) THEN
+    RAISE EXCEPTION 'cannot enable %: it has inheritance parents, children or partitions', qualified
+      USING ERRCODE = '42P16',
+      DETAIL = 'Rows written to a child do not pass the parent''s triggers: they would reach every region unstamped.';
+  END IF;
+  IF EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = message_table AND NOT t.tgisinternal
+                AND t.tgenabled IN ('A', 'R') AND t.tgfoid <> ALL (ours)) THEN
+    RAISE EXCEPTION 'cannot enable %: trigger % fires on replicated rows', qualified,
+      (SELECT t.tgname FROM pg_trigger t WHERE t.tgrelid = message_table AND NOT t.tgisinternal
+          AND t.tgenabled IN ('A', 'R') AND t.tgfoid <> ALL (ours) ORDER BY t.tgname LIMIT 1)
+      USING ERRCODE = '42501',
+      DETAIL = 'The replication apply worker runs as a superuser: a trigger enabled ALWAYS or REPLICA would run the table owner''s code with its rights.',
+      HINT = 'Enable it for local writes only (ENABLE TRIGGER), or LISTEN (notify => true).';
   END IF;
 
   SELECT a.atttypid::regtype INTO column_type FROM pg_attribute a
@@ -101,12 +281,14 @@ BEGIN
     RAISE EXCEPTION 'column "%" is one of pg_causal''s own columns', conversation USING ERRCODE = '42P16';
   END IF;
 
+  -- Every change to the table itself is made as its owner (run_as_owner),
+  -- so that none of the owner's code runs with the caller's rights.
   -- pg_causal's columns: add the missing ones, refuse ones of another type.
   FOR col IN SELECT * FROM causal.message_columns() LOOP
     SELECT a.atttypid::regtype INTO column_type FROM pg_attribute a
      WHERE a.attrelid = message_table AND a.attname = col.name AND a.attnum > 0 AND NOT a.attisdropped;
     IF NOT FOUND THEN
-      EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s', qualified, col.name, col.definition);
+      PERFORM causal.run_as_owner(message_table, format('ALTER TABLE %s ADD COLUMN %I %s', qualified, col.name, col.definition));
     ELSIF column_type <> col.type THEN
       RAISE EXCEPTION 'column "%" of table % has type %, not %', col.name, qualified, column_type, col.type
         USING ERRCODE = '42804';
@@ -128,26 +310,35 @@ BEGIN
       HINT = 'Drop it, or add msg_id to its columns; msg_id identifies a message in every region.';
   END IF;
 
+  -- pg_causal's triggers go first: the rows from before are stamped below
+  -- without them, and without any of the owner's (run_as_owner's replica
+  -- role fires only triggers enabled ALWAYS or REPLICA, refused above).
+  EXECUTE format('DROP TRIGGER IF EXISTS causal_message ON %s', qualified);
+  EXECUTE format('DROP TRIGGER IF EXISTS causal_message_stored ON %s', qualified);
+  EXECUTE format('DROP TRIGGER IF EXISTS causal_message_truncate ON %s', qualified);
+
   -- Rows from before: given an id, stamped now, in this region and epoch.
   SELECT r.epoch INTO current_epoch FROM causal.regions r WHERE r.region = this_region;
-  EXECUTE format('UPDATE %s SET msg_id = coalesce(msg_id, causal.new_msg_id()), deps = coalesce(deps, ''{}''),
-                         hlc = causal.hlc_now(), crdb_region = $1, epoch = $2
-                   WHERE hlc IS NULL OR msg_id IS NULL OR deps IS NULL', qualified)
-    USING this_region, coalesce(current_epoch, 0);
-  EXECUTE format('ALTER TABLE %s ALTER COLUMN msg_id SET NOT NULL, ALTER COLUMN hlc SET NOT NULL,
-                  ALTER COLUMN deps SET NOT NULL, ALTER COLUMN crdb_region SET NOT NULL,
-                  ALTER COLUMN epoch SET NOT NULL', qualified);
+  PERFORM causal.run_as_owner(message_table,
+    format('UPDATE %s SET msg_id = coalesce(msg_id, causal.new_msg_id()), deps = coalesce(deps, ''{}''),
+                   hlc = causal.hlc_now(), crdb_region = %L, epoch = %s
+             WHERE hlc IS NULL OR msg_id IS NULL OR deps IS NULL', qualified, this_region, coalesce(current_epoch, 0)),
+    replica => true);
+  PERFORM causal.run_as_owner(message_table,
+    format('ALTER TABLE %s ALTER COLUMN msg_id SET NOT NULL, ALTER COLUMN hlc SET NOT NULL,
+            ALTER COLUMN deps SET NOT NULL, ALTER COLUMN crdb_region SET NOT NULL,
+            ALTER COLUMN epoch SET NOT NULL', qualified));
 
   -- msg_id identifies a message in every region: the dedupe key and the
   -- replica identity (a local serial key would differ from region to region).
   msg_id_index := causal.index_on(message_table, ARRAY['msg_id']::name[], true);
   IF msg_id_index IS NULL THEN
-    EXECUTE format('CREATE UNIQUE INDEX ON %s (msg_id)', qualified);
+    PERFORM causal.run_as_owner(message_table, format('CREATE UNIQUE INDEX ON %s (msg_id)', qualified));
     msg_id_index := causal.index_on(message_table, ARRAY['msg_id']::name[], true);
   END IF;
   IF causal.index_on(message_table, ARRAY[conversation, 'hlc']::name[], false) IS NULL THEN
     BEGIN
-      EXECUTE format('CREATE INDEX ON %s (%I, hlc)', qualified, conversation);
+      PERFORM causal.run_as_owner(message_table, format('CREATE INDEX ON %s (%I, hlc)', qualified, conversation));
     EXCEPTION WHEN undefined_object THEN
       RAISE EXCEPTION 'conversation column "%" has type %, which a btree cannot index', conversation,
                       (SELECT a.atttypid::regtype FROM pg_attribute a
@@ -155,48 +346,63 @@ BEGIN
         USING ERRCODE = '42804';
     END;
   END IF;
-  EXECUTE format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', qualified,
-                 (SELECT relname FROM pg_class WHERE oid = msg_id_index));
+  PERFORM causal.run_as_owner(message_table, format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', qualified,
+                 (SELECT relname FROM pg_class WHERE oid = msg_id_index)));
 
-  EXECUTE format('DROP TRIGGER IF EXISTS causal_message ON %s', qualified);
-  EXECUTE format('DROP TRIGGER IF EXISTS causal_message_stored ON %s', qualified);
-  EXECUTE format('CREATE TRIGGER causal_message BEFORE INSERT OR UPDATE ON %s FOR EACH ROW
+  EXECUTE format('CREATE TRIGGER causal_message BEFORE INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW
                   EXECUTE FUNCTION causal.message_trigger(%L, %L)', qualified, conversation,
                  CASE WHEN notify THEN 'notify' ELSE 'quiet' END);
   -- Counts and notifies once the row is stored: a retry dropped by ON
-  -- CONFLICT, or one that fails on the unique index, never was.
-  EXECUTE format('CREATE TRIGGER causal_message_stored AFTER INSERT ON %s FOR EACH ROW
+  -- CONFLICT, or one that fails on the unique index, never was. After a
+  -- DELETE, writes the message's tombstone.
+  EXECUTE format('CREATE TRIGGER causal_message_stored AFTER INSERT OR DELETE ON %s FOR EACH ROW
                   EXECUTE FUNCTION causal.message_stored(%L, %L)', qualified, conversation,
                  CASE WHEN notify THEN 'notify' ELSE 'quiet' END);
+  EXECUTE format('CREATE TRIGGER causal_message_truncate BEFORE TRUNCATE ON %s
+                  FOR EACH STATEMENT EXECUTE FUNCTION causal.message_truncate()', qualified);
   -- ALWAYS: the replication apply worker must fire them too
   EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER causal_message', qualified);
   EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER causal_message_stored', qualified);
+  EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER causal_message_truncate', qualified);
 
-  IF NOT EXISTS (SELECT FROM pg_publication WHERE pubname = 'causal_mesh') THEN
-    CREATE PUBLICATION causal_mesh FOR TABLE causal.regions, causal.fences, causal.heartbeats;
-  END IF;
+  PERFORM causal.mesh_publication();
   IF NOT EXISTS (SELECT FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
                   WHERE p.pubname = 'causal_mesh' AND pr.prrelid = message_table) THEN
-    EXECUTE format('ALTER PUBLICATION causal_mesh ADD TABLE %s', qualified);
+    EXECUTE format('ALTER PUBLICATION causal_mesh ADD TABLE ONLY %s', qualified);
+  END IF;
+
+  SELECT * INTO problem FROM causal.message_table_problem(message_table, conversation) LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'causal.enable() left % unfit: %', qualified, problem.problem USING ERRCODE = 'XX000';
   END IF;
   RETURN message_table;
 END $$;
 COMMENT ON FUNCTION causal.enable(regclass, name, boolean) IS
-    'make a table a causal message table: columns, indexes, the trigger, publication causal_mesh';
+    'make a table a causal message table: columns, indexes, the triggers, publication causal_mesh';
 
--- Undoes enable() without touching the data: the trigger goes and the table
+-- Undoes enable() without touching the data: the triggers go and the table
 -- leaves the publication; columns, indexes and rows stay.
 CREATE FUNCTION causal.disable(message_table regclass) RETURNS regclass
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $$
 BEGIN
+  IF NOT EXISTS (SELECT FROM causal.message_tables() m WHERE m.relid = message_table) THEN
+    RAISE EXCEPTION 'table % is not a causal message table', message_table USING ERRCODE = '55000';
+  END IF;
   EXECUTE format('DROP TRIGGER IF EXISTS causal_message ON %s', message_table);
   EXECUTE format('DROP TRIGGER IF EXISTS causal_message_stored ON %s', message_table);
+  EXECUTE format('DROP TRIGGER IF EXISTS causal_message_truncate ON %s', message_table);
   IF EXISTS (SELECT FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
               WHERE p.pubname = 'causal_mesh' AND pr.prrelid = message_table) THEN
     EXECUTE format('ALTER PUBLICATION causal_mesh DROP TABLE %s', message_table);
   END IF;
   RETURN message_table;
 END $$;
+
+-- Turning tables into message tables and back is for causal_admin: enable()
+-- runs with pg_causal's rights (it adds to causal_mesh, which a superuser
+-- owns) and makes every change to the table as its owner.
+REVOKE ALL ON FUNCTION causal.enable(regclass, name, boolean), causal.disable(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION causal.enable(regclass, name, boolean), causal.disable(regclass) TO causal_admin;
 
 SELECT pg_catalog.pg_extension_config_dump('causal.quarantine', '');
 SELECT pg_catalog.pg_extension_config_dump('causal.quarantine_id_seq', '');

@@ -113,6 +113,8 @@ ALTER TABLE causal.regions ENABLE ALWAYS TRIGGER regions_changed;
 CREATE TRIGGER fences_changed AFTER INSERT OR UPDATE OR DELETE ON causal.fences
     FOR EACH ROW EXECUTE FUNCTION causal.regions_changed();
 ALTER TABLE causal.fences ENABLE ALWAYS TRIGGER fences_changed;
+-- Trigger functions are for these triggers alone.
+REVOKE ALL ON FUNCTION causal.regions_register(), causal.fences_register(), causal.regions_changed() FROM PUBLIC;
 
 CREATE FUNCTION causal.register_region(region text, node_id int) RETURNS causal.regions
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -154,7 +156,7 @@ DECLARE
   now causal.hlc := causal.hlc_now();
   current causal.regions;
 BEGIN
-  PERFORM causal.require_newer_epoch(region, epoch, NULL);
+  PERFORM causal.require_newer_epoch(region, epoch, NULL::bigint);
   IF NOT EXISTS (SELECT FROM causal.regions r WHERE r.region = fence_region.region) THEN
     INSERT INTO causal.regions (region, changed_at) VALUES (fence_region.region, now);
   END IF;
@@ -176,7 +178,7 @@ DECLARE
   now causal.hlc := causal.hlc_now();
   current causal.regions;
 BEGIN
-  PERFORM causal.require_newer_epoch(region, epoch, NULL);
+  PERFORM causal.require_newer_epoch(region, epoch, NULL::bigint);
   SELECT * INTO current FROM causal.regions r WHERE r.region = unfence_region.region FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'region "%" is not registered', unfence_region.region USING ERRCODE = '42704';

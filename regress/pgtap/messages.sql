@@ -47,9 +47,9 @@ SELECT is(causal.enable('tap.chat', conversation => 'conversation_id'), 'tap.cha
 SELECT results_eq(
   $$SELECT name, type, not_null FROM pg_temp.columns_of('tap.chat') ORDER BY name$$,
   $$VALUES ('body', 'text'::regtype, false), ('conversation_id', 'bigint', false),
-           ('crdb_region', 'text', true), ('deps', 'causal.hlc[]', true), ('epoch', 'bigint', true),
-           ('hlc', 'causal.hlc', true), ('msg_id', 'uuid', true), ('sender', 'text', false)$$,
-  'enable() adds msg_id uuid, hlc, deps hlc[], crdb_region text, epoch bigint, all NOT NULL, and keeps the own columns');
+           ('crdb_region', 'text', true), ('deleted_at', 'causal.hlc', false), ('deps', 'causal.hlc[]', true),
+           ('epoch', 'bigint', true), ('hlc', 'causal.hlc', true), ('msg_id', 'uuid', true), ('sender', 'text', false)$$,
+  'enable() adds msg_id uuid, hlc, deps hlc[], crdb_region text, epoch bigint, all NOT NULL, deleted_at, and keeps the own columns');
 SELECT matches((SELECT default_value FROM pg_temp.columns_of('tap.chat') WHERE name = 'msg_id'),
                '^((pg_catalog\.)?gen_random_uuid|(causal\.)?new_msg_id)\(\)$',
                'msg_id defaults to a generated uuid (gen_random_uuid() or causal.new_msg_id())');
@@ -75,11 +75,14 @@ SELECT is((SELECT count(*) FROM pg_index i
 SELECT results_eq(
   $$SELECT tgname::text COLLATE "default", tgenabled::text, tgtype::int,
            tgfoid = CASE tgname WHEN 'causal_message' THEN 'causal.message_trigger'::regproc
-                                ELSE 'causal.message_stored'::regproc END, tgnargs::int
+                                WHEN 'causal_message_stored' THEN 'causal.message_stored'::regproc
+                                ELSE 'causal.message_truncate'::regproc END, tgnargs::int
       FROM pg_trigger WHERE tgrelid = 'tap.chat'::regclass AND NOT tgisinternal ORDER BY tgname$$,
-  $$VALUES ('causal_message', 'A', 1 | 2 | 4 | 16, true, 2),
-           ('causal_message_stored', 'A', 1 | 4, true, 2)$$,
-  'two triggers, enabled ALWAYS: causal_message BEFORE INSERT OR UPDATE, causal_message_stored AFTER INSERT, for each row');
+  -- tgtype bits: 1 row, 2 before, 4 insert, 8 delete, 16 update, 32 truncate
+  $$VALUES ('causal_message', 'A', 1 | 2 | 4 | 8 | 16, true, 2),
+           ('causal_message_stored', 'A', 1 | 4 | 8, true, 2),
+           ('causal_message_truncate', 'A', 2 | 32, true, 0)$$,
+  'three triggers, enabled ALWAYS: causal_message BEFORE INSERT OR UPDATE OR DELETE and causal_message_stored AFTER INSERT OR DELETE for each row, causal_message_truncate BEFORE TRUNCATE');
 SELECT matches((SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'tap.chat'::regclass AND tgname = 'causal_message'),
                $$message_trigger\('conversation_id', 'quiet'\)$$,
                'the trigger names the conversation column and is quiet by default');
@@ -206,7 +209,8 @@ SELECT set_eq('SELECT * FROM pg_temp.columns_of(''tap.gone'')', 'SELECT * FROM g
 SELECT set_eq('SELECT * FROM pg_temp.indexes_of(''tap.gone'')', 'SELECT * FROM gone_indexes',
               'disable() keeps the indexes');
 SELECT set_eq('SELECT * FROM tap.gone', 'SELECT * FROM gone_rows', 'disable() keeps the rows, stamps and all');
-SELECT lives_ok($$SELECT causal.disable('tap.gone')$$, 'disable() of a disabled table is harmless');
+SELECT throws_ok($$SELECT causal.disable('tap.gone')$$, '55000', 'table tap.gone is not a causal message table',
+                 'disable() of a table that is no message table (any more) says so');
 
 -- ==== local path: stamping ====================================================
 
@@ -334,7 +338,7 @@ SELECT lives_ok(format('UPDATE tap.chat SET body = body, hlc = hlc WHERE msg_id 
 WITH changed AS (UPDATE tap.chat SET body = body WHERE msg_id = :'first_msg_id' RETURNING 1)
 SELECT is(count(*), 1::bigint, 'and goes through, so RETURNING shows the row (the race-free retry idiom)') FROM changed;
 SELECT set_eq(format('SELECT * FROM tap.chat WHERE msg_id = %L', :'first_msg_id'),
-              'SELECT conversation_id, sender, body, msg_id, hlc, deps, crdb_region, epoch FROM first_row',
+              'SELECT conversation_id, sender, body, msg_id, hlc, deps, crdb_region, epoch, deleted_at FROM first_row',
               'the row is as it was');
 INSERT INTO tap.chat (conversation_id, sender, body) VALUES (47, 'ana', repeat('Let''s meet. ', 1000));
 SELECT lives_ok($$UPDATE tap.chat SET body = repeat('Let''s meet. ', 1000) WHERE conversation_id = 47$$,

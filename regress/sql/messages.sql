@@ -100,7 +100,33 @@ SELECT relid, local_inserts > 0 AS counts_local_inserts, applied, duplicates, wi
        quarantined, offset_rejections
   FROM causal.stat_tables WHERE relid = 'chat.messages'::regclass;
 
--- disable: the trigger and the publication go, the data stays
+-- DELETE leaves a tombstone: the stamp stays, the body goes, deleted_at is set
+SELECT msg_id AS deleted_id, hlc AS deleted_hlc FROM chat.messages WHERE body = 'current' \gset
+DELETE FROM chat.messages WHERE body = 'current' RETURNING sender, body;
+SELECT sender, body, hlc = :'deleted_hlc' AS same_hlc, deleted_at > hlc AS deleted_after
+  FROM chat.messages WHERE msg_id = :'deleted_id';
+-- deleting a tombstone changes nothing; a retry of the message brings nothing back
+DELETE FROM chat.messages WHERE msg_id = :'deleted_id';
+INSERT INTO chat.messages (msg_id, conversation_id, body) VALUES (:'deleted_id', 42, 'again')
+ON CONFLICT (msg_id) DO UPDATE SET msg_id = EXCLUDED.msg_id RETURNING body, hlc = :'deleted_hlc' AS same_hlc;
+-- a tombstone cannot be changed back
+UPDATE chat.messages SET deleted_at = NULL WHERE msg_id = :'deleted_id';
+-- TRUNCATE would wipe every region
+TRUNCATE chat.messages;
+SELECT pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = 'causal_mesh';
+
+-- what pg_causal knows of its message tables
+SELECT relid, conversation, notify, sqlstate, problem FROM causal.message_tables();
+CREATE TABLE chat.family (conversation_id bigint, body text);
+CREATE TABLE chat.family_child () INHERITS (chat.family);
+SELECT causal.enable('chat.family', 'conversation_id');
+SELECT causal.enable('pg_catalog.pg_class', 'relname');
+SELECT causal.disable('chat.family');
+
+-- DROP EXTENSION ... CASCADE would drop every message's hlc and deps
+DROP EXTENSION pg_causal CASCADE;
+
+-- disable: the triggers and the publication go, the data stays
 SELECT causal.disable('chat.messages');
 \d chat.messages
 SELECT count(*) AS messages FROM chat.messages;
@@ -110,4 +136,3 @@ SELECT count(*) AS in_mesh FROM pg_publication_tables WHERE pubname = 'causal_me
 DROP SCHEMA chat CASCADE;
 DELETE FROM causal.fences WHERE region IN ('test-east', 'test-west');
 DELETE FROM causal.regions WHERE region IN ('test-east', 'test-west');
-DROP PUBLICATION causal_mesh;

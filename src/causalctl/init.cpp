@@ -45,6 +45,10 @@ void check_server(RegionSetup& r) {
                       db.value("SELECT current_database()") + "' (set it and restart)");
     if (db.value("SELECT rolsuper::text FROM pg_roles WHERE rolname = current_user") != "true")
         throw Refusal(r.region->name + ": causalctl init needs a superuser (ALTER SYSTEM, subscriptions)");
+    if (db.value("SELECT count(*) FROM pg_publication p JOIN pg_roles o ON o.oid = p.pubowner"
+                 " WHERE p.pubname = 'causal_mesh' AND NOT o.rolsuper") != "0")
+        throw Refusal(r.region->name + ": publication causal_mesh belongs to a role that is not a superuser, "
+                      "which could stop the mesh's replication (drop it, or have a superuser own it)");
     r.node_id = std::stoi(db.value("SELECT current_setting('causal.node_id')"));
     std::string configured = db.value("SELECT current_setting('causal.region')");
     if (!configured.empty() && configured != r.region->name)
@@ -87,14 +91,18 @@ void publish(RegionSetup& r) {
         db.exec("SELECT causal.register_region($1, $2)", {r.region->name, std::to_string(r.node_id)});
         r.done.push_back("registered");
     }
-    if (db.value("SELECT count(*) FROM pg_publication WHERE pubname = 'causal_mesh'") == "0") {
-        db.exec("CREATE PUBLICATION causal_mesh FOR TABLE causal.regions, causal.fences, causal.heartbeats");
-        r.done.push_back("created publication causal_mesh");
-    } else if (db.value("SELECT count(*) FROM pg_publication_tables WHERE pubname = 'causal_mesh'"
-                        " AND schemaname = 'causal' AND tablename = 'heartbeats'") == "0") {
-        db.exec("ALTER PUBLICATION causal_mesh ADD TABLE causal.heartbeats");
-        r.done.push_back("publishes heartbeats");
+    // The publication exists since CREATE EXTENSION; this mends one made
+    // by an older version (which published DELETE and TRUNCATE) and
+    // refuses one that a role other than a superuser owns.
+    const std::string before = db.value(
+        "SELECT pubdelete OR pubtruncate FROM pg_publication WHERE pubname = 'causal_mesh'");
+    try {
+        db.exec("SELECT causal.mesh_publication()");
+    } catch (const DbError& error) {
+        if (error.sqlstate() == "42710") throw Refusal(error.what());
+        throw;
     }
+    if (before != "f") r.done.push_back("publication causal_mesh publishes inserts and updates only");
 }
 
 // The tables `from` publishes that `to` does not have: a subscription (or

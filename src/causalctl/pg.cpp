@@ -19,12 +19,16 @@ Connection::Connection(std::string region, const std::string& dsn, int timeout_s
     // over the defaults after it.
     const std::string timeout = std::to_string(timeout_s);
     // Keepalives: a region cut off after we connected must fail a call, not
-    // hang it. The options: no statement waits forever, and a vote or a fence
-    // is durable when acknowledged.
+    // hang it. The options: no statement waits forever, a vote or a fence is
+    // durable when acknowledged, and the search_path is pg_catalog's alone
+    // (a client option outranks the database's and the role's settings):
+    // causalctl runs as a superuser, and a database owner's ALTER DATABASE
+    // ... SET search_path must not put its operators into these statements.
     const char* keys[] = {"dbname", "connect_timeout", "fallback_application_name", "keepalives",
                           "keepalives_idle", "keepalives_interval", "keepalives_count", "options", nullptr};
     const char* values[] = {dsn.c_str(), timeout.c_str(), "causalctl", "1", "5", "2", "3",
-                            "-c statement_timeout=30s -c synchronous_commit=local", nullptr};
+                            "-c statement_timeout=30s -c synchronous_commit=local -c search_path=pg_catalog,pg_temp",
+                            nullptr};
     conn_.reset(PQconnectdbParams(keys, values, 1));
     if (PQstatus(conn_.get()) != CONNECTION_OK)
         throw DbError(region_, "cannot connect: " + trimmed(PQerrorMessage(conn_.get())));

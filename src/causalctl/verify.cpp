@@ -1,8 +1,15 @@
 // causalctl verify: do the regions converge? Every region merges each
 // conversation of each message table with causal.merge and hashes the
-// history (msg_id, hlc, statuses, in order); the fencing state is hashed
-// too. Regions converge when every digest matches everywhere. Differences
-// are listed with the messages one region has and another lacks.
+// history (msg_id, hlc, statuses, in order, and which messages are
+// deleted); the fencing state is hashed too. Regions converge when every
+// digest matches everywhere. Differences are listed with the messages one
+// region has and another lacks.
+//
+// verify runs as a superuser, so it reads only what pg_causal vouches for:
+// the plain tables causal.message_tables() lists as well formed (never a
+// view, never a table whose triggers are someone else's), and it turns the
+// conversation key into text with the type's output function (format's
+// %s), never with a cast, which the key type's owner could have written.
 
 #include <chrono>
 #include <map>
@@ -28,33 +35,50 @@ struct Digest {
 // (table, conversation) -> region -> digest
 using Digests = std::map<std::pair<std::string, std::string>, std::map<std::string, Digest>>;
 
-const char* kTables =
-    "SELECT c.oid::regclass::text, split_part(encode(t.tgargs, 'escape'), '\\000', 1)"
-    "  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
-    " WHERE t.tgname = 'causal_message' ORDER BY 1";
+// Every message table, its conversation column, and what is wrong with it.
+const char* kTables = "SELECT relid::text, conversation, problem FROM causal.message_tables()";
 
 std::string quote_ident(Connection& db, const std::string& name) {
     return db.value("SELECT quote_ident($1)", {name});
 }
 
+std::string conversation_text(const std::string& column) { return "format('%s', " + column + ")"; }
+
 std::string history_query(const std::string& table, const std::string& column, bool one_conversation) {
     return "SELECT g.c, count(*), md5(string_agg(h.msg_id::text || ' ' || h.hlc::text || ' ' ||"
-           "       h.delivered::text || h.concurrent::text || h.orphan::text, ',' ORDER BY h.position))"
-           "  FROM (SELECT " + column + "::text AS c, causal.merge(msg_id, hlc, deps, crdb_region, epoch) AS m"
-           "          FROM " + table + (one_conversation ? " WHERE " + column + "::text = $1" : "") +
-           "         GROUP BY 1) g, causal.unnest(g.m) h GROUP BY g.c";
+           "       h.delivered::text || h.concurrent::text || h.orphan::text, ',' ORDER BY h.position)"
+           "       || ' deleted ' || coalesce(g.deleted, ''))"
+           "  FROM (SELECT " + conversation_text(column) + " AS c,"
+           "               causal.merge(msg_id, hlc, deps, crdb_region, epoch) AS m,"
+           "               string_agg(msg_id::text, ',' ORDER BY msg_id) FILTER (WHERE deleted_at IS NOT NULL) AS deleted"
+           "          FROM " + table + (one_conversation ? " WHERE " + conversation_text(column) + " = $1" : "") +
+           "         GROUP BY 1) g, causal.unnest(g.m) h GROUP BY g.c, g.deleted";
 }
 
-void collect(Connection& db, const Options& options, Digests& digests) {
+// A message table verify could not read: it says so, and goes on with the
+// others.
+using Problems = std::set<std::string>;
+
+void collect(Connection& db, const Options& options, Digests& digests, Problems& problems) {
     const std::string& region = db.region();
     Result tables = db.exec(kTables);
     for (int t = 0; t < tables.rows(); ++t) {
         const std::string table = tables.text(t, 0);
+        if (!tables.is_null(t, 2)) {
+            problems.insert(region + ": " + table + ": " + tables.text(t, 2));
+            continue;
+        }
         const std::string column = quote_ident(db, tables.text(t, 1));
-        Result rows = options.conversation ? db.exec(history_query(table, column, true), {*options.conversation})
-                                           : db.exec(history_query(table, column, false));
-        for (int i = 0; i < rows.rows(); ++i)
-            digests[{table, rows.text(i, 0)}][region] = Digest{rows.integer(i, 1), rows.text(i, 2)};
+        try {
+            Result rows = options.conversation
+                              ? db.exec(history_query(table, column, true), {*options.conversation})
+                              : db.exec(history_query(table, column, false));
+            for (int i = 0; i < rows.rows(); ++i)
+                digests[{table, rows.text(i, 0)}][region] = Digest{rows.integer(i, 1), rows.text(i, 2)};
+        } catch (const DbError& error) {
+            if (error.sqlstate().rfind("08", 0) == 0 || error.sqlstate().empty()) throw;  // the region is gone
+            problems.insert(error.what());
+        }
     }
     // The fencing state converges too: it decides what is an orphan.
     Result state = db.exec(
@@ -94,9 +118,9 @@ void explain(std::vector<std::unique_ptr<Connection>>& dbs, std::vector<Differen
         for (auto& db : dbs) {
             Result tables = db->exec(kTables);
             for (int t = 0; t < tables.rows(); ++t) {
-                if (tables.text(t, 0) != diff.table) continue;
+                if (tables.text(t, 0) != diff.table || !tables.is_null(t, 2)) continue;
                 Result ids = db->exec("SELECT msg_id::text FROM " + diff.table + " WHERE " +
-                                          quote_ident(*db, tables.text(t, 1)) + "::text = $1",
+                                          conversation_text(quote_ident(*db, tables.text(t, 1))) + " = $1",
                                       {diff.conversation});
                 for (int i = 0; i < ids.rows(); ++i) {
                     held[db->region()].insert(ids.text(i, 0));
@@ -117,6 +141,7 @@ int verify(const Mesh& mesh, const Options& options, std::ostream& out) {
     for (const Region& region : mesh.regions()) names.push_back(region.name);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(options.wait_s);
     std::vector<Difference> diffs;
+    Problems problems;
     size_t conversations = 0;
     int attempts = 0;
     try {
@@ -126,10 +151,11 @@ int verify(const Mesh& mesh, const Options& options, std::ostream& out) {
         for (;;) {
             ++attempts;
             Digests digests;
-            for (auto& db : dbs) collect(*db, options, digests);
+            problems.clear();
+            for (auto& db : dbs) collect(*db, options, digests, problems);
             conversations = digests.size() - 1;
             diffs = differences(digests, names);
-            if (diffs.empty() || std::chrono::steady_clock::now() >= deadline) break;
+            if ((diffs.empty() && problems.empty()) || std::chrono::steady_clock::now() >= deadline) break;
             std::this_thread::sleep_for(std::chrono::milliseconds(200));
         }
         explain(dbs, diffs);
@@ -161,13 +187,21 @@ int verify(const Mesh& mesh, const Options& options, std::ostream& out) {
                                     .add("conversation", json::string(d.conversation))
                                     .add("regions", json::array(regions)).str());
         }
-        out << json::Object().add("converged", json::boolean(diffs.empty()))
+        std::vector<std::string> problem_json;
+        for (const auto& p : problems) problem_json.push_back(json::string(p));
+        out << json::Object().add("converged", json::boolean(diffs.empty() && problems.empty()))
                    .add("conversations", json::number(static_cast<long long>(conversations)))
                    .add("attempts", json::number(static_cast<long long>(attempts)))
-                   .add("differences", json::array(diff_json)).str() << '\n';
-    } else if (diffs.empty()) {
+                   .add("differences", json::array(diff_json))
+                   .add("unreadable_tables", json::array(problem_json)).str() << '\n';
+        return diffs.empty() && problems.empty() ? kOk : kAttention;
+    }
+    for (const auto& p : problems) out << "cannot verify " << p << '\n';
+    if (diffs.empty() && problems.empty()) {
         out << "converged: " << names.size() << " regions present the same " << conversations
             << " conversation histories and the same fencing state\n";
+    } else if (diffs.empty()) {
+        out << "the other " << conversations << " conversation histories and the fencing state agree\n";
     } else {
         out << "NOT converged: " << diffs.size() << " difference(s)\n";
         for (const auto& d : diffs) {
@@ -186,7 +220,7 @@ int verify(const Mesh& mesh, const Options& options, std::ostream& out) {
             }
         }
     }
-    return diffs.empty() ? kOk : kAttention;
+    return diffs.empty() && problems.empty() ? kOk : kAttention;
 }
 
 }  // namespace causalctl

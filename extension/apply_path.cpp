@@ -1,0 +1,392 @@
+// The apply path of a causal message table: rows the logical replication
+// apply worker (session_replication_role = replica) brings from other
+// regions. Deduplicate (this ends the relay loops of the full mesh), keep one
+// row per msg_id by the copy rule (src/core/copies.hpp), observe the remote
+// hlc. No row can stop replication: what is wrong with a row sends it to
+// causal.quarantine; only what a retry of the whole transaction can fix is
+// raised (row_problem()).
+//
+// The apply worker is a superuser. The rows are stored by pg_causal itself,
+// through SPI, as the table's owner (owner.hpp), so that the owner's code
+// they fire (CHECK constraints, index expressions) never runs with more
+// rights than the owner's; the worker's own insert or update is skipped.
+
+#include "../src/core/clock.hpp"
+#include "../src/core/copies.hpp"
+#include "clock.hpp"
+#include "hlc_datum.hpp"
+#include "notify.hpp"
+#include "owner.hpp"
+#include "paths.hpp"
+#include "quarantine.hpp"
+#include "settings.hpp"
+#include "spi.hpp"
+#include "subtransaction.hpp"
+#include "table_stats.hpp"
+
+extern "C" {
+#include "access/genam.h"
+#include "access/stratnum.h"
+#include "access/tableam.h"
+#include "executor/tuptable.h"
+#include "lib/stringinfo.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/uuid.h"
+}
+
+#include <cstring>
+
+namespace causal::pg {
+
+int max_hlc_lead_s = 60;
+
+namespace {
+
+// Two apply workers delivering one msg_id at once (it arrives by every path
+// of the mesh) take turns: the second finds the first's row and applies the
+// copy rule to it, instead of failing on the unique index, which would stop
+// its subscription. The lock lasts until commit, so a transaction takes at
+// most kMaxMsgIdLocks of them and relies on find_stored()'s wait alone
+// beyond that: a bulk transaction must not exhaust the lock table.
+constexpr int kMaxMsgIdLocks = 64;
+
+void lock_msg_id(Datum msg_id) {
+    static LocalTransactionId transaction = InvalidLocalTransactionId;
+    static int taken = 0;
+    if (MyProc->lxid != transaction) {
+        transaction = MyProc->lxid;
+        taken = 0;
+    }
+    if (taken >= kMaxMsgIdLocks) return;
+    ++taken;
+    // An advisory lock tag of pg_causal's own (the built-in functions use
+    // 1 and 2 in its last field), so that no application lock collides.
+    constexpr uint16 kMsgIdLockSpace = 0x4343;
+    uint32 key[2];
+    std::memcpy(key, DatumGetUUIDP(msg_id)->data + 8, sizeof key);  // the random half
+    LOCKTAG tag;
+    SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, key[0], key[1], kMsgIdLockSpace);
+    (void)LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+// Per table, the statements that store a replicated row and rewrite a
+// stored one, planned once per backend and again after the table changes.
+// Both carry every column but generated ones.
+struct Statements {
+    Oid relid;  // hash key
+    bool stale;
+    SPIPlanPtr insert;   // store a replicated row, every column as it came
+    SPIPlanPtr replace;  // rewrite the row of a msg_id
+    int ncolumns;
+    int* attnums;  // the parameters of both, in order
+};
+
+HTAB* statements = nullptr;
+
+void on_relcache_invalidation(Datum, Oid relid) {
+    if (statements == nullptr) return;
+    HASH_SEQ_STATUS scan;
+    hash_seq_init(&scan, statements);
+    while (auto* entry = static_cast<Statements*>(hash_seq_search(&scan)))
+        if (relid == InvalidOid || entry->relid == relid) entry->stale = true;
+}
+
+SPIPlanPtr keep(SPIPlanPtr plan, const char* query) {
+    if (plan == nullptr)
+        elog(ERROR, "pg_causal could not plan \"%s\": %s", query, SPI_result_code_string(SPI_result));
+    SPI_keepplan(plan);
+    return plan;
+}
+
+// Call with SPI connected, inside an owner scope (the search path pinned).
+Statements* statements_for(const Firing& t) {
+    if (statements == nullptr) {
+        HASHCTL info = {};
+        info.keysize = sizeof(Oid);
+        info.entrysize = sizeof(Statements);
+        info.hcxt = TopMemoryContext;
+        statements =
+            hash_create("pg_causal message statements", 16, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+        CacheRegisterRelcacheCallback(on_relcache_invalidation, 0);
+    }
+    const Oid relid = RelationGetRelid(t.rel);
+    bool found = false;
+    auto* entry = static_cast<Statements*>(hash_search(statements, &relid, HASH_ENTER, &found));
+    if (found && !entry->stale) return entry;
+    if (found) {
+        if (entry->insert) SPI_freeplan(entry->insert);
+        if (entry->replace) SPI_freeplan(entry->replace);
+        if (entry->attnums) pfree(entry->attnums);
+    }
+    entry->insert = entry->replace = nullptr;
+    entry->attnums = nullptr;
+    entry->stale = true;  // until planned
+
+    const char* table = qualified_name(t.rel);
+    // Every stored column; an UPDATE may not set an identity column that is
+    // GENERATED ALWAYS, an INSERT may, with OVERRIDING SYSTEM VALUE.
+    Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * (t.desc->natts + 1)));
+    int* attnums = static_cast<int*>(MemoryContextAlloc(TopMemoryContext, sizeof(int) * (t.desc->natts + 1)));
+    StringInfoData insert, update;
+    initStringInfo(&insert);
+    initStringInfo(&update);
+    int ncolumns = 0, nupdated = 0;
+    for (int i = 0; i < t.desc->natts; ++i) {
+        Form_pg_attribute attribute = TupleDescAttr(t.desc, i);
+        if (attribute->attisdropped || attribute->attgenerated) continue;
+        const char* name = quote_identifier(NameStr(attribute->attname));
+        appendStringInfo(&insert, "%s%s", ncolumns ? ", " : "", name);
+        types[ncolumns] = attribute->atttypid;
+        attnums[ncolumns++] = attribute->attnum;
+        if (attribute->attidentity != ATTRIBUTE_IDENTITY_ALWAYS)
+            appendStringInfo(&update, "%s%s = $%d", nupdated++ ? ", " : "", name, ncolumns);
+    }
+    StringInfoData query;
+    initStringInfo(&query);
+    appendStringInfo(&query, "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE VALUES (", table, insert.data);
+    for (int i = 1; i <= ncolumns; ++i) appendStringInfo(&query, "%s$%d", i > 1 ? ", " : "", i);
+    appendStringInfoChar(&query, ')');
+    entry->insert = keep(SPI_prepare(query.data, ncolumns, types), query.data);
+
+    types[ncolumns] = UUIDOID;
+    resetStringInfo(&query);
+    appendStringInfo(&query, "UPDATE %s SET %s WHERE %s OPERATOR(pg_catalog.=) $%d", table, update.data,
+                     quote_identifier(NameStr(TupleDescAttr(t.desc, t.columns.msg_id - 1)->attname)), ncolumns + 1);
+    entry->replace = keep(SPI_prepare(query.data, ncolumns + 1, types), query.data);
+    entry->ncolumns = ncolumns;
+    entry->attnums = attnums;
+    entry->stale = false;
+    return entry;
+}
+
+struct Stored {
+    bool found;
+    HeapTuple row;  // a copy
+};
+
+// The row with this msg_id, through the msg_id index (the replica identity)
+// with a dirty snapshot: a row another transaction is inserting or replacing
+// right now is waited for, as the unique index itself would, so that this
+// insert never runs into it.
+Stored find_stored(const Firing& t, Datum msg_id) {
+    const Oid index_oid = RelationGetReplicaIndex(t.rel);
+    if (!OidIsValid(index_oid))
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("the replica identity of \"%s\" is not its msg_id index", RelationGetRelationName(t.rel)),
+                        errhint("Run causal.enable() on the table again.")));
+    Relation index = index_open(index_oid, AccessShareLock);
+    TupleTableSlot* slot = table_slot_create(t.rel, nullptr);
+    Stored stored = {false, nullptr};
+    for (;;) {
+        SnapshotData dirty;
+        InitDirtySnapshot(dirty);
+        ScanKeyData key;
+        ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ, msg_id);
+        IndexScanDesc scan = index_beginscan(t.rel, index, &dirty, 1, 0);
+        index_rescan(scan, &key, 1, nullptr, 0);
+        TransactionId in_progress = InvalidTransactionId;
+        ItemPointerData tid;
+        if (index_getnext_slot(scan, ForwardScanDirection, slot)) {
+            in_progress = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
+            tid = slot->tts_tid;
+            if (!TransactionIdIsValid(in_progress)) {
+                stored.found = true;
+                stored.row = ExecCopySlotHeapTuple(slot);
+            }
+        }
+        index_endscan(scan);
+        if (!TransactionIdIsValid(in_progress)) break;
+        XactLockTableWait(in_progress, t.rel, &tid, XLTW_InsertIndexUnique);
+    }
+    ExecDropSingleTupleTableSlot(slot);
+    index_close(index, AccessShareLock);
+    return stored;
+}
+
+// The row's stored columns as parameters of s's statements, with `extra`
+// appended when given.
+void row_parameters(const Firing& t, const Statements* s, HeapTuple row, const Datum* extra, Datum** values_out,
+                    char** nulls_out) {
+    Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * (s->ncolumns + 1)));
+    char* nulls = static_cast<char*>(palloc(s->ncolumns + 2));
+    for (int i = 0; i < s->ncolumns; ++i) {
+        bool isnull = false;
+        values[i] = get(t, row, static_cast<AttrNumber>(s->attnums[i]), &isnull);
+        nulls[i] = isnull ? 'n' : ' ';
+    }
+    int n = s->ncolumns;
+    if (extra != nullptr) {
+        values[n] = *extra;
+        nulls[n++] = ' ';
+    }
+    nulls[n] = '\0';
+    *values_out = values;
+    *nulls_out = nulls;
+}
+
+// Stores (`replacing` false) or rewrites the row, as the table's owner.
+void write_row(const Firing& t, HeapTuple row, Datum msg_id, bool replacing) {
+    SPI_connect();
+    const OwnerScope scope = enter_owner_scope(RelationGetRelid(t.rel));
+    const Statements* s = statements_for(t);
+    Datum* values;
+    char* nulls;
+    row_parameters(t, s, row, replacing ? &msg_id : nullptr, &values, &nulls);
+    expect_own_write(msg_id);
+    const int result = SPI_execute_plan(replacing ? s->replace : s->insert, values, nulls, false, 0);
+    end_own_write();
+    leave_owner_scope(scope);
+    if (result != (replacing ? SPI_OK_UPDATE : SPI_OK_INSERT))
+        elog(ERROR, "pg_causal could not store a replicated message: %s", SPI_result_code_string(result));
+    SPI_finish();
+}
+
+// The row a region holding `stored` keeps when `incoming` arrives, by the
+// resolution of the copy rule: the winner's stamp (hlc, deps, region, epoch,
+// conversation), and the body of the winner or, once deleted, of a
+// tombstone, whose body is erased.
+HeapTuple combined_row(const Firing& t, HeapTuple stored, HeapTuple incoming, const copies::Resolution& r) {
+    const int n = t.desc->natts;
+    auto* values = static_cast<Datum*>(palloc(sizeof(Datum) * n));
+    auto* nulls = static_cast<bool*>(palloc(sizeof(bool) * n));
+    heap_deform_tuple(r.stamp_from_incoming ? incoming : stored, t.desc, values, nulls);
+    HeapTuple body = r.body_from_incoming ? incoming : stored;
+    for (int i = 0; i < n; ++i) {
+        const AttrNumber attnum = static_cast<AttrNumber>(i + 1);
+        if (TupleDescAttr(t.desc, i)->attisdropped || is_stamp_column(t, attnum)) continue;
+        values[i] = get(t, body, attnum, &nulls[i]);
+    }
+    nulls[t.columns.deleted_at - 1] = !r.deleted_at;
+    values[t.columns.deleted_at - 1] = r.deleted_at ? hlc_datum(*r.deleted_at) : Datum(0);
+    return heap_form_tuple(t.desc, values, nulls);
+}
+
+// What makes a replicated row impossible to take as a message, or nullptr.
+const char* malformed(const Firing& t, HeapTuple row, const Deps& deps) {
+    bool isnull = false;
+    if ((get(t, row, t.columns.msg_id, &isnull), isnull)) return "msg_id is NULL";
+    if ((get(t, row, t.columns.conversation, &isnull), isnull)) return "the conversation is NULL";
+    if ((get(t, row, t.columns.region, &isnull), isnull)) return "crdb_region is NULL";
+    if ((get(t, row, t.columns.epoch, &isnull), isnull)) return "epoch is NULL";
+    const Hlc* hlc = get_hlc(t, row);
+    if (hlc == nullptr) return "hlc is NULL";
+    if (deps.problem != nullptr) return deps.problem;
+    if (deps.max != nullptr && compare(*deps.max, *hlc) >= 0) return "a dep is not older than the message itself";
+    // No clock of the mesh can be this far ahead: kept, such a row would sort
+    // after every message to come, for good.
+    const uint64_t now = system_wall_ms();
+    const uint64_t lead_ms = static_cast<uint64_t>(max_hlc_lead_s) * 1000;
+    if (hlc->physical_ms() > now + lead_ms)
+        return psprintf("its hlc %s is more than causal.max_hlc_lead (%d s) ahead of this region's clock",
+                        hlc_text(*hlc), max_hlc_lead_s);
+    return nullptr;
+}
+
+// A problem of the row itself, which no retry can fix: bad data, a broken
+// constraint, a write the owner may not make. Anything else (the clock
+// unavailable, a deadlock, a cancel, out of memory) is raised again, so that
+// the worker retries the transaction later instead of dropping the row.
+bool row_problem(const ErrorData* error) {
+    const int category = ERRCODE_TO_CATEGORY(error->sqlerrcode);
+    return category == ERRCODE_DATA_EXCEPTION || category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
+           error->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE;
+}
+
+// A copy of this msg_id that another worker stored between find_stored()
+// and our insert (past the first kMaxMsgIdLocks rows of a transaction): not
+// a broken row, just a duplicate.
+bool lost_race_to_duplicate(const Firing& t, const ErrorData* error) {
+    if (error->sqlerrcode != ERRCODE_UNIQUE_VIOLATION || error->constraint_name == nullptr) return false;
+    const char* msg_id_index = get_rel_name(RelationGetReplicaIndex(t.rel));
+    return msg_id_index != nullptr && std::strcmp(error->constraint_name, msg_id_index) == 0;
+}
+
+// Brings `incoming` into the table: stores it, or applies the copy rule to
+// the row stored for its msg_id. May raise; apply() catches. `stored_row`
+// is the row to compare with when the caller already has it (an UPDATE).
+void take_copy(const Firing& t, HeapTuple incoming, HeapTuple stored_row) {
+    const Oid relid = RelationGetRelid(t.rel);
+    const Deps deps = read_deps(t, incoming);
+    if (const char* problem = malformed(t, incoming, deps)) {
+        quarantine(t, incoming, problem);
+        return;
+    }
+    const Hlc hlc = *get_hlc(t, incoming);
+    // The receive event, for every well-formed row: even a duplicate proves
+    // that its sender's clock got this far.
+    if (!clock_observe(hlc).adopted) count(relid, Counter::OffsetRejections);
+
+    bool isnull = false;
+    const Datum msg_id = get(t, incoming, t.columns.msg_id, &isnull);
+    Stored stored = {stored_row != nullptr, stored_row};
+    if (!stored.found) {
+        lock_msg_id(msg_id);
+        stored = find_stored(t, msg_id);
+    }
+    if (!stored.found) {
+        write_row(t, incoming, msg_id, false);
+        return;
+    }
+    const copies::Copy had = get_copy(t, stored.row);
+    const copies::Resolution r = copies::resolve(had, get_copy(t, incoming));
+    if (!r.changes) {
+        count(relid, Counter::Duplicates);
+        return;
+    }
+    HeapTuple row = combined_row(t, stored.row, incoming, r);
+    write_row(t, row, msg_id, true);
+    count(relid, Counter::WinnersReplaced);
+    if (t.notify && r.deleted_at && !had.deleted_at) notify_row(t, row, *get_hlc(t, row), NotifyKind::Deleted);
+}
+
+// take_copy() in a subtransaction: a row problem quarantines `incoming`,
+// anything else is raised again.
+void apply(const Firing& t, HeapTuple incoming, HeapTuple stored_row) {
+    ErrorData* error = nullptr;
+    if (in_subtransaction([&] { take_copy(t, incoming, stored_row); }, &error)) return;
+    end_own_write();
+    if (!row_problem(error)) ReThrowError(error);
+    if (lost_race_to_duplicate(t, error))
+        count(RelationGetRelid(t.rel), Counter::Duplicates);
+    else
+        quarantine(t, incoming, error->message);
+}
+
+}  // namespace
+
+HeapTuple apply_insert(const Firing& t) {
+    if (t.problem != nullptr)
+        quarantine(t, t.data->tg_trigtuple, t.problem);
+    else
+        apply(t, t.data->tg_trigtuple, nullptr);
+    return nullptr;
+}
+
+// A replicated UPDATE is another copy of a message (a winner, a tombstone)
+// that the sending region stored over its own. It goes through the same rule
+// and checks as an insert; an update that changes nothing here is dropped,
+// which also ends its relay around the mesh.
+HeapTuple apply_update(const Firing& t) {
+    if (t.problem != nullptr)
+        quarantine(t, t.data->tg_newtuple, t.problem);
+    else
+        apply(t, t.data->tg_newtuple, t.data->tg_trigtuple);
+    return nullptr;
+}
+
+// DELETE is not published (a deletion travels as its tombstone). One that
+// arrives anyway, from a publication set up by hand, is not applied: a
+// message is never removed by a row event from elsewhere.
+HeapTuple apply_delete(const Firing& t) {
+    ereport(DEBUG1, (errmsg("pg_causal ignored a replicated DELETE on \"%s\"", RelationGetRelationName(t.rel))));
+    return nullptr;
+}
+
+}  // namespace causal::pg

@@ -1,0 +1,223 @@
+// The local path of a causal message table: writes of an ordinary session.
+// Refuses what this region may not take (it is fenced, the client's epoch is
+// stale, the message is malformed), observes the deps and stamps hlc, region
+// and epoch. A message is append-only; a DELETE turns it into a tombstone.
+
+#include "../src/core/clock.hpp"
+#include "../src/core/msg_id.hpp"
+#include "clock.hpp"
+#include "hlc_datum.hpp"
+#include "liveness.hpp"
+#include "owner.hpp"
+#include "paths.hpp"
+#include "regions.hpp"
+#include "settings.hpp"
+#include "spi.hpp"
+#include "sqlstates.hpp"
+
+extern "C" {
+#include "common/pg_prng.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/uuid.h"
+}
+
+#include <cstring>
+
+namespace causal::pg {
+
+namespace {
+
+int hint_live_region(const RegionState& state) {
+    if (state.live_region != nullptr) return errhint("Write to region \"%s\", which is active.", state.live_region);
+    return errhint("No other region is active.");
+}
+
+// 5C001 while this region is fenced, by the mesh or by itself.
+RegionState require_open_region(const char* region) {
+    const RegionState state = own_region_state();
+    if (state.fenced)
+        ereport(ERROR, (errcode(kRegionFenced), errmsg("region \"%s\" is fenced", region),
+                        errdetail("It takes no writes until it rejoins the mesh (epoch %lld).",
+                                  static_cast<long long>(state.epoch)),
+                        hint_live_region(state)));
+    if (SelfFence cut = self_fence(); cut.fenced)
+        ereport(ERROR, (errcode(kRegionFenced), errmsg("region \"%s\" has fenced itself", region),
+                        errdetail("For %lld ms it has heard from %d of %d regions, itself included: fewer "
+                                  "than a majority (causal.self_fence_after is %d ms).",
+                                  static_cast<long long>(cut.since_ms), cut.heard + 1, cut.regions,
+                                  self_fence_after_ms),
+                        hint_live_region(state)));
+    return state;
+}
+
+void require_current_epoch(const Firing& t, HeapTuple row, const char* region, const RegionState& state) {
+    bool isnull = false;
+    const Datum client_epoch = get(t, row, t.columns.epoch, &isnull);
+    if (isnull || DatumGetInt64(client_epoch) == state.epoch) return;
+    // Older: the region rejoined since the client learned its epoch.
+    // Newer: the client saw a fence that has not reached this region.
+    const bool newer = DatumGetInt64(client_epoch) > state.epoch;
+    ereport(ERROR,
+            (errcode(kStaleEpoch),
+             errmsg("epoch %lld is %s than region \"%s\"'s epoch %lld",
+                    static_cast<long long>(DatumGetInt64(client_epoch)), newer ? "newer" : "older", region,
+                    static_cast<long long>(state.epoch)),
+             newer ? errdetail("The client has seen a change of the fencing state that this region has not "
+                               "received yet: it may be fenced.")
+                   : errdetail("The region was fenced and has rejoined since the client learned its epoch."),
+             newer ? hint_live_region(state)
+             : state.live_region != nullptr
+                 ? errhint("Read the current epoch from causal.regions, or write to region \"%s\".",
+                           state.live_region)
+                 : errhint("Read the current epoch from causal.regions.")));
+}
+
+}  // namespace
+
+// The random bits come from the backend's PRNG, seeded from the kernel's
+// strong randomness at backend start: a msg_id must be unique, not secret,
+// and the strong source cost 3.5 % of an insert's CPU time.
+Datum new_msg_id() {
+    uint8_t random[10];
+    uint64 high = pg_prng_uint64(&pg_global_prng_state);
+    uint16 low = static_cast<uint16>(pg_prng_uint32(&pg_global_prng_state));
+    std::memcpy(random, &high, sizeof high);
+    std::memcpy(random + sizeof high, &low, sizeof low);
+    auto* id = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t)));
+    uuid_v7(system_wall_ms(), random, *reinterpret_cast<uint8_t(*)[16]>(id->data));
+    return UUIDPGetDatum(id);
+}
+
+HeapTuple local_insert(const Firing& t) {
+    require_fit(t);
+    HeapTuple row = t.data->tg_trigtuple;
+    const char* region = require_region();
+    const RegionState state = require_open_region(region);
+    require_current_epoch(t, row, region, state);
+    bool isnull = false;
+    (void)get(t, row, t.columns.conversation, &isnull);
+    if (isnull)
+        ereport(ERROR, (errcode(ERRCODE_NOT_NULL_VIOLATION),
+                        errmsg("a message needs a conversation: column \"%s\" is NULL",
+                               NameStr(TupleDescAttr(t.desc, t.columns.conversation - 1)->attname))));
+
+    const Deps deps = read_deps(t, row);
+    if (deps.problem != nullptr && deps.count > kMaxDeps)
+        ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                        errmsg("a message may depend on at most %d messages, not %d", kMaxDeps, deps.count)));
+    if (deps.problem != nullptr)
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("deps must not contain NULL")));
+    if (deps.max != nullptr) {
+        const uint64_t now = system_wall_ms();
+        const uint64_t limit = now + static_cast<uint64_t>(max_clock_offset_ms);
+        if (deps.max->physical_ms() > limit)
+            ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+                            errmsg("dependency %s is %llu ms ahead of this region's clock", hlc_text(*deps.max),
+                                   static_cast<unsigned long long>(deps.max->physical_ms() - now)),
+                            errdetail("causal.max_clock_offset is %d ms: no message this far in the future can "
+                                      "have been seen yet.",
+                                      max_clock_offset_ms)));
+    }
+    // A receive event for the newest dep makes hlc > every dep.
+    const Hlc stamped = deps.max != nullptr ? clock_observe(*deps.max).value : clock_now();
+
+    Datum msg_id = get(t, row, t.columns.msg_id, &isnull);
+    if (isnull) msg_id = new_msg_id();
+    Datum deps_value = get(t, row, t.columns.deps, &isnull);
+    if (isnull) deps_value = PointerGetDatum(construct_empty_array(TupleDescAttr(t.desc, t.columns.hlc - 1)->atttypid));
+    // deleted_at too: a message is born alive.
+    int columns[] = {t.columns.msg_id, t.columns.hlc, t.columns.deps, t.columns.region, t.columns.epoch,
+                     t.columns.deleted_at};
+    Datum values[] = {msg_id, hlc_datum(stamped), deps_value, CStringGetTextDatum(region),
+                      Int64GetDatum(state.epoch), Datum(0)};
+    bool nulls[] = {false, false, false, false, false, true};
+    return heap_modify_tuple_by_cols(row, t.desc, 6, columns, values, nulls);
+}
+
+// Messages are append-only: an edit is a new message whose deps name the one
+// it edits. Replicating in-place changes would need versions of their own
+// (two regions editing one message would flip it back and forth forever),
+// so an UPDATE that changes a message is refused. One that changes nothing
+// goes through, for `ON CONFLICT (msg_id) DO UPDATE ... RETURNING hlc`, the
+// race-free way for a retry to learn its original hlc; the other regions
+// drop it on arrival (apply_update).
+HeapTuple local_update(const Firing& t) {
+    require_fit(t);
+    HeapTuple old_row = t.data->tg_trigtuple, new_row = t.data->tg_newtuple;
+    for (int i = 0; i < t.desc->natts; ++i) {
+        Form_pg_attribute attribute = TupleDescAttr(t.desc, i);
+        if (attribute->attisdropped) continue;
+        bool old_null = false, new_null = false;
+        const Datum old_value = get(t, old_row, attribute->attnum, &old_null);
+        const Datum new_value = get(t, new_row, attribute->attnum, &new_null);
+        if (old_null != new_null ||
+            (!old_null && !datum_image_eq(old_value, new_value, attribute->attbyval, attribute->attlen)))
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("a causal message cannot be changed once sent"),
+                            errdetail("Column \"%s\" of \"%s\" would change.", NameStr(attribute->attname),
+                                      RelationGetRelationName(t.rel)),
+                            errhint("Send a new message that names this one in its deps, or DELETE it.")));
+    }
+    return new_row;
+}
+
+// A DELETE takes the message's body away in every region; the message
+// itself stays, as a tombstone (write_tombstone), so that every hlc naming
+// it still resolves and its replies stay deliverable in the same order.
+// Deleting a tombstone changes nothing.
+HeapTuple local_delete(const Firing& t) {
+    require_fit(t);
+    HeapTuple row = t.data->tg_trigtuple;
+    if (get_copy(t, row).deleted_at) return nullptr;
+    (void)require_open_region(require_region());
+    return row;
+}
+
+// After the DELETE, in the same statement: the tombstone, a new row with the
+// message's stamp and conversation, deleted_at, and every other column at
+// its default. It is what replicates (DELETE is not published), and the
+// other regions' apply paths turn their copy into it (src/core/copies.hpp).
+// Written as the table's owner, like everything pg_causal writes to it.
+void write_tombstone(const Firing& t) {
+    HeapTuple row = t.data->tg_trigtuple;
+    const AttrNumber stamp[] = {t.columns.conversation, t.columns.msg_id, t.columns.hlc,
+                                t.columns.deps,         t.columns.region, t.columns.epoch};
+    constexpr int n = sizeof stamp / sizeof stamp[0];
+    StringInfoData names, params;
+    initStringInfo(&names);
+    initStringInfo(&params);
+    Oid types[n + 1];
+    Datum values[n + 1];
+    char nulls[n + 2];
+    for (int i = 0; i < n; ++i) {
+        const Form_pg_attribute attribute = TupleDescAttr(t.desc, stamp[i] - 1);
+        appendStringInfo(&names, "%s, ", quote_identifier(NameStr(attribute->attname)));
+        appendStringInfo(&params, "$%d, ", i + 1);
+        bool isnull = false;
+        values[i] = get(t, row, stamp[i], &isnull);
+        nulls[i] = isnull ? 'n' : ' ';
+        types[i] = attribute->atttypid;
+    }
+    appendStringInfo(&names, "%s", quote_identifier(NameStr(TupleDescAttr(t.desc, t.columns.deleted_at - 1)->attname)));
+    appendStringInfo(&params, "$%d", n + 1);
+    types[n] = TupleDescAttr(t.desc, t.columns.deleted_at - 1)->atttypid;
+    values[n] = hlc_datum(clock_now());
+    nulls[n] = ' ';
+    nulls[n + 1] = '\0';
+    const char* query =
+        psprintf("INSERT INTO %s (%s) VALUES (%s)", qualified_name(t.rel), names.data, params.data);
+    bool isnull = false;
+    const Datum msg_id = get(t, row, t.columns.msg_id, &isnull);
+    SPI_connect();
+    const OwnerScope scope = enter_owner_scope(RelationGetRelid(t.rel));
+    expect_own_write(msg_id);
+    spi_run(query, SPI_OK_INSERT, {n + 1, types, values, nulls});
+    end_own_write();
+    leave_owner_scope(scope);
+    SPI_finish();
+}
+
+}  // namespace causal::pg

@@ -1,0 +1,29 @@
+#include "notify.hpp"
+
+extern "C" {
+#include "commands/async.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "utils/lsyscache.h"
+}
+
+namespace causal::pg {
+
+void notify_row(const Firing& t, HeapTuple row, const Hlc& hlc, NotifyKind kind) {
+    bool isnull = false;
+    const Datum conversation = get(t, row, t.columns.conversation, &isnull);
+    Oid output = InvalidOid;
+    bool varlena = false;
+    getTypeOutputInfo(TupleDescAttr(t.desc, t.columns.conversation - 1)->atttypid, &output, &varlena);
+    StringInfoData channel, payload;
+    initStringInfo(&channel);
+    appendStringInfo(&channel, "%s.%s", get_namespace_name(RelationGetNamespace(t.rel)),
+                     RelationGetRelationName(t.rel));
+    if (channel.len >= NAMEDATALEN) channel.data[pg_mbcliplen(channel.data, channel.len, NAMEDATALEN - 1)] = '\0';
+    initStringInfo(&payload);
+    appendStringInfo(&payload, "%s %s%s", isnull ? "" : OidOutputFunctionCall(output, conversation), hlc_text(hlc),
+                     kind == NotifyKind::Orphan ? " orphan" : kind == NotifyKind::Deleted ? " deleted" : "");
+    Async_Notify(channel.data, payload.data);
+}
+
+}  // namespace causal::pg

@@ -1,0 +1,15 @@
+// NOTIFY for causal message tables created with notify => true.
+#pragma once
+
+#include "message_table.hpp"
+
+namespace causal::pg {
+
+enum class NotifyKind { Message, Orphan, Deleted };
+
+// NOTIFY "<schema>.<table>", '<conversation> <hlc>[ orphan| deleted]', sent at
+// commit. A channel name is at most NAMEDATALEN - 1 bytes: longer ones are
+// cut there (at a character boundary) rather than failing the write.
+void notify_row(const Firing& t, HeapTuple row, const Hlc& hlc, NotifyKind kind);
+
+}  // namespace causal::pg

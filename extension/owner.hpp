@@ -1,0 +1,51 @@
+// Running SQL as a table's owner.
+//
+// What pg_causal does to a message table with rights of its own (the apply
+// worker's, a superuser's in causal.enable()) fires code the table's owner
+// controls: triggers, CHECK constraints, index expressions, casts to json.
+// That code must never run with more rights than the owner has. PostgreSQL
+// runs index builds, VACUUM and REFRESH MATERIALIZED VIEW the same way (and
+// PostgreSQL 16's subscriptions, by default): as the owner, in a
+// security-restricted operation, with every setting a callee changes rolled
+// back afterwards.
+#pragma once
+
+#include "postgres.hpp"
+
+namespace causal::pg {
+
+struct OwnerScope {
+    Oid saved_user;
+    int saved_context;
+    int guc_level;
+};
+
+struct OwnerOptions {
+    bool maintenance = false;  // pg_causal's own DDL: the DDL guard lets it pass
+    bool replica = false;      // session_replication_role = replica: no ORIGIN triggers fire
+};
+
+// From enter_owner_scope() to leave_owner_scope() the current user is the
+// owner of `relid` and search_path is pinned. An error in between needs no
+// leaving: the aborting (sub)transaction restores the user and the settings.
+OwnerScope enter_owner_scope(Oid relid, OwnerOptions options = {});
+void leave_owner_scope(const OwnerScope& scope);
+
+// Whether pg_causal's own maintenance DDL is running (causal.ddl_guard off).
+bool ddl_guard_enabled();
+
+// Inside an owner scope runs code the owner controls, and a message table's
+// trigger must tell pg_causal's own write (the row it stores, which passes
+// as it is) from anything that code writes (refused: in the apply worker it
+// would pass for a replicated row, with any stamp). The writer announces its
+// row by msg_id before it executes the statement; the trigger takes the
+// announcement once.
+bool in_owner_scope();
+void expect_own_write(Datum msg_id);
+bool take_own_write(Datum msg_id);
+void end_own_write();
+
+// Resets the above when the (sub)transaction that set them aborts.
+void owner_register_callbacks();
+
+}  // namespace causal::pg
