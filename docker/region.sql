@@ -6,7 +6,7 @@ CREATE EXTENSION IF NOT EXISTS pg_causal;
 CREATE SCHEMA IF NOT EXISTS chat;
 CREATE TABLE IF NOT EXISTS chat.messages (
     conversation_id bigint NOT NULL,
-    sender          text NOT NULL,
-    body            text NOT NULL
+    sender          text NOT NULL DEFAULT '',  -- the defaults are what a deleted
+    body            text NOT NULL DEFAULT ''   -- message's tombstone keeps
 );
 SELECT causal.enable('chat.messages', conversation => 'conversation_id', notify => true);

@@ -4,7 +4,7 @@
 // row per msg_id by the copy rule (src/core/copies.hpp), observe the remote
 // hlc. No row can stop replication: what is wrong with a row sends it to
 // causal.quarantine; only what a retry of the whole transaction can fix is
-// raised (row_problem()).
+// raised (retry_can_fix()).
 //
 // The apply worker is a superuser. The rows are stored by pg_causal itself,
 // through SPI, as the table's owner (owner.hpp), so that the owner's code
@@ -289,14 +289,28 @@ const char* malformed(const Firing& t, HeapTuple row, const Deps& deps) {
     return nullptr;
 }
 
-// A problem of the row itself, which no retry can fix: bad data, a broken
-// constraint, a write the owner may not make. Anything else (the clock
-// unavailable, a deadlock, a cancel, out of memory) is raised again, so that
-// the worker retries the transaction later instead of dropping the row.
-bool row_problem(const ErrorData* error) {
-    const int category = ERRCODE_TO_CATEGORY(error->sqlerrcode);
-    return category == ERRCODE_DATA_EXCEPTION || category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
-           error->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE;
+// Whether a retry of the whole transaction can fix what went wrong: a
+// deadlock or serialization failure, the server short of memory or disk, a
+// cancel or shutdown, a lock or the clock not available yet, a lost
+// connection. Such an error is raised again, and the worker retries later.
+// Anything else is a problem of this row (bad data, a broken constraint, an
+// error the table owner's code raised, a write the owner may not make) and
+// quarantines it: raised, it would stop the subscription, every table's
+// replication with it, for good.
+bool retry_can_fix(const ErrorData* error) {
+    // RAISE in PL/pgSQL: the table owner's code, whatever SQLSTATE it says.
+    if (error->funcname != nullptr && std::strcmp(error->funcname, "exec_stmt_raise") == 0) return false;
+    switch (ERRCODE_TO_CATEGORY(error->sqlerrcode)) {
+        case ERRCODE_CONNECTION_EXCEPTION:           // 08
+        case ERRCODE_TRANSACTION_ROLLBACK:           // 40
+        case ERRCODE_INSUFFICIENT_RESOURCES:         // 53
+        case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:  // 55
+        case ERRCODE_OPERATOR_INTERVENTION:          // 57
+        case ERRCODE_SYSTEM_ERROR:                   // 58
+            return true;
+        default:
+            return false;
+    }
 }
 
 // A copy of this msg_id that another worker stored between find_stored()
@@ -352,7 +366,7 @@ void apply(const Firing& t, HeapTuple incoming, HeapTuple stored_row) {
     ErrorData* error = nullptr;
     if (in_subtransaction([&] { take_copy(t, incoming, stored_row); }, &error)) return;
     end_own_write();
-    if (!row_problem(error)) ReThrowError(error);
+    if (retry_can_fix(error)) ReThrowError(error);
     if (lost_race_to_duplicate(t, error))
         count(RelationGetRelid(t.rel), Counter::Duplicates);
     else

@@ -183,6 +183,19 @@ HeapTuple local_delete(const Firing& t) {
 // Written as the table's owner, like everything pg_causal writes to it.
 void write_tombstone(const Firing& t) {
     HeapTuple row = t.data->tg_trigtuple;
+    for (int i = 0; i < t.desc->natts; ++i) {
+        const Form_pg_attribute attribute = TupleDescAttr(t.desc, i);
+        if (attribute->attisdropped || !attribute->attnotnull || attribute->atthasdef || attribute->attidentity ||
+            attribute->attgenerated || is_stamp_column(t, attribute->attnum))
+            continue;
+        ereport(ERROR, (errcode(ERRCODE_NOT_NULL_VIOLATION),
+                        errmsg("cannot delete a message of \"%s\": column \"%s\" is NOT NULL and has no default",
+                               RelationGetRelationName(t.rel), NameStr(attribute->attname)),
+                        errdetail("A deleted message leaves a tombstone whose other columns are their defaults."),
+                        errhint("Give the column a default (ALTER TABLE ... ALTER COLUMN %s SET DEFAULT ...), or "
+                                "let it be NULL.",
+                                quote_identifier(NameStr(attribute->attname)))));
+    }
     const AttrNumber stamp[] = {t.columns.conversation, t.columns.msg_id, t.columns.hlc,
                                 t.columns.deps,         t.columns.region, t.columns.epoch};
     constexpr int n = sizeof stamp / sizeof stamp[0];

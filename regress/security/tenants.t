@@ -261,6 +261,28 @@ su_sql -c "SET session_replication_role = replica;
   INSERT INTO chat.older (msg_id, conversation_id, hlc, deps, crdb_region, epoch, body)
   VALUES (gen_random_uuid(), 1, causal.hlc_now(), '{}', 'elsewhere', 0, 'replicated')" >/dev/null
 is "$(su_sql -c "SELECT count(*) FROM chat.older WHERE body = 'replicated'")" 1 "a replicated row is stored"
+# The owner's code cannot stop replication either: whatever it raises for a
+# row (here its own SQLSTATE) sends that row to the quarantine.
+sql owner >/dev/null <<'SQL'
+CREATE FUNCTION chat.refuse(body text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  IF body = 'blocked' THEN RAISE EXCEPTION 'the owner refuses' USING ERRCODE = 'P0001'; END IF;
+  -- a SQLSTATE that says "try again later", which would stall the worker
+  IF body = 'deadlocked' THEN RAISE EXCEPTION 'the owner refuses again' USING ERRCODE = '40P01'; END IF;
+  RETURN true;
+END $$;
+ALTER TABLE chat.older ADD CONSTRAINT refusing CHECK (chat.refuse(body));
+SQL
+is "$(sqlstate postgres "SET session_replication_role = replica;
+  INSERT INTO chat.older (msg_id, conversation_id, hlc, deps, crdb_region, epoch, body)
+  VALUES (gen_random_uuid(), 1, causal.hlc_now(), '{}', 'elsewhere', 0, 'blocked')")" ok \
+   "an error the owner's code raises does not reach the apply worker"
+is "$(su_sql -c "SELECT reason FROM causal.quarantine WHERE row_data->>'body' = 'blocked'")" "the owner refuses" \
+   "the row it refused is quarantined, with the reason"
+is "$(sqlstate postgres "SET session_replication_role = replica;
+  INSERT INTO chat.older (msg_id, conversation_id, hlc, deps, crdb_region, epoch, body)
+  VALUES (gen_random_uuid(), 1, causal.hlc_now(), '{}', 'elsewhere', 0, 'deadlocked')")" ok \
+   "also when its code raises a SQLSTATE that a retry could fix"
 ran_as_superuser "the apply path"
 no_escalation "the apply path"
 no_crash "the forgeries"
@@ -328,6 +350,24 @@ run_verify=$(build/causalctl verify --region "test-east=host=$CAUSAL_WORK port=2
 ok "$([[ $run_verify == converged* ]]; echo $?)" "causalctl verify checks the message tables ($run_verify)"
 ran_as_superuser "causalctl verify"
 no_escalation "causalctl verify"
+# A conversation column with a name that is not ASCII, and a table a
+# superuser broke after enable(): verify reads the first, reports the
+# second, and goes on with the others.
+sql owner -c 'CREATE TABLE chat."gespräche" ("gespräch" text, body text)' >/dev/null
+su_sql -c "SELECT causal.enable('chat.\"gespräche\"', 'gespräch')" >/dev/null
+sql owner -c "INSERT INTO chat.\"gespräche\" (\"gespräch\", body) VALUES ('küche', 'hallo')" >/dev/null
+su_sql -c "ALTER TABLE chat.older RENAME COLUMN conversation_id TO thread" >/dev/null
+run_verify=$(build/causalctl verify --region "test-east=host=$CAUSAL_WORK port=24380 user=postgres dbname=tenants" 2>&1)
+verify_rc=$?
+is "$verify_rc" 1 "verify with a broken table: exit 1, not 3"
+ok "$([[ $run_verify == *"chat.older: it must keep its column conversation_id"* ]]; echo $?)" \
+   "it names the broken table and why"
+ok "$([[ $run_verify == *"conversation histories and the fencing state agree"* ]]; echo $?)" \
+   "and verifies the others, the non-ASCII one included ($(tail -n 1 <<<"$run_verify"))"
+want=$(su_sql -c "SELECT (SELECT count(DISTINCT conversation_id) FROM chat.messages) + 2 + 1")
+is "$(build/causalctl verify --json --region "test-east=host=$CAUSAL_WORK port=24380 user=postgres dbname=tenants" |
+      grep -o '"conversations": [0-9]*')" "\"conversations\": $want" \
+   "every conversation of chat.messages, chat.rooms and chat.gespräche is verified"
 no_crash "every attack"
 messages_kept "every attack"
 done_testing

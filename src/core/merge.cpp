@@ -194,7 +194,9 @@ void Input::deserialize(const uint8_t* data, size_t size) {
         if (deps_.size() + c.deps_count > kMaxDepsTotal) limit("more than 2^32 - 1 deps in one group");
         const size_t at = deps_.size();
         deps_.resize(at + c.deps_count);
-        std::memcpy(deps_.data() + at, deps + size_t{begin} * sizeof(Hlc), c.deps_count * sizeof(Hlc));
+        // Not for none: with no deps at all, both pointers may be null.
+        if (c.deps_count > 0)
+            std::memcpy(deps_.data() + at, deps + size_t{begin} * sizeof(Hlc), c.deps_count * sizeof(Hlc));
         copies_.push_back(c);
     }
 }
