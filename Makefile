@@ -34,7 +34,7 @@ endif
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_TOPICS)
 	cat $^ > $@
 
-.PHONY: deps unit test bench demo clean-test tools
+.PHONY: deps unit fuzz test bench demo clean-test tools
 
 # The tools beside the extension: causalctl (libpq), the WAN proxy the tests
 # and the demo route replication through (Boost.Asio), and the latency probe
@@ -71,6 +71,12 @@ $(UNIT_BIN): $(UNIT_SRCS) $(CORE_SRCS) $(wildcard src/core/*.hpp)
 
 unit: $(UNIT_BIN)
 	$(UNIT_BIN)
+
+# libFuzzer (clang) on the hlc's text and binary input and the merge state:
+# FUZZ_SECONDS per target, from the corpora in regress/fuzz/corpus.
+FUZZ_SECONDS ?= 60
+fuzz:
+	regress/fuzz/run $(FUZZ_SECONDS)
 
 # Everything: unit tests, then pg_regress and pgTAP against servers the
 # harness starts (as a non-root user) and stops again.

@@ -239,7 +239,7 @@ void write_row(const Firing& t, HeapTuple row, Datum msg_id, bool replacing) {
     Datum* values;
     char* nulls;
     row_parameters(t, s, row, replacing ? &msg_id : nullptr, &values, &nulls);
-    expect_own_write(msg_id);
+    expect_own_write(msg_id, row);
     const int result = SPI_execute_plan(replacing ? s->replace : s->insert, values, nulls, false, 0);
     end_own_write();
     leave_owner_scope(scope);

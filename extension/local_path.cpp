@@ -224,9 +224,19 @@ void write_tombstone(const Firing& t) {
         psprintf("INSERT INTO %s (%s) VALUES (%s)", qualified_name(t.rel), names.data, params.data);
     bool isnull = false;
     const Datum msg_id = get(t, row, t.columns.msg_id, &isnull);
+    // The tombstone as written, to check what reaches our trigger against.
+    auto* tombstone_values = static_cast<Datum*>(palloc0(sizeof(Datum) * t.desc->natts));
+    auto* tombstone_nulls = static_cast<bool*>(palloc(sizeof(bool) * t.desc->natts));
+    for (int i = 0; i < t.desc->natts; ++i) tombstone_nulls[i] = true;
+    for (int i = 0; i <= n; ++i) {
+        const AttrNumber attnum = i < n ? stamp[i] : t.columns.deleted_at;
+        tombstone_values[attnum - 1] = values[i];
+        tombstone_nulls[attnum - 1] = nulls[i] == 'n';
+    }
+    HeapTuple tombstone = heap_form_tuple(t.desc, tombstone_values, tombstone_nulls);
     SPI_connect();
     const OwnerScope scope = enter_owner_scope(RelationGetRelid(t.rel));
-    expect_own_write(msg_id);
+    expect_own_write(msg_id, tombstone);
     spi_run(query, SPI_OK_INSERT, {n + 1, types, values, nulls});
     end_own_write();
     leave_owner_scope(scope);

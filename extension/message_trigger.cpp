@@ -14,6 +14,10 @@
 #include "subtransaction.hpp"
 #include "table_stats.hpp"
 
+extern "C" {
+#include "utils/datum.h"
+}
+
 namespace causal::pg {
 
 namespace {
@@ -32,10 +36,36 @@ void refuse_owner_code(const Firing& t) {
                                RelationGetRelationName(t.rel))));
 }
 
+// Whether the stamp of `row` (pg_causal's columns and the conversation) is
+// the one pg_causal wrote: the owner's triggers, which fire before ours,
+// must not have changed it.
+bool same_stamp(const Firing& t, HeapTuple row, HeapTuple written) {
+    for (int i = 0; i < t.desc->natts; ++i) {
+        const Form_pg_attribute attribute = TupleDescAttr(t.desc, i);
+        if (attribute->attisdropped || !is_stamp_column(t, attribute->attnum)) continue;
+        bool row_null = false, written_null = false;
+        const Datum a = get(t, row, attribute->attnum, &row_null);
+        const Datum b = get(t, written, attribute->attnum, &written_null);
+        if (row_null != written_null ||
+            (!row_null && !datum_image_eq(a, b, attribute->attbyval, attribute->attlen)))
+            return false;
+    }
+    return true;
+}
+
 bool own_write(const Firing& t, HeapTuple row) {
     bool isnull = true;
     const Datum msg_id = t.problem ? Datum(0) : get(t, row, t.columns.msg_id, &isnull);
-    if (!isnull && take_own_write(msg_id)) return true;
+    HeapTuple written = isnull ? nullptr : take_own_write(msg_id);
+    if (written != nullptr) {
+        if (!same_stamp(t, row, written))
+            ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                            errmsg("a trigger changed the stamp of a row pg_causal stores in \"%s\"",
+                                   RelationGetRelationName(t.rel)),
+                            errdetail("A message's msg_id, hlc, deps, crdb_region, epoch, deleted_at and "
+                                      "conversation are pg_causal's to set.")));
+        return true;
+    }
     refuse_owner_code(t);
     return false;
 }

@@ -32,6 +32,7 @@ struct OwnWrite {
     bool expected = false;
     int level = 0;
     pg_uuid_t msg_id;
+    HeapTuple written;  // lives as long as the statement that writes it
 };
 OwnWrite own_write;
 
@@ -57,18 +58,19 @@ void owner_register_callbacks() {
 
 bool in_owner_scope() { return scope_depth > 0; }
 
-void expect_own_write(Datum msg_id) {
+void expect_own_write(Datum msg_id, HeapTuple written) {
     own_write.expected = true;
     own_write.level = GetCurrentTransactionNestLevel();
     own_write.msg_id = *DatumGetUUIDP(msg_id);
+    own_write.written = written;
 }
 
-bool take_own_write(Datum msg_id) {
+HeapTuple take_own_write(Datum msg_id) {
     if (!own_write.expected ||
         std::memcmp(own_write.msg_id.data, DatumGetUUIDP(msg_id)->data, UUID_LEN) != 0)
-        return false;
+        return nullptr;
     own_write.expected = false;
-    return true;
+    return own_write.written;
 }
 
 void end_own_write() { own_write.expected = false; }

@@ -12,6 +12,10 @@
 
 #include "postgres.hpp"
 
+extern "C" {
+#include "access/htup.h"
+}
+
 namespace causal::pg {
 
 struct OwnerScope {
@@ -36,13 +40,14 @@ bool ddl_guard_enabled();
 
 // Inside an owner scope runs code the owner controls, and a message table's
 // trigger must tell pg_causal's own write (the row it stores, which passes
-// as it is) from anything that code writes (refused: in the apply worker it
-// would pass for a replicated row, with any stamp). The writer announces its
-// row by msg_id before it executes the statement; the trigger takes the
-// announcement once.
+// as written) from anything that code writes (refused: in the apply worker
+// it would pass for a replicated row, with any stamp). The writer announces
+// its row before it executes the statement; the trigger takes the
+// announcement once, by msg_id, and gets the row as written to compare with
+// what reached it (the owner's triggers fire first).
 bool in_owner_scope();
-void expect_own_write(Datum msg_id);
-bool take_own_write(Datum msg_id);
+void expect_own_write(Datum msg_id, HeapTuple written);
+HeapTuple take_own_write(Datum msg_id);
 void end_own_write();
 
 // Resets the above when the (sub)transaction that set them aborts.

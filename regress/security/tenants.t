@@ -310,6 +310,26 @@ is "$(su_sql -c "SELECT string_agg(h.delivered::text, ',' ORDER BY h.position)
                          WHERE conversation_id = 7) c, causal.unnest(c.m) h")" "true,true" \
    "the reply to it stays delivered, in the same order"
 
+# The owner's own trigger cannot restamp what pg_causal writes: an ordinary
+# BEFORE INSERT trigger that sorts before pg_causal's and rewrites the hlc
+# changes nothing on a local insert (stamped after it), and makes a DELETE,
+# whose tombstone pg_causal writes, fail rather than carry a forged stamp.
+sql owner >/dev/null <<'SQL'
+CREATE FUNCTION chat.forge() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.hlc := '1.00000@0'; NEW.crdb_region := 'nowhere'; RETURN NEW; END $$;
+CREATE TRIGGER a_forge BEFORE INSERT ON chat.messages FOR EACH ROW EXECUTE FUNCTION chat.forge();
+INSERT INTO chat.messages (msg_id, conversation_id, sender, body)
+     VALUES ('00000000-0000-7000-8000-00000000f0f0', 8, 'bo', 'forged?');
+SQL
+is "$(su_sql -c "SELECT hlc::text <> '1.00000@0' AND crdb_region = 'test-east' FROM chat.messages
+                  WHERE msg_id = '00000000-0000-7000-8000-00000000f0f0'")" t \
+   "an owner's trigger does not forge a local message's stamp"
+is "$(sqlstate owner "DELETE FROM chat.messages WHERE msg_id = '00000000-0000-7000-8000-00000000f0f0'")" 42501 \
+   "nor a tombstone's: the DELETE fails"
+is "$(su_sql -c "SELECT deleted_at IS NULL AND body = 'forged?' FROM chat.messages
+                  WHERE msg_id = '00000000-0000-7000-8000-00000000f0f0'")" t "and the message is as it was"
+sql owner -c "DROP TRIGGER a_forge ON chat.messages" >/dev/null
+
 # ---- DROP EXTENSION --------------------------------------------------------
 
 is "$(sqlstate postgres "DROP EXTENSION pg_causal CASCADE")" 2BP01 \
