@@ -87,6 +87,42 @@ RETURNS regclass LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    ORDER BY i.indexrelid LIMIT 1
 $$;
 
+-- pg_causal's three trigger functions: message_trigger, message_stored,
+-- message_truncate, in the order of their triggers causal_message,
+-- causal_message_stored, causal_message_truncate.
+CREATE FUNCTION causal.trigger_functions() RETURNS oid[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT ARRAY['causal.message_trigger()'::regprocedure, 'causal.message_stored()'::regprocedure,
+               'causal.message_truncate()'::regprocedure]::oid[]
+$$;
+
+-- What keeps `relation` from being a message table at all, the first thing
+-- found, or no row: its SQLSTATE, the problem and a hint. For enable(),
+-- before it changes anything, and for causal.message_table_problem().
+CREATE FUNCTION causal.unfit_table(relation regclass, OUT sqlstate text, OUT problem text, OUT hint text)
+RETURNS SETOF record LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  rel pg_class;
+  ours constant oid[] := causal.trigger_functions();
+  foreign_trigger name;
+BEGIN
+  SELECT * INTO rel FROM pg_class c WHERE c.oid = relation;
+  -- Triggers that fire in the replication apply worker run as a superuser.
+  SELECT t.tgname INTO foreign_trigger FROM pg_trigger t
+   WHERE t.tgrelid = relation AND NOT t.tgisinternal AND t.tgenabled IN ('A', 'R') AND t.tgfoid <> ALL (ours)
+   ORDER BY t.tgname LIMIT 1;
+  IF FOUND THEN
+    RETURN QUERY SELECT '42501', format('trigger %I would fire on rows replicated from other regions', foreign_trigger),
+      'The replication apply worker runs as a superuser: a trigger enabled ALWAYS or REPLICA would run the table owner''s code with its rights. Enable it for local writes only (ENABLE TRIGGER), or LISTEN (causal.enable(..., notify => true)).';
+  ELSIF rel.relpersistence <> 'p' THEN
+    RETURN QUERY SELECT '42P16', 'it must be a permanent table: logical replication carries no other',
+      'ALTER TABLE ... SET LOGGED.';
+  ELSIF rel.relispartition OR EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = relation OR i.inhparent = relation) THEN
+    RETURN QUERY SELECT '42P16', 'it must have no inheritance parents, children or partitions',
+      'Rows written to a child do not pass the parent''s triggers: they would reach every region unstamped.';
+  END IF;
+END $$;
+
 -- What keeps `message_table` from being the message table causal.enable()
 -- makes, the first thing found, or no row: its SQLSTATE, the problem and a
 -- hint. The one definition of a well-formed message table, for the DDL
@@ -96,8 +132,7 @@ CREATE FUNCTION causal.message_table_problem(message_table regclass, conversatio
 RETURNS SETOF record LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   rel pg_class;
-  ours constant oid[] := ARRAY['causal.message_trigger()'::regprocedure, 'causal.message_stored()'::regprocedure,
-                               'causal.message_truncate()'::regprocedure]::oid[];
+  ours constant oid[] := causal.trigger_functions();
   col record;
   found_type regtype;
   identity regclass;
@@ -112,24 +147,8 @@ BEGIN
       'Only a superuser can change them; causal.disable() (for causal_admin) turns a message table back into an ordinary table.';
     RETURN;
   END IF;
-  -- Triggers that fire in the replication apply worker run as a superuser.
-  IF EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = message_table AND NOT t.tgisinternal
-                AND t.tgenabled IN ('A', 'R') AND t.tgfoid <> ALL (ours)) THEN
-    RETURN QUERY SELECT '42501',
-      format('trigger %I would fire on rows replicated from other regions',
-             (SELECT t.tgname FROM pg_trigger t WHERE t.tgrelid = message_table AND NOT t.tgisinternal
-                 AND t.tgenabled IN ('A', 'R') AND t.tgfoid <> ALL (ours) ORDER BY t.tgname LIMIT 1)),
-      'The replication apply worker runs as a superuser: a trigger enabled ALWAYS or REPLICA would run the table owner''s code with its rights. Enable it for local writes only (ENABLE TRIGGER), or LISTEN (causal.enable(..., notify => true)).';
-    RETURN;
-  END IF;
-  IF rel.relpersistence <> 'p' THEN
-    RETURN QUERY SELECT '42P16', 'it must be a permanent table: logical replication carries no other',
-      'ALTER TABLE ... SET LOGGED.';
-    RETURN;
-  END IF;
-  IF rel.relispartition OR EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = message_table OR i.inhparent = message_table) THEN
-    RETURN QUERY SELECT '42P16', 'it must have no inheritance parents, children or partitions',
-      'Rows written to a child do not pass the parent''s triggers: they would reach every region unstamped.';
+  RETURN QUERY SELECT * FROM causal.unfit_table(message_table);
+  IF FOUND THEN
     RETURN;
   END IF;
   FOR col IN SELECT c.name, c.type FROM causal.message_columns() c
@@ -169,10 +188,7 @@ RETURNS SETOF record LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp A
                  -- bytes, conversation then 'notify' or 'quiet'
                  substring(t.tgargs FROM 1 FOR position('\x00'::bytea IN t.tgargs) - 1) AS first,
                  substring(t.tgargs FROM position('\x00'::bytea IN t.tgargs) + 1) AS rest
-            FROM (SELECT DISTINCT t.tgrelid FROM pg_trigger t
-                   WHERE t.tgfoid IN ('causal.message_trigger()'::regprocedure,
-                                      'causal.message_stored()'::regprocedure,
-                                      'causal.message_truncate()'::regprocedure)) ours
+            FROM (SELECT DISTINCT t.tgrelid FROM pg_trigger t WHERE t.tgfoid = ANY (causal.trigger_functions())) ours
             JOIN pg_class c ON c.oid = ours.tgrelid AND c.relkind = 'r'
             LEFT JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname = 'causal_message'
                                   AND t.tgfoid = 'causal.message_trigger()'::regprocedure) m
@@ -229,8 +245,6 @@ DECLARE
   this_region text := causal.gateway_region();
   current_epoch bigint;
   problem record;
-  ours constant oid[] := ARRAY['causal.message_trigger()'::regprocedure, 'causal.message_stored()'::regprocedure,
-                               'causal.message_truncate()'::regprocedure]::oid[];
 BEGIN
   IF message_table IS NULL OR conversation IS NULL THEN
     RAISE EXCEPTION 'causal.enable() needs a table and its conversation column' USING ERRCODE = '22004';
@@ -252,23 +266,10 @@ BEGIN
                                              'pg_toast'::regnamespace, 'causal'::regnamespace) THEN
     RAISE EXCEPTION 'cannot enable %: it belongs to the system or to pg_causal', qualified USING ERRCODE = '42501';
   END IF;
-  IF rel.relpersistence <> 'p' THEN
-    RAISE EXCEPTION 'cannot enable %: it is not a permanent table', qualified USING ERRCODE = '42P16',
-      DETAIL = 'Logical replication carries only permanent tables.';
-  END IF;
-  IF rel.relispartition OR EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = message_table OR i.inhparent = message_table) THEN
-    RAISE EXCEPTION 'cannot enable %: it has inheritance parents, children or partitions', qualified
-      USING ERRCODE = '42P16',
-      DETAIL = 'Rows written to a child do not pass the parent''s triggers: they would reach every region unstamped.';
-  END IF;
-  IF EXISTS (SELECT FROM pg_trigger t WHERE t.tgrelid = message_table AND NOT t.tgisinternal
-                AND t.tgenabled IN ('A', 'R') AND t.tgfoid <> ALL (ours)) THEN
-    RAISE EXCEPTION 'cannot enable %: trigger % fires on replicated rows', qualified,
-      (SELECT t.tgname FROM pg_trigger t WHERE t.tgrelid = message_table AND NOT t.tgisinternal
-          AND t.tgenabled IN ('A', 'R') AND t.tgfoid <> ALL (ours) ORDER BY t.tgname LIMIT 1)
-      USING ERRCODE = '42501',
-      DETAIL = 'The replication apply worker runs as a superuser: a trigger enabled ALWAYS or REPLICA would run the table owner''s code with its rights.',
-      HINT = 'Enable it for local writes only (ENABLE TRIGGER), or LISTEN (notify => true).';
+  SELECT * INTO problem FROM causal.unfit_table(message_table);
+  IF FOUND THEN
+    RAISE EXCEPTION 'cannot enable %: %', qualified, problem.problem USING ERRCODE = problem.sqlstate,
+      HINT = problem.hint;
   END IF;
 
   SELECT a.atttypid::regtype INTO column_type FROM pg_attribute a
