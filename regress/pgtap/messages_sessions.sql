@@ -9,7 +9,7 @@ BEGIN;
 -- operators live in schema causal, like every object of the extension
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(17);
+SELECT plan(19);
 
 CREATE EXTENSION IF NOT EXISTS dblink;
 
@@ -92,6 +92,11 @@ SELECT dblink_exec('w', $$INSERT INTO tap_sessions.chat (conversation_id, sender
 SELECT is(pg_temp.received_before_marker(), ARRAY['<marker>'],
           'a retry that ON CONFLICT DO NOTHING dropped notifies nobody (no hlc that was never stored)');
 
+SELECT dblink_exec('w', $$DELETE FROM tap_sessions.chat WHERE msg_id = '6f1d3c7e-0000-4000-8000-0000000000cc'$$) \g /dev/null
+SELECT is(pg_temp.notifications_until('tap_sessions.chat 42 ' || :'hello_hlc' || ' deleted'),
+          ARRAY['tap_sessions.chat 42 ' || :'hello_hlc' || ' deleted'],
+          'a committed DELETE notifies the message''s own hlc, marked deleted (its tombstone)');
+
 -- ==== a fence put up in another session ======================================
 
 SELECT is(pg_temp.remote('w', $$INSERT INTO tap_sessions.chat (conversation_id, sender, body) VALUES (42, 'ana', 'epoch 0') RETURNING epoch::text$$),
@@ -99,6 +104,8 @@ SELECT is(pg_temp.remote('w', $$INSERT INTO tap_sessions.chat (conversation_id, 
 SELECT pg_temp.remote('a', $$SELECT causal.fence_region('test-east', 1)$$) \g /dev/null
 SELECT throws_ok($$SELECT dblink_exec('w', 'INSERT INTO tap_sessions.chat (conversation_id, sender, body) VALUES (42, ''ana'', ''fenced'')')$$,
                  '5C001', NULL, 'a fence committed by another session stops the writer''s next insert: 5C001');
+SELECT throws_ok($$SELECT dblink_exec('w', 'DELETE FROM tap_sessions.chat WHERE body = ''epoch 0''')$$,
+                 '5C001', NULL, 'and its next delete: 5C001');
 SELECT pg_temp.remote('a', $$SELECT causal.unfence_region('test-east', 2)$$) \g /dev/null
 SELECT is(pg_temp.remote('w', $$INSERT INTO tap_sessions.chat (conversation_id, sender, body) VALUES (42, 'ana', 'epoch 2') RETURNING epoch::text$$),
           '2', 'lifting it in another session lets the writer write again, in epoch 2');

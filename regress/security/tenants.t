@@ -197,6 +197,11 @@ is "$state" 42710 "enable() refuses a publication causal_mesh that a non-superus
 is "$(psql -X -q -At -h "$CAUSAL_WORK" -p 24380 -U postgres -d published \
         -c "SELECT count(*) FROM pg_publication_rel WHERE prrelid = 'talk'::regclass")" 0 \
    "the owner's publication got no message table"
+published_dsn="host=$CAUSAL_WORK port=24380 user=postgres dbname=published"
+run_init=$(build/causalctl init --region "a=$published_dsn" --region "b=$published_dsn" 2>&1)
+is "$?" 4 "causalctl init refuses it too (exit 4, nothing changed)"
+ok "$([[ $run_init == *"publication causal_mesh belongs to a role that is not a superuser"* ]]; echo $?)" \
+   "and says why"
 
 # ---- the fence ---------------------------------------------------------------
 

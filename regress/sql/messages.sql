@@ -111,6 +111,17 @@ INSERT INTO chat.messages (msg_id, conversation_id, body) VALUES (:'deleted_id',
 ON CONFLICT (msg_id) DO UPDATE SET msg_id = EXCLUDED.msg_id RETURNING body, hlc = :'deleted_hlc' AS same_hlc;
 -- a tombstone cannot be changed back
 UPDATE chat.messages SET deleted_at = NULL WHERE msg_id = :'deleted_id';
+-- a DELETE replicated by a publication made by hand is not applied
+SET session_replication_role = replica;
+DELETE FROM chat.messages WHERE sender = 'ana' AND body = 'no epoch';
+RESET session_replication_role;
+SELECT count(*) AS still_there FROM chat.messages WHERE body = 'no epoch';
+-- a tombstone keeps the stamp and takes every other column's default: a
+-- NOT NULL column without one keeps a message from being deleted
+ALTER TABLE chat.messages ADD COLUMN mood text NOT NULL DEFAULT 'fine';
+ALTER TABLE chat.messages ALTER COLUMN mood DROP DEFAULT;
+DELETE FROM chat.messages WHERE body = 'no epoch';
+ALTER TABLE chat.messages DROP COLUMN mood;
 -- TRUNCATE would wipe every region
 TRUNCATE chat.messages;
 SELECT pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = 'causal_mesh';

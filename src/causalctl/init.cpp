@@ -37,6 +37,10 @@ void check_server(RegionSetup& r) {
         throw Refusal(r.region->name + ": pg_causal is not in shared_preload_libraries (add it and restart)");
     if (db.value("SELECT current_setting('wal_level')") != "logical")
         throw Refusal(r.region->name + ": wal_level is not logical (set it and restart)");
+    if (db.value("SELECT count(*) FROM pg_publication p JOIN pg_roles o ON o.oid = p.pubowner"
+                 " WHERE p.pubname = 'causal_mesh' AND NOT o.rolsuper") != "0")
+        throw Refusal(r.region->name + ": publication causal_mesh belongs to a role that is not a superuser, "
+                      "which could stop the mesh's replication (drop it, or have a superuser own it)");
     // The liveness worker writes the heartbeats there: elsewhere, its peers
     // would take this live region for dead.
     const std::string database = db.value("SELECT current_setting('causal.database')");
@@ -45,10 +49,6 @@ void check_server(RegionSetup& r) {
                       db.value("SELECT current_database()") + "' (set it and restart)");
     if (db.value("SELECT rolsuper::text FROM pg_roles WHERE rolname = current_user") != "true")
         throw Refusal(r.region->name + ": causalctl init needs a superuser (ALTER SYSTEM, subscriptions)");
-    if (db.value("SELECT count(*) FROM pg_publication p JOIN pg_roles o ON o.oid = p.pubowner"
-                 " WHERE p.pubname = 'causal_mesh' AND NOT o.rolsuper") != "0")
-        throw Refusal(r.region->name + ": publication causal_mesh belongs to a role that is not a superuser, "
-                      "which could stop the mesh's replication (drop it, or have a superuser own it)");
     r.node_id = std::stoi(db.value("SELECT current_setting('causal.node_id')"));
     std::string configured = db.value("SELECT current_setting('causal.region')");
     if (!configured.empty() && configured != r.region->name)
