@@ -239,12 +239,16 @@ void write_row(const Firing& t, HeapTuple row, Datum msg_id, bool replacing) {
     Datum* values;
     char* nulls;
     row_parameters(t, s, row, replacing ? &msg_id : nullptr, &values, &nulls);
-    expect_own_write(msg_id, row);
+    expect_own_write(RelationGetRelid(t.rel), msg_id, row);
     const int result = SPI_execute_plan(replacing ? s->replace : s->insert, values, nulls, false, 0);
     end_own_write();
     leave_owner_scope(scope);
     if (result != (replacing ? SPI_OK_UPDATE : SPI_OK_INSERT))
         elog(ERROR, "pg_causal could not store a replicated message: %s", SPI_result_code_string(result));
+    if (SPI_processed != 1)
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("a trigger kept pg_causal from storing a replicated message in \"%s\"",
+                               RelationGetRelationName(t.rel))));
     SPI_finish();
 }
 

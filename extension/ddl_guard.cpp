@@ -6,23 +6,28 @@
 // worker's rights: disabling or dropping pg_causal's triggers, triggers
 // that fire in the apply worker (ENABLE ALWAYS or REPLICA), inheritance
 // children, other types for pg_causal's columns, another replica identity
-// (causal.message_tables() lists what is wrong with each table). At the end
-// of every such command by a role that is not a superuser, the message
-// tables that role owns must still be well formed, or the command is
-// refused. Superusers are trusted (and restore dumps, where triggers come
-// back one at a time); pg_causal's own changes turn the guard off
-// (causal.ddl_guard, owner.cpp).
+// (causal.message_tables() lists what is wrong with each table), or
+// rewriting the values of pg_causal's columns (ALTER COLUMN ... TYPE ...
+// USING, which fires no trigger). At the end of every such command by a role
+// that is not a superuser, the message tables that role owns must still be
+// well formed, or the command is refused. Superusers are trusted (and
+// restore dumps, where triggers come back one at a time). The event
+// triggers are ENABLE ALWAYS: the owner's code also runs with
+// session_replication_role = replica, where pg_causal stores rows as the
+// owner.
 //
 // The same function guards DROP EXTENSION pg_causal CASCADE, which would
 // drop every message table's hlc, deps and deleted_at columns.
 
-#include "owner.hpp"
 #include "postgres.hpp"
 #include "settings.hpp"
 #include "spi.hpp"
 
 extern "C" {
+#include "catalog/namespace.h"
+#include "catalog/pg_type_d.h"
 #include "commands/event_trigger.h"
+#include "utils/lsyscache.h"
 #include "nodes/parsenodes.h"
 #include "nodes/value.h"
 }
@@ -63,9 +68,37 @@ void guard_drop_extension(Node* parsetree) {
                             "causal.allow_drop_extension = on and drop it again.")));
 }
 
-void guard_message_tables() {
-    if (superuser() || !ddl_guard_enabled()) return;
+// ALTER COLUMN ... TYPE rewrites every value of the column, through an
+// expression of the caller's choice, and fires no trigger: on pg_causal's
+// columns (and the conversation's) it would restamp messages unchecked.
+void guard_rewrites(Node* parsetree) {
+    if (parsetree == nullptr || !IsA(parsetree, AlterTableStmt)) return;
+    const auto* stmt = reinterpret_cast<AlterTableStmt*>(parsetree);
+    const Oid relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+    if (!OidIsValid(relid)) return;
+    ListCell* cell;
+    foreach (cell, stmt->cmds) {
+        const auto* cmd = reinterpret_cast<AlterTableCmd*>(lfirst(cell));
+        if (cmd->subtype != AT_AlterColumnType || cmd->name == nullptr) continue;
+        const Datum args[] = {ObjectIdGetDatum(relid), CStringGetTextDatum(cmd->name)};
+        const Oid types[] = {OIDOID, TEXTOID};
+        spi_run("SELECT 1 FROM causal.message_tables() m WHERE m.relid OPERATOR(pg_catalog.=) $1"
+                "   AND $2 OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT c.name FROM causal.message_columns() c)"
+                "                                     OPERATOR(pg_catalog.||) m.conversation::pg_catalog.text)",
+                SPI_OK_SELECT, {2, types, args});
+        if (SPI_processed > 0)
+            ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                            errmsg("cannot change the type of column \"%s\" of causal message table %s", cmd->name,
+                                   get_rel_name(relid)),
+                            errdetail("It would rewrite every message's %s unchecked.", cmd->name),
+                            errhint("Only a superuser can.")));
+    }
+}
+
+void guard_message_tables(Node* parsetree) {
+    if (superuser()) return;
     SPI_connect();
+    guard_rewrites(parsetree);
     spi_run("SELECT m.relid::pg_catalog.text, m.sqlstate, m.problem, m.hint"
             "  FROM causal.message_tables() m JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) m.relid"
             " WHERE m.problem IS NOT NULL AND pg_catalog.pg_has_role(c.relowner, 'MEMBER')"
@@ -99,6 +132,6 @@ CAUSAL_FUNCTION(guard_ddl) {
     if (std::strcmp(data->event, "ddl_command_start") == 0)
         guard_drop_extension(data->parsetree);
     else
-        guard_message_tables();
+        guard_message_tables(data->parsetree);
     PG_RETURN_VOID();
 }

@@ -222,12 +222,23 @@ void causal_liveness_worker_main(Datum) {
     pqsignal(SIGTERM, die);  // also out of a lock wait inside SPI
     BackgroundWorkerUnblockSignals();
     BackgroundWorkerInitializeConnection(liveness_database, nullptr, 0);
-    // A superuser's session whose search_path the database's owner may set
-    // (ALTER DATABASE ... SET): pinned, over whatever the database says.
-    SetConfigOption("search_path", kPinnedSearchPath, PGC_SUSET, PGC_S_OVERRIDE);
-    // A heartbeat must never wait for a synchronous standby: it is how this
-    // region learns whether any peer is there.
-    SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);
+    // A superuser's session, whose settings the database's owner may choose
+    // (ALTER DATABASE ... SET): what would change what it runs, or stop it,
+    // is pinned over whatever the database says, as autovacuum does. A
+    // heartbeat must never wait for a synchronous standby either: it is how
+    // this region learns whether any peer is there.
+    const struct {
+        const char* name;
+        const char* value;
+    } pinned[] = {{"search_path", kPinnedSearchPath},
+                  {"role", "none"},
+                  {"default_transaction_read_only", "off"},
+                  {"default_transaction_isolation", "read committed"},
+                  {"statement_timeout", "0"},
+                  {"lock_timeout", "0"},
+                  {"idle_in_transaction_session_timeout", "0"},
+                  {"synchronous_commit", "local"}};
+    for (const auto& setting : pinned) SetConfigOption(setting.name, setting.value, PGC_SUSET, PGC_S_OVERRIDE);
     int64 last_beat = 0;
     for (;;) {
         (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, kNapMs, PG_WAIT_EXTENSION);

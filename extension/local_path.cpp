@@ -236,9 +236,16 @@ void write_tombstone(const Firing& t) {
     HeapTuple tombstone = heap_form_tuple(t.desc, tombstone_values, tombstone_nulls);
     SPI_connect();
     const OwnerScope scope = enter_owner_scope(RelationGetRelid(t.rel));
-    expect_own_write(msg_id, tombstone);
+    expect_own_write(RelationGetRelid(t.rel), msg_id, tombstone);
     spi_run(query, SPI_OK_INSERT, {n + 1, types, values, nulls});
     end_own_write();
+    // A trigger of the owner's that skipped it would delete the message
+    // here alone.
+    if (SPI_processed != 1)
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("a trigger kept pg_causal from storing the tombstone of a message of \"%s\"",
+                               RelationGetRelationName(t.rel)),
+                        errdetail("Without it the message would be deleted in this region only.")));
     leave_owner_scope(scope);
     SPI_finish();
 }

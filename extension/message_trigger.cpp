@@ -56,7 +56,7 @@ bool same_stamp(const Firing& t, HeapTuple row, HeapTuple written) {
 bool own_write(const Firing& t, HeapTuple row) {
     bool isnull = true;
     const Datum msg_id = t.problem ? Datum(0) : get(t, row, t.columns.msg_id, &isnull);
-    HeapTuple written = isnull ? nullptr : take_own_write(msg_id);
+    HeapTuple written = isnull ? nullptr : take_own_write(RelationGetRelid(t.rel), msg_id);
     if (written != nullptr) {
         if (!same_stamp(t, row, written))
             ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -1,6 +1,5 @@
 #include "owner.hpp"
 
-#include "settings.hpp"
 #include "spi.hpp"
 
 #include <cstring>
@@ -16,10 +15,6 @@ extern "C" {
 
 namespace causal::pg {
 
-bool ddl_guard_setting = true;  // causal.ddl_guard
-
-bool ddl_guard_enabled() { return ddl_guard_setting; }
-
 namespace {
 
 // The transaction nesting levels at which owner scopes were entered: an
@@ -31,6 +26,7 @@ int scope_depth = 0;
 struct OwnWrite {
     bool expected = false;
     int level = 0;
+    Oid relid = InvalidOid;
     pg_uuid_t msg_id;
     HeapTuple written;  // lives as long as the statement that writes it
 };
@@ -58,15 +54,16 @@ void owner_register_callbacks() {
 
 bool in_owner_scope() { return scope_depth > 0; }
 
-void expect_own_write(Datum msg_id, HeapTuple written) {
+void expect_own_write(Oid relid, Datum msg_id, HeapTuple written) {
     own_write.expected = true;
+    own_write.relid = relid;
     own_write.level = GetCurrentTransactionNestLevel();
     own_write.msg_id = *DatumGetUUIDP(msg_id);
     own_write.written = written;
 }
 
-HeapTuple take_own_write(Datum msg_id) {
-    if (!own_write.expected ||
+HeapTuple take_own_write(Oid relid, Datum msg_id) {
+    if (!own_write.expected || own_write.relid != relid ||
         std::memcmp(own_write.msg_id.data, DatumGetUUIDP(msg_id)->data, UUID_LEN) != 0)
         return nullptr;
     own_write.expected = false;
@@ -87,9 +84,6 @@ OwnerScope enter_owner_scope(Oid relid, OwnerOptions options) {
     scope.guc_level = pin_search_path();
     // Set with pg_causal's rights (a superuser's, or the apply worker's),
     // before the switch; rolled back with the level.
-    if (options.maintenance)
-        (void)set_config_option("causal.ddl_guard", "off", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
-                                false);
     if (options.replica)
         (void)set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION,
                                 GUC_ACTION_SAVE, true, 0, false);
@@ -122,7 +116,7 @@ CAUSAL_FUNCTION(run_as_owner) {
     const char* statement = text_to_cstring(PG_GETARG_TEXT_PP(1));
     const bool replica = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
     SPI_connect();
-    const OwnerScope scope = enter_owner_scope(relid, {true, replica});
+    const OwnerScope scope = enter_owner_scope(relid, {replica});
     const int result = SPI_execute(statement, false, 0);
     leave_owner_scope(scope);
     if (result < 0) elog(ERROR, "pg_causal: %s: %s", SPI_result_code_string(result), statement);

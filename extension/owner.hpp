@@ -25,8 +25,7 @@ struct OwnerScope {
 };
 
 struct OwnerOptions {
-    bool maintenance = false;  // pg_causal's own DDL: the DDL guard lets it pass
-    bool replica = false;      // session_replication_role = replica: no ORIGIN triggers fire
+    bool replica = false;  // session_replication_role = replica: no ORIGIN triggers fire
 };
 
 // From enter_owner_scope() to leave_owner_scope() the current user is the
@@ -35,19 +34,16 @@ struct OwnerOptions {
 OwnerScope enter_owner_scope(Oid relid, OwnerOptions options = {});
 void leave_owner_scope(const OwnerScope& scope);
 
-// Whether pg_causal's own maintenance DDL is running (causal.ddl_guard off).
-bool ddl_guard_enabled();
-
 // Inside an owner scope runs code the owner controls, and a message table's
 // trigger must tell pg_causal's own write (the row it stores, which passes
 // as written) from anything that code writes (refused: in the apply worker
 // it would pass for a replicated row, with any stamp). The writer announces
-// its row before it executes the statement; the trigger takes the
-// announcement once, by msg_id, and gets the row as written to compare with
-// what reached it (the owner's triggers fire first).
+// its row before it executes the statement; the trigger of that table takes
+// the announcement once, by msg_id, and gets the row as written to compare
+// with what reached it (the owner's triggers fire first).
 bool in_owner_scope();
-void expect_own_write(Datum msg_id, HeapTuple written);
-HeapTuple take_own_write(Datum msg_id);
+void expect_own_write(Oid relid, Datum msg_id, HeapTuple written);
+HeapTuple take_own_write(Oid relid, Datum msg_id);
 void end_own_write();
 
 // Resets the above when the (sub)transaction that set them aborts.

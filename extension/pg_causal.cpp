@@ -95,12 +95,6 @@ void define_settings() {
         "move the clock.",
         &max_hlc_lead_s, 60, 1, 366 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable(
-        "causal.ddl_guard", "Refuses DDL by non-superusers that would break a causal message table.",
-        "Disabling pg_causal's triggers, adding triggers that fire in the replication apply worker, "
-        "inheritance children, changing pg_causal's columns or the replica identity. pg_causal turns it off "
-        "for its own changes.",
-        &ddl_guard_setting, true, PGC_SUSET, GUC_NOT_IN_SAMPLE, nullptr, nullptr, nullptr);
-    DefineCustomBoolVariable(
         "causal.allow_drop_extension",
         "Lets DROP EXTENSION pg_causal CASCADE drop the hlc, deps and deleted_at columns of message tables.",
         "Off: DROP EXTENSION refuses while causal message tables exist, and says which.", &allow_drop_extension,

@@ -6,8 +6,9 @@
 
 namespace causal::pg {
 
-// Stores the row in causal.quarantine with the reason and counts it; when
-// even that fails, logs the row's text. Never raises.
+// Stores the row in causal.quarantine with the reason and counts it. Raises
+// only when the quarantine itself cannot take it, so that the apply worker
+// retries instead of losing the row.
 void quarantine(const Firing& t, HeapTuple row, const char* reason);
 
 }  // namespace causal::pg

@@ -13,7 +13,6 @@ extern int self_fence_after_ms;      // causal.self_fence_after, 0 = off
 extern int heartbeat_interval_ms;    // causal.heartbeat_interval
 extern char* liveness_database;      // causal.database
 extern int max_hlc_lead_s;           // causal.max_hlc_lead
-extern bool ddl_guard_setting;       // causal.ddl_guard
 extern bool allow_drop_extension;    // causal.allow_drop_extension
 
 // The node id to stamp; raises 55000 with a HINT when it is not set.

@@ -96,6 +96,46 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                'causal.message_truncate()'::regprocedure]::oid[]
 $$;
 
+-- What of `relation` would run code while the replication apply worker,
+-- a superuser, builds a row from replicated values, before any trigger
+-- fires: domain types (their constraints check every value) and column
+-- defaults (filled in for columns the sending region lacks) of a role that
+-- is not a superuser. Types are followed through arrays, domains, ranges and
+-- composites; defaults through the functions, operators and types they use.
+CREATE FUNCTION causal.code_before_trigger(relation regclass) RETURNS TABLE (what text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  WITH RECURSIVE types(oid) AS (
+      SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = relation AND a.attnum > 0 AND NOT a.attisdropped
+    UNION
+      SELECT n.next FROM types JOIN pg_type t ON t.oid = types.oid
+        CROSS JOIN LATERAL (SELECT t.typbasetype WHERE t.typtype = 'd'
+                            UNION ALL SELECT t.typelem WHERE t.typelem <> 0 AND t.typsubscript = 'array_subscript_handler'::regproc
+                            UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid
+                            UNION ALL SELECT a.atttypid FROM pg_attribute a
+                             WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) n(next)
+  ), defaults AS (
+    SELECT d.refclassid, d.refobjid FROM pg_attrdef ad
+      JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum AND a.attgenerated = ''
+      JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+     WHERE ad.adrelid = relation
+  )
+  SELECT format('type %s', t.oid::regtype) FROM types JOIN pg_type t ON t.oid = types.oid
+    JOIN pg_roles o ON o.oid = t.typowner
+   WHERE t.typtype IN ('d', 'c') AND NOT o.rolsuper AND t.typrelid IS DISTINCT FROM relation::oid
+  UNION ALL
+  SELECT format('the default calling %s', p.oid::regprocedure) FROM defaults d
+    JOIN pg_proc p ON (d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid)
+                   OR (d.refclassid = 'pg_operator'::regclass
+                       AND p.oid = (SELECT o.oprcode FROM pg_operator o WHERE o.oid = d.refobjid)::oid)
+    JOIN pg_roles o ON o.oid = p.proowner
+   WHERE NOT o.rolsuper
+  UNION ALL
+  SELECT format('the default of type %s', t.oid::regtype) FROM defaults d
+    JOIN pg_type t ON d.refclassid = 'pg_type'::regclass AND t.oid = d.refobjid
+    JOIN pg_roles o ON o.oid = t.typowner
+   WHERE t.typtype IN ('d', 'c') AND NOT o.rolsuper
+$$;
+
 -- What keeps `relation` from being a message table at all, the first thing
 -- found, or no row: its SQLSTATE, the problem and a hint. For enable(),
 -- before it changes anything, and for causal.message_table_problem().
@@ -120,6 +160,24 @@ BEGIN
   ELSIF rel.relispartition OR EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = relation OR i.inhparent = relation) THEN
     RETURN QUERY SELECT '42P16', 'it must have no inheritance parents, children or partitions',
       'Rows written to a child do not pass the parent''s triggers: they would reach every region unstamped.';
+  ELSIF EXISTS (SELECT FROM causal.code_before_trigger(relation)) THEN
+    RETURN QUERY SELECT '42501',
+      format('%s would run on rows replicated from other regions',
+             (SELECT string_agg(what, ', ') FROM causal.code_before_trigger(relation))),
+      'The replication apply worker turns replicated values into a row, and fills in columns the sender lacks, as a superuser and before any trigger: a domain or default of a role that is not a superuser would run its code with those rights. Use types and functions a superuser owns.';
+  ELSIF EXISTS (SELECT FROM pg_index i
+                 WHERE i.indrelid = relation AND i.indisunique
+                   AND NOT coalesce((SELECT a.attnum FROM pg_attribute a
+                                      WHERE a.attrelid = relation AND a.attname = 'msg_id') = ANY (i.indkey::int2[]),
+                                    false)) THEN
+    RETURN QUERY SELECT '42P16',
+      format('unique index %s does not include msg_id',
+             (SELECT string_agg(i.indexrelid::regclass::text, ', ') FROM pg_index i
+               WHERE i.indrelid = relation AND i.indisunique
+                 AND NOT coalesce((SELECT a.attnum FROM pg_attribute a
+                                    WHERE a.attrelid = relation AND a.attname = 'msg_id') = ANY (i.indkey::int2[]),
+                                  false))),
+      'Rows written in different regions would collide on it when they replicate. Drop it, or add msg_id to its columns.';
   END IF;
 END $$;
 
@@ -181,13 +239,13 @@ CREATE FUNCTION causal.message_tables(OUT relid regclass, OUT conversation name,
                                       OUT sqlstate text, OUT problem text, OUT hint text)
 RETURNS SETOF record LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT m.relid, convert_from(m.first, current_setting('server_encoding'))::name,
-         coalesce(substring(m.rest FROM 1 FOR position('\x00'::bytea IN m.rest) - 1) = 'notify'::bytea, false),
+         coalesce(substring(m.rest FROM 1 FOR position(decode('00', 'hex') IN m.rest) - 1) = 'notify'::bytea, false),
          p.sqlstate, p.problem, p.hint
     FROM (SELECT c.oid::regclass AS relid,
                  -- the causal_message trigger's arguments: NUL-terminated
                  -- bytes, conversation then 'notify' or 'quiet'
-                 substring(t.tgargs FROM 1 FOR position('\x00'::bytea IN t.tgargs) - 1) AS first,
-                 substring(t.tgargs FROM position('\x00'::bytea IN t.tgargs) + 1) AS rest
+                 substring(t.tgargs FROM 1 FOR position(decode('00', 'hex') IN t.tgargs) - 1) AS first,
+                 substring(t.tgargs FROM position(decode('00', 'hex') IN t.tgargs) + 1) AS rest
             FROM (SELECT DISTINCT t.tgrelid FROM pg_trigger t WHERE t.tgfoid = ANY (causal.trigger_functions())) ours
             JOIN pg_class c ON c.oid = ours.tgrelid AND c.relkind = 'r'
             LEFT JOIN pg_trigger t ON t.tgrelid = c.oid AND t.tgname = 'causal_message'
@@ -282,6 +340,15 @@ BEGIN
     RAISE EXCEPTION 'column "%" is one of pg_causal''s own columns', conversation USING ERRCODE = '42P16';
   END IF;
 
+  -- pg_causal's triggers go first: until they are back the table is no
+  -- message table, so the DDL guard lets the changes below through, and
+  -- the rows from before are stamped without them and without any of the
+  -- owner's (run_as_owner's replica role fires only triggers enabled ALWAYS
+  -- or REPLICA, refused above).
+  EXECUTE format('DROP TRIGGER IF EXISTS causal_message ON %s', qualified);
+  EXECUTE format('DROP TRIGGER IF EXISTS causal_message_stored ON %s', qualified);
+  EXECUTE format('DROP TRIGGER IF EXISTS causal_message_truncate ON %s', qualified);
+
   -- Every change to the table itself is made as its owner (run_as_owner),
   -- so that none of the owner's code runs with the caller's rights.
   -- pg_causal's columns: add the missing ones, refuse ones of another type.
@@ -295,28 +362,6 @@ BEGIN
         USING ERRCODE = '42804';
     END IF;
   END LOOP;
-
-  -- Every region writes rows of its own: a unique key without msg_id (a
-  -- local serial, say) would collide when they meet.
-  IF EXISTS (SELECT FROM pg_index i
-              WHERE i.indrelid = message_table AND i.indisunique
-                AND NOT (SELECT a.attnum FROM pg_attribute a
-                          WHERE a.attrelid = message_table AND a.attname = 'msg_id') = ANY (i.indkey::int2[])) THEN
-    RAISE EXCEPTION 'table % has a unique index without msg_id', qualified USING ERRCODE = '42P16',
-      DETAIL = format('Index %s: rows written in different regions would collide on it when they replicate.',
-                      (SELECT string_agg(i.indexrelid::regclass::text, ', ') FROM pg_index i
-                        WHERE i.indrelid = message_table AND i.indisunique
-                          AND NOT (SELECT a.attnum FROM pg_attribute a WHERE a.attrelid = message_table
-                                      AND a.attname = 'msg_id') = ANY (i.indkey::int2[]))),
-      HINT = 'Drop it, or add msg_id to its columns; msg_id identifies a message in every region.';
-  END IF;
-
-  -- pg_causal's triggers go first: the rows from before are stamped below
-  -- without them, and without any of the owner's (run_as_owner's replica
-  -- role fires only triggers enabled ALWAYS or REPLICA, refused above).
-  EXECUTE format('DROP TRIGGER IF EXISTS causal_message ON %s', qualified);
-  EXECUTE format('DROP TRIGGER IF EXISTS causal_message_stored ON %s', qualified);
-  EXECUTE format('DROP TRIGGER IF EXISTS causal_message_truncate ON %s', qualified);
 
   -- Rows from before: given an id, stamped now, in this region and epoch.
   SELECT r.epoch INTO current_epoch FROM causal.regions r WHERE r.region = this_region;

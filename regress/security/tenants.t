@@ -93,7 +93,7 @@ ok "$([[ ! $out =~ [0-9]{9,} ]]; echo $?)" "the error names no heap address"
 diag "$(head -n 1 <<<"$out")"
 no_crash "message_trigger() on a table with a text epoch"
 
-is "$(sqlstate owner "ALTER TABLE chat.messages ALTER COLUMN epoch TYPE text")" 42P16 \
+is "$(sqlstate owner "ALTER TABLE chat.messages ALTER COLUMN epoch TYPE text")" 42501 \
    "the owner cannot change the type of pg_causal's columns"
 state=$(sqlstate postgres "BEGIN; ALTER TABLE chat.messages ALTER COLUMN epoch TYPE text USING epoch::text;
                            INSERT INTO chat.messages (conversation_id, body) VALUES (1, 'after the type change')")
@@ -173,6 +173,29 @@ no_escalation "the database's search_path"
 sql dbowner -c "ALTER DATABASE tenants RESET search_path" >/dev/null
 su_sql -c "DELETE FROM public.ran_as_superuser; ALTER ROLE dbowner NOSUPERUSER" >/dev/null
 
+# A database owner's settings can stall a region, never lose its messages:
+# the liveness worker's heartbeats go on in a database its owner made read
+# only, and a replicated row that cannot be stored, nor quarantined, is
+# raised (the apply worker retries it later), never dropped.
+sql dbowner -c "ALTER DATABASE tenants SET default_transaction_read_only = on" >/dev/null
+instance_stop sec-tenants && instance_start sec-tenants || bail "could not restart"
+beat=$(su_sql -c "SELECT beat FROM causal.heartbeats WHERE region = 'test-east'")
+sleep 1.5
+ok "$([ "$(su_sql -c "SELECT beat FROM causal.heartbeats WHERE region = 'test-east'")" -gt "${beat:-0}" ]; echo $?)" \
+   "the liveness worker still beats in a database whose owner made it read only"
+sql dbowner -c "SET default_transaction_read_only = off" -c "ALTER DATABASE tenants RESET default_transaction_read_only" >/dev/null
+su_sql >/dev/null <<'SQL'
+CREATE FUNCTION public.full_quarantine() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN RAISE EXCEPTION 'the quarantine is full' USING ERRCODE = '53100'; END $$;
+CREATE TRIGGER quarantine_full BEFORE INSERT ON causal.quarantine FOR EACH ROW EXECUTE FUNCTION public.full_quarantine();
+ALTER TABLE causal.quarantine ENABLE ALWAYS TRIGGER quarantine_full;
+SQL
+is "$(sqlstate postgres "SET session_replication_role = replica;
+  INSERT INTO chat.messages (msg_id, conversation_id, hlc, deps, crdb_region, epoch, sender, body)
+  VALUES (gen_random_uuid(), 1, NULL, '{}', 'elsewhere', 0, 'bo', 'nowhere to go')")" 53100 \
+   "a replicated row that can neither be stored nor quarantined is raised, not dropped"
+su_sql -c "DROP TRIGGER quarantine_full ON causal.quarantine" >/dev/null
+
 # ---- a schema or publication made before CREATE EXTENSION ------------------
 
 su_sql -c "CREATE DATABASE squatted OWNER dbowner" >/dev/null
@@ -238,6 +261,24 @@ is "$(sqlstate owner "CREATE TRIGGER mine BEFORE INSERT ON chat.messages FOR EAC
    "the owner cannot add a trigger that fires in the replication apply worker (ALWAYS)"
 is "$(sqlstate owner "CREATE TRIGGER mine AFTER INSERT ON chat.messages FOR EACH ROW EXECUTE FUNCTION chat.on_update();
                       ALTER TABLE chat.messages ENABLE REPLICA TRIGGER mine")" 42501 "nor one that fires there only (REPLICA)"
+# The apply worker builds a row from replicated values as a superuser before
+# any trigger fires: it checks domains and fills in defaults for columns
+# the sending region lacks. Neither may run the owner's code.
+is "$(sqlstate owner "ALTER TABLE chat.messages ADD COLUMN spied boolean DEFAULT chat.spy('a default')")" 42501 \
+   "the owner cannot give a message table a default that calls its own function"
+is "$(sqlstate owner "CREATE DOMAIN chat.tagged AS text CHECK (chat.spy('a domain'));
+                      ALTER TABLE chat.messages ADD COLUMN tag chat.tagged")" 42501 \
+   "nor a column of a domain of its own"
+is "$(sqlstate owner "CREATE TYPE chat.pair AS (a text, b text); ALTER TABLE chat.messages ADD COLUMN pair chat.pair")" 42501 \
+   "nor one of a composite type of its own (which could hold such a domain)"
+is "$(sqlstate owner "ALTER TABLE chat.messages ALTER COLUMN hlc TYPE causal.hlc USING '1000.00000@9'")" 42501 \
+   "the owner cannot rewrite pg_causal's columns (ALTER COLUMN ... TYPE ... USING fires no trigger)"
+is "$(sqlstate owner "ALTER TABLE chat.messages ALTER COLUMN crdb_region TYPE text USING 'test-west'")" 42501 \
+   "nor the region"
+is "$(sqlstate owner "ALTER TABLE chat.messages ALTER COLUMN conversation_id TYPE text")" 42501 \
+   "nor the conversation"
+is "$(sqlstate owner "CREATE UNIQUE INDEX ON chat.messages (body)")" 42P16 \
+   "nor add a unique index without msg_id (rows from other regions would collide on it)"
 is "$(sqlstate owner "ALTER TABLE chat.messages ADD COLUMN edited boolean DEFAULT false")" ok \
    "the owner may still add a column of its own"
 is "$(sqlstate owner "CREATE TRIGGER audit AFTER INSERT ON chat.messages FOR EACH ROW EXECUTE FUNCTION chat.on_update()")" ok \
@@ -250,6 +291,53 @@ SQL
 is "$(sqlstate postgres "SELECT causal.enable('chat.parent', 'conversation_id')")" 42P16 \
    "enable() refuses a table with inheritance children (their rows would bypass the trigger)"
 is "$(sqlstate postgres "SELECT causal.enable('chat.kid', 'conversation_id')")" 42P16 "and an inheritance child"
+
+# The owner's code runs in replica mode where pg_causal stores rows as the
+# owner; the guard runs there too. A CHECK on one table that, in that mode,
+# tries to switch off another table's trigger is refused, and the row that
+# fired it quarantined.
+sql owner >/dev/null <<'SQL'
+CREATE TABLE chat.lever (conversation_id bigint, body text);
+CREATE FUNCTION chat.flip(body text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('session_replication_role') = 'replica' THEN
+    ALTER TABLE chat.messages DISABLE TRIGGER causal_message;
+  END IF;
+  RETURN true;
+END $$;
+ALTER TABLE chat.lever ADD CONSTRAINT flips CHECK (chat.flip(body));
+SQL
+su_sql -c "SELECT causal.enable('chat.lever', 'conversation_id')" >/dev/null
+sqlstate postgres "SET session_replication_role = replica;
+  INSERT INTO chat.lever (msg_id, conversation_id, hlc, deps, crdb_region, epoch, body)
+  VALUES (gen_random_uuid(), 1, causal.hlc_now(), '{}', 'elsewhere', 0, 'pull')" >/dev/null
+is "$(su_sql -c "SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'chat.messages'::regclass AND tgname = 'causal_message'")" A \
+   "the owner's code running in replica mode cannot switch off another message table's trigger"
+is "$(su_sql -c "SELECT count(*) FROM causal.quarantine WHERE row_data->>'body' = 'pull'")" 1 \
+   "the row whose CHECK tried is quarantined"
+
+# An owner's trigger on one table cannot use pg_causal's write on it to
+# write another message table, nor skip pg_causal's write.
+sql owner >/dev/null <<'SQL'
+CREATE FUNCTION chat.hijack() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE chat.messages SET deleted_at = NEW.deleted_at, body = 'overwritten' WHERE msg_id = NEW.msg_id;
+  RETURN NULL;
+END $$;
+SQL
+victim=$(su_sql -c "SELECT msg_id FROM chat.messages WHERE body = 'message 5'")
+sql owner -c "INSERT INTO chat.lever (msg_id, conversation_id, body) VALUES ('$victim', 1, 'decoy');
+              CREATE TRIGGER a_hijack BEFORE INSERT ON chat.lever FOR EACH ROW EXECUTE FUNCTION chat.hijack();" >/dev/null
+is "$(sqlstate owner "DELETE FROM chat.lever WHERE msg_id = '$victim'")" 42501 \
+   "a trigger that rewrites another table's message while pg_causal writes a tombstone makes the DELETE fail"
+is "$(su_sql -c "SELECT body, deleted_at IS NULL FROM chat.messages WHERE msg_id = '$victim'")" "message 5|t" \
+   "the other table's message is as it was"
+sql owner -c "ALTER TABLE chat.lever DISABLE TRIGGER a_hijack" >/dev/null
+sql owner -c "CREATE FUNCTION chat.swallow() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
+              CREATE TRIGGER a_swallow BEFORE INSERT ON chat.lever FOR EACH ROW EXECUTE FUNCTION chat.swallow();" >/dev/null
+is "$(sqlstate owner "DELETE FROM chat.lever WHERE msg_id = '$victim'")" 42501 \
+   "a trigger that skips the tombstone makes the DELETE fail (it would delete here alone)"
+is "$(su_sql -c "SELECT count(*) FROM chat.lever WHERE msg_id = '$victim'")" 1 "and the message stays"
 
 # The apply path: a row whose hlc is impossibly far ahead is quarantined.
 state=$(sqlstate postgres "SET session_replication_role = replica;
@@ -389,10 +477,11 @@ ok "$([[ $run_verify == *"chat.older: it must keep its column conversation_id"* 
    "it names the broken table and why"
 ok "$([[ $run_verify == *"conversation histories and the fencing state agree"* ]]; echo $?)" \
    "and verifies the others, the non-ASCII one included ($(tail -n 1 <<<"$run_verify"))"
-want=$(su_sql -c "SELECT (SELECT count(DISTINCT conversation_id) FROM chat.messages) + 2 + 1")
+want=$(su_sql -c "SELECT (SELECT count(DISTINCT conversation_id) FROM chat.messages) + 2 + 1
+                        + (SELECT count(DISTINCT conversation_id) FROM chat.lever)")
 is "$(build/causalctl verify --json --region "test-east=host=$CAUSAL_WORK port=24380 user=postgres dbname=tenants" |
       grep -o '"conversations": [0-9]*')" "\"conversations\": $want" \
-   "every conversation of chat.messages, chat.rooms and chat.gespräche is verified"
+   "every conversation of chat.messages, chat.lever, chat.rooms and chat.gespräche is verified"
 no_crash "every attack"
 messages_kept "every attack"
 done_testing

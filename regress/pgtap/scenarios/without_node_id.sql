@@ -23,7 +23,7 @@ ALTER SYSTEM RESET causal.node_id;
 ALTER SYSTEM RESET causal.region;
 SELECT pg_reload_conf();
 SELECT is(ARRAY(SELECT name FROM pg_settings WHERE name LIKE 'causal.%' ORDER BY name),
-          ARRAY['causal.allow_drop_extension', 'causal.database', 'causal.ddl_guard', 'causal.heartbeat_interval',
+          ARRAY['causal.allow_drop_extension', 'causal.database', 'causal.heartbeat_interval',
                 'causal.max_clock_offset', 'causal.max_hlc_lead', 'causal.node_id', 'causal.region',
                 'causal.self_fence_after'],
           'the settings: clock, region, liveness, self-fencing, and the guards');
