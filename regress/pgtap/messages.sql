@@ -163,7 +163,7 @@ SELECT throws_ok($$SELECT causal.enable('tap.does_not_exist', 'conversation_id')
                  'enable() on a table that does not exist: 42P01');
 CREATE TABLE tap.serial_keyed (id bigserial PRIMARY KEY, conversation_id bigint, body text);
 SELECT throws_ok($$SELECT causal.enable('tap.serial_keyed', 'conversation_id')$$, '42P16',
-                 'table tap.serial_keyed has a unique index without msg_id',
+                 'cannot enable tap.serial_keyed: unique index tap.serial_keyed_pkey does not include msg_id',
                  'enable() refuses a local serial key: rows of different regions would collide on it');
 CREATE TABLE tap.keyed_by_msg (conversation_id bigint, msg_id uuid, body text, PRIMARY KEY (conversation_id, msg_id));
 SELECT lives_ok($$SELECT causal.enable('tap.keyed_by_msg', 'conversation_id')$$,
