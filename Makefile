@@ -97,6 +97,7 @@ bench: deps
 	$(SUDO) $(MAKE) install
 	regress/perf/run-bench
 	regress/perf/run-messages-bench
+	regress/perf/run-apply-bench
 	regress/perf/run-merge-bench
 	regress/perf/run-latency-bench
 	regress/perf/run-failover-bench
