@@ -1,9 +1,10 @@
 // The copy rule (src/core/copies.hpp): whatever order copies of one message
-// arrive in, every region stores the same row.
+// arrive in, every region stores the same row, and keeps every copy's hlc.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "copies.hpp"
@@ -11,73 +12,100 @@
 namespace {
 
 using causal::Hlc;
-using causal::copies::Copy;
+using causal::copies::Copies;
 
 Hlc at(uint64_t ms, uint16_t node = 1) { return Hlc::from_parts(static_cast<int64_t>(ms), 0, node); }
 
-Copy random_copy(std::mt19937_64& random) {
-    Copy c{at(random() % 8, static_cast<uint16_t>(random() % 3)), std::nullopt};
+// One copy as a region receives it: one hlc, maybe a tombstone.
+Copies random_copy(std::mt19937_64& random) {
+    Copies c{{at(random() % 8, static_cast<uint16_t>(random() % 3))}, std::nullopt};
     if (random() % 3 == 0) c.deleted_at = at(10 + random() % 8);
     return c;
 }
 
-// A region's stored row: the copy it holds, and which copy each of its
-// parts came from, as the trigger would write it.
+// A region's stored row: what it holds, and which copy its head stamp and
+// body came from, as the trigger would write them.
 struct Row {
-    Copy copy;
-    Copy stamp_source, body_source;
+    Copies held;
+    Hlc stamp_source;
+    std::optional<Hlc> body_deleted;  // the body's copy: its deleted_at
 };
 
-void apply(Row& row, const Copy& incoming) {
-    const auto r = causal::copies::resolve(row.copy, incoming);
+causal::copies::Resolution resolve(const Copies& stored, const Copies& incoming, Copies* result = nullptr) {
+    std::vector<Hlc> out(stored.hlcs.size() + incoming.hlcs.size());
+    const auto r = causal::copies::resolve(stored.names(), incoming.names(), out.data());
+    out.resize(r.count);
+    if (result) *result = Copies{out, r.deleted_at};
+    return r;
+}
+
+void apply(Row& row, const Copies& incoming) {
+    Copies result;
+    const auto r = resolve(row.held, incoming, &result);
     if (!r.changes) return;
-    if (r.stamp_from_incoming) row.stamp_source = incoming;
-    if (r.body_from_incoming) row.body_source = incoming;
-    row.copy = Copy{row.stamp_source.hlc, r.deleted_at};
+    if (r.stamp_from_incoming) row.stamp_source = incoming.hlcs[0];
+    if (r.body_from_incoming) row.body_deleted = incoming.deleted_at;
+    row.held = result;
 }
 
 TEST(Copies, CombineIsAssociativeCommutativeAndIdempotent) {
     std::mt19937_64 random(11);
+    using causal::copies::combine;
     for (int i = 0; i < 20000; ++i) {
-        const Copy a = random_copy(random), b = random_copy(random), c = random_copy(random);
-        using causal::copies::combine;
+        const Copies a = combine(random_copy(random), random_copy(random)), b = random_copy(random),
+                     c = random_copy(random);
         EXPECT_EQ(combine(a, b), combine(b, a));
         EXPECT_EQ(combine(combine(a, b), c), combine(a, combine(b, c)));
         EXPECT_EQ(combine(a, a), a);
     }
 }
 
-TEST(Copies, TheSmallestHlcKeepsItsStampAndDeletionWins) {
+TEST(Copies, EveryCopyIsKeptTheSmallestHeadsTheRowAndDeletionWins) {
     using causal::copies::combine;
-    const Copy live_early{at(1), std::nullopt}, live_late{at(2), std::nullopt};
-    const Copy deleted_late{at(2), at(20)}, deleted_early{at(1), at(30)};
-    EXPECT_EQ(combine(live_late, live_early), live_early);
-    EXPECT_EQ(combine(live_early, deleted_late), (Copy{at(1), at(20)}));
-    EXPECT_EQ(combine(deleted_late, deleted_early), (Copy{at(1), at(20)}));
+    const Copies live_early{{at(1)}, std::nullopt}, live_late{{at(2)}, std::nullopt};
+    const Copies deleted_late{{at(2)}, at(20)}, deleted_early{{at(1)}, at(30)};
+    EXPECT_EQ(combine(live_late, live_early), (Copies{{at(1), at(2)}, std::nullopt}));
+    EXPECT_EQ(combine(live_early, deleted_late), (Copies{{at(1), at(2)}, at(20)}));
+    EXPECT_EQ(combine(deleted_late, deleted_early), (Copies{{at(1), at(2)}, at(20)}));
 }
 
 // Every region receives the copies in its own order, one at a time, and
-// rewrites its row by resolve(): all end with the same row, whose body is
-// a tombstone's once any copy was one.
-TEST(Copies, EveryArrivalOrderStoresTheSameRow) {
+// rewrites its row by resolve(): all end with the same row, holding every
+// hlc, headed by the smallest, whose body is a tombstone's once any copy was
+// one.
+TEST(Copies, EveryArrivalOrderStoresTheSameRowWithEveryName) {
     std::mt19937_64 random(12);
     for (int trial = 0; trial < 5000; ++trial) {
-        std::vector<Copy> copies(1 + random() % 5);
+        std::vector<Copies> copies(1 + random() % 5);
         for (auto& c : copies) c = random_copy(random);
-        Copy expected = copies[0];
-        for (const Copy& c : copies) expected = causal::copies::combine(expected, c);
+        Copies expected = copies[0];
+        for (const Copies& c : copies) expected = causal::copies::combine(expected, c);
+        std::set<Hlc> names;
+        for (const Copies& c : copies) names.insert(c.hlcs.begin(), c.hlcs.end());
+        ASSERT_EQ(expected.hlcs, std::vector<Hlc>(names.begin(), names.end()));
         for (int order = 0; order < 6; ++order) {
             std::shuffle(copies.begin(), copies.end(), random);
-            Row row{copies[0], copies[0], copies[0]};
-            for (const Copy& c : copies) apply(row, c);
-            ASSERT_EQ(row.copy, expected);
-            EXPECT_EQ(row.stamp_source.hlc, expected.hlc);
-            EXPECT_EQ(row.body_source.deleted_at.has_value(), expected.deleted_at.has_value())
+            Row row{copies[0], copies[0].hlcs[0], copies[0].deleted_at};
+            for (const Copies& c : copies) apply(row, c);
+            ASSERT_EQ(row.held, expected);
+            EXPECT_EQ(row.stamp_source, expected.hlcs[0]);
+            EXPECT_EQ(row.body_deleted.has_value(), expected.deleted_at.has_value())
                 << "a deleted message keeps a tombstone's (erased) body";
             // A copy that changes nothing is a duplicate: relay loops end.
-            for (const Copy& c : copies) EXPECT_FALSE(causal::copies::resolve(row.copy, c).changes);
+            for (const Copies& c : copies) EXPECT_FALSE(resolve(row.held, c).changes);
+            EXPECT_FALSE(resolve(row.held, row.held).changes);
         }
     }
+}
+
+TEST(Copies, TheFirstCopyNoFenceMakesAnOrphanIsPresented) {
+    const std::vector<int> copies = {10, 20, 30};  // in stamp order
+    auto fenced = [](std::set<int> set) { return [set](int c) { return set.count(c) > 0; }; };
+    using causal::copies::presented_copy;
+    EXPECT_EQ(*presented_copy(copies.begin(), copies.end(), fenced({})), 10);
+    EXPECT_EQ(*presented_copy(copies.begin(), copies.end(), fenced({10})), 20);
+    EXPECT_EQ(*presented_copy(copies.begin(), copies.end(), fenced({10, 20})), 30);
+    EXPECT_EQ(*presented_copy(copies.begin(), copies.end(), fenced({10, 20, 30})), 10) << "all fenced: the smallest";
 }
 
 }  // namespace

@@ -1,48 +1,82 @@
 // One message, several copies. A client that retries in another region, a
-// relayed row and a deletion all make copies of one msg_id; every region
-// must end up storing the same one row for it, whatever order the copies
-// arrive in. This is that rule, the one home of it: the insert trigger's
-// apply path and the causal merge both decide by it.
+// relayed row and a deletion all make copies of one msg_id; each copy is
+// stamped with an hlc of its own, and a client may have been told, and
+// replied to, any of them. This is the rule by which they meet, the one home
+// of it: the insert trigger's apply path stores by it, the causal merge
+// presents by it.
+//
+// Storing: a region keeps every copy it has received. The row of a msg_id
+// holds the stamp (hlc, deps, region, epoch) of the copy with the smallest
+// hlc in its own columns and every other copy's stamp in `copies`, and is
+// deleted once any copy is a tombstone. That is a union of sets, so every
+// arrival order stores the same row, and no hlc a message was ever given
+// stops naming it.
+//
+// Presenting: the copy a history shows is chosen with the fences as well
+// (presented_copy below), at read time, so that a fence arriving after the
+// copies changes what every region shows alike, without rewriting rows.
 //
 // PostgreSQL-free.
 #pragma once
 
 #include <optional>
+#include <vector>
 
 #include "hlc.hpp"
 
 namespace causal::copies {
 
-// What decides between copies: the hlc the copy was stamped with (its
-// stamp: hlc, deps, region and epoch travel together) and, for a deleted
-// message, when it was deleted.
-struct Copy {
-    Hlc hlc;
-    std::optional<Hlc> deleted_at;  // set on a tombstone
-
-    bool operator==(const Copy& o) const { return hlc == o.hlc && deleted_at == o.deleted_at; }
-    bool operator!=(const Copy& o) const { return !(*this == o); }
-};
-
-// Whose stamp a message keeps: the smallest hlc, in every region.
+// Whose stamp heads a row: the smallest hlc, in every region.
 inline bool stamp_wins(const Hlc& a, const Hlc& b) { return compare(a, b) < 0; }
 
-// The copy a message is stored as, given two: the winning stamp, deleted if
-// either copy is (a deletion is never undone by a late copy), at the earliest
-// deletion time. Associative, commutative and idempotent, so any order and
-// grouping of arrivals gives the same result.
-Copy combine(const Copy& a, const Copy& b);
-
-// What a region holding `stored` does when `incoming` arrives.
-struct Resolution {
-    bool changes = false;             // the stored row must be rewritten
-    bool stamp_from_incoming = false;  // hlc, deps, region and epoch
-    bool body_from_incoming = false;   // the message's own columns
-    std::optional<Hlc> deleted_at;
+// What one row (or one incoming row) holds of a message: a view, for the
+// trigger, which keeps its data in PostgreSQL's memory.
+struct Names {
+    const Hlc* hlcs;                // every copy's hlc, ascending and distinct; hlcs[0] heads the row
+    size_t count;
+    std::optional<Hlc> deleted_at;  // set on a tombstone
 };
-// The row it then holds is combine(stored, incoming): the stamp of the
-// winner, and the body of the winner or, once deleted, of a tombstone (whose
-// body is erased).
-Resolution resolve(const Copy& stored, const Copy& incoming);
+
+// What a region holding `stored` does when `incoming` arrives. `out` must
+// have room for stored.count + incoming.count names: it gets every copy of
+// both, ascending, and `count` says how many.
+struct Resolution {
+    bool changes = false;              // the stored row must be rewritten
+    bool stamp_from_incoming = false;  // the head stamp (hlc, deps, region, epoch, conversation)
+    bool body_from_incoming = false;   // the message's own columns
+    std::optional<Hlc> deleted_at;     // deleted if either is, at the earliest deletion
+    size_t count = 0;
+};
+// The row it then holds: every copy of both (a union: associative,
+// commutative, idempotent), the stamp of the smallest hlc heading it, the
+// body of that copy or, once deleted, of a tombstone (whose body is erased).
+// A deletion is never undone by a late copy.
+Resolution resolve(const Names& stored, const Names& incoming, Hlc* out);
+
+// The same on owned values, for callers outside PostgreSQL (tests).
+struct Copies {
+    std::vector<Hlc> hlcs;
+    std::optional<Hlc> deleted_at;
+
+    bool operator==(const Copies& o) const { return hlcs == o.hlcs && deleted_at == o.deleted_at; }
+    bool operator!=(const Copies& o) const { return !(*this == o); }
+    Names names() const { return Names{hlcs.data(), hlcs.size(), deleted_at}; }
+};
+Copies combine(const Copies& a, const Copies& b);
+
+// Which copy a history presents a message as, from copies in stamp order
+// (smallest hlc first): the first that no fence makes an orphan, else the
+// first. A copy a fenced region wrote after its fence (its client was told
+// 5C004 and retried elsewhere) never beats one an active region
+// acknowledged. A function of replicated facts only (the copies and
+// causal.fences), so every region that holds them presents the same one,
+// also when a fence arrives after the copies. Every copy's hlc names the
+// message whichever is presented.
+template <typename It, typename Fenced>
+It presented_copy(It first, It last, Fenced fenced) {
+    for (It it = first; it != last; ++it)
+        if (!fenced(*it)) return it;
+    return first;
+}
 
 }  // namespace causal::copies

@@ -226,19 +226,21 @@ const Fence* Input::fence_of(const Copy& copy, const std::vector<Fence>& fences)
     return nullptr;
 }
 
-History Input::merge(const std::vector<Fence>& fences, std::pmr::memory_resource* memory) const {
+History Input::merge(const std::vector<Fence>& fences, std::pmr::memory_resource* memory,
+                     std::optional<Hlc> since) const {
     const auto n = static_cast<uint32_t>(copies_.size());
     History history(memory);
 
-    // 1. One winner per msg_id.
+    // 1. One presented copy per msg_id, by the copy rule (copies.hpp): in
+    // stamp order, the first no fence makes an orphan.
     std::pmr::vector<uint32_t> by_id(n, memory);
     std::iota(by_id.begin(), by_id.end(), 0u);
     std::sort(by_id.begin(), by_id.end(),
               [&](uint32_t a, uint32_t b) { return copy_less(copies_[a], copies_[b]); });
-    std::pmr::vector<uint32_t> winners(memory);  // copy index of each message's winner
-    // Every copy's hlc names the message: a dep on a copy that lost still
-    // points at the message. The flag puts a message's own hlc before a
-    // losing copy's when (malformed) they are equal.
+    std::pmr::vector<uint32_t> winners(memory);  // copy index of each message's presented copy
+    // Every copy's hlc names the message: a dep on a copy that is not the
+    // presented one still points at the message. The flag puts a message's
+    // own hlc before another copy's when (malformed) they are equal.
     struct Name {
         Hlc hlc;
         bool lost;
@@ -246,17 +248,21 @@ History Input::merge(const std::vector<Fence>& fences, std::pmr::memory_resource
     };
     std::pmr::vector<Name> names(memory);
     names.reserve(n);
-    for (uint32_t i = 0; i < n; ++i) {
-        const Copy& copy = copies_[by_id[i]];
-        const bool wins = i == 0 || copy.msg_id != copies_[by_id[i - 1]].msg_id;
-        if (wins) winners.push_back(by_id[i]);
-        names.push_back(Name{copy.hlc, !wins, static_cast<uint32_t>(winners.size() - 1)});
+    for (uint32_t begin = 0; begin < n;) {
+        uint32_t end = begin + 1;
+        while (end < n && copies_[by_id[end]].msg_id == copies_[by_id[begin]].msg_id) ++end;
+        const uint32_t* presented = copies::presented_copy(
+            by_id.data() + begin, by_id.data() + end,
+            [&](uint32_t copy) { return fence_of(copies_[copy], fences) != nullptr; });
+        winners.push_back(*presented);
+        for (uint32_t i = begin; i < end; ++i)
+            names.push_back(Name{copies_[by_id[i]].hlc, by_id[i] != *presented,
+                                 static_cast<uint32_t>(winners.size() - 1)});
+        begin = end;
     }
     const auto m = static_cast<uint32_t>(winners.size());
 
-    // 2. The natural order, ascending hlc, is a topological order of every
-    // dep that points into its message's past; deps that do not are the
-    // malformed ones, and they hold their message instead of making a cycle.
+    // 2. The natural order: ascending hlc of the presented copy.
     std::pmr::vector<uint32_t> natural(m, memory);  // winner indexes
     std::iota(natural.begin(), natural.end(), 0u);
     auto by_hlc_then_id = [&](uint32_t a, uint32_t b) {
@@ -282,7 +288,10 @@ History Input::merge(const std::vector<Fence>& fences, std::pmr::memory_resource
         if (history.by_hlc_.empty() || history.by_hlc_.back().first != name.hlc)
             history.by_hlc_.emplace_back(name.hlc, name.message);
 
-    // 3. Walk the natural order once: every resolved dep comes earlier.
+    // 3. The deps graph. A dep below its message's hlc that names a message
+    // here is an edge; any other (missing, or not in the message's past)
+    // holds its message. A dep may name another copy than the presented one,
+    // so the natural order need not be a topological order of the edges.
     struct Walk {
         Hlc key;  // where the message is presented: its hlc, or later for orphans
         bool held;
@@ -291,6 +300,7 @@ History Input::merge(const std::vector<Fence>& fences, std::pmr::memory_resource
     std::pmr::vector<Walk> walk(m, memory);
     std::pmr::vector<uint32_t> edge_begin(m + 1, memory);  // natural index space
     std::pmr::vector<uint32_t> edges(memory);
+    std::pmr::vector<uint32_t> waiting_on(m, 0u, memory);  // unresolved edges, for the walk
     for (uint32_t i = 0; i < m; ++i) {
         const Copy& copy = copies_[winners[natural[i]]];
         Walk w{copy.hlc, false, false};
@@ -305,30 +315,72 @@ History Input::merge(const std::vector<Fence>& fences, std::pmr::memory_resource
             const Hlc& dep = deps[d];
             auto found = std::lower_bound(history.by_hlc_.begin(), history.by_hlc_.end(), dep,
                                           [](const auto& entry, const Hlc& h) { return entry.first < h; });
-            if (!(dep < copy.hlc) || found == history.by_hlc_.end() || found->first != dep) {
+            const bool here = found != history.by_hlc_.end() && found->first == dep;
+            if (!here && since && dep < *since && dep < copy.hlc) continue;  // the client's already
+            if (!(dep < copy.hlc) || !here || found->second == i) {
                 w.held = true;  // missing, or not in its past: cannot be satisfied here
                 continue;
             }
-            const uint32_t j = found->second;  // < i: its hlc is at most dep's
-            if (j >= i) {  // cannot happen (see above); never read an unset walk
-                w.held = true;
-                continue;
-            }
-            w.held |= walk[j].held;
-            w.orphan |= walk[j].orphan;
-            w.key = std::max(w.key, walk[j].key);
-            edges.push_back(j);
+            edges.push_back(found->second);
+            ++waiting_on[i];
         }
         walk[i] = w;
     }
     edge_begin[m] = static_cast<uint32_t>(edges.size());
 
-    // 4. Present: by key, then hlc. A message's key is at least its deps'
-    // keys and its hlc above theirs, so deps still come first.
+    // 4. Walk a topological order (Kahn's, the smallest natural index first,
+    // so that without copies it is the natural order): a message's key is at
+    // least its deps' keys, and it is held or an orphan when one of them is.
+    // Messages on a cycle (only malformed copies make one) are never
+    // reached: they are held.
+    std::pmr::vector<uint32_t> dependents_begin(m + 1, 0u, memory);
+    for (uint32_t e = 0; e < edges.size(); ++e) ++dependents_begin[edges[e] + 1];
+    for (uint32_t i = 0; i < m; ++i) dependents_begin[i + 1] += dependents_begin[i];
+    std::pmr::vector<uint32_t> dependents(edges.size(), memory);
+    {
+        std::pmr::vector<uint32_t> fill(dependents_begin.begin(), dependents_begin.end() - 1, memory);
+        for (uint32_t i = 0; i < m; ++i)
+            for (uint32_t e = edge_begin[i]; e < edge_begin[i + 1]; ++e) dependents[fill[edges[e]]++] = i;
+    }
+    std::pmr::vector<uint32_t> topological(memory);  // natural indexes, in walk order
+    topological.reserve(m);
+    std::pmr::vector<uint32_t> ready(memory);  // a min-heap of natural indexes
+    auto later = [](uint32_t a, uint32_t b) { return a > b; };
+    for (uint32_t i = 0; i < m; ++i)
+        if (waiting_on[i] == 0) ready.push_back(i);
+    std::make_heap(ready.begin(), ready.end(), later);
+    while (!ready.empty()) {
+        std::pop_heap(ready.begin(), ready.end(), later);
+        const uint32_t i = ready.back();
+        ready.pop_back();
+        Walk& w = walk[i];
+        for (uint32_t e = edge_begin[i]; e < edge_begin[i + 1]; ++e) {
+            const Walk& dep = walk[edges[e]];
+            w.held |= dep.held;
+            w.orphan |= dep.orphan;
+            w.key = std::max(w.key, dep.key);
+        }
+        topological.push_back(i);
+        for (uint32_t d = dependents_begin[i]; d < dependents_begin[i + 1]; ++d) {
+            if (--waiting_on[dependents[d]] == 0) {
+                ready.push_back(dependents[d]);
+                std::push_heap(ready.begin(), ready.end(), later);
+            }
+        }
+    }
+    std::pmr::vector<uint32_t> walk_rank(m, UINT32_MAX, memory);
+    for (uint32_t t = 0; t < topological.size(); ++t) walk_rank[topological[t]] = t;
+    for (uint32_t i = 0; i < m; ++i)
+        if (walk_rank[i] == UINT32_MAX) walk[i].held = true;  // on a cycle, or after one
+
+    // 5. Present: by key, then walk order (unreached ones last, naturally).
+    // A message's key is at least its deps' keys and it comes later in the
+    // walk, so deps still come first.
     std::pmr::vector<uint32_t> order(m, memory);  // natural indexes
     std::iota(order.begin(), order.end(), 0u);
     std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
         if (int c = compare(walk[a].key, walk[b].key); c != 0) return c < 0;
+        if (walk_rank[a] != walk_rank[b]) return walk_rank[a] < walk_rank[b];
         return a < b;
     });
     std::pmr::vector<uint32_t> position(m, memory);  // natural index -> presented index
@@ -364,14 +416,15 @@ std::optional<uint32_t> History::find(const Hlc& hlc) const {
     return found->second;
 }
 
-CatchUp History::catch_up(const Hlc* seen, size_t count, std::pmr::memory_resource* memory) const {
+CatchUp History::catch_up(const Hlc* seen, size_t count, std::pmr::memory_resource* memory,
+                          std::optional<Hlc> since) const {
     CatchUp result(memory);
     std::pmr::vector<bool> in_past(messages_.size(), false, memory);
     std::pmr::vector<uint32_t> stack(memory);
     for (size_t s = 0; s < count; ++s) {
         std::optional<uint32_t> at = find(seen[s]);
         if (!at) {
-            result.not_here.push_back(seen[s]);
+            if (!since || !(seen[s] < *since)) result.not_here.push_back(seen[s]);
             continue;
         }
         if (!messages_[*at].delivered) result.not_delivered.push_back(seen[s]);

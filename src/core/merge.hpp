@@ -44,7 +44,7 @@ bool fenced_write(const Fence& fence, std::string_view region, int64_t epoch, co
 // One line of a merged history.
 struct Message {
     MsgId msg_id;
-    Hlc hlc;
+    Hlc hlc;          // of the copy presented
     bool delivered;   // every dep is here and delivered
     bool concurrent;  // no causal path to or from the message before it
     bool orphan;      // a fenced write, or a descendant of one
@@ -72,10 +72,18 @@ public:
     // a copy that lost to it under the winner rule.
     std::optional<uint32_t> find(const Hlc& hlc) const;
 
-    // Everything outside the causal past of `seen` (which may be the whole
-    // set the client saw or only its latest messages: the answer is the
-    // same), and what of `seen` this history cannot vouch for.
-    CatchUp catch_up(const Hlc* seen, size_t count, std::pmr::memory_resource* memory) const;
+    // Everything outside the causal past of `seen` (the whole set the
+    // client saw, or only its maximal messages: the answer is the same), and
+    // what of `seen` this history cannot vouch for.
+    //
+    // With a cursor `since`: the client saw, besides `seen`, every message
+    // with a copy below `since` (an hlc below which its region had every
+    // message, fenced regions' too, when it read: causal.stable_hlc()). Then
+    // only messages all of whose copies are at or after `since` can be
+    // missed, and this history need hold just those (the tail a cursor
+    // reads); a `seen` below `since` is covered by the cursor.
+    CatchUp catch_up(const Hlc* seen, size_t count, std::pmr::memory_resource* memory,
+                     std::optional<Hlc> since = std::nullopt) const;
 
 private:
     friend class Input;
@@ -111,8 +119,11 @@ public:
     void deserialize(const uint8_t* data, size_t size);
 
     // The one history of these copies, in `memory`. The state is left as it
-    // was: it may take more rows and be merged again.
-    History merge(const std::vector<Fence>& fences, std::pmr::memory_resource* memory) const;
+    // was: it may take more rows and be merged again. With `since`, the
+    // copies are the tail a cursor reads: a dep below `since` that is not
+    // among them is the client's already, present and delivered.
+    History merge(const std::vector<Fence>& fences, std::pmr::memory_resource* memory,
+                  std::optional<Hlc> since = std::nullopt) const;
 
 private:
     static constexpr uint16_t kNoRegion = 0xFFFF;
