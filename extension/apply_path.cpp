@@ -21,6 +21,7 @@
 #include "quarantine.hpp"
 #include "settings.hpp"
 #include "spi.hpp"
+#include "stamps.hpp"
 #include "subtransaction.hpp"
 #include "table_stats.hpp"
 
@@ -253,10 +254,11 @@ void write_row(const Firing& t, HeapTuple row, Datum msg_id, bool replacing) {
 }
 
 // The row a region holding `stored` keeps when `incoming` arrives, by the
-// resolution of the copy rule: the winner's stamp (hlc, deps, region, epoch,
-// conversation), and the body of the winner or, once deleted, of a
-// tombstone, whose body is erased.
-HeapTuple combined_row(const Firing& t, HeapTuple stored, HeapTuple incoming, const copies::Resolution& r) {
+// copy rule: the stamp of the smallest hlc (with its conversation) in the
+// row's own columns, every other copy's stamp in `copies`, and the body of
+// the head copy or, once deleted, of a tombstone, whose body is erased.
+HeapTuple combined_row(const Firing& t, HeapTuple stored, const Stamps& stored_stamps, HeapTuple incoming,
+                       const Stamps& incoming_stamps, const copies::Resolution& r, const Hlc* names) {
     const int n = t.desc->natts;
     auto* values = static_cast<Datum*>(palloc(sizeof(Datum) * n));
     auto* nulls = static_cast<bool*>(palloc(sizeof(bool) * n));
@@ -269,11 +271,23 @@ HeapTuple combined_row(const Firing& t, HeapTuple stored, HeapTuple incoming, co
     }
     nulls[t.columns.deleted_at - 1] = !r.deleted_at;
     values[t.columns.deleted_at - 1] = r.deleted_at ? hlc_datum(*r.deleted_at) : Datum(0);
+    // names[0] heads the row; every other name's stamp, from whichever side has it.
+    auto* others = static_cast<Stamp*>(palloc(sizeof(Stamp) * (r.count + 1)));
+    int count = 0;
+    for (size_t k = 1; k < r.count; ++k) {
+        const Stamp* found = nullptr;
+        for (const Stamps* side : {&stored_stamps, &incoming_stamps})
+            for (int i = 0; i < side->count && !found; ++i)
+                if (side->items[i].hlc == names[k]) found = &side->items[i];
+        others[count++] = *found;
+    }
+    values[t.columns.copies - 1] = copies_datum(t, others, count);
+    nulls[t.columns.copies - 1] = false;
     return heap_form_tuple(t.desc, values, nulls);
 }
 
 // What makes a replicated row impossible to take as a message, or nullptr.
-const char* malformed(const Firing& t, HeapTuple row, const Deps& deps) {
+const char* malformed(const Firing& t, HeapTuple row, const Deps& deps, const Stamps& stamps) {
     bool isnull = false;
     if ((get(t, row, t.columns.msg_id, &isnull), isnull)) return "msg_id is NULL";
     if ((get(t, row, t.columns.conversation, &isnull), isnull)) return "the conversation is NULL";
@@ -283,13 +297,17 @@ const char* malformed(const Firing& t, HeapTuple row, const Deps& deps) {
     if (hlc == nullptr) return "hlc is NULL";
     if (deps.problem != nullptr) return deps.problem;
     if (deps.max != nullptr && compare(*deps.max, *hlc) >= 0) return "a dep is not older than the message itself";
+    if (stamps.problem != nullptr) return stamps.problem;
+    // pg_causal heads every row it writes with its smallest copy.
+    if (stamps.items[0].hlc != *hlc) return "a copy is older than the row's own stamp";
     // No clock of the mesh can be this far ahead: kept, such a row would sort
     // after every message to come, for good.
     const uint64_t now = system_wall_ms();
     const uint64_t lead_ms = static_cast<uint64_t>(max_hlc_lead_s) * 1000;
-    if (hlc->physical_ms() > now + lead_ms)
-        return psprintf("its hlc %s is more than causal.max_hlc_lead (%d s) ahead of this region's clock",
-                        hlc_text(*hlc), max_hlc_lead_s);
+    for (int i = 0; i < stamps.count; ++i)
+        if (stamps.items[i].hlc.physical_ms() > now + lead_ms)
+            return psprintf("its hlc %s is more than causal.max_hlc_lead (%d s) ahead of this region's clock",
+                            hlc_text(stamps.items[i].hlc), max_hlc_lead_s);
     return nullptr;
 }
 
@@ -317,9 +335,8 @@ bool retry_can_fix(const ErrorData* error) {
     }
 }
 
-// A copy of this msg_id that another worker stored between find_stored()
-// and our insert (past the first kMaxMsgIdLocks rows of a transaction): not
-// a broken row, just a duplicate.
+// The unique index on msg_id refused the insert: another transaction
+// stored a copy of this msg_id since find_stored() looked.
 bool lost_race_to_duplicate(const Firing& t, const ErrorData* error) {
     if (error->sqlerrcode != ERRCODE_UNIQUE_VIOLATION || error->constraint_name == nullptr) return false;
     const char* msg_id_index = get_rel_name(RelationGetReplicaIndex(t.rel));
@@ -332,14 +349,15 @@ bool lost_race_to_duplicate(const Firing& t, const ErrorData* error) {
 void take_copy(const Firing& t, HeapTuple incoming, HeapTuple stored_row) {
     const Oid relid = RelationGetRelid(t.rel);
     const Deps deps = read_deps(t, incoming);
-    if (const char* problem = malformed(t, incoming, deps)) {
+    const Stamps incoming_stamps = read_stamps(t, incoming);
+    if (const char* problem = malformed(t, incoming, deps, incoming_stamps)) {
         quarantine(t, incoming, problem);
         return;
     }
-    const Hlc hlc = *get_hlc(t, incoming);
     // The receive event, for every well-formed row: even a duplicate proves
     // that its sender's clock got this far.
-    if (!clock_observe(hlc).adopted) count(relid, Counter::OffsetRejections);
+    if (!clock_observe(incoming_stamps.items[incoming_stamps.count - 1].hlc).adopted)
+        count(relid, Counter::OffsetRejections);
 
     bool isnull = false;
     const Datum msg_id = get(t, incoming, t.columns.msg_id, &isnull);
@@ -352,29 +370,42 @@ void take_copy(const Firing& t, HeapTuple incoming, HeapTuple stored_row) {
         write_row(t, incoming, msg_id, false);
         return;
     }
-    const copies::Copy had = get_copy(t, stored.row);
-    const copies::Resolution r = copies::resolve(had, get_copy(t, incoming));
+    const Stamps stored_stamps = read_stamps(t, stored.row);
+    const std::optional<Hlc> stored_deleted = get_deleted_at(t, stored.row);
+    auto* names = static_cast<Hlc*>(palloc(sizeof(Hlc) * (stored_stamps.count + incoming_stamps.count)));
+    const copies::Resolution r = copies::resolve(names_of(stored_stamps, stored_deleted),
+                                                 names_of(incoming_stamps, get_deleted_at(t, incoming)), names);
     if (!r.changes) {
         count(relid, Counter::Duplicates);
         return;
     }
-    HeapTuple row = combined_row(t, stored.row, incoming, r);
+    HeapTuple row = combined_row(t, stored.row, stored_stamps, incoming, incoming_stamps, r, names);
     write_row(t, row, msg_id, true);
     count(relid, Counter::WinnersReplaced);
-    if (t.notify && r.deleted_at && !had.deleted_at) notify_row(t, row, *get_hlc(t, row), NotifyKind::Deleted);
+    if (t.notify && r.deleted_at && !stored_deleted) notify_row(t, row, *get_hlc(t, row), NotifyKind::Deleted);
 }
 
 // take_copy() in a subtransaction: a row problem quarantines `incoming`,
-// anything else is raised again.
+// anything else is raised again. A copy of the msg_id stored by another
+// transaction between find_stored() and the insert (a local insert, or
+// another apply worker past its first kMaxMsgIdLocks rows) is no broken
+// row: the rule is applied again, to the row now stored, so that every
+// writer of a msg_id meets it.
 void apply(const Firing& t, HeapTuple incoming, HeapTuple stored_row) {
-    ErrorData* error = nullptr;
-    if (in_subtransaction([&] { take_copy(t, incoming, stored_row); }, &error)) return;
-    end_own_write();
-    if (retry_can_fix(error)) ReThrowError(error);
-    if (lost_race_to_duplicate(t, error))
-        count(RelationGetRelid(t.rel), Counter::Duplicates);
-    else
+    constexpr int kAttempts = 8;
+    for (int attempt = 1;; ++attempt) {
+        ErrorData* error = nullptr;
+        if (in_subtransaction([&] { take_copy(t, incoming, stored_row); }, &error)) return;
+        end_own_write();
+        if (lost_race_to_duplicate(t, error) && attempt < kAttempts) {
+            FreeErrorData(error);
+            stored_row = nullptr;  // read it again
+            continue;
+        }
+        if (retry_can_fix(error) || lost_race_to_duplicate(t, error)) ReThrowError(error);
         quarantine(t, incoming, error->message);
+        return;
+    }
 }
 
 }  // namespace

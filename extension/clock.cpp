@@ -176,6 +176,8 @@ Hlc clock_now() {
     return value;
 }
 
+uint64_t clock_last_wall() { return require_clock().last.load(std::memory_order_acquire); }
+
 Observation clock_observe(const Hlc& remote) {
     uint16_t node = require_node_id();
     RemoteCheck check = check_remote(require_clock(), remote.wall, system_wall_ms(),

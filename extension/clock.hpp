@@ -14,6 +14,10 @@ void clock_register_worker();
 // A local/send event: strictly above every value this instance issued.
 Hlc clock_now();
 
+// The packed physical and logical part of the last value issued: every
+// value issued later is above it.
+uint64_t clock_last_wall();
+
 // A receive event. A remote value within causal.max_clock_offset of the
 // local wall clock is adopted (the result is above it); one further ahead
 // is not: it is counted, a WARNING says so, and the result is a local tick,

@@ -61,7 +61,7 @@ void guard_drop_extension(Node* parsetree) {
     if (tables == 0) return;
     ereport(ERROR, (errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
                     errmsg("cannot drop extension pg_causal while causal message tables exist"),
-                    errdetail("DROP EXTENSION ... CASCADE would drop the columns hlc, deps and deleted_at of %s: "
+                    errdetail("DROP EXTENSION ... CASCADE would drop the columns hlc, deps, deleted_at and copies of %s: "
                               "every message's place in its conversation and what it replies to, in this region.",
                               names),
                     errhint("Keep what you need of those columns elsewhere (hlc::text), then SET "

@@ -20,6 +20,7 @@
 #include "postgres.hpp"
 #include "settings.hpp"
 #include "spi.hpp"
+#include "stable.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -104,14 +105,18 @@ void watch_once(int64& last_beat_ms) {
     }
     const int64 now = now_ms();
     if (registered && now - last_beat_ms >= heartbeat_interval_ms) {
-        const Oid types[2] = {TEXTOID, INT8OID};
-        const Datum args[2] = {CStringGetTextDatum(region), Int64GetDatum(now)};
+        // With it, this region's stable point: its peers then hold every
+        // message it stamped below that (stable.hpp).
+        char stable[kHlcTextMax];
+        format(local_stable(), stable);
+        const Oid types[3] = {TEXTOID, INT8OID, TEXTOID};
+        const Datum args[3] = {CStringGetTextDatum(region), Int64GetDatum(now), CStringGetTextDatum(stable)};
         // Above the last beat even if the clock was set back: the register
         // would drop an older beat, and the region would look dead.
-        spi_run("INSERT INTO causal.heartbeats (region, beat) SELECT $1, greatest($2,"
+        spi_run("INSERT INTO causal.heartbeats (region, beat, stable) SELECT $1, greatest($2,"
                 " (SELECT h.beat OPERATOR(pg_catalog.+) 1 FROM causal.heartbeats h"
-                "   WHERE h.region OPERATOR(pg_catalog.=) $1))",
-                SPI_OK_INSERT, {2, types, args});
+                "   WHERE h.region OPERATOR(pg_catalog.=) $1)), $3::causal.hlc",
+                SPI_OK_INSERT, {3, types, args});
         last_beat_ms = now;
     }
     Peer seen[kMaxPeers];

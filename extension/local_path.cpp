@@ -14,6 +14,8 @@
 #include "settings.hpp"
 #include "spi.hpp"
 #include "sqlstates.hpp"
+#include "stable.hpp"
+#include "stamps.hpp"
 
 extern "C" {
 #include "common/pg_prng.h"
@@ -110,31 +112,46 @@ HeapTuple local_insert(const Firing& t) {
                         errmsg("a message may depend on at most %d messages, not %d", kMaxDeps, deps.count)));
     if (deps.problem != nullptr)
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("deps must not contain NULL")));
-    if (deps.max != nullptr) {
+    const auto too_far_ahead = [&](const Hlc& dep) {
         const uint64_t now = system_wall_ms();
-        const uint64_t limit = now + static_cast<uint64_t>(max_clock_offset_ms);
-        if (deps.max->physical_ms() > limit)
-            ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-                            errmsg("dependency %s is %llu ms ahead of this region's clock", hlc_text(*deps.max),
-                                   static_cast<unsigned long long>(deps.max->physical_ms() - now)),
-                            errdetail("causal.max_clock_offset is %d ms: no message this far in the future can "
-                                      "have been seen yet.",
-                                      max_clock_offset_ms)));
+        const uint64_t dep_ms = dep.physical_ms();
+        ereport(ERROR, (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+                        errmsg("dependency %s is %llu ms ahead of this region's clock", hlc_text(dep),
+                               static_cast<unsigned long long>(dep_ms > now ? dep_ms - now : 0)),
+                        errdetail("causal.max_clock_offset is %d ms: no message this far in the future can have "
+                                  "been seen yet.",
+                                  max_clock_offset_ms)));
+    };
+    if (deps.max != nullptr &&
+        deps.max->physical_ms() > system_wall_ms() + static_cast<uint64_t>(max_clock_offset_ms))
+        too_far_ahead(*deps.max);
+    // A receive event for the newest dep makes hlc > every dep, if the clock
+    // adopts it: the wall clock may have stepped back since the check above,
+    // and stamped below its dep the message would be kept here and
+    // quarantined everywhere else. The clock's own answer decides.
+    // Until this transaction ends, this region's stable point stays below
+    // the stamp (a peer's cursor must not pass a message still to come).
+    note_unfinished_stamp();
+    Hlc stamped;
+    if (deps.max != nullptr) {
+        const Observation seen = clock_observe(*deps.max);
+        if (!seen.adopted || !(*deps.max < seen.value)) too_far_ahead(*deps.max);
+        stamped = seen.value;
+    } else {
+        stamped = clock_now();
     }
-    // A receive event for the newest dep makes hlc > every dep.
-    const Hlc stamped = deps.max != nullptr ? clock_observe(*deps.max).value : clock_now();
 
     Datum msg_id = get(t, row, t.columns.msg_id, &isnull);
     if (isnull) msg_id = new_msg_id();
     Datum deps_value = get(t, row, t.columns.deps, &isnull);
     if (isnull) deps_value = PointerGetDatum(construct_empty_array(TupleDescAttr(t.desc, t.columns.hlc - 1)->atttypid));
-    // deleted_at too: a message is born alive.
-    int columns[] = {t.columns.msg_id, t.columns.hlc, t.columns.deps, t.columns.region, t.columns.epoch,
-                     t.columns.deleted_at};
+    // deleted_at and copies too: a message is born alive, and one copy.
+    int columns[] = {t.columns.msg_id, t.columns.hlc,        t.columns.deps,  t.columns.region,
+                     t.columns.epoch,  t.columns.deleted_at, t.columns.copies};
     Datum values[] = {msg_id, hlc_datum(stamped), deps_value, CStringGetTextDatum(region),
-                      Int64GetDatum(state.epoch), Datum(0)};
-    bool nulls[] = {false, false, false, false, false, true};
-    return heap_modify_tuple_by_cols(row, t.desc, 6, columns, values, nulls);
+                      Int64GetDatum(state.epoch), Datum(0), no_copies(t)};
+    bool nulls[] = {false, false, false, false, false, true, false};
+    return heap_modify_tuple_by_cols(row, t.desc, 7, columns, values, nulls);
 }
 
 // Messages are append-only: an edit is a new message whose deps name the one
@@ -171,7 +188,7 @@ HeapTuple local_update(const Firing& t) {
 HeapTuple local_delete(const Firing& t) {
     require_fit(t);
     HeapTuple row = t.data->tg_trigtuple;
-    if (get_copy(t, row).deleted_at) return nullptr;
+    if (get_deleted_at(t, row)) return nullptr;
     (void)require_open_region(require_region());
     return row;
 }
@@ -196,8 +213,8 @@ void write_tombstone(const Firing& t) {
                                 "let it be NULL.",
                                 quote_identifier(NameStr(attribute->attname)))));
     }
-    const AttrNumber stamp[] = {t.columns.conversation, t.columns.msg_id, t.columns.hlc,
-                                t.columns.deps,         t.columns.region, t.columns.epoch};
+    const AttrNumber stamp[] = {t.columns.conversation, t.columns.msg_id, t.columns.hlc,   t.columns.deps,
+                                t.columns.region,       t.columns.epoch,  t.columns.copies};
     constexpr int n = sizeof stamp / sizeof stamp[0];
     StringInfoData names, params;
     initStringInfo(&names);

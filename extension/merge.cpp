@@ -18,6 +18,7 @@
 #include "postgres.hpp"
 #include "regions.hpp"
 #include "settings.hpp"
+#include "spi.hpp"
 #include "sqlstates.hpp"
 
 extern "C" {
@@ -33,6 +34,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
+#include "executor/executor.h"
 #include "utils/array.h"
 #include "utils/datetime.h"
 #include "utils/lsyscache.h"
@@ -105,17 +107,46 @@ std::optional<std::string_view> text_view(Datum value) {
 
 // Adds one message copy; NULL msg_id or hlc rows are skipped, as aggregates
 // skip NULL input, and NULL deps are no deps.
-void add_row(merge::Input& input, Datum msg_id, bool msg_id_null, Datum hlc, bool hlc_null, Datum deps,
-             bool deps_null, Datum region, bool region_null, Datum epoch, bool epoch_null) {
-    if (msg_id_null || hlc_null) return;
-    merge::MsgId id;
-    std::memcpy(id.data(), DatumGetUUIDP(msg_id)->data, id.size());
+void add_copy(merge::Input& input, const merge::MsgId& id, Datum hlc, bool hlc_null, Datum deps, bool deps_null,
+              Datum region, bool region_null, Datum epoch, bool epoch_null) {
+    if (hlc_null) return;
     Deps dep_values = deps_null ? Deps{} : deps_of(DatumGetArrayTypeP(deps));
     std::optional<std::string_view> region_name = region_null ? std::nullopt : text_view(region);
     std::optional<int64_t> epoch_value =
         epoch_null ? std::nullopt : std::optional<int64_t>(DatumGetInt64(epoch));
     const Hlc* value = reinterpret_cast<const Hlc*>(DatumGetPointer(hlc));
     cpp_guard([&] { input.add(id, *value, dep_values.values, dep_values.count, region_name, epoch_value); });
+}
+
+// A row: its own copy, and the other copies of its `copies` column
+// (causal.copy[]: hlc, deps, region, epoch), each one more copy of the
+// message. NULL elements and elements without an hlc are skipped.
+void add_row(merge::Input& input, Datum msg_id, bool msg_id_null, Datum hlc, bool hlc_null, Datum deps,
+             bool deps_null, Datum region, bool region_null, Datum epoch, bool epoch_null, Datum copies = Datum(0),
+             bool copies_null = true) {
+    if (msg_id_null) return;
+    merge::MsgId id;
+    std::memcpy(id.data(), DatumGetUUIDP(msg_id)->data, id.size());
+    add_copy(input, id, hlc, hlc_null, deps, deps_null, region, region_null, epoch, epoch_null);
+    if (copies_null) return;
+    ArrayType* array = DatumGetArrayTypeP(copies);
+    if (ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)) == 0) return;
+    Datum* elements;
+    bool* nulls;
+    int n;
+    int16 length;
+    bool byval;
+    char align;
+    get_typlenbyvalalign(ARR_ELEMTYPE(array), &length, &byval, &align);
+    deconstruct_array(array, ARR_ELEMTYPE(array), length, byval, align, &elements, &nulls, &n);
+    for (int i = 0; i < n; ++i) {
+        if (nulls[i]) continue;
+        HeapTupleHeader copy = DatumGetHeapTupleHeader(elements[i]);
+        bool null[4];
+        Datum value[4];
+        for (int f = 0; f < 4; ++f) value[f] = GetAttributeByNum(copy, static_cast<AttrNumber>(f + 1), &null[f]);
+        add_copy(input, id, value[0], null[0], value[1], null[1], value[2], null[2], value[3], null[3]);
+    }
 }
 
 merge::History* merge_in(const merge::Input& input, FenceList fences, WorkArea area) {
@@ -184,9 +215,11 @@ using namespace causal::pg;
 CAUSAL_FUNCTION(merge_transition) {
     MemoryContext context = aggregate_context(fcinfo, "causal.merge_transition()");
     MergeState* state = PG_ARGISNULL(0) ? new_state(context) : state_arg(fcinfo, 0);
+    // causal.merge(msg_id, hlc, deps, region, epoch [, copies])
+    const bool with_copies = PG_NARGS() > 6;
     add_row(state->input, PG_GETARG_DATUM(1), PG_ARGISNULL(1), PG_GETARG_DATUM(2), PG_ARGISNULL(2),
             PG_GETARG_DATUM(3), PG_ARGISNULL(3), PG_GETARG_DATUM(4), PG_ARGISNULL(4), PG_GETARG_DATUM(5),
-            PG_ARGISNULL(5));
+            PG_ARGISNULL(5), with_copies ? PG_GETARG_DATUM(6) : Datum(0), !with_copies || PG_ARGISNULL(6));
     PG_RETURN_POINTER(state);
 }
 
@@ -249,9 +282,12 @@ namespace {
 
 // How catch_up reads a conversation of a message table.
 struct ConversationQuery {
-    char* sql;
-    Oid key_type;  // the conversation column's type: the parameter's
-    Datum key;     // the conversation, converted by that type's input function
+    char* sql;       // every row of the conversation: $1 the conversation
+    char* tail_sql;  // the rows a cursor reads, headed at or after $2
+    char* named_sql; // rows headed before $2 with a copy named in $3
+    Oid key_type;    // the conversation column's type: the parameter's
+    Datum key;       // the conversation, converted by that type's input function
+    Oid hlc_type;
 };
 
 [[noreturn]] void not_a_message_table(Relation rel, const char* why) {
@@ -288,8 +324,13 @@ ConversationQuery conversation_query(FunctionCallInfo fcinfo, Oid relid, const c
     const struct {
         const char* name;
         Oid type;
-    } expected[] = {{"msg_id", UUIDOID}, {"hlc", get_element_type(hlc_array)}, {"deps", hlc_array},
-                    {"crdb_region", TEXTOID}, {"epoch", INT8OID}};
+    } expected[] = {{"msg_id", UUIDOID},
+                    {"hlc", get_element_type(hlc_array)},
+                    {"deps", hlc_array},
+                    {"crdb_region", TEXTOID},
+                    {"epoch", INT8OID},
+                    {"copies", get_array_type(GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("copy"),
+                                                              ObjectIdGetDatum(schema)))}};
     TupleDesc desc = RelationGetDescr(rel);
     for (const auto& e : expected) {
         const int attnum = SPI_fnumber(desc, e.name);
@@ -322,35 +363,78 @@ ConversationQuery conversation_query(FunctionCallInfo fcinfo, Oid relid, const c
     if (!HeapTupleIsValid(opr)) elog(ERROR, "cache lookup failed for operator %u", type->eq_opr);
     const auto* eq = reinterpret_cast<Form_pg_operator>(GETSTRUCT(opr));
     char* sql = psprintf(
-        "SELECT msg_id, hlc, deps, crdb_region, epoch FROM %s WHERE %s OPERATOR(%s.%s) $1",
+        "SELECT msg_id, hlc, deps, crdb_region, epoch, copies FROM %s WHERE %s OPERATOR(%s.%s) $1",
         quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel)),
         quote_identifier(column), quote_identifier(get_namespace_name(eq->oprnamespace)), NameStr(eq->oprname));
     ReleaseSysCache(opr);
-    ConversationQuery query{sql, key->atttypid, value};
+    // A cursor reads the index range (conversation, hlc) at or after it; the
+    // rows below it with a later copy a client named only when one is named.
+    const char* ours = quote_identifier(get_namespace_name(schema));
+    char* tail_sql = psprintf("%s AND hlc OPERATOR(%s.>=) $2", sql, ours);
+    char* named_sql = psprintf(
+        "%s AND hlc OPERATOR(%s.<) $2 AND EXISTS (SELECT FROM pg_catalog.unnest(copies) c"
+        " WHERE (c).hlc OPERATOR(%s.=) ANY ($3))",
+        sql, ours, ours);
+    ConversationQuery query{sql, tail_sql, named_sql, key->atttypid, value, get_element_type(hlc_array)};
     table_close(rel, NoLock);
     return query;
 }
 
-// Reads the conversation, and the fences, with a new snapshot (in READ
-// COMMITTED) into a history in `area`.
-merge::History* read_conversation(const ConversationQuery& query, WorkArea area) {
-    merge::Input* input = cpp_guard([&] { return make_in<merge::Input>(*area.memory, area.memory); });
-    Oid type = query.key_type;
-    Datum key = query.key;
-    SPI_connect();
-    if (SPI_execute_with_args(query.sql, 1, &type, &key, nullptr, false, 0) != SPI_OK_SELECT)
-        elog(ERROR, "causal.catch_up could not read the conversation: %s", query.sql);
+// Adds the rows `sql` selects (msg_id, hlc, deps, crdb_region, epoch,
+// copies) to `input`; SPI connected. Planned once per backend: a client
+// catching up calls this often, and planning would cost more than reading.
+void add_rows(merge::Input& input, const char* sql, int nargs, Oid* types, Datum* args) {
+    if (SPI_execute_plan(kept_plan(sql, nargs, types), args, nullptr, false, 0) != SPI_OK_SELECT)
+        elog(ERROR, "causal.catch_up could not read the conversation: %s", sql);
     for (uint64 i = 0; i < SPI_processed; ++i) {
         HeapTuple row = SPI_tuptable->vals[i];
         TupleDesc desc = SPI_tuptable->tupdesc;
-        bool null[5];
-        Datum value[5];
-        for (int c = 0; c < 5; ++c) value[c] = SPI_getbinval(row, desc, c + 1, &null[c]);
-        add_row(*input, value[0], null[0], value[1], null[1], value[2], null[2], value[3], null[3],
-                value[4], null[4]);
+        bool null[6];
+        Datum value[6];
+        for (int c = 0; c < 6; ++c) value[c] = SPI_getbinval(row, desc, c + 1, &null[c]);
+        add_row(input, value[0], null[0], value[1], null[1], value[2], null[2], value[3], null[3], value[4], null[4],
+                value[5], null[5]);
+    }
+}
+
+// What a client that saw `seen` (and, with a cursor, everything below
+// `since`) has missed, read with a new snapshot (in READ COMMITTED) into
+// `area`: the whole conversation, or with a cursor the tail at or after it.
+// A seen hlc the tail lacks may name a later copy of a message headed below
+// the cursor; those rows are read too, and the tail merged again, so that
+// their past counts as seen.
+struct Answer {
+    merge::History* history;
+    merge::CatchUp* result;
+};
+
+Answer read_conversation(const ConversationQuery& query, const Deps& seen, const Hlc* since, WorkArea area) {
+    merge::Input* input = cpp_guard([&] { return make_in<merge::Input>(*area.memory, area.memory); });
+    Oid types[3] = {query.key_type, query.hlc_type, get_array_type(query.hlc_type)};
+    Datum args[3] = {query.key, since ? hlc_datum(*since) : Datum(0), Datum(0)};
+    const std::optional<Hlc> cursor = since ? std::optional<Hlc>(*since) : std::nullopt;
+    SPI_connect();
+    add_rows(*input, since ? query.tail_sql : query.sql, since ? 2 : 1, types, args);
+    const FenceList fences = read_fences_into(area.context, true);
+    Answer answer;
+    for (int pass = 0;; ++pass) {
+        answer.history = cpp_guard([&] {
+            std::vector<merge::Fence> list(fences.fences, fences.fences + fences.count);
+            return make_in<merge::History>(*area.memory, input->merge(list, area.memory, cursor));
+        });
+        answer.result = cpp_guard([&] {
+            return make_in<merge::CatchUp>(*area.memory,
+                                           answer.history->catch_up(seen.values, seen.count, area.memory, cursor));
+        });
+        if (!since || pass > 0 || answer.result->not_here.empty()) break;
+        auto* names = static_cast<Datum*>(palloc(sizeof(Datum) * answer.result->not_here.size()));
+        for (size_t i = 0; i < answer.result->not_here.size(); ++i) names[i] = hlc_datum(answer.result->not_here[i]);
+        args[2] = PointerGetDatum(construct_array(names, static_cast<int>(answer.result->not_here.size()),
+                                                  query.hlc_type, sizeof(Hlc), false, TYPALIGN_DOUBLE));
+        add_rows(*input, query.named_sql, 3, types, args);
     }
     SPI_finish();
-    return merge_in(*input, read_fences_into(area.context, true), area);
+    return answer;
 }
 
 // The first few of `values`, for a message.
@@ -413,6 +497,8 @@ CAUSAL_FUNCTION(catch_up) {
     const int64 wait_us = PG_ARGISNULL(3) ? 0 : interval_microseconds(PG_GETARG_INTERVAL_P(3));
     if (wait_us < 0)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("wait_for must not be negative")));
+    // A cursor: the client saw every message with a copy below it.
+    const Hlc* since = PG_NARGS() > 4 && !PG_ARGISNULL(4) ? arg_hlc(fcinfo, 4) : nullptr;
 
     const ConversationQuery query = conversation_query(fcinfo, relid, conversation);
     // Waiting helps only if each read takes a new snapshot.
@@ -420,11 +506,9 @@ CAUSAL_FUNCTION(catch_up) {
     const TimestampTz deadline = GetCurrentTimestamp() + wait_us;
     WorkArea area = new_work_area();
     for (;;) {
-        merge::History* history = read_conversation(query, area);
-        auto* result = cpp_guard([&] {
-            return make_in<merge::CatchUp>(*area.memory,
-                                           history->catch_up(seen.values, seen.count, area.memory));
-        });
+        const Answer answer = read_conversation(query, seen, since, area);
+        merge::History* history = answer.history;
+        merge::CatchUp* result = answer.result;
         if (!result->behind()) {
             InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
             auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);

@@ -41,22 +41,23 @@ void forget_columns(Datum, Oid relid) {
 }
 void forget_all_columns(Datum, int, uint32) { column_cache.valid = false; }
 
-// causal.hlc, found where the trigger's own function lives: a type of the
-// same name elsewhere is not pg_causal's.
-Oid hlc_type(Oid trigger_function) {
+// A type of pg_causal's, found where the trigger's own function lives: a
+// type of the same name elsewhere is not pg_causal's.
+Oid own_type(Oid trigger_function, const char* name) {
     const Oid schema = get_func_namespace(trigger_function);
-    return GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("hlc"), ObjectIdGetDatum(schema));
+    return GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum(name), ObjectIdGetDatum(schema));
 }
 
 void read_columns(Firing& t, const char* conversation, Oid trigger_function) {
-    const Oid hlc = hlc_type(trigger_function);
+    const Oid hlc = own_type(trigger_function, "hlc");
     const Wanted wanted[] = {{&Columns::conversation, conversation, InvalidOid},
                              {&Columns::msg_id, "msg_id", UUIDOID},
                              {&Columns::hlc, "hlc", hlc},
                              {&Columns::deps, "deps", get_array_type(hlc)},
                              {&Columns::region, "crdb_region", TEXTOID},
                              {&Columns::epoch, "epoch", INT8OID},
-                             {&Columns::deleted_at, "deleted_at", hlc}};
+                             {&Columns::deleted_at, "deleted_at", hlc},
+                             {&Columns::copies, "copies", get_array_type(own_type(trigger_function, "copy"))}};
     column_cache.problem[0] = '\0';
     column_cache.problem_code = 0;
     for (const Wanted& w : wanted) {
@@ -133,7 +134,7 @@ void require_fit(const Firing& t) {
 bool is_stamp_column(const Firing& t, AttrNumber attnum) {
     const Columns& c = t.columns;
     return attnum == c.conversation || attnum == c.msg_id || attnum == c.hlc || attnum == c.deps ||
-           attnum == c.region || attnum == c.epoch || attnum == c.deleted_at;
+           attnum == c.region || attnum == c.epoch || attnum == c.deleted_at || attnum == c.copies;
 }
 
 const Hlc* get_hlc(const Firing& t, HeapTuple row) {
@@ -142,13 +143,11 @@ const Hlc* get_hlc(const Firing& t, HeapTuple row) {
     return isnull ? nullptr : reinterpret_cast<const Hlc*>(DatumGetPointer(value));
 }
 
-copies::Copy get_copy(const Firing& t, HeapTuple row) {
-    copies::Copy copy;
-    if (const Hlc* hlc = get_hlc(t, row)) copy.hlc = *hlc;
+std::optional<Hlc> get_deleted_at(const Firing& t, HeapTuple row) {
     bool isnull = false;
     const Datum deleted_at = get(t, row, t.columns.deleted_at, &isnull);
-    if (!isnull) copy.deleted_at = *reinterpret_cast<const Hlc*>(DatumGetPointer(deleted_at));
-    return copy;
+    if (isnull) return std::nullopt;
+    return *reinterpret_cast<const Hlc*>(DatumGetPointer(deleted_at));
 }
 
 Deps read_deps(const Firing& t, HeapTuple row) {

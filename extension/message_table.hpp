@@ -7,7 +7,8 @@
 // objects, so ereport may longjmp through them.
 #pragma once
 
-#include "../src/core/copies.hpp"
+#include <optional>
+
 #include "../src/core/hlc.hpp"
 #include "postgres.hpp"
 
@@ -25,7 +26,7 @@ constexpr int kMaxDeps = 128;
 
 // Where pg_causal's columns are in this table's rows.
 struct Columns {
-    AttrNumber conversation, msg_id, hlc, deps, region, epoch, deleted_at;
+    AttrNumber conversation, msg_id, hlc, deps, region, epoch, deleted_at, copies;
 };
 
 struct Firing {
@@ -49,8 +50,8 @@ Firing read_trigger(FunctionCallInfo fcinfo, bool before);
 void require_fit(const Firing& t);
 
 // Whether attribute `attnum` is one of pg_causal's stamp columns (msg_id,
-// hlc, deps, crdb_region, epoch, deleted_at) or the conversation: what a
-// tombstone keeps. The rest is the message's body.
+// hlc, deps, crdb_region, epoch, deleted_at, copies) or the conversation:
+// what a tombstone keeps. The rest is the message's body.
 bool is_stamp_column(const Firing& t, AttrNumber attnum);
 
 inline Datum get(const Firing& t, HeapTuple row, AttrNumber attnum, bool* isnull) {
@@ -58,8 +59,8 @@ inline Datum get(const Firing& t, HeapTuple row, AttrNumber attnum, bool* isnull
 }
 // The row's hlc, or nullptr for NULL.
 const Hlc* get_hlc(const Firing& t, HeapTuple row);
-// The row's hlc and deleted_at: what the copy rule decides by.
-copies::Copy get_copy(const Firing& t, HeapTuple row);
+// When the message was deleted, if it was (a tombstone).
+std::optional<Hlc> get_deleted_at(const Firing& t, HeapTuple row);
 
 // The deps of a row, unpacked. `problem` names what is wrong with them.
 struct Deps {

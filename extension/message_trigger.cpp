@@ -77,7 +77,7 @@ void row_stored(const Firing& t) {
     const Oid relid = RelationGetRelid(t.rel);
     if (!applying()) {
         if (t.problem != nullptr) return;
-        const bool tombstone = get_copy(t, row).deleted_at.has_value();
+        const bool tombstone = get_deleted_at(t, row).has_value();
         if (!tombstone) count(relid, Counter::LocalInserts);
         if (t.notify) notify_row(t, row, *get_hlc(t, row), tombstone ? NotifyKind::Deleted : NotifyKind::Message);
         return;
@@ -93,7 +93,7 @@ void row_stored(const Firing& t) {
             const Datum epoch = get(t, row, t.columns.epoch, &isnull);
             const bool orphan = fenced_write(TextDatumGetCString(region), DatumGetInt64(epoch), hlc);
             if (orphan) count(relid, Counter::Orphans);
-            const NotifyKind kind = get_copy(t, row).deleted_at ? NotifyKind::Deleted
+            const NotifyKind kind = get_deleted_at(t, row) ? NotifyKind::Deleted
                                     : orphan                    ? NotifyKind::Orphan
                                                                 : NotifyKind::Message;
             if (t.notify) notify_row(t, row, hlc, kind);

@@ -4,6 +4,7 @@
 #include "owner.hpp"
 #include "postgres.hpp"
 #include "settings.hpp"
+#include "stable.hpp"
 #include "table_stats.hpp"
 
 extern "C" {
@@ -51,6 +52,7 @@ void request_shmem() {
     clock_request_shmem();
     table_stats_request_shmem();
     liveness_request_shmem();
+    stable_request_shmem();
 }
 
 void startup_shmem() {
@@ -58,6 +60,7 @@ void startup_shmem() {
     clock_startup_shmem();
     table_stats_startup_shmem();
     liveness_startup_shmem();
+    stable_startup_shmem();
 }
 
 void define_settings() {

@@ -49,12 +49,9 @@ const char* current_region() { return region_setting ? region_setting : ""; }
 // with a new one (in READ COMMITTED).
 FenceList read_fences(MemoryContext context, bool read_only) {
     // Never a parallel plan: this runs inside other queries, parallel ones too.
-    const int level = pin_search_path();
-    SPIPlanPtr plan = SPI_prepare_cursor("SELECT region, epoch, fenced_at, lifted_at FROM causal.fences", 0,
-                                         nullptr, 0);
-    const bool read = plan != nullptr && SPI_execute_plan(plan, nullptr, nullptr, read_only, 0) == SPI_OK_SELECT;
-    unpin_search_path(level);
-    if (!read) elog(ERROR, "pg_causal could not read causal.fences");
+    SPIPlanPtr plan = kept_plan("SELECT region, epoch, fenced_at, lifted_at FROM causal.fences", 0, nullptr, 0);
+    if (SPI_execute_plan(plan, nullptr, nullptr, read_only, 0) != SPI_OK_SELECT)
+        elog(ERROR, "pg_causal could not read causal.fences");
     static_assert(std::is_trivially_destructible_v<merge::Fence>, "it lives in a context");
     auto* fences = static_cast<merge::Fence*>(
         MemoryContextAllocZero(context, sizeof(merge::Fence) * (SPI_processed + 1)));

@@ -1,7 +1,10 @@
 #include "spi.hpp"
 
+#include <cstring>
+
 extern "C" {
 #include "utils/guc.h"
+#include "utils/memutils.h"
 }
 
 namespace causal::pg {
@@ -22,6 +25,38 @@ void spi_run(const char* query, int expected, SpiArgs args, bool read_only, long
     unpin_search_path(level);
     if (result != expected)
         elog(ERROR, "pg_causal: %s: %s", SPI_result_code_string(result), query);
+}
+
+namespace {
+
+// Few statements run hot: a small table, the oldest entry replaced.
+struct KeptPlan {
+    char* query;
+    SPIPlanPtr plan;
+};
+constexpr int kKeptPlans = 64;
+KeptPlan kept[kKeptPlans];
+int next_slot = 0;
+
+}  // namespace
+
+SPIPlanPtr kept_plan(const char* query, int nargs, const Oid* types, int cursor_options) {
+    for (const KeptPlan& k : kept)
+        if (k.query != nullptr && std::strcmp(k.query, query) == 0) return k.plan;
+    const int level = pin_search_path();
+    SPIPlanPtr plan = SPI_prepare_cursor(query, nargs, const_cast<Oid*>(types), cursor_options);
+    unpin_search_path(level);
+    if (plan == nullptr) elog(ERROR, "pg_causal could not plan \"%s\": %s", query, SPI_result_code_string(SPI_result));
+    SPI_keepplan(plan);
+    KeptPlan& slot = kept[next_slot];
+    next_slot = (next_slot + 1) % kKeptPlans;
+    if (slot.query != nullptr) {
+        pfree(slot.query);
+        SPI_freeplan(slot.plan);
+    }
+    slot.query = MemoryContextStrdup(TopMemoryContext, query);
+    slot.plan = plan;
+    return plan;
 }
 
 Datum spi_value(int column, bool* isnull) {

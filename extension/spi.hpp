@@ -37,6 +37,11 @@ struct SpiArgs {
 };
 void spi_run(const char* query, int expected, SpiArgs args = {}, bool read_only = false, long limit = 0);
 
+// A plan of `query`, made once per backend (with the search path pinned)
+// and kept: PostgreSQL replans it when what it reads changes. For the
+// statements a hot function runs on every call. SPI connected.
+SPIPlanPtr kept_plan(const char* query, int nargs, const Oid* types, int cursor_options = 0);
+
 // A column of the first row of the last result.
 Datum spi_value(int column, bool* isnull);
 // The same in text form (palloc'd), or nullptr for NULL.

@@ -7,7 +7,11 @@
 -- nothing and so is not published again, which ends relay loops.
 CREATE TABLE causal.heartbeats (
     region  text PRIMARY KEY,
-    beat    bigint NOT NULL      -- the sender's clock, ms since the Unix epoch
+    beat    bigint NOT NULL,     -- the sender's clock, ms since the Unix epoch
+    -- Below this hlc the sender had committed every message it stamped when
+    -- it sent the beat: a region that has the beat has those messages
+    -- (replication keeps commit order, relayed or not).
+    stable  causal.hlc
 );
 COMMENT ON TABLE causal.heartbeats IS 'each region''s latest heartbeat, carried by replication';
 GRANT SELECT ON causal.heartbeats TO PUBLIC;
@@ -25,7 +29,7 @@ BEGIN
   IF NOT EXISTS (SELECT FROM causal.heartbeats h WHERE h.region = NEW.region) THEN
     RETURN NEW;
   END IF;
-  UPDATE causal.heartbeats h SET beat = NEW.beat WHERE h.region = NEW.region;
+  UPDATE causal.heartbeats h SET beat = NEW.beat, stable = NEW.stable WHERE h.region = NEW.region;
   RETURN NULL;
 END $$;
 CREATE TRIGGER heartbeats_register BEFORE INSERT OR UPDATE ON causal.heartbeats
@@ -146,3 +150,30 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION causal.await_replicated(int, interval) IS
     'after COMMIT: wait until `regions` other regions have flushed this region''s writes (RPO zero)';
+
+-- A client's cursor. Below the hlc this returns, this region holds every
+-- message of every region, fenced ones included: its own below its stable
+-- point now, each peer's below the stable point of the last heartbeat it
+-- received from it (stable.hpp). A client that reads a conversation takes
+-- it first, keeps it with the hlcs it shows at or above it, and gets
+-- exactly what it has not seen from causal.catch_up(..., since => it), in
+-- any region, reading only what lies above it. Lags real time by about a
+-- heartbeat and the replication delay; stands still while a region is
+-- silent (its messages may still come).
+CREATE FUNCTION causal.local_stable() RETURNS causal.hlc
+    AS 'MODULE_PATHNAME', 'local_stable' LANGUAGE C VOLATILE;
+CREATE FUNCTION causal.stable_hlc() RETURNS causal.hlc
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN EXISTS (SELECT FROM causal.regions r
+                             LEFT JOIN causal.heartbeats h ON h.region = r.region
+                            WHERE r.region IS DISTINCT FROM current_setting('causal.region', true)
+                              AND h.stable IS NULL)
+              THEN causal.hlc_from_parts(0, 0, 0)  -- a peer not heard from yet: nothing is stable
+              ELSE least(causal.local_stable(),
+                         (SELECT causal.min(h.stable) FROM causal.regions r
+                            JOIN causal.heartbeats h ON h.region = r.region
+                           WHERE r.region IS DISTINCT FROM current_setting('causal.region', true)))
+         END
+$$;
+COMMENT ON FUNCTION causal.stable_hlc() IS
+    'a cursor: below this hlc this region holds every message of every region';

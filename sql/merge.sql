@@ -14,6 +14,8 @@ COMMENT ON TYPE causal.merged IS 'one message of a merged, causally ordered hist
 
 CREATE FUNCTION causal.merge_transition(internal, uuid, causal.hlc, causal.hlc[], text, bigint)
     RETURNS internal AS 'MODULE_PATHNAME', 'merge_transition' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION causal.merge_transition(internal, uuid, causal.hlc, causal.hlc[], text, bigint, causal.copy[])
+    RETURNS internal AS 'MODULE_PATHNAME', 'merge_transition' LANGUAGE C PARALLEL SAFE;
 CREATE FUNCTION causal.merge_combine(internal, internal)
     RETURNS internal AS 'MODULE_PATHNAME', 'merge_combine' LANGUAGE C PARALLEL SAFE;
 CREATE FUNCTION causal.merge_serialize(internal)
@@ -37,6 +39,23 @@ CREATE AGGREGATE causal.merge(msg_id uuid, hlc causal.hlc, deps causal.hlc[], re
 COMMENT ON AGGREGATE causal.merge(uuid, causal.hlc, causal.hlc[], text, bigint) IS
     'one deterministic, duplicate-free, causally ordered history of the messages given';
 
+-- The same over a message table's rows with their other copies (the
+-- `copies` column): every hlc a message was given names it, and the copy
+-- presented is the one an active region wrote (src/core/copies.hpp).
+CREATE AGGREGATE causal.merge(msg_id uuid, hlc causal.hlc, deps causal.hlc[], region text, epoch bigint,
+                              copies causal.copy[]) (
+    SFUNC = causal.merge_transition,
+    STYPE = internal,
+    FINALFUNC = causal.merge_final,
+    FINALFUNC_MODIFY = READ_ONLY,
+    COMBINEFUNC = causal.merge_combine,
+    SERIALFUNC = causal.merge_serialize,
+    DESERIALFUNC = causal.merge_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE causal.merge(uuid, causal.hlc, causal.hlc[], text, bigint, causal.copy[]) IS
+    'one deterministic, duplicate-free, causally ordered history of the messages and all their copies';
+
 -- Inlined by the planner (a plain SQL set-returning function): as fast as
 -- unnest itself.
 CREATE FUNCTION causal.unnest(history causal.merged[]) RETURNS SETOF causal.merged
@@ -47,8 +66,11 @@ COMMENT ON FUNCTION causal.unnest(causal.merged[]) IS 'the rows of a merged hist
 -- For a client that comes back, maybe to another region: what it has not
 -- seen of `conversation`, in causal order. Raises 5C003 when this region has
 -- not yet received everything `seen` names, after waiting up to `wait_for`.
+-- With `since`, a cursor the client took with causal.stable_hlc() before it
+-- read, it saw every message with a copy below it too, and only what lies
+-- at or after it is read.
 CREATE FUNCTION causal.catch_up(message_table regclass, conversation text, seen causal.hlc[],
-                                wait_for interval DEFAULT '0')
+                                wait_for interval DEFAULT '0', since causal.hlc DEFAULT NULL)
     RETURNS SETOF causal.merged AS 'MODULE_PATHNAME', 'catch_up' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION causal.catch_up(regclass, text, causal.hlc[], interval) IS
-    'what a client that saw `seen` has missed of a conversation, or 5C003 while this region is behind';
+COMMENT ON FUNCTION causal.catch_up(regclass, text, causal.hlc[], interval, causal.hlc) IS
+    'what a client that saw `seen` (and everything below `since`) has missed of a conversation, or 5C003 while this region is behind';

@@ -18,6 +18,20 @@ COMMENT ON TABLE causal.quarantine IS 'replicated rows the apply path could not 
 -- The rows are messages: only causal_admin reads them.
 GRANT SELECT, DELETE ON causal.quarantine TO causal_admin;
 
+-- A copy of a message other than the one its row is headed by: a retry in
+-- another region gets an hlc of its own, and clients may have replied to
+-- either. A message table's `copies` column keeps every such copy's stamp,
+-- so that every hlc the message was ever given keeps naming it, and the
+-- merge can present the copy an active region acknowledged over one a
+-- fenced region wrote (src/core/copies.hpp).
+CREATE TYPE causal.copy AS (
+    hlc     causal.hlc,
+    deps    causal.hlc[],
+    region  text,
+    epoch   bigint
+);
+COMMENT ON TYPE causal.copy IS 'the stamp of one copy of a message: hlc, deps, region, epoch';
+
 CREATE FUNCTION causal.new_msg_id() RETURNS uuid
     AS 'MODULE_PATHNAME', 'new_msg_id' LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION causal.new_msg_id() IS
@@ -70,7 +84,8 @@ RETURNS SETOF record LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_tem
          ('deps', 'causal.hlc[]'::regtype, 'causal.hlc[] NOT NULL DEFAULT ''{}'''),
          ('crdb_region', 'text'::regtype, 'text'),
          ('epoch', 'bigint'::regtype, 'bigint'),
-         ('deleted_at', 'causal.hlc'::regtype, 'causal.hlc')
+         ('deleted_at', 'causal.hlc'::regtype, 'causal.hlc'),
+         ('copies', 'causal.copy[]'::regtype, 'causal.copy[] NOT NULL DEFAULT ''{}''')
 $$;
 
 -- The index of `relation` whose key columns are exactly `columns`, if any:
@@ -291,7 +306,9 @@ REVOKE ALL ON FUNCTION causal.mesh_publication() FROM PUBLIC;
 CREATE FUNCTION causal.enable(
     message_table regclass,
     conversation name,
-    notify boolean DEFAULT false)
+    notify boolean DEFAULT false,
+    key name DEFAULT NULL,
+    sent_at name DEFAULT NULL)
 RETURNS regclass
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $$
 DECLARE
@@ -303,6 +320,8 @@ DECLARE
   this_region text := causal.gateway_region();
   current_epoch bigint;
   problem record;
+  populated boolean;
+  added_msg_id boolean := false;
 BEGIN
   IF message_table IS NULL OR conversation IS NULL THEN
     RAISE EXCEPTION 'causal.enable() needs a table and its conversation column' USING ERRCODE = '22004';
@@ -356,20 +375,74 @@ BEGIN
     SELECT a.atttypid::regtype INTO column_type FROM pg_attribute a
      WHERE a.attrelid = message_table AND a.attname = col.name AND a.attnum > 0 AND NOT a.attisdropped;
     IF NOT FOUND THEN
-      PERFORM causal.run_as_owner(message_table, format('ALTER TABLE %s ADD COLUMN %I %s', qualified, col.name, col.definition));
+      -- msg_id without its default for now: the rows from before get theirs
+      -- below (from `key`, alike in every region), not a random one.
+      PERFORM causal.run_as_owner(message_table, format('ALTER TABLE %s ADD COLUMN %I %s', qualified, col.name,
+                                                        CASE WHEN col.name = 'msg_id' THEN 'uuid' ELSE col.definition END));
+      added_msg_id := added_msg_id OR col.name = 'msg_id';
     ELSIF column_type <> col.type THEN
       RAISE EXCEPTION 'column "%" of table % has type %, not %', col.name, qualified, column_type, col.type
         USING ERRCODE = '42804';
     END IF;
   END LOOP;
 
-  -- Rows from before: given an id, stamped now, in this region and epoch.
-  SELECT r.epoch INTO current_epoch FROM causal.regions r WHERE r.region = this_region;
-  PERFORM causal.run_as_owner(message_table,
-    format('UPDATE %s SET msg_id = coalesce(msg_id, causal.new_msg_id()), deps = coalesce(deps, ''{}''),
-                   hlc = causal.hlc_now(), crdb_region = %L, epoch = %s
-             WHERE hlc IS NULL OR msg_id IS NULL OR deps IS NULL', qualified, this_region, coalesce(current_epoch, 0)),
-    replica => true);
+  -- Rows from before. Every region that holds them must stamp them alike,
+  -- or each message would exist once per region: with `key` (a column that
+  -- identifies a message) and `sent_at` (when it was sent), the msg_id is a
+  -- hash of the key and the hlc is the time, by the reserved node 0 (ties
+  -- in one millisecond numbered by msg_id), in no region, epoch 0. Without
+  -- them, rows are stamped now, in this region: only where no other region
+  -- is registered.
+  EXECUTE format('SELECT EXISTS (SELECT FROM %s WHERE hlc IS NULL OR msg_id IS NULL OR deps IS NULL)', qualified)
+    INTO populated;
+  IF populated AND (key IS NULL) <> (sent_at IS NULL) THEN
+    RAISE EXCEPTION 'key and sent_at go together' USING ERRCODE = '22023',
+      HINT = 'Name both: the column that identifies a message, and the one that says when it was sent.';
+  END IF;
+  IF populated AND key IS NOT NULL THEN
+    SELECT a.atttypid::regtype INTO column_type FROM pg_attribute a
+     WHERE a.attrelid = message_table AND a.attname = sent_at AND a.attnum > 0 AND NOT a.attisdropped;
+    IF column_type IS NULL OR column_type NOT IN ('timestamptz'::regtype, 'timestamp'::regtype) THEN
+      RAISE EXCEPTION 'sent_at column "%" of table % must be a timestamp', sent_at, qualified USING ERRCODE = '42804';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = message_table AND a.attname = key
+                      AND a.attnum > 0 AND NOT a.attisdropped) THEN
+      RAISE EXCEPTION 'key column "%" of table % does not exist', key, qualified USING ERRCODE = '42703';
+    END IF;
+    PERFORM causal.run_as_owner(message_table,
+      format($q$UPDATE %1$s SET msg_id = pg_catalog.md5('pg_causal ' || pg_catalog.format('%%s', %2$I))::uuid
+                 WHERE msg_id IS NULL$q$, qualified, key),
+      replica => true);
+    PERFORM causal.run_as_owner(message_table,
+      format($q$UPDATE %1$s t SET deps = coalesce(t.deps, '{}'), crdb_region = '', epoch = 0,
+                       hlc = causal.hlc_from_parts(s.ms, s.n::int, 0)
+                  FROM (SELECT msg_id, pg_catalog.floor(pg_catalog.date_part('epoch', %2$I) * 1000)::bigint AS ms,
+                               pg_catalog.row_number() OVER (
+                                 PARTITION BY pg_catalog.floor(pg_catalog.date_part('epoch', %2$I) * 1000)
+                                 ORDER BY msg_id) - 1 AS n
+                          FROM %1$s WHERE hlc IS NULL) s
+                 WHERE t.msg_id OPERATOR(pg_catalog.=) s.msg_id$q$, qualified, sent_at),
+      replica => true);
+  ELSIF populated THEN
+    IF EXISTS (SELECT FROM causal.regions r WHERE r.region IS DISTINCT FROM this_region) THEN
+      RAISE EXCEPTION 'cannot enable % with rows in a mesh without key and sent_at', qualified USING ERRCODE = '55000',
+        DETAIL = 'Each region would stamp its copy of a row with an id and a time of its own: every message would exist once per region.',
+        HINT = format('Name the column that identifies a message and the one that says when it was sent: causal.enable(%L, %L, key => ..., sent_at => ...). Or enable the table empty and copy the rows in.', qualified, conversation);
+    END IF;
+    RAISE WARNING 'the rows of % are stamped in region "%" alone', qualified, this_region
+      USING DETAIL = 'If another region holds the same rows, each message will exist once per region.',
+            HINT = 'There, enable the table empty and let the mesh copy the rows, or enable both with key and sent_at.';
+    SELECT r.epoch INTO current_epoch FROM causal.regions r WHERE r.region = this_region;
+    PERFORM causal.run_as_owner(message_table,
+      format('UPDATE %s SET msg_id = coalesce(msg_id, causal.new_msg_id()), deps = coalesce(deps, ''{}''),
+                     hlc = causal.hlc_now(), crdb_region = %L, epoch = %s
+               WHERE hlc IS NULL OR msg_id IS NULL OR deps IS NULL', qualified, this_region, coalesce(current_epoch, 0)),
+      replica => true);
+  END IF;
+  IF added_msg_id THEN
+    PERFORM causal.run_as_owner(message_table,
+      format('ALTER TABLE %s ALTER COLUMN msg_id SET DEFAULT causal.new_msg_id()', qualified));
+  END IF;
   PERFORM causal.run_as_owner(message_table,
     format('ALTER TABLE %s ALTER COLUMN msg_id SET NOT NULL, ALTER COLUMN hlc SET NOT NULL,
             ALTER COLUMN deps SET NOT NULL, ALTER COLUMN crdb_region SET NOT NULL,
@@ -423,7 +496,7 @@ BEGIN
   END IF;
   RETURN message_table;
 END $$;
-COMMENT ON FUNCTION causal.enable(regclass, name, boolean) IS
+COMMENT ON FUNCTION causal.enable(regclass, name, boolean, name, name) IS
     'make a table a causal message table: columns, indexes, the triggers, publication causal_mesh';
 
 -- Undoes enable() without touching the data: the triggers go and the table
@@ -447,8 +520,8 @@ END $$;
 -- Turning tables into message tables and back is for causal_admin: enable()
 -- runs with pg_causal's rights (it adds to causal_mesh, which a superuser
 -- owns) and makes every change to the table as its owner.
-REVOKE ALL ON FUNCTION causal.enable(regclass, name, boolean), causal.disable(regclass) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION causal.enable(regclass, name, boolean), causal.disable(regclass) TO causal_admin;
+REVOKE ALL ON FUNCTION causal.enable(regclass, name, boolean, name, name), causal.disable(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION causal.enable(regclass, name, boolean, name, name), causal.disable(regclass) TO causal_admin;
 
 SELECT pg_catalog.pg_extension_config_dump('causal.quarantine', '');
 SELECT pg_catalog.pg_extension_config_dump('causal.quarantine_id_seq', '');

@@ -47,11 +47,11 @@ for r in "${regions[@]}"; do counts+="$(mesh_sql "$r" -At -c "SELECT count(*) FR
 is "$counts" "$written $written $written " "every region holds every message once"
 orders=$(for r in "${regions[@]}"; do
   mesh_sql "$r" -At -c "SELECT md5(string_agg(u.msg_id::text, ',' ORDER BY g.c, u.position))
-                          FROM (SELECT conversation_id AS c, causal.merge(msg_id, hlc, deps, crdb_region, epoch) AS m
+                          FROM (SELECT conversation_id AS c, causal.merge(msg_id, hlc, deps, crdb_region, epoch, copies) AS m
                                   FROM chat.messages GROUP BY 1) g, causal.unnest(g.m) u"
 done | sort -u | wc -l)
 is "$orders" 1 "one order everywhere"
 is "$(mesh_sql us-east -At -c "$MESH_ORDER_VIOLATIONS_SQL")" 0 "after convergence, every reply follows its parent"
-is "$(mesh_sql eu-west -At -c "SELECT count(*) FROM causal.unnest((SELECT causal.merge(msg_id, hlc, deps, crdb_region, epoch) FROM chat.messages)) WHERE NOT delivered")" 0 \
+is "$(mesh_sql eu-west -At -c "SELECT count(*) FROM causal.unnest((SELECT causal.merge(msg_id, hlc, deps, crdb_region, epoch, copies) FROM chat.messages)) WHERE NOT delivered")" 0 \
    "and everything is delivered"
 done_testing

@@ -76,7 +76,7 @@ out=$(causalctl_mesh verify --wait 20 2>&1)
 ok $? "causalctl verify --wait 20: the five regions converge"
 diag "$out"
 
-history="causal.unnest((SELECT causal.merge(msg_id, hlc, deps, crdb_region, epoch)
+history="causal.unnest((SELECT causal.merge(msg_id, hlc, deps, crdb_region, epoch, copies)
                           FROM chat.messages WHERE conversation_id = $conversation))"
 order=$(mesh_sql us-east -At -c "SELECT string_agg(h.msg_id::text, ',' ORDER BY h.position) FROM $history h")
 is "$(tr ',' '\n' <<<"$order" | sort -u | wc -l)" "$total" "the merged history of us-east has the $total messages"

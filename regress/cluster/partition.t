@@ -39,7 +39,7 @@ hear_all() {
 # Each message's msg_id and orphan flag in REGION's merged history.
 orphans_in() {
   mesh_sql "$1" -At -c "SELECT string_agg(u.msg_id || ':' || u.orphan, ',' ORDER BY u.msg_id)
-                          FROM (SELECT causal.merge(msg_id, hlc, deps, crdb_region, epoch) AS m
+                          FROM (SELECT causal.merge(msg_id, hlc, deps, crdb_region, epoch, copies) AS m
                                   FROM chat.messages GROUP BY conversation_id) g, causal.unnest(g.m) u"
 }
 join_sorted() { tr ' ' '\n' <<<"$*" | grep -v '^$' | sort | paste -sd, -; }

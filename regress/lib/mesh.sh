@@ -122,12 +122,15 @@ mesh_add_region() {
 # What readers check: delivered messages with a dep that is not delivered
 # earlier in their merged history (0 when causal order holds).
 MESH_ORDER_VIOLATIONS_SQL="
-WITH h AS (SELECT g.c, u.* FROM (SELECT conversation_id AS c, causal.merge(msg_id, hlc, deps, crdb_region, epoch) AS m
+WITH h AS (SELECT g.c, u.* FROM (SELECT conversation_id AS c, causal.merge(msg_id, hlc, deps, crdb_region, epoch, copies) AS m
                                    FROM chat.messages GROUP BY 1) g, causal.unnest(g.m) u),
+     names AS (SELECT msg_id, hlc FROM chat.messages
+               UNION ALL SELECT m.msg_id, (c).hlc FROM chat.messages m, unnest(m.copies) c),
      d AS (SELECT h.*, m.deps FROM h JOIN chat.messages m USING (msg_id))
 SELECT count(*) FROM d, unnest(d.deps) AS dep
- WHERE d.delivered AND NOT EXISTS (SELECT FROM d p WHERE p.c = d.c AND p.hlc OPERATOR(causal.=) dep
-                                                      AND p.delivered AND p.position < d.position)"
+ WHERE d.delivered AND NOT EXISTS (SELECT FROM d p JOIN names n ON n.msg_id = p.msg_id
+                                    WHERE p.c = d.c AND n.hlc OPERATOR(causal.=) dep
+                                      AND p.delivered AND p.position < d.position)"
 
 # mesh_reply_script FILE: a pgbench script that replies to the newest
 # message its region has in a random conversation of 20.

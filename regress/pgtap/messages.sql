@@ -46,10 +46,10 @@ SELECT is(causal.enable('tap.chat', conversation => 'conversation_id'), 'tap.cha
 
 SELECT results_eq(
   $$SELECT name, type, not_null FROM pg_temp.columns_of('tap.chat') ORDER BY name$$,
-  $$VALUES ('body', 'text'::regtype, false), ('conversation_id', 'bigint', false),
+  $$VALUES ('body', 'text'::regtype, false), ('conversation_id', 'bigint', false), ('copies', 'causal.copy[]', true),
            ('crdb_region', 'text', true), ('deleted_at', 'causal.hlc', false), ('deps', 'causal.hlc[]', true),
            ('epoch', 'bigint', true), ('hlc', 'causal.hlc', true), ('msg_id', 'uuid', true), ('sender', 'text', false)$$,
-  'enable() adds msg_id uuid, hlc, deps hlc[], crdb_region text, epoch bigint, all NOT NULL, deleted_at, and keeps the own columns');
+  'enable() adds msg_id uuid, hlc, deps hlc[], crdb_region text, epoch bigint, copies, all NOT NULL, deleted_at, and keeps the own columns');
 SELECT matches((SELECT default_value FROM pg_temp.columns_of('tap.chat') WHERE name = 'msg_id'),
                '^((pg_catalog\.)?gen_random_uuid|(causal\.)?new_msg_id)\(\)$',
                'msg_id defaults to a generated uuid (gen_random_uuid() or causal.new_msg_id())');
@@ -338,7 +338,7 @@ SELECT lives_ok(format('UPDATE tap.chat SET body = body, hlc = hlc WHERE msg_id 
 WITH changed AS (UPDATE tap.chat SET body = body WHERE msg_id = :'first_msg_id' RETURNING 1)
 SELECT is(count(*), 1::bigint, 'and goes through, so RETURNING shows the row (the race-free retry idiom)') FROM changed;
 SELECT set_eq(format('SELECT * FROM tap.chat WHERE msg_id = %L', :'first_msg_id'),
-              'SELECT conversation_id, sender, body, msg_id, hlc, deps, crdb_region, epoch, deleted_at FROM first_row',
+              'SELECT conversation_id, sender, body, msg_id, hlc, deps, crdb_region, epoch, deleted_at, copies FROM first_row',
               'the row is as it was');
 INSERT INTO tap.chat (conversation_id, sender, body) VALUES (47, 'ana', repeat('Let''s meet. ', 1000));
 SELECT lives_ok($$UPDATE tap.chat SET body = repeat('Let''s meet. ', 1000) WHERE conversation_id = 47$$,

@@ -89,7 +89,7 @@ is "$(in_each "SELECT count(*) FROM chat.messages")" "22 22 22" "no message was 
 is "$(in_each "SELECT deleted_at::text FROM chat.messages WHERE msg_id = '$deleted'" | tr ' ' '\n' | sort -u | wc -l)" 1 \
    "the same tombstone in every region"
 is "$(in_each "SELECT bool_and(h.delivered)
-                 FROM (SELECT causal.merge(msg_id, hlc, deps, crdb_region, epoch) m FROM chat.messages
+                 FROM (SELECT causal.merge(msg_id, hlc, deps, crdb_region, epoch, copies) m FROM chat.messages
                         WHERE conversation_id = 1) c, causal.unnest(c.m) h")" "t t t" \
    "the reply to the deleted message stays delivered everywhere"
 run verdict causalctl_mesh verify --wait 10

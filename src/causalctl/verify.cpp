@@ -17,6 +17,7 @@
 #include <ostream>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "commands.hpp"
 #include "json.hpp"
@@ -44,28 +45,65 @@ std::string quote_ident(Connection& db, const std::string& name) {
 
 std::string conversation_text(const std::string& column) { return "format('%s', " + column + ")"; }
 
+// Per conversation: the merged history (msg_id, hlc, statuses, in order)
+// and the rows as stored (every copy's stamp, deletions), hashed.
 std::string history_query(const std::string& table, const std::string& column, bool one_conversation) {
     return "SELECT g.c, count(*), md5(string_agg(h.msg_id::text || ' ' || h.hlc::text || ' ' ||"
            "       h.delivered::text || h.concurrent::text || h.orphan::text, ',' ORDER BY h.position)"
-           "       || ' deleted ' || coalesce(g.deleted, ''))"
+           "       || ' stored ' || g.stored)"
            "  FROM (SELECT " + conversation_text(column) + " AS c,"
-           "               causal.merge(msg_id, hlc, deps, crdb_region, epoch) AS m,"
-           "               string_agg(msg_id::text, ',' ORDER BY msg_id) FILTER (WHERE deleted_at IS NOT NULL) AS deleted"
+           "               causal.merge(msg_id, hlc, deps, crdb_region, epoch, copies) AS m,"
+           "               md5(string_agg(msg_id::text || ' ' || hlc::text || ' ' || copies::text || ' '"
+           "                              || (deleted_at IS NOT NULL)::text, ',' ORDER BY msg_id)) AS stored"
            "          FROM " + table + (one_conversation ? " WHERE " + conversation_text(column) + " = $1" : "") +
-           "         GROUP BY 1) g, causal.unnest(g.m) h GROUP BY g.c, g.deleted";
+           "         GROUP BY 1) g, causal.unnest(g.m) h GROUP BY g.c, g.stored";
 }
 
-// A message table verify could not read: it says so, and goes on with the
-// others.
-using Problems = std::set<std::string>;
+// Every name the messages of `table` go by (each copy's hlc).
+std::string names_of(const std::string& table) {
+    return "(SELECT hlc FROM " + table + " UNION ALL SELECT (c).hlc FROM " + table + " m, unnest(m.copies) c)";
+}
 
-void collect(Connection& db, const Options& options, Digests& digests, Problems& problems) {
+// Deps of `table`'s messages (any copy's) that name no message here:
+// conversation, dep.
+std::string unresolved_query(const std::string& table, const std::string& column) {
+    return "SELECT DISTINCT " + conversation_text(column) + ", d::text FROM ("
+           "  SELECT " + column + ", deps FROM " + table +
+           "  UNION ALL SELECT m." + column + ", (c).deps FROM " + table + " m, unnest(m.copies) c) x,"
+           "  unnest(x.deps) d WHERE NOT EXISTS (SELECT FROM " + names_of(table) + " n WHERE n.hlc OPERATOR(causal.=) d)";
+}
+
+// One message under several msg_ids: what enabling a populated table in
+// each region on its own leaves (each region stamps its copy of every row):
+// rows of one conversation alike in everything but pg_causal's columns,
+// without deps, one stamped by each of two or more regions.
+std::string duplicates_query(Connection& db, const std::string& table, const std::string& column) {
+    const std::string body = db.value(
+        "SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a"
+        " WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped"
+        "   AND a.attname <> ALL (ARRAY(SELECT c.name FROM causal.message_columns() c)) AND quote_ident(a.attname) <> $2",
+        {table, column});
+    if (body.empty()) return {};
+    return "SELECT " + conversation_text(column) + ", count(DISTINCT msg_id), string_agg(msg_id::text, ' ' ORDER BY msg_id)"
+           "  FROM " + table + " WHERE deleted_at IS NULL AND cardinality(deps) = 0"
+           " GROUP BY 1, md5(format('%s', ROW(" + body + ")))"
+           " HAVING count(DISTINCT msg_id) > 1 AND count(DISTINCT crdb_region) = count(*)";
+}
+
+// What verify reports besides differences: a message table it could not
+// read (it goes on with the others), one logical message under several
+// msg_ids. Each one fails the check.
+using Problems = std::set<std::string>;
+// (table, conversation, dep) -> the regions whose messages wait for it
+using Waiting = std::map<std::tuple<std::string, std::string, std::string>, std::set<std::string>>;
+
+void collect(Connection& db, const Options& options, Digests& digests, Problems& problems, Waiting& waiting) {
     const std::string& region = db.region();
     Result tables = db.exec(kTables);
     for (int t = 0; t < tables.rows(); ++t) {
         const std::string table = tables.text(t, 0);
         if (!tables.is_null(t, 2)) {
-            problems.insert(region + ": " + table + ": " + tables.text(t, 2));
+            problems.insert(region + ": " + table + " cannot be verified: " + tables.text(t, 2));
             continue;
         }
         const std::string column = quote_ident(db, tables.text(t, 1));
@@ -75,9 +113,19 @@ void collect(Connection& db, const Options& options, Digests& digests, Problems&
                               : db.exec(history_query(table, column, false));
             for (int i = 0; i < rows.rows(); ++i)
                 digests[{table, rows.text(i, 0)}][region] = Digest{rows.integer(i, 1), rows.text(i, 2)};
+            Result unresolved = db.exec(unresolved_query(table, column));
+            for (int i = 0; i < unresolved.rows(); ++i)
+                waiting[{table, unresolved.text(i, 0), unresolved.text(i, 1)}].insert(region);
+            if (const std::string sql = duplicates_query(db, table, column); !sql.empty()) {
+                Result twins = db.exec(sql);
+                for (int i = 0; i < twins.rows(); ++i)
+                    problems.insert(region + ": " + table + " conversation " + twins.text(i, 0) + ": one message under " +
+                                    twins.text(i, 1) + " msg_ids stamped by different regions (" + twins.text(i, 2) +
+                                    "): a populated table enabled without key and sent_at?");
+            }
         } catch (const DbError& error) {
             if (error.sqlstate().rfind("08", 0) == 0 || error.sqlstate().empty()) throw;  // the region is gone
-            problems.insert(error.what());
+            problems.insert(std::string(error.what()) + " (cannot verify " + table + ")");
         }
     }
     // The fencing state converges too: it decides what is an orphan.
@@ -143,6 +191,20 @@ int verify(const Mesh& mesh, const Options& options, std::ostream& out) {
     std::vector<Difference> diffs;
     Problems problems;
     size_t conversations = 0;
+    // Deps no region can resolve: their messages can never be delivered.
+    auto never_deliverable = [&](std::vector<std::unique_ptr<Connection>>& dbs, const Waiting& waiting) {
+        for (const auto& [key, regions] : waiting) {
+            const auto& [table, conversation, dep] = key;
+            bool somewhere = false;
+            for (auto& db : dbs)
+                somewhere = somewhere || db->value("SELECT EXISTS (SELECT FROM " + names_of(table) +
+                                                   " n WHERE n.hlc OPERATOR(causal.=) $1::causal.hlc)",
+                                                   {dep}) == "t";
+            if (!somewhere)
+                problems.insert(table + " conversation " + conversation + ": messages wait for " + dep +
+                                ", which no region holds: they can never be delivered");
+        }
+    };
     int attempts = 0;
     try {
         std::vector<std::unique_ptr<Connection>> dbs;
@@ -151,8 +213,10 @@ int verify(const Mesh& mesh, const Options& options, std::ostream& out) {
         for (;;) {
             ++attempts;
             Digests digests;
+            Waiting waiting;
             problems.clear();
-            for (auto& db : dbs) collect(*db, options, digests, problems);
+            for (auto& db : dbs) collect(*db, options, digests, problems, waiting);
+            never_deliverable(dbs, waiting);
             conversations = digests.size() - 1;
             diffs = differences(digests, names);
             if ((diffs.empty() && problems.empty()) || std::chrono::steady_clock::now() >= deadline) break;
@@ -193,10 +257,10 @@ int verify(const Mesh& mesh, const Options& options, std::ostream& out) {
                    .add("conversations", json::number(static_cast<long long>(conversations)))
                    .add("attempts", json::number(static_cast<long long>(attempts)))
                    .add("differences", json::array(diff_json))
-                   .add("unreadable_tables", json::array(problem_json)).str() << '\n';
+                   .add("problems", json::array(problem_json)).str() << '\n';
         return diffs.empty() && problems.empty() ? kOk : kAttention;
     }
-    for (const auto& p : problems) out << "cannot verify " << p << '\n';
+    for (const auto& p : problems) out << "problem: " << p << '\n';
     if (diffs.empty() && problems.empty()) {
         out << "converged: " << names.size() << " regions present the same " << conversations
             << " conversation histories and the same fencing state\n";
