@@ -81,15 +81,17 @@ void note_unfinished_stamp() {
 Hlc local_stable() {
     Hlc point;
     point.node = require_node_id();
-    uint64_t least = clock_last_wall();
+    // A tick, not the last value issued: an idle region's point then still
+    // moves on with time, and so does every cursor that waits on it.
+    uint64_t least = clock_now().wall;
     pg_memory_barrier();
     if (shared_marks != nullptr)
         for (int i = 0; i < shared_marks->count; ++i) {
             const uint64_t mark = pg_atomic_read_u64(&shared_marks->marks[i]);
             if (mark != 0 && mark < least) least = mark;
         }
-    // Every later stamp, and every unfinished one, is above `least`: the
-    // point just after it is stable.
+    // Every later stamp is above the tick and every unfinished one above
+    // its mark: the point just after `least` is stable.
     point.wall = least + 1;
     return point;
 }

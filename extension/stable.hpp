@@ -17,7 +17,8 @@ void stable_startup_shmem();
 // stable point stays below that stamp. A no-op without shared memory.
 void note_unfinished_stamp();
 
-// Now: below the clock's next value and below every unfinished stamp.
+// Now: a clock tick (so it advances while the region is idle), lowered
+// below every unfinished stamp.
 Hlc local_stable();
 
 }  // namespace causal::pg

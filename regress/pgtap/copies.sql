@@ -7,7 +7,7 @@ BEGIN;
 -- operators live in schema causal, like every object of the extension
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(26);
+SELECT plan(27);
 
 CREATE SCHEMA tap_copies;
 CREATE TABLE tap_copies.chat (conversation_id bigint, sender text, body text);
@@ -85,6 +85,9 @@ SELECT is(causal.stable_hlc(), '0.00000@0'::causal.hlc,
 INSERT INTO causal.heartbeats (region, beat, stable)
      SELECT r, 1, causal.hlc_now() FROM unnest(ARRAY['test-west', 'test-north']) r;
 SELECT cmp_ok(causal.stable_hlc(), '>', '0.00000@0'::causal.hlc, 'with them, the least of every region''s');
+CREATE TABLE pg_temp.idle AS SELECT causal.local_stable() AS point;
+SELECT cmp_ok((SELECT point FROM pg_temp.idle), '<', causal.local_stable(),
+              'with nothing written, this region''s stable point still moves on');
 CREATE TABLE pg_temp.cursor AS SELECT causal.stable_hlc() AS since;
 INSERT INTO tap_copies.chat (conversation_id, sender, body) VALUES (2, 'ana', 'first');
 INSERT INTO tap_copies.chat (conversation_id, sender, body, deps)
