@@ -19,6 +19,7 @@
 #include "regions.hpp"
 #include "settings.hpp"
 #include "spi.hpp"
+#include "stamps.hpp"
 #include "sqlstates.hpp"
 
 extern "C" {
@@ -86,14 +87,15 @@ WorkArea new_work_area() {
     return {context, new (place) MemoryContextResource(context)};
 }
 
-struct Deps {
+// The hlcs of a causal.hlc[] value (deps, or what a client saw), in place.
+struct HlcSpan {
     const Hlc* values = nullptr;
     size_t count = 0;
 };
 
 // causal.hlc is fixed-length and double-aligned at 16 bytes, so an array
 // without NULLs holds the values back to back: no deconstruct_array copy.
-Deps deps_of(ArrayType* array, const char* what = "a message's deps") {
+HlcSpan hlcs_of(ArrayType* array, const char* what = "a message's deps") {
     if (array_contains_nulls(array))
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("%s must not contain NULL", what)));
     return {reinterpret_cast<const Hlc*>(ARR_DATA_PTR(array)),
@@ -110,7 +112,7 @@ std::optional<std::string_view> text_view(Datum value) {
 void add_copy(merge::Input& input, const merge::MsgId& id, Datum hlc, bool hlc_null, Datum deps, bool deps_null,
               Datum region, bool region_null, Datum epoch, bool epoch_null) {
     if (hlc_null) return;
-    Deps dep_values = deps_null ? Deps{} : deps_of(DatumGetArrayTypeP(deps));
+    HlcSpan dep_values = deps_null ? HlcSpan{} : hlcs_of(DatumGetArrayTypeP(deps));
     std::optional<std::string_view> region_name = region_null ? std::nullopt : text_view(region);
     std::optional<int64_t> epoch_value =
         epoch_null ? std::nullopt : std::optional<int64_t>(DatumGetInt64(epoch));
@@ -129,22 +131,13 @@ void add_row(merge::Input& input, Datum msg_id, bool msg_id_null, Datum hlc, boo
     std::memcpy(id.data(), DatumGetUUIDP(msg_id)->data, id.size());
     add_copy(input, id, hlc, hlc_null, deps, deps_null, region, region_null, epoch, epoch_null);
     if (copies_null) return;
-    ArrayType* array = DatumGetArrayTypeP(copies);
-    if (ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)) == 0) return;
-    Datum* elements;
-    bool* nulls;
-    int n;
-    int16 length;
-    bool byval;
-    char align;
-    get_typlenbyvalalign(ARR_ELEMTYPE(array), &length, &byval, &align);
-    deconstruct_array(array, ARR_ELEMTYPE(array), length, byval, align, &elements, &nulls, &n);
+    HeapTupleHeader* elements = nullptr;
+    const int n = copy_elements(copies, &elements);
     for (int i = 0; i < n; ++i) {
-        if (nulls[i]) continue;
-        HeapTupleHeader copy = DatumGetHeapTupleHeader(elements[i]);
+        if (elements[i] == nullptr) continue;
         bool null[4];
         Datum value[4];
-        for (int f = 0; f < 4; ++f) value[f] = GetAttributeByNum(copy, static_cast<AttrNumber>(f + 1), &null[f]);
+        for (int f = 0; f < 4; ++f) value[f] = GetAttributeByNum(elements[i], static_cast<AttrNumber>(f + 1), &null[f]);
         add_copy(input, id, value[0], null[0], value[1], null[1], value[2], null[2], value[3], null[3]);
     }
 }
@@ -408,7 +401,7 @@ struct Answer {
     merge::CatchUp* result;
 };
 
-Answer read_conversation(const ConversationQuery& query, const Deps& seen, const Hlc* since, WorkArea area) {
+Answer read_conversation(const ConversationQuery& query, const HlcSpan& seen, const Hlc* since, WorkArea area) {
     merge::Input* input = cpp_guard([&] { return make_in<merge::Input>(*area.memory, area.memory); });
     Oid types[3] = {query.key_type, query.hlc_type, get_array_type(query.hlc_type)};
     Datum args[3] = {query.key, since ? hlc_datum(*since) : Datum(0), Datum(0)};
@@ -493,7 +486,7 @@ CAUSAL_FUNCTION(catch_up) {
     const Oid relid = PG_GETARG_OID(0);
     char* conversation = TextDatumGetCString(PG_GETARG_DATUM(1));
     // NULL seen: the client saw nothing, and gets everything.
-    Deps seen = PG_ARGISNULL(2) ? Deps{} : deps_of(PG_GETARG_ARRAYTYPE_P(2), "seen");
+    HlcSpan seen = PG_ARGISNULL(2) ? HlcSpan{} : hlcs_of(PG_GETARG_ARRAYTYPE_P(2), "seen");
     const int64 wait_us = PG_ARGISNULL(3) ? 0 : interval_microseconds(PG_GETARG_INTERVAL_P(3));
     if (wait_us < 0)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("wait_for must not be negative")));

@@ -44,41 +44,47 @@ bool deps_below(const Stamp& s) {
 
 }  // namespace
 
+int copy_elements(Datum copies, HeapTupleHeader** elements) {
+    ArrayType* array = DatumGetArrayTypeP(copies);
+    if (ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)) == 0) return 0;
+    Datum* values;
+    bool* nulls;
+    int n;
+    int16 length;
+    bool byval;
+    char align;
+    get_typlenbyvalalign(ARR_ELEMTYPE(array), &length, &byval, &align);
+    deconstruct_array(array, ARR_ELEMTYPE(array), length, byval, align, &values, &nulls, &n);
+    *elements = static_cast<HeapTupleHeader*>(palloc(sizeof(HeapTupleHeader) * n));
+    for (int i = 0; i < n; ++i) (*elements)[i] = nulls[i] ? nullptr : DatumGetHeapTupleHeader(values[i]);
+    return n;
+}
+
 Stamps read_stamps(const Firing& t, HeapTuple row) {
     bool isnull = false;
     const Datum value = get(t, row, t.columns.copies, &isnull);
-    ArrayType* array = isnull ? nullptr : DatumGetArrayTypeP(value);
-    const int others = array ? ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)) : 0;
+    HeapTupleHeader* copies = nullptr;
+    const int others = isnull ? 0 : copy_elements(value, &copies);
     Stamps out = {static_cast<Stamp*>(palloc(sizeof(Stamp) * (others + 1))), 0, nullptr, nullptr};
     out.items[out.count++] = head_stamp(t, row);
-    if (others > 0) {
-        Datum* elements;
-        bool* nulls;
-        int n;
-        int16 length;
-        bool byval;
-        char align;
-        get_typlenbyvalalign(ARR_ELEMTYPE(array), &length, &byval, &align);
-        deconstruct_array(array, ARR_ELEMTYPE(array), length, byval, align, &elements, &nulls, &n);
-        for (int i = 0; i < n; ++i) {
-            if (nulls[i]) {
-                out.problem = "a copy is NULL";
-                continue;
-            }
-            HeapTupleHeader copy = DatumGetHeapTupleHeader(elements[i]);
-            Stamp s = {};
-            bool hlc_null = false;
-            const Datum hlc = GetAttributeByNum(copy, 1, &hlc_null);
-            if (hlc_null) {
-                out.problem = "a copy's hlc is NULL";
-                continue;
-            }
-            s.hlc = *reinterpret_cast<const Hlc*>(DatumGetPointer(hlc));
-            s.deps = GetAttributeByNum(copy, 2, &s.deps_null);
-            s.region = GetAttributeByNum(copy, 3, &s.region_null);
-            s.epoch = GetAttributeByNum(copy, 4, &s.epoch_null);
-            out.items[out.count++] = s;
+    for (int i = 0; i < others; ++i) {
+        if (copies[i] == nullptr) {
+            out.problem = "a copy is NULL";
+            continue;
         }
+        HeapTupleHeader copy = copies[i];
+        Stamp s = {};
+        bool hlc_null = false;
+        const Datum hlc = GetAttributeByNum(copy, 1, &hlc_null);
+        if (hlc_null) {
+            out.problem = "a copy's hlc is NULL";
+            continue;
+        }
+        s.hlc = *reinterpret_cast<const Hlc*>(DatumGetPointer(hlc));
+        s.deps = GetAttributeByNum(copy, 2, &s.deps_null);
+        s.region = GetAttributeByNum(copy, 3, &s.region_null);
+        s.epoch = GetAttributeByNum(copy, 4, &s.epoch_null);
+        out.items[out.count++] = s;
     }
     for (int i = 1; i < out.count && !out.problem; ++i)
         if (!deps_below(out.items[i])) out.problem = "a copy's dep is not older than the copy itself";

@@ -9,6 +9,10 @@
 
 namespace causal::pg {
 
+// The elements of a causal.copy[] value, each a composite (hlc, deps,
+// region, epoch) or nullptr for a NULL element; returns how many (palloc'd).
+int copy_elements(Datum copies, HeapTupleHeader** elements);
+
 struct Stamp {
     Hlc hlc;
     Datum deps;
