@@ -50,7 +50,7 @@ build/causalctl: $(CAUSALCTL_SRCS) $(wildcard src/causalctl/*.hpp)
 	@mkdir -p build
 	$(CXX) $(TOOL_CXXFLAGS) -I$(shell $(PG_CONFIG) --includedir 2>/dev/null) -o $@ $(CAUSALCTL_SRCS) \
 		-L$(shell $(PG_CONFIG) --libdir 2>/dev/null) -lpq -lboost_program_options
-build/causal-probe: src/probe/main.cpp
+build/causal-probe: src/probe/main.cpp src/probe/open_loop.hpp
 	@mkdir -p build
 	$(CXX) $(TOOL_CXXFLAGS) -I$(shell $(PG_CONFIG) --includedir 2>/dev/null) -o $@ $< \
 		-L$(shell $(PG_CONFIG) --libdir 2>/dev/null) -lpq -lboost_program_options
@@ -66,7 +66,7 @@ deps:
 # GoogleTest on the PostgreSQL-free core.
 UNIT_BIN = regress/unit/core_tests
 UNIT_SRCS = $(wildcard regress/unit/*.cpp)
-$(UNIT_BIN): $(UNIT_SRCS) $(CORE_SRCS) $(wildcard src/core/*.hpp)
+$(UNIT_BIN): $(UNIT_SRCS) $(CORE_SRCS) $(wildcard src/core/*.hpp) src/probe/open_loop.hpp
 	$(CXX) -std=c++17 -O2 -g -Wall -Wextra -pthread -Isrc/core -o $@ $(UNIT_SRCS) $(CORE_SRCS) -lgtest -lgtest_main
 
 unit: $(UNIT_BIN)

@@ -9,6 +9,9 @@
 #   mesh_sql REGION [psql args]                   psql in a region's database
 #   causalctl_mesh COMMAND [options]              causalctl on this mesh
 #   mesh_probe REGION... -- OPTIONS               causal-probe on some regions
+#   mesh_native_up DB                             the baseline: the same regions and links
+#                                                 as a native PostgreSQL mesh in database DB
+#   mesh_native_probe DB REGION... -- OPTIONS     causal-probe on that baseline
 #   mesh_pgbench REGION SECONDS RATE SCRIPT       pgbench in a region
 #   wan COMMAND...                                steer the proxy: cut, heal, delay, status
 #   mesh_down                                     stop everything
@@ -16,6 +19,7 @@
 CAUSAL_BUILD=${CAUSAL_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}
 MESH_DB=${MESH_DB:-chat}
 MESH_PREFIX="" MESH_REGIONS=() MESH_WAN_PID="" MESH_WAN_CONTROL=""
+declare -A MESH_LINK_PORT=()  # "FROM:TO" -> the proxy port TO connects to for FROM
 
 mesh_instance() { echo "$MESH_PREFIX-$1"; }
 mesh_sql() { local r=$1; shift; instance_psql "$(mesh_instance "$r")" -d "$MESH_DB" "$@"; }
@@ -27,6 +31,16 @@ mesh_probe() {
   while [ "$1" != -- ]; do args+=(--region "$1=$(mesh_region_dsn "$1")"); shift; done
   shift
   "$CAUSAL_BUILD/causal-probe" "${args[@]}" "$@"
+}
+# mesh_native_probe DB REGION... -- OPTIONS: causal-probe on the native
+# baseline (mesh_native_up DB)
+mesh_native_probe() {
+  local db=$1 args=(); shift
+  while [ "$1" != -- ]; do
+    args+=(--region "$1=host=127.0.0.1 port=$(instance_port "$(mesh_instance "$1")") user=postgres dbname=$db"); shift
+  done
+  shift
+  "$CAUSAL_BUILD/causal-probe" "${args[@]}" --key-column msg_id "$@"
 }
 # mesh_pgbench REGION SECONDS RATE SCRIPT: pgbench, one client, in REGION
 mesh_pgbench() {
@@ -73,6 +87,7 @@ mesh_up() {
     for to in "${MESH_REGIONS[@]}"; do
       [ "$from" = "$to" ] && continue
       links+=(--link "$(wan_link "$from" "$to")=$link_port:127.0.0.1:$(instance_port "$(mesh_instance "$from")")")
+      MESH_LINK_PORT["$from:$to"]=$link_port
       echo "link = $from:$to=$(mesh_dsn "$link_port")" >>"$config"
       link_port=$((link_port + 1))
     done
@@ -94,15 +109,70 @@ mesh_up() {
   mesh_wait_streaming
 }
 
+# The running apply workers of the current database's subscriptions
+# (pg_stat_subscription shows every database's).
+MESH_APPLY_WORKERS="pg_stat_subscription w JOIN pg_subscription s ON s.oid = w.subid
+  WHERE w.pid IS NOT NULL AND w.relid IS NULL
+    AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+
 # Until every region's apply workers run, one per peer, and every table has
 # finished its initial copy: until then its changes wait for the copy.
 mesh_wait_streaming() {
   local r peers=$((${#MESH_REGIONS[@]} - 1))
   for r in "${MESH_REGIONS[@]}"; do
     wait_until "$(mesh_instance "$r")" "$MESH_DB" \
-      "SELECT count(*) = $peers FROM pg_stat_subscription WHERE pid IS NOT NULL AND relid IS NULL" 60 || return 1
+      "SELECT count(*) = $peers FROM $MESH_APPLY_WORKERS" 60 || return 1
     wait_until "$(mesh_instance "$r")" "$MESH_DB" \
       "SELECT count(*) = 0 FROM pg_subscription_rel WHERE srsubstate <> 'r'" 60 || return 1
+  done
+}
+
+# mesh_native_up DB: what the benchmarks compare pg_causal with, built in
+# database DB of the same instances over the same proxied links. Native
+# PostgreSQL 15 logical replication as a full mesh: each region publishes
+# only the rows written in it (a row filter on `origin`, so that applied
+# rows are not sent on again) and subscribes to every other region. Every
+# row is announced with NOTIFY, locally and when applied, as pg_causal's
+# `notify => true` does, so that causal-probe can time it.
+mesh_native_up() {
+  local db=$1 r from to
+  for r in "${MESH_REGIONS[@]}"; do
+    instance_psql "$(mesh_instance "$r")" -d postgres -c "CREATE DATABASE $db" >/dev/null || return 1
+    instance_psql "$(mesh_instance "$r")" -d "$db" -v ON_ERROR_STOP=1 -v region="$r" >/dev/null <<'SQL' || return 1
+CREATE SCHEMA chat;
+CREATE TABLE chat.messages (
+    msg_id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    conversation_id bigint NOT NULL,
+    sender          text NOT NULL DEFAULT '',
+    body            text NOT NULL DEFAULT '',
+    sent_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
+    origin          text NOT NULL
+);
+ALTER TABLE chat.messages ALTER COLUMN origin SET DEFAULT :'region';
+CREATE INDEX ON chat.messages (conversation_id, sent_at);
+CREATE FUNCTION chat.announce() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('chat.messages', NEW.conversation_id || ' ' || NEW.msg_id);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER announce AFTER INSERT ON chat.messages FOR EACH ROW EXECUTE FUNCTION chat.announce();
+ALTER TABLE chat.messages ENABLE ALWAYS TRIGGER announce;
+CREATE PUBLICATION native_mesh FOR TABLE chat.messages WHERE (origin = :'region') WITH (publish = 'insert');
+SQL
+  done
+  for to in "${MESH_REGIONS[@]}"; do
+    for from in "${MESH_REGIONS[@]}"; do
+      [ "$from" = "$to" ] && continue
+      instance_psql "$(mesh_instance "$to")" -d "$db" -v ON_ERROR_STOP=1 >/dev/null -c \
+        "CREATE SUBSCRIPTION native_${from//-/_}_to_${to//-/_}
+           CONNECTION 'host=127.0.0.1 port=${MESH_LINK_PORT["$from:$to"]} user=postgres dbname=$db'
+           PUBLICATION native_mesh WITH (copy_data = false)" || return 1
+    done
+  done
+  for r in "${MESH_REGIONS[@]}"; do
+    wait_until "$(mesh_instance "$r")" "$db" \
+      "SELECT count(*) = ${#MESH_REGIONS[@]} - 1 FROM $MESH_APPLY_WORKERS" 60 ||
+      return 1
   done
 }
 
