@@ -46,9 +46,11 @@ struct Verdict {
 };
 
 // `taken_seconds`: from the schedule's start to the last acknowledgement.
-inline Verdict judge(const Schedule& s, size_t acknowledged, size_t failed, double taken_seconds) {
+// `accounted`: messages not acknowledged for a reason reported elsewhere (a
+// failed write, a region that went away), which are not counted unsent.
+inline Verdict judge(const Schedule& s, size_t acknowledged, size_t accounted, double taken_seconds) {
     Verdict v;
-    const size_t unsent = s.messages() - std::min(s.messages(), acknowledged + failed);
+    const size_t unsent = s.messages() - std::min(s.messages(), acknowledged + accounted);
     v.achieved_rate = taken_seconds > 0 ? static_cast<double>(acknowledged) / std::max(taken_seconds, s.seconds) : 0;
     if (unsent > 0) {
         v.why = std::to_string(unsent) + " of " + std::to_string(s.messages()) + " messages were never sent";
