@@ -18,7 +18,9 @@ REGRESS      = hlc_type hlc_errors hlc_operators clock cockroach messages merge
 REGRESS_OPTS = --inputdir=regress --outputdir=regress
 
 PG_CONFIG ?= pg_config
-PG_CXXFLAGS = -std=c++17 -Wno-register -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+# -MMD -MP: each object also depends on the headers it includes (the .d
+# files read below), so a changed struct rebuilds every object that uses it.
+PG_CXXFLAGS = -std=c++17 -Wno-register -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -MMD -MP
 SHLIB_LINK  = -lstdc++
 # No LLVM bitcode: JIT-inlining these small functions gains nothing, and it
 # would make clang a build dependency.
@@ -30,6 +32,8 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
 endif
+
+-include $(OBJS:.o=.d)
 
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_TOPICS)
 	cat $^ > $@
@@ -106,4 +110,4 @@ bench: deps
 clean-test:
 	rm -rf regress/results $(UNIT_BIN)
 
-EXTRA_CLEAN = regress/results $(UNIT_BIN) build
+EXTRA_CLEAN = regress/results $(UNIT_BIN) build $(OBJS:.o=.d)

@@ -14,6 +14,7 @@
 #include "../src/core/clock.hpp"
 #include "../src/core/copies.hpp"
 #include "clock.hpp"
+#include "direct_store.hpp"
 #include "hlc_datum.hpp"
 #include "notify.hpp"
 #include "owner.hpp"
@@ -27,6 +28,7 @@
 
 extern "C" {
 #include "access/genam.h"
+#include "access/xact.h"
 #include "access/stratnum.h"
 #include "access/tableam.h"
 #include "executor/tuptable.h"
@@ -53,28 +55,57 @@ namespace {
 // Two apply workers delivering one msg_id at once (it arrives by every path
 // of the mesh) take turns: the second finds the first's row and applies the
 // copy rule to it, instead of failing on the unique index, which would stop
-// its subscription. The lock lasts until commit, so a transaction takes at
-// most kMaxMsgIdLocks of them and relies on find_stored()'s wait alone
-// beyond that: a bulk transaction must not exhaust the lock table.
-constexpr int kMaxMsgIdLocks = 64;
+// its subscription. The lock is needed only from before find_stored() until
+// this writer's row is in the msg_id index: from then on, find_stored() in
+// any other writer waits for this transaction. So a writer holds one at a
+// time, released when it takes the next (by then the executor has stored
+// the row before), and a bulk transaction, a region's initial copy, takes
+// as many as it has rows without filling the lock table.
+//
+// A session lock, so that releasing it early does not depend on which
+// resource owner (subtransaction) took it; the transaction's end releases
+// whatever is left.
+struct MsgIdLock {
+    LOCKTAG tag;
+    bool held = false;
+};
+MsgIdLock msg_id_lock;
+
+void unlock_msg_id() {
+    if (!msg_id_lock.held) return;
+    msg_id_lock.held = false;
+    LockRelease(&msg_id_lock.tag, ExclusiveLock, true);
+}
+
+void unlock_msg_id_at_end(XactEvent event, void*) {
+    switch (event) {
+        case XACT_EVENT_COMMIT:
+        case XACT_EVENT_PARALLEL_COMMIT:
+        case XACT_EVENT_ABORT:
+        case XACT_EVENT_PARALLEL_ABORT:
+        case XACT_EVENT_PRE_PREPARE:
+            unlock_msg_id();
+            break;
+        default:
+            break;
+    }
+}
 
 void lock_msg_id(Datum msg_id) {
-    static LocalTransactionId transaction = InvalidLocalTransactionId;
-    static int taken = 0;
-    if (MyProc->lxid != transaction) {
-        transaction = MyProc->lxid;
-        taken = 0;
+    static bool registered = false;
+    if (!registered) {
+        RegisterXactCallback(unlock_msg_id_at_end, nullptr);
+        registered = true;
     }
-    if (taken >= kMaxMsgIdLocks) return;
-    ++taken;
+    unlock_msg_id();
     // An advisory lock tag of pg_causal's own (the built-in functions use
     // 1 and 2 in its last field), so that no application lock collides.
     constexpr uint16 kMsgIdLockSpace = 0x4343;
     uint32 key[2];
     std::memcpy(key, DatumGetUUIDP(msg_id)->data + 8, sizeof key);  // the random half
-    LOCKTAG tag;
-    SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, key[0], key[1], kMsgIdLockSpace);
-    (void)LockAcquire(&tag, ExclusiveLock, false, false);
+    SET_LOCKTAG_ADVISORY(msg_id_lock.tag, MyDatabaseId, key[0], key[1], kMsgIdLockSpace);
+    (void)LockAcquire(&msg_id_lock.tag, ExclusiveLock, true, false);
+    msg_id_lock.held = true;
 }
 
 // Per table, the statements that store a replicated row and rewrite a
@@ -83,8 +114,9 @@ void lock_msg_id(Datum msg_id) {
 struct Statements {
     Oid relid;  // hash key
     bool stale;
-    SPIPlanPtr insert;   // store a replicated row, every column as it came
-    SPIPlanPtr replace;  // rewrite the row of a msg_id
+    SPIPlanPtr insert;                // store a replicated row, every column as it came
+    SPIPlanPtr insert_unless_stored;  // the same, or nothing when the msg_id is stored meanwhile
+    SPIPlanPtr replace;               // rewrite the row of a msg_id
     int ncolumns;
     int* attnums;  // the parameters of both, in order
 };
@@ -122,11 +154,11 @@ Statements* statements_for(const Firing& t) {
     auto* entry = static_cast<Statements*>(hash_search(statements, &relid, HASH_ENTER, &found));
     if (found && !entry->stale) return entry;
     if (found) {
-        if (entry->insert) SPI_freeplan(entry->insert);
-        if (entry->replace) SPI_freeplan(entry->replace);
+        for (SPIPlanPtr plan : {entry->insert, entry->insert_unless_stored, entry->replace})
+            if (plan) SPI_freeplan(plan);
         if (entry->attnums) pfree(entry->attnums);
     }
-    entry->insert = entry->replace = nullptr;
+    entry->insert = entry->insert_unless_stored = entry->replace = nullptr;
     entry->attnums = nullptr;
     entry->stale = true;  // until planned
 
@@ -155,11 +187,14 @@ Statements* statements_for(const Firing& t) {
     for (int i = 1; i <= ncolumns; ++i) appendStringInfo(&query, "%s$%d", i > 1 ? ", " : "", i);
     appendStringInfoChar(&query, ')');
     entry->insert = keep(SPI_prepare(query.data, ncolumns, types), query.data);
+    const char* msg_id_column = quote_identifier(NameStr(TupleDescAttr(t.desc, t.columns.msg_id - 1)->attname));
+    appendStringInfo(&query, " ON CONFLICT (%s) DO NOTHING", msg_id_column);
+    entry->insert_unless_stored = keep(SPI_prepare(query.data, ncolumns, types), query.data);
 
     types[ncolumns] = UUIDOID;
     resetStringInfo(&query);
     appendStringInfo(&query, "UPDATE %s SET %s WHERE %s OPERATOR(pg_catalog.=) $%d", table, update.data,
-                     quote_identifier(NameStr(TupleDescAttr(t.desc, t.columns.msg_id - 1)->attname)), ncolumns + 1);
+                     msg_id_column, ncolumns + 1);
     entry->replace = keep(SPI_prepare(query.data, ncolumns + 1, types), query.data);
     entry->ncolumns = ncolumns;
     entry->attnums = attnums;
@@ -232,25 +267,37 @@ void row_parameters(const Firing& t, const Statements* s, HeapTuple row, const D
     *nulls_out = nulls;
 }
 
-// Stores (`replacing` false) or rewrites the row, as the table's owner.
-void write_row(const Firing& t, HeapTuple row, Datum msg_id, bool replacing) {
+enum class Write {
+    Insert,               // a new msg_id
+    InsertUnlessStored,   // a new msg_id, unless another writer stored it since find_stored()
+    Replace,              // the row of a stored msg_id
+};
+
+// Writes the row as the table's owner; returns whether it was written
+// (InsertUnlessStored: false when the msg_id was stored meanwhile, which
+// ON CONFLICT waits for).
+bool write_row(const Firing& t, HeapTuple row, Datum msg_id, Write how) {
     SPI_connect();
     const OwnerScope scope = enter_owner_scope(RelationGetRelid(t.rel));
     const Statements* s = statements_for(t);
     Datum* values;
     char* nulls;
+    const bool replacing = how == Write::Replace;
     row_parameters(t, s, row, replacing ? &msg_id : nullptr, &values, &nulls);
     expect_own_write(RelationGetRelid(t.rel), msg_id, row);
-    const int result = SPI_execute_plan(replacing ? s->replace : s->insert, values, nulls, false, 0);
+    const SPIPlanPtr plan = how == Write::Insert ? s->insert : how == Write::Replace ? s->replace : s->insert_unless_stored;
+    const int result = SPI_execute_plan(plan, values, nulls, false, 0);
     end_own_write();
     leave_owner_scope(scope);
     if (result != (replacing ? SPI_OK_UPDATE : SPI_OK_INSERT))
         elog(ERROR, "pg_causal could not store a replicated message: %s", SPI_result_code_string(result));
-    if (SPI_processed != 1)
+    const bool written = SPI_processed == 1;
+    SPI_finish();
+    if (!written && how != Write::InsertUnlessStored)
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("a trigger kept pg_causal from storing a replicated message in \"%s\"",
                                RelationGetRelationName(t.rel))));
-    SPI_finish();
+    return written;
 }
 
 // The row a region holding `stored` keeps when `incoming` arrives, by the
@@ -343,32 +390,70 @@ bool lost_race_to_duplicate(const Firing& t, const ErrorData* error) {
     return msg_id_index != nullptr && std::strcmp(error->constraint_name, msg_id_index) == 0;
 }
 
-// Brings `incoming` into the table: stores it, or applies the copy rule to
-// the row stored for its msg_id. May raise; apply() catches. `stored_row`
-// is the row to compare with when the caller already has it (an UPDATE).
-void take_copy(const Firing& t, HeapTuple incoming, HeapTuple stored_row) {
-    const Oid relid = RelationGetRelid(t.rel);
-    const Deps deps = read_deps(t, incoming);
-    const Stamps incoming_stamps = read_stamps(t, incoming);
-    if (const char* problem = malformed(t, incoming, deps, incoming_stamps)) {
-        quarantine(t, incoming, problem);
-        return;
-    }
-    // The receive event, for every well-formed row: even a duplicate proves
-    // that its sender's clock got this far.
-    if (!clock_observe(incoming_stamps.items[incoming_stamps.count - 1].hlc).adopted)
-        count(relid, Counter::OffsetRejections);
+// A replicated row as received: well formed, its sender's clock observed.
+struct Received {
+    Datum msg_id;
+    Stamps stamps;
+};
 
+// The receive event: checks `incoming` (a malformed row is quarantined, and
+// false returned) and observes its newest copy's hlc. Raises nothing for
+// the row itself.
+bool receive(const Firing& t, HeapTuple incoming, Received* out) {
+    const Deps deps = read_deps(t, incoming);
+    out->stamps = read_stamps(t, incoming);
+    if (const char* problem = malformed(t, incoming, deps, out->stamps)) {
+        quarantine(t, incoming, problem);
+        return false;
+    }
+    // For every well-formed row: even a duplicate proves that its sender's
+    // clock got this far.
+    if (!clock_observe(out->stamps.items[out->stamps.count - 1].hlc).adopted)
+        count(RelationGetRelid(t.rel), Counter::OffsetRejections);
     bool isnull = false;
-    const Datum msg_id = get(t, incoming, t.columns.msg_id, &isnull);
+    out->msg_id = get(t, incoming, t.columns.msg_id, &isnull);
+    return true;
+}
+
+// Brings `incoming` into the table: stores it, or applies the copy rule to
+// the row stored for its msg_id. `stored_row` is the row to compare with
+// when the caller already has it (an UPDATE); `received`, the receive event
+// when the caller has had it.
+//
+// `direct`: the table takes rows directly (direct_store.hpp), and this runs
+// outside any subtransaction: nothing may raise for the row, so a row its
+// NOT NULL columns refuse is quarantined first, and a msg_id another writer
+// stores meanwhile is met by ON CONFLICT. Otherwise apply() runs this in a
+// subtransaction and catches what it raises.
+void take_copy(const Firing& t, HeapTuple incoming, HeapTuple stored_row, const Received* received, bool direct) {
+    const Oid relid = RelationGetRelid(t.rel);
+    Received fresh;
+    if (received == nullptr) {
+        if (!receive(t, incoming, &fresh)) return;
+        received = &fresh;
+    }
+    const Datum msg_id = received->msg_id;
+    const Stamps& incoming_stamps = received->stamps;
     Stored stored = {stored_row != nullptr, stored_row};
     if (!stored.found) {
         lock_msg_id(msg_id);
         stored = find_stored(t, msg_id);
     }
-    if (!stored.found) {
-        write_row(t, incoming, msg_id, false);
+    if (!stored.found && !direct) {
+        write_row(t, incoming, msg_id, Write::Insert);
         return;
+    }
+    if (!stored.found) {
+        if (breaks_not_null(t, incoming)) {
+            quarantine(t, incoming, "a NOT NULL column of this table is NULL in the row");
+            return;
+        }
+        if (write_row(t, incoming, msg_id, Write::InsertUnlessStored)) return;
+        stored = find_stored(t, msg_id);
+        if (!stored.found)
+            ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                            errmsg("a replicated message's msg_id was stored and is gone again"),
+                            errdetail("The apply worker retries the transaction.")));
     }
     const Stamps stored_stamps = read_stamps(t, stored.row);
     const std::optional<Hlc> stored_deleted = get_deleted_at(t, stored.row);
@@ -380,22 +465,33 @@ void take_copy(const Firing& t, HeapTuple incoming, HeapTuple stored_row) {
         return;
     }
     HeapTuple row = combined_row(t, stored.row, stored_stamps, incoming, incoming_stamps, r, names);
-    write_row(t, row, msg_id, true);
+    if (direct && breaks_not_null(t, row)) {
+        quarantine(t, incoming, "a NOT NULL column of this table would be NULL in the row the copy rule keeps");
+        return;
+    }
+    write_row(t, row, msg_id, Write::Replace);
     count(relid, Counter::WinnersReplaced);
     if (t.notify && r.deleted_at && !stored_deleted) notify_row(t, row, *get_hlc(t, row), NotifyKind::Deleted);
 }
 
-// take_copy() in a subtransaction: a row problem quarantines `incoming`,
-// anything else is raised again. A copy of the msg_id stored by another
-// transaction between find_stored() and the insert (a local insert, or
-// another apply worker past its first kMaxMsgIdLocks rows) is no broken
-// row: the rule is applied again, to the row now stored, so that every
-// writer of a msg_id meets it.
-void apply(const Firing& t, HeapTuple incoming, HeapTuple stored_row) {
+// Whether the apply worker may insert a replicated row itself and leave
+// this row's storing and its copy rule outside a subtransaction.
+bool direct(const Firing& t) { return table_takes_rows_directly(t, t.function); }
+
+// take_copy(), directly or in a subtransaction: there, a row problem
+// quarantines `incoming`, anything else is raised again. A copy of the
+// msg_id stored by a local insert between find_stored() and the insert is
+// no broken row: the rule is applied again, to the row now stored,
+// so that every writer of a msg_id meets it.
+void apply(const Firing& t, HeapTuple incoming, HeapTuple stored_row, const Received* received = nullptr) {
+    if (direct(t)) {
+        take_copy(t, incoming, stored_row, received, true);
+        return;
+    }
     constexpr int kAttempts = 8;
     for (int attempt = 1;; ++attempt) {
         ErrorData* error = nullptr;
-        if (in_subtransaction([&] { take_copy(t, incoming, stored_row); }, &error)) return;
+        if (in_subtransaction([&] { take_copy(t, incoming, stored_row, received, false); }, &error)) return;
         end_own_write();
         if (lost_race_to_duplicate(t, error) && attempt < kAttempts) {
             FreeErrorData(error);
@@ -410,11 +506,29 @@ void apply(const Firing& t, HeapTuple incoming, HeapTuple stored_row) {
 
 }  // namespace
 
+// A new message into a table that takes rows directly (direct_store.hpp) is
+// left to the worker's own insert: no second executor run, no
+// subtransaction. The msg_id lock keeps every other apply worker out until
+// the row is in the index. A local insert takes no lock: one of the same
+// msg_id in between, a client's retry at that moment, makes the worker's
+// insert fail on the unique index; the worker retries the transaction, and
+// the copy rule then meets the stored row.
 HeapTuple apply_insert(const Firing& t) {
-    if (t.problem != nullptr)
-        quarantine(t, t.data->tg_trigtuple, t.problem);
-    else
-        apply(t, t.data->tg_trigtuple, nullptr);
+    HeapTuple incoming = t.data->tg_trigtuple;
+    if (t.problem != nullptr) {
+        quarantine(t, incoming, t.problem);
+        return nullptr;
+    }
+    if (direct(t) && !breaks_not_null(t, incoming)) {
+        Received received;
+        if (!receive(t, incoming, &received)) return nullptr;
+        lock_msg_id(received.msg_id);
+        const Stored stored = find_stored(t, received.msg_id);
+        if (!stored.found) return incoming;
+        apply(t, incoming, stored.row, &received);
+        return nullptr;
+    }
+    apply(t, incoming, nullptr);
     return nullptr;
 }
 

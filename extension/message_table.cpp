@@ -122,6 +122,7 @@ Firing read_trigger(FunctionCallInfo fcinfo, bool before) {
     t.desc = RelationGetDescr(t.rel);
     load_columns(t, data->tg_trigger->tgargs[0], fcinfo->flinfo->fn_oid);
     t.notify = std::strcmp(data->tg_trigger->tgargs[1], "notify") == 0;
+    t.function = fcinfo->flinfo->fn_oid;
     return t;
 }
 

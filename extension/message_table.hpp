@@ -39,6 +39,7 @@ struct Firing {
     const char* problem;
     int problem_code;
     bool notify;
+    Oid function;  // the trigger function firing
 };
 
 // The trigger functions, as causal.enable() creates them: `before` is

@@ -70,39 +70,31 @@ bool own_write(const Firing& t, HeapTuple row) {
     return false;
 }
 
-// After the row is stored: count it, and tell listeners. On the apply path
-// nothing here may raise either; the row is stored whatever happens.
+// After the row is stored: count it, and tell listeners. Nothing here
+// raises for the row (notify.hpp); what can fail, the fence list read after
+// a change, fails for every row alike, and the apply worker retries.
 void row_stored(const Firing& t) {
     HeapTuple row = t.data->tg_trigtuple;
     const Oid relid = RelationGetRelid(t.rel);
+    if (t.problem != nullptr) {
+        if (applying()) count(relid, Counter::Applied);
+        return;
+    }
+    const bool tombstone = get_deleted_at(t, row).has_value();
+    const Hlc hlc = *get_hlc(t, row);
     if (!applying()) {
-        if (t.problem != nullptr) return;
-        const bool tombstone = get_deleted_at(t, row).has_value();
         if (!tombstone) count(relid, Counter::LocalInserts);
-        if (t.notify) notify_row(t, row, *get_hlc(t, row), tombstone ? NotifyKind::Deleted : NotifyKind::Message);
+        if (t.notify) notify_row(t, row, hlc, tombstone ? NotifyKind::Deleted : NotifyKind::Message);
         return;
     }
     count(relid, Counter::Applied);
-    ErrorData* failure = nullptr;
-    const bool done = in_subtransaction(
-        [&] {
-            if (t.problem != nullptr) return;
-            bool isnull = false;
-            const Hlc hlc = *get_hlc(t, row);
-            const Datum region = get(t, row, t.columns.region, &isnull);
-            const Datum epoch = get(t, row, t.columns.epoch, &isnull);
-            const bool orphan = fenced_write(TextDatumGetCString(region), DatumGetInt64(epoch), hlc);
-            if (orphan) count(relid, Counter::Orphans);
-            const NotifyKind kind = get_deleted_at(t, row) ? NotifyKind::Deleted
-                                    : orphan                    ? NotifyKind::Orphan
-                                                                : NotifyKind::Message;
-            if (t.notify) notify_row(t, row, hlc, kind);
-        },
-        &failure);
-    if (!done)
-        ereport(WARNING, (errmsg("pg_causal could not flag or notify a row applied to \"%s\": %s",
-                                 RelationGetRelationName(t.rel), failure->message),
-                          errdetail("The row is stored.")));
+    bool isnull = false;
+    const Datum region = get(t, row, t.columns.region, &isnull);
+    const Datum epoch = get(t, row, t.columns.epoch, &isnull);
+    const bool orphan = fenced_write(TextDatumGetCString(region), DatumGetInt64(epoch), hlc);
+    if (orphan) count(relid, Counter::Orphans);
+    if (t.notify)
+        notify_row(t, row, hlc, tombstone ? NotifyKind::Deleted : orphan ? NotifyKind::Orphan : NotifyKind::Message);
 }
 
 }  // namespace

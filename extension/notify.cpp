@@ -9,6 +9,11 @@ extern "C" {
 
 namespace causal::pg {
 
+namespace {
+// async.c's NOTIFY_PAYLOAD_MAX_LENGTH, which no header exports.
+constexpr int kPayloadMaxLength = BLCKSZ - NAMEDATALEN - 128;
+}  // namespace
+
 void notify_row(const Firing& t, HeapTuple row, const Hlc& hlc, NotifyKind kind) {
     bool isnull = false;
     const Datum conversation = get(t, row, t.columns.conversation, &isnull);
@@ -23,6 +28,14 @@ void notify_row(const Firing& t, HeapTuple row, const Hlc& hlc, NotifyKind kind)
     initStringInfo(&payload);
     appendStringInfo(&payload, "%s %s%s", isnull ? "" : OidOutputFunctionCall(output, conversation), hlc_text(hlc),
                      kind == NotifyKind::Orphan ? " orphan" : kind == NotifyKind::Deleted ? " deleted" : "");
+    // Async_Notify would raise, and on the apply path a row's error must
+    // not stop replication: a conversation key this long goes unannounced.
+    if (payload.len >= kPayloadMaxLength) {
+        ereport(WARNING, (errmsg("pg_causal did not announce a message of \"%s\": its conversation key is too long "
+                                 "for a NOTIFY payload",
+                                 RelationGetRelationName(t.rel))));
+        return;
+    }
     Async_Notify(channel.data, payload.data);
 }
 

@@ -1,0 +1,77 @@
+-- The apply path's two ways (extension/direct_store.hpp): a table whose
+-- insert runs no code but PostgreSQL's own and cannot fail for one row takes
+-- replicated rows directly, without a subtransaction or a second executor
+-- run; any other table stores each row through SPI in a subtransaction,
+-- where a row its own rules refuse is quarantined. Rows come in as the
+-- replication apply worker brings them (session_replication_role = replica).
+BEGIN;
+SET LOCAL search_path = public, causal;
+SET LOCAL client_min_messages = warning;
+SELECT plan(9);
+
+CREATE SCHEMA tap_apply;
+-- n rows of another region, stamped a minute ago; every msg_id `times` times,
+-- each time with another hlc (a copy from another region)
+CREATE FUNCTION pg_temp.arrive(target regclass, n int, times int DEFAULT 1, body text DEFAULT 'hello',
+                               first int DEFAULT 1)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  SET LOCAL session_replication_role = replica;
+  EXECUTE format($q$
+    INSERT INTO %s (msg_id, conversation_id, sender, body, hlc, deps, crdb_region, epoch)
+    SELECT ('00000000-0000-7000-8000-' || lpad(g::text, 12, '0'))::uuid, g %% 7, 'ana', $1,
+           causal.hlc_from_parts((extract(epoch FROM now()) * 1000)::bigint - 60000 + g, c, 2 + c), '{}',
+           'test-west', 0
+      FROM generate_series($4, $4 + $2 - 1) g, generate_series(0, $3 - 1) c ORDER BY c, g$q$, target)
+    USING body, n, times, first;
+  SET LOCAL session_replication_role = origin;
+END $$;
+
+-- ==== a plain table takes rows directly ======================================
+CREATE TABLE tap_apply.chat (conversation_id bigint, sender text NOT NULL DEFAULT '', body text);
+SELECT causal.enable('tap_apply.chat', 'conversation_id');
+SELECT pg_temp.arrive('tap_apply.chat', 300);
+-- a row stored in a subtransaction has that subtransaction's xmin
+SELECT is((SELECT count(DISTINCT xmin::text) FROM tap_apply.chat), 1::bigint,
+          '300 replicated rows into a plain message table are stored by the statement itself, in no subtransaction');
+SELECT is((SELECT count(*) FROM tap_apply.chat), 300::bigint, 'and every one is stored');
+
+CREATE TABLE tap_apply.twice (conversation_id bigint, sender text, body text);
+SELECT causal.enable('tap_apply.twice', 'conversation_id');
+SELECT pg_temp.arrive('tap_apply.twice', 200, 2);
+SELECT results_eq($$SELECT count(*), count(*) FILTER (WHERE cardinality(copies) = 1) FROM tap_apply.twice$$,
+                  $$VALUES (200::bigint, 200::bigint)$$,
+                  'a bulk bringing each of 200 msg_ids twice, past any per-transaction lock limit, stores each once with both copies');
+
+SET LOCAL session_replication_role = replica;
+INSERT INTO tap_apply.chat (msg_id, conversation_id, sender, body, hlc, deps, crdb_region, epoch)
+VALUES ('00000000-0000-7000-9000-000000000001', 1, NULL, 'no sender', causal.hlc_from_parts(1000, 0, 2), '{}',
+        'test-west', 0);
+SET LOCAL session_replication_role = origin;
+SELECT is((SELECT count(*) FROM tap_apply.chat WHERE body = 'no sender'), 0::bigint,
+          'a replicated row with NULL in a NOT NULL column is not stored');
+SELECT is((SELECT reason FROM causal.quarantine WHERE row_data->>'body' = 'no sender'),
+          'a NOT NULL column of this table is NULL in the row', 'it is quarantined, and the statement goes on');
+
+-- ==== any other table stores each row in a subtransaction ====================
+CREATE TABLE tap_apply.checked (conversation_id bigint, sender text, body text CHECK (body <> 'forbidden'));
+SELECT causal.enable('tap_apply.checked', 'conversation_id');
+SELECT pg_temp.arrive('tap_apply.checked', 3);
+SELECT pg_temp.arrive('tap_apply.checked', 1, 1, 'forbidden', 100);
+SELECT is((SELECT count(*) FROM tap_apply.checked), 3::bigint, 'a table with a CHECK constraint takes the rows it allows');
+SELECT ok(EXISTS (SELECT FROM causal.quarantine WHERE table_name LIKE '%checked' AND reason LIKE '%check constraint%'),
+          'and quarantines the one it refuses');
+
+-- An index on a column of any length could refuse a value too large for it
+-- here that the sending region never indexed.
+CREATE TABLE tap_apply.indexed (conversation_id bigint, sender text, body text);
+SELECT causal.enable('tap_apply.indexed', 'conversation_id');
+CREATE INDEX ON tap_apply.indexed (body);
+SELECT pg_temp.arrive('tap_apply.indexed', 1, 1, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 300) g));
+SELECT is((SELECT count(*) FROM tap_apply.indexed), 0::bigint,
+          'a body too large for a btree index on it is not stored');
+SELECT ok(EXISTS (SELECT FROM causal.quarantine WHERE table_name LIKE '%indexed' AND reason LIKE '%index row%'),
+          'it is quarantined rather than stopping replication');
+
+SELECT * FROM finish();
+ROLLBACK;
