@@ -1,5 +1,7 @@
 #include "notify.hpp"
 
+#include "listeners.hpp"
+
 extern "C" {
 #include "commands/async.h"
 #include "lib/stringinfo.h"
@@ -15,6 +17,7 @@ constexpr int kPayloadMaxLength = BLCKSZ - NAMEDATALEN - 128;
 }  // namespace
 
 void notify_row(const Firing& t, HeapTuple row, const Hlc& hlc, NotifyKind kind) {
+    if (!someone_may_listen()) return;
     bool isnull = false;
     const Datum conversation = get(t, row, t.columns.conversation, &isnull);
     Oid output = InvalidOid;

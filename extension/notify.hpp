@@ -11,7 +11,8 @@ enum class NotifyKind { Message, Orphan, Deleted };
 // commit. A channel name is at most NAMEDATALEN - 1 bytes: longer ones are
 // cut there (at a character boundary) rather than failing the write, and a
 // payload too long for NOTIFY (a huge conversation key) is not sent: a
-// WARNING says so. Raises nothing for the row itself.
+// WARNING says so. Sent only while a session of the database may be
+// listening (listeners.hpp). Raises nothing for the row itself.
 void notify_row(const Firing& t, HeapTuple row, const Hlc& hlc, NotifyKind kind);
 
 }  // namespace causal::pg

@@ -1,5 +1,6 @@
 // Module entry: settings, and the shared-memory clock when preloaded.
 #include "clock.hpp"
+#include "listeners.hpp"
 #include "liveness.hpp"
 #include "owner.hpp"
 #include "postgres.hpp"
@@ -53,6 +54,7 @@ void request_shmem() {
     table_stats_request_shmem();
     liveness_request_shmem();
     stable_request_shmem();
+    listeners_request_shmem();
 }
 
 void startup_shmem() {
@@ -61,6 +63,7 @@ void startup_shmem() {
     table_stats_startup_shmem();
     liveness_startup_shmem();
     stable_startup_shmem();
+    listeners_startup_shmem();
 }
 
 void define_settings() {
@@ -125,4 +128,5 @@ void _PG_init(void) {
     shmem_startup_hook = startup_shmem;
     clock_register_worker();
     liveness_register_worker();
+    listeners_install_hook();
 }
