@@ -103,6 +103,7 @@ bench: deps
 	regress/perf/run-messages-bench
 	regress/perf/run-apply-bench
 	regress/perf/run-catchup-bench
+	regress/perf/run-rejoin-bench
 	regress/perf/run-merge-bench
 	regress/perf/run-latency-bench
 	regress/perf/run-failover-bench
