@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../src/core/merge.hpp"
+#include "conversation.hpp"
 #include "guard.hpp"
 #include "hlc_datum.hpp"
 #include "memory.hpp"
@@ -74,19 +75,6 @@ MergeState* state_arg(FunctionCallInfo fcinfo, int n) {
     return reinterpret_cast<MergeState*>(PG_GETARG_POINTER(n));
 }
 
-// A work area for one call: a context under the caller's, and a resource
-// on it, both gone with MemoryContextDelete(area.context).
-struct WorkArea {
-    MemoryContext context;
-    MemoryContextResource* memory;
-};
-
-WorkArea new_work_area() {
-    MemoryContext context = AllocSetContextCreate(CurrentMemoryContext, "pg_causal merge", ALLOCSET_DEFAULT_SIZES);
-    void* place = MemoryContextAlloc(context, sizeof(MemoryContextResource));
-    return {context, new (place) MemoryContextResource(context)};
-}
-
 // The hlcs of a causal.hlc[] value (deps, or what a client saw), in place.
 struct HlcSpan {
     const Hlc* values = nullptr;
@@ -120,12 +108,11 @@ void add_copy(merge::Input& input, const merge::MsgId& id, Datum hlc, bool hlc_n
     cpp_guard([&] { input.add(id, *value, dep_values.values, dep_values.count, region_name, epoch_value); });
 }
 
-// A row: its own copy, and the other copies of its `copies` column
-// (causal.copy[]: hlc, deps, region, epoch), each one more copy of the
-// message. NULL elements and elements without an hlc are skipped.
+}  // namespace
+
 void add_row(merge::Input& input, Datum msg_id, bool msg_id_null, Datum hlc, bool hlc_null, Datum deps,
-             bool deps_null, Datum region, bool region_null, Datum epoch, bool epoch_null, Datum copies = Datum(0),
-             bool copies_null = true) {
+             bool deps_null, Datum region, bool region_null, Datum epoch, bool epoch_null, Datum copies,
+             bool copies_null) {
     if (msg_id_null) return;
     merge::MsgId id;
     std::memcpy(id.data(), DatumGetUUIDP(msg_id)->data, id.size());
@@ -148,6 +135,14 @@ merge::History* merge_in(const merge::Input& input, FenceList fences, WorkArea a
         return make_in<merge::History>(*area.memory, input.merge(list, area.memory));
     });
 }
+
+WorkArea new_work_area() {
+    MemoryContext context = AllocSetContextCreate(CurrentMemoryContext, "pg_causal merge", ALLOCSET_DEFAULT_SIZES);
+    void* place = MemoryContextAlloc(context, sizeof(MemoryContextResource));
+    return {context, new (place) MemoryContextResource(context)};
+}
+
+namespace {
 
 // The values of one causal.merged row, pointing into the history.
 void merged_row(const merge::History& history, uint32_t index, Datum (&values)[6]) {
@@ -271,17 +266,8 @@ CAUSAL_FUNCTION(merge_final) {
     PG_RETURN_DATUM(result);
 }
 
+namespace causal::pg {
 namespace {
-
-// How catch_up reads a conversation of a message table.
-struct ConversationQuery {
-    char* sql;       // every row of the conversation: $1 the conversation
-    char* tail_sql;  // the rows a cursor reads, headed at or after $2
-    char* named_sql; // rows headed before $2 with a copy named in $3
-    Oid key_type;    // the conversation column's type: the parameter's
-    Datum key;       // the conversation, converted by that type's input function
-    Oid hlc_type;
-};
 
 [[noreturn]] void not_a_message_table(Relation rel, const char* why) {
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -289,11 +275,13 @@ struct ConversationQuery {
                     errdetail("%s", why), errhint("causal.enable() makes it one.")));
 }
 
+}  // namespace
+
 // The table must be what causal.enable() made: its trigger (pg_causal's own
 // function, not one of the same name) names the conversation column, and
 // pg_causal's columns have pg_causal's types. The lock is kept until the end
 // of the transaction, so no ALTER can change them before the read.
-ConversationQuery conversation_query(FunctionCallInfo fcinfo, Oid relid, const char* conversation) {
+ConversationQuery conversation_query(Oid relid, const char* conversation, Oid schema) {
     // The privilege first: a role that may not read the table must not be
     // able to queue for a lock on it either.
     bool missing = false;
@@ -303,7 +291,6 @@ ConversationQuery conversation_query(FunctionCallInfo fcinfo, Oid relid, const c
     Relation rel = try_table_open(relid, AccessShareLock);
     if (rel == nullptr)
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE), errmsg("relation with OID %u does not exist", relid)));
-    const Oid schema = get_func_namespace(fcinfo->flinfo->fn_oid);
     const char* column = nullptr;
     for (int i = 0; rel->trigdesc != nullptr && i < rel->trigdesc->numtriggers; ++i) {
         const Trigger& trigger = rel->trigdesc->triggers[i];
@@ -313,12 +300,13 @@ ConversationQuery conversation_query(FunctionCallInfo fcinfo, Oid relid, const c
             column = trigger.tgargs[0];
     }
     if (column == nullptr) not_a_message_table(rel, "It has no causal_message trigger of pg_causal's.");
-    const Oid hlc_array = get_fn_expr_argtype(fcinfo->flinfo, 2);
+    const Oid hlc_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("hlc"), ObjectIdGetDatum(schema));
+    const Oid hlc_array = get_array_type(hlc_type);
     const struct {
         const char* name;
         Oid type;
     } expected[] = {{"msg_id", UUIDOID},
-                    {"hlc", get_element_type(hlc_array)},
+                    {"hlc", hlc_type},
                     {"deps", hlc_array},
                     {"crdb_region", TEXTOID},
                     {"epoch", INT8OID},
@@ -359,7 +347,6 @@ ConversationQuery conversation_query(FunctionCallInfo fcinfo, Oid relid, const c
         "SELECT msg_id, hlc, deps, crdb_region, epoch, copies FROM %s WHERE %s OPERATOR(%s.%s) $1",
         quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel)),
         quote_identifier(column), quote_identifier(get_namespace_name(eq->oprnamespace)), NameStr(eq->oprname));
-    ReleaseSysCache(opr);
     // A cursor reads the index range (conversation, hlc) at or after it; the
     // rows below it with a later copy a client named only when one is named.
     const char* ours = quote_identifier(get_namespace_name(schema));
@@ -368,10 +355,18 @@ ConversationQuery conversation_query(FunctionCallInfo fcinfo, Oid relid, const c
         "%s AND hlc OPERATOR(%s.<) $2 AND EXISTS (SELECT FROM pg_catalog.unnest(copies) c"
         " WHERE (c).hlc OPERATOR(%s.=) ANY ($3))",
         sql, ours, ours);
-    ConversationQuery query{sql, tail_sql, named_sql, key->atttypid, value, get_element_type(hlc_array)};
+    char* rows_sql = psprintf(
+        "SELECT r.msg_id, r.hlc, r.deps, r.crdb_region, r.epoch, r.copies, r FROM %s r WHERE r.%s OPERATOR(%s.%s) $1",
+        quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel)),
+        quote_identifier(column), quote_identifier(get_namespace_name(eq->oprnamespace)), NameStr(eq->oprname));
+    ReleaseSysCache(opr);
+    ConversationQuery query{sql, tail_sql, named_sql, rows_sql, key->atttypid, value, hlc_type,
+                            static_cast<AttrNumber>(key_attnum)};
     table_close(rel, NoLock);
     return query;
 }
+
+namespace {
 
 // Adds the rows `sql` selects (msg_id, hlc, deps, crdb_region, epoch,
 // copies) to `input`; SPI connected. Planned once per backend: a client
@@ -478,6 +473,7 @@ int64 interval_microseconds(const Interval* span) {
 }
 
 }  // namespace
+}  // namespace causal::pg
 
 CAUSAL_FUNCTION(catch_up) {
     if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -493,7 +489,7 @@ CAUSAL_FUNCTION(catch_up) {
     // A cursor: the client saw every message with a copy below it.
     const Hlc* since = PG_NARGS() > 4 && !PG_ARGISNULL(4) ? arg_hlc(fcinfo, 4) : nullptr;
 
-    const ConversationQuery query = conversation_query(fcinfo, relid, conversation);
+    const ConversationQuery query = conversation_query(relid, conversation, get_func_namespace(fcinfo->flinfo->fn_oid));
     // Waiting helps only if each read takes a new snapshot.
     const bool can_wait = !IsolationUsesXactSnapshot();
     const TimestampTz deadline = GetCurrentTimestamp() + wait_us;

@@ -74,3 +74,11 @@ CREATE FUNCTION causal.catch_up(message_table regclass, conversation text, seen 
     RETURNS SETOF causal.merged AS 'MODULE_PATHNAME', 'catch_up' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION causal.catch_up(regclass, text, causal.hlc[], interval, causal.hlc) IS
     'what a client that saw `seen` (and everything below `since`) has missed of a conversation, or 5C003 while this region is behind';
+
+-- A conversation as a client opens it: the delivered messages, every column,
+-- in the merged order (catch_up's order, without the held ones). Pass the
+-- table as NULL::schema.table. Not STRICT: that NULL is the argument.
+CREATE FUNCTION causal.history(message_table anyelement, conversation text)
+    RETURNS SETOF anyelement AS 'MODULE_PATHNAME', 'conversation_history' LANGUAGE C STABLE;
+COMMENT ON FUNCTION causal.history(anyelement, text) IS
+    'a conversation''s delivered messages, whole rows, in causal order: history(NULL::table, conversation)';

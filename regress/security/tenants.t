@@ -441,6 +441,13 @@ sleep 1
 is "$(sqlstate intruder "SET lock_timeout = '500ms'; SELECT * FROM causal.catch_up('chat.messages', '1', NULL)")" 42501 \
    "catch_up checks the privilege before it waits for a lock on the table"
 wait $locker
+# history's result type is the table's row type, which PostgreSQL resolves
+# (and locks, as it does for a plain SELECT the role may not run) while it
+# parses the call: the check is that it reads nothing.
+is "$(sqlstate intruder "SELECT * FROM causal.history(NULL::chat.messages, '1')")" 42501 \
+   "history without SELECT on the table: 42501"
+is "$(sqlstate intruder "SELECT * FROM causal.history(NULL::causal.regions, '1')")" 55000 \
+   "history of a table that is not a message table (pg_causal's own): 55000"
 is "$(sqlstate intruder "SELECT '01.00000@1'::causal.hlc")" 22P02 "hlc text with a leading zero is refused"
 is "$(sqlstate intruder "SELECT '1.00000@07'::causal.hlc")" 22P02 "so is a node id with one"
 

@@ -1318,3 +1318,135 @@ TEST(MergeCatchUp, FromACursorTheTailGivesWhatTheWholeHistoryGives) {
     EXPECT_GT(missed_total, 100u);
     EXPECT_GT(tail_smaller, checked / 2) << "the tail was the whole history: a vacuous run";
 }
+
+// ---------------------------------------------------------------------------
+// Reading a conversation in index order (InOrder)
+
+namespace {
+
+// The table's view of a world: one row per msg_id, headed by its smallest
+// copy, ascending by hlc as the (conversation, hlc) index returns them;
+// `other_copies` when the msg_id had more than one hlc.
+struct TableRow {
+    Row row;
+    bool other_copies = false;
+};
+
+std::vector<TableRow> table_of(const std::vector<Row>& copies) {
+    std::map<MsgId, TableRow> by_id;
+    for (const Row& c : copies) {
+        auto [it, fresh] = by_id.try_emplace(c.msg_id, TableRow{c, false});
+        if (fresh) continue;
+        if (it->second.row.hlc != c.hlc) it->second.other_copies = true;
+        if (c.hlc < it->second.row.hlc) it->second.row = c;
+    }
+    std::vector<TableRow> rows;
+    for (auto& [id, r] : by_id) rows.push_back(r);
+    std::sort(rows.begin(), rows.end(), [](const TableRow& a, const TableRow& b) { return a.row.hlc < b.row.hlc; });
+    return rows;
+}
+
+bool fenced(const Row& row, const std::vector<Fence>& fences) {
+    return row.region && row.epoch &&
+           std::any_of(fences.begin(), fences.end(), [&](const Fence& f) {
+               return causal::merge::fenced_write(f, *row.region, *row.epoch, row.hlc);
+           });
+}
+
+// How many rows, from the first, InOrder takes as plain.
+size_t plain_prefix(const std::vector<TableRow>& rows, const std::vector<Fence>& fences) {
+    causal::merge::InOrder in_order(heap());
+    size_t n = 0;
+    while (n < rows.size() && in_order.add(rows[n].row.hlc, rows[n].row.deps.data(), rows[n].row.deps.size(),
+                                           rows[n].other_copies, fenced(rows[n].row, fences)))
+        ++n;
+    return n;
+}
+
+// The merge of rows[0, n): must be those rows in that order, all delivered
+// and none an orphan, for InOrder to be right to present them as read.
+void expect_merge_keeps_order(const std::vector<TableRow>& rows, size_t n, const std::vector<Fence>& fences,
+                              const std::string& what) {
+    std::vector<Row> prefix;
+    for (size_t i = 0; i < n; ++i) prefix.push_back(rows[i].row);
+    const History history = input_of(prefix)->merge(fences, heap());
+    ASSERT_EQ(history.messages().size(), n) << what;
+    for (size_t i = 0; i < n; ++i) {
+        const Message& m = history.messages()[i];
+        EXPECT_EQ(str(m.hlc), str(rows[i].row.hlc)) << what << ": position " << i + 1;
+        EXPECT_TRUE(m.delivered && !m.orphan) << what << ": position " << i + 1;
+    }
+}
+
+}  // namespace
+
+TEST(MergeInOrder, WhatItTakesAsPlainTheMergeShowsInIndexOrderAllDelivered) {
+    size_t longest = 0;
+    for (uint64_t seed : kSeeds) {
+        for (size_t sends : {20, 160}) {
+            const World w = make_world(seed, sends);
+            const std::vector<TableRow> rows = table_of(w.copies);
+            const size_t n = plain_prefix(rows, w.fences);
+            longest = std::max(longest, n);
+            expect_merge_keeps_order(rows, n, w.fences, "seed " + std::to_string(seed));
+            // Without fences, a world's prefix is plain for longer.
+            const size_t unfenced = plain_prefix(rows, {});
+            EXPECT_GE(unfenced, n);
+            expect_merge_keeps_order(rows, unfenced, {}, "seed " + std::to_string(seed) + ", no fences");
+        }
+    }
+    EXPECT_GT(longest, size_t{5}) << "the worlds never gave InOrder a run of plain rows to check";
+}
+
+TEST(MergeInOrder, AConversationOfRepliesIsPlainToTheEndAndMergesToItsIndexOrder) {
+    for (uint64_t seed : kSeeds) {
+        std::mt19937_64 rng(seed);
+        std::vector<TableRow> rows;
+        for (uint32_t i = 0; i < 300; ++i) {
+            TableRow r;
+            r.row.msg_id = id_of(static_cast<uint8_t>(i));
+            r.row.msg_id[1] = static_cast<uint8_t>(i >> 8);
+            r.row.hlc = hlc_at(kStartMs + i / 3, i % 3, static_cast<uint16_t>(1 + rng() % 3));
+            for (size_t d = rng() % 3; d > 0 && i > 0; --d) r.row.deps.push_back(rows[rng() % i].row.hlc);
+            r.row.region = kRegions[rng() % 4];
+            r.row.epoch = 0;
+            rows.push_back(r);
+        }
+        ASSERT_EQ(plain_prefix(rows, {}), rows.size());
+        expect_merge_keeps_order(rows, rows.size(), {}, "seed " + std::to_string(seed));
+    }
+}
+
+TEST(MergeInOrder, EachThingTheMergeDecidesEndsTheRun) {
+    auto conversation = [] {
+        std::vector<TableRow> rows;
+        for (uint8_t i = 0; i < 4; ++i) {
+            TableRow r;
+            r.row.msg_id = id_of(i);
+            r.row.hlc = hlc_at(kStartMs + i, 0, 1);
+            if (i > 0) r.row.deps = {rows[i - 1].row.hlc};
+            r.row.region = "eu-west";
+            r.row.epoch = 1;
+            rows.push_back(r);
+        }
+        return rows;
+    };
+    EXPECT_EQ(plain_prefix(conversation(), {}), 4u);
+    auto rows = conversation();
+    rows[2].other_copies = true;
+    EXPECT_EQ(plain_prefix(rows, {}), 2u) << "a message with another copy";
+    rows = conversation();
+    EXPECT_EQ(plain_prefix(rows, {Fence{"eu-west", 1, hlc_at(kStartMs + 1, 5, 999), std::nullopt}}), 2u)
+        << "a fenced write";
+    rows = conversation();
+    rows[3].row.deps = {hlc_at(kStartMs - 10, 0, 7)};
+    EXPECT_EQ(plain_prefix(rows, {}), 3u) << "a dep that is not here";
+    rows = conversation();
+    rows[1].row.deps = {rows[1].row.hlc};
+    EXPECT_EQ(plain_prefix(rows, {}), 1u) << "a dep on itself";
+    rows = conversation();
+    rows[2].row.hlc = rows[1].row.hlc;
+    rows[2].row.deps = {rows[0].row.hlc};
+    rows[3].row.deps = {rows[0].row.hlc};
+    EXPECT_EQ(plain_prefix(rows, {}), 2u) << "two messages with one hlc";
+}

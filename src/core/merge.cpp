@@ -409,6 +409,18 @@ History Input::merge(const std::vector<Fence>& fences, std::pmr::memory_resource
     return history;
 }
 
+bool InOrder::add(const Hlc& hlc, const Hlc* deps, size_t dep_count, bool other_copies, bool fenced) {
+    // Equal hlcs (malformed) are ordered by msg_id, which the index does not do.
+    if (other_copies || fenced || (!hlcs_.empty() && !(hlcs_.back() < hlc))) return false;
+    for (size_t d = 0; d < dep_count; ++d) {
+        // Most often a reply to the message just before.
+        if (!hlcs_.empty() && hlcs_.back() == deps[d]) continue;
+        if (!std::binary_search(hlcs_.begin(), hlcs_.end(), deps[d])) return false;
+    }
+    hlcs_.push_back(hlc);
+    return true;
+}
+
 std::optional<uint32_t> History::find(const Hlc& hlc) const {
     auto found = std::lower_bound(by_hlc_.begin(), by_hlc_.end(), hlc,
                                   [](const auto& entry, const Hlc& h) { return entry.first < h; });

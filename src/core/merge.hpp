@@ -149,4 +149,22 @@ private:
     uint16_t last_region_ = kNoRegion;  // rows come in runs of one region
 };
 
+// The rows of one conversation as its (conversation, hlc) index returns
+// them, ascending by hlc. While every row is plain (its only copy, written
+// in no fenced epoch, each dep naming an earlier row), the history the merge
+// makes of them is that very order with every message delivered: a reader
+// can present rows as it reads them, and needs the merge only once a row is
+// not plain. (Property-tested against Input::merge.)
+class InOrder {
+public:
+    explicit InOrder(std::pmr::memory_resource* memory) : hlcs_(memory) {}
+
+    // The next row, in index order. False: from this row on the order is the
+    // merge's to decide (and this object is done).
+    bool add(const Hlc& hlc, const Hlc* deps, size_t dep_count, bool other_copies, bool fenced);
+
+private:
+    std::pmr::vector<Hlc> hlcs_;  // every row's so far: ascending, so searched by bisection
+};
+
 }  // namespace causal::merge
