@@ -7,9 +7,9 @@ extern "C" {
 #include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "storage/shmem.h"
 #include "tcop/utility.h"
-#include "utils/snapmgr.h"
 }
 
 #include <vector>
@@ -24,13 +24,24 @@ constexpr int kSlots = 256;
 
 struct Listeners {
     pg_atomic_uint32 sessions[kSlots];
+    // Per process (pgprocno): the xid of its transaction that may have
+    // written a message without announcing it, or 0.
+    int processes;
+    pg_atomic_uint32 unannounced[FLEXIBLE_ARRAY_MEMBER];
 };
 Listeners* shared_listeners = nullptr;
+
+int process_count() { return MaxBackends + NUM_AUXILIARY_PROCS; }
+Size listeners_size() {
+    return add_size(offsetof(Listeners, unannounced), mul_size(process_count(), sizeof(pg_atomic_uint32)));
+}
 
 // The slot this session counts itself in, -1 while it does not.
 int counted_slot = -1;
 // UNLISTEN * or DISCARD ALL ran in this transaction: stop counting if it commits.
 bool stop_at_commit = false;
+// This transaction is marked in `unannounced`.
+bool marked = false;
 
 ProcessUtility_hook_type previous_process_utility = nullptr;
 
@@ -58,23 +69,41 @@ void settle_at_transaction_end(XactEvent event, void*) {
     }
 }
 
-// A writer that read the count before this session raised it has an xid and
-// will not announce; wait for every such transaction, so that whatever it
-// wrote is in the snapshot the listener takes after its LISTEN. The count was
-// raised (a full barrier) before the running xids are read; the writer reads
-// the count after its xid is set (someone_may_listen): one of the two sees
-// the other. A snapshot lists the running xids below its xmax; every xid
-// from there to the next one to be assigned has not ended yet.
-void wait_for_running_writers() {
-    const Snapshot snapshot = GetLatestSnapshot();
-    std::vector<TransactionId> running(snapshot->xip, snapshot->xip + snapshot->xcnt);
-    const TransactionId next = ReadNextTransactionId();
-    for (TransactionId xid = snapshot->xmax; TransactionIdPrecedes(xid, next);) {
-        running.push_back(xid);
-        TransactionIdAdvance(xid);
+// After the commit is visible (or the abort done): a listener that finds
+// no mark may rely on its next snapshot.
+void clear_mark(XactEvent event, void*) {
+    if (!marked) return;
+    switch (event) {
+        case XACT_EVENT_PRE_PREPARE:
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("cannot PREPARE a transaction that wrote to a causal message table with "
+                                   "notify => true"),
+                            errdetail("A prepared transaction cannot announce its messages, as it cannot NOTIFY.")));
+            break;
+        case XACT_EVENT_COMMIT:
+        case XACT_EVENT_PARALLEL_COMMIT:
+        case XACT_EVENT_ABORT:
+        case XACT_EVENT_PARALLEL_ABORT:
+            pg_atomic_write_u32(&shared_listeners->unannounced[MyProc->pgprocno], InvalidTransactionId);
+            marked = false;
+            break;
+        default:
+            break;
     }
-    for (const TransactionId xid : running)
-        if (!TransactionIdIsCurrentTransactionId(xid)) XactLockTableWait(xid, nullptr, nullptr, XLTW_None);
+}
+
+// The count was raised (a full barrier) before the marks are read; a
+// writer marks its transaction before it reads the count (a full barrier
+// between, someone_may_listen): either it saw the count raised and
+// announces, or its mark is seen here and waited for.
+void wait_for_unannounced_writers() {
+    pg_memory_barrier();
+    std::vector<TransactionId> running;
+    for (int i = 0; i < shared_listeners->processes; ++i) {
+        const TransactionId xid = pg_atomic_read_u32(&shared_listeners->unannounced[i]);
+        if (TransactionIdIsValid(xid) && i != MyProc->pgprocno) running.push_back(xid);
+    }
+    for (const TransactionId xid : running) XactLockTableWait(xid, nullptr, nullptr, XLTW_None);
 }
 
 void start_counting() {
@@ -88,7 +117,7 @@ void start_counting() {
     }
     counted_slot = slot_of(MyDatabaseId);
     pg_atomic_fetch_add_u32(&shared_listeners->sessions[counted_slot], 1);
-    wait_for_running_writers();
+    wait_for_unannounced_writers();
 }
 
 void process_utility(PlannedStmt* statement, const char* query, bool read_only_tree, ProcessUtilityContext context,
@@ -111,14 +140,18 @@ void process_utility(PlannedStmt* statement, const char* query, bool read_only_t
 
 }  // namespace
 
-void listeners_request_shmem() { RequestAddinShmemSpace(sizeof(Listeners)); }
+void listeners_request_shmem() { RequestAddinShmemSpace(listeners_size()); }
 
 void listeners_startup_shmem() {
     bool found = false;
     LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-    shared_listeners = static_cast<Listeners*>(ShmemInitStruct("pg_causal listeners", sizeof(Listeners), &found));
-    if (!found)
+    shared_listeners = static_cast<Listeners*>(ShmemInitStruct("pg_causal listeners", listeners_size(), &found));
+    if (!found) {
         for (auto& sessions : shared_listeners->sessions) pg_atomic_init_u32(&sessions, 0);
+        shared_listeners->processes = process_count();
+        for (int i = 0; i < shared_listeners->processes; ++i)
+            pg_atomic_init_u32(&shared_listeners->unannounced[i], InvalidTransactionId);
+    }
     LWLockRelease(AddinShmemInitLock);
 }
 
@@ -128,10 +161,19 @@ void listeners_install_hook() {
 }
 
 bool someone_may_listen() {
-    if (shared_listeners == nullptr) return true;
-    // Pairs with start_counting: this transaction's xid is visible to a
-    // listener's snapshot before the count is read.
-    pg_memory_barrier();
+    if (shared_listeners == nullptr || MyProc == nullptr || MyProc->pgprocno >= shared_listeners->processes)
+        return true;
+    if (!marked) {
+        static bool registered = false;
+        if (!registered) {
+            RegisterXactCallback(clear_mark, nullptr);
+            registered = true;
+        }
+        pg_atomic_write_u32(&shared_listeners->unannounced[MyProc->pgprocno], GetTopTransactionId());
+        marked = true;
+        // Pairs with wait_for_unannounced_writers.
+        pg_memory_barrier();
+    }
     return pg_atomic_read_u32(&shared_listeners->sessions[slot_of(MyDatabaseId)]) > 0;
 }
 

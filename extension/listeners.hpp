@@ -8,6 +8,13 @@
 // database, from their first LISTEN until UNLISTEN * or DISCARD ALL commits,
 // or until they exit. The count may be too high (another database sharing
 // the slot, a LISTEN whose transaction rolled back), never too low.
+//
+// A writer that found nobody listening has marked its transaction first;
+// a session's first LISTEN waits for the marked transactions still running,
+// so that whatever they wrote is in the snapshot the listener takes next:
+// LISTEN, then read, misses nothing. A marked transaction cannot be
+// prepared (its messages would never be announced), as one that notified
+// cannot.
 #pragma once
 
 #include "postgres.hpp"
@@ -18,11 +25,9 @@ void listeners_request_shmem();
 void listeners_startup_shmem();
 void listeners_install_hook();
 
-// Whether a session of this database may be listening. Called by a
-// transaction that has written (and so has an xid): a session that starts
-// listening waits for every such transaction still running before its LISTEN
-// returns, so a message committed after the listener's next snapshot is
-// always announced to it. True without shared memory (not preloaded).
+// Whether to announce a message now: whether a session of this database may
+// be listening. Called by a transaction that has written (it has an xid).
+// True without shared memory (not preloaded).
 bool someone_may_listen();
 
 }  // namespace causal::pg

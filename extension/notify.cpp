@@ -1,6 +1,7 @@
 #include "notify.hpp"
 
 #include "listeners.hpp"
+#include "table_stats.hpp"
 
 extern "C" {
 #include "commands/async.h"
@@ -40,6 +41,7 @@ void notify_row(const Firing& t, HeapTuple row, const Hlc& hlc, NotifyKind kind)
         return;
     }
     Async_Notify(channel.data, payload.data);
+    count(RelationGetRelid(t.rel), Counter::Announced);
 }
 
 }  // namespace causal::pg

@@ -15,8 +15,9 @@ enum class Counter {
     Orphans,
     Quarantined,
     OffsetRejections,
+    Announced,
 };
-constexpr int kCounterCount = 7;
+constexpr int kCounterCount = 8;
 
 void table_stats_request_shmem();
 void table_stats_startup_shmem();

@@ -64,7 +64,8 @@ CREATE FUNCTION causal.table_stats(
     OUT winners_replaced bigint,
     OUT orphans bigint,
     OUT quarantined bigint,
-    OUT offset_rejections bigint)
+    OUT offset_rejections bigint,
+    OUT announced bigint)
     RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'table_stats' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION causal.table_stats() IS

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# NOTIFY only where someone listens (extension/listeners.cpp). A transaction
-# that queued a NOTIFY cannot be prepared, which makes "was a NOTIFY queued?"
-# visible from SQL: a write to a notify => true table prepares while no
-# session of the database listens, and does not while one does. A session
-# that starts listening waits for writers already running, so the rows it
-# then reads include theirs: none falls between its LISTEN and its read.
+# NOTIFY only where someone listens (extension/listeners.cpp): a write to a
+# notify => true table is announced (causal.stat_tables.announced) while a
+# session of the database listens, on any channel, and not otherwise. A
+# session that starts listening waits for the writers that found nobody
+# listening and are still running, so the rows it then reads include
+# theirs; it waits for no other transaction.
 set -u
 cd "$(dirname "$0")/../../.."
 source regress/lib/cluster.sh
@@ -28,13 +28,16 @@ CREATE EXTENSION pg_causal;
 CREATE SCHEMA n;
 CREATE TABLE n.messages (conversation_id bigint, sender text, body text);
 SELECT causal.enable('n.messages', 'conversation_id', notify => true);
+CREATE TABLE n.other (v int);
 SQL
 
-# prepares BODY: 0 when a transaction writing a message with BODY can be
-# prepared (it queued no NOTIFY); the error otherwise.
-prepares() {
-  sql -c "BEGIN" -c "INSERT INTO n.messages (conversation_id, sender, body) VALUES (7, 'ana', '$1')" \
-      -c "PREPARE TRANSACTION 'p'" -c "COMMIT PREPARED 'p'" 2>&1 >/dev/null
+write() { sql -c "INSERT INTO n.messages (conversation_id, sender, body) VALUES (7, 'ana', '$1')" >/dev/null; }
+announced() { sql -c "SELECT coalesce((SELECT announced FROM causal.stat_tables WHERE relid = 'n.messages'::regclass), 0)"; }
+# announces BODY: "yes" when a message written now is announced, else "no"
+announces() {
+  local before; before=$(announced)
+  write "$1"
+  [ "$(announced)" -gt "$before" ] && echo yes || echo no
 }
 # A listening session fed through a pipe: listen_in SQL sends it a statement.
 start_listener() {
@@ -51,49 +54,44 @@ settle_listener() {
   for _ in $(seq 100); do grep -q "$marker" "$work/out.$1" && return 0; sleep 0.1; done
   return 1
 }
-sessions_listening() {
-  sql -c "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' OR query LIKE 'SELECT ''done%'"
-}
 
-out=$(prepares 'nobody listens')
-is "$out" "" "a write while nobody listens queues no NOTIFY: its transaction can be prepared"
+is "$(announces 'nobody listens')" no "a write while nobody listens is not announced"
 
 start_listener 1
 listen_in 'LISTEN "n.messages";'
 settle_listener 1 || bail "the listening session did not answer"
-out=$(prepares 'someone listens')
-ok "$(grep -q 'cannot PREPARE a transaction that has executed LISTEN, UNLISTEN, or NOTIFY' <<<"$out"; echo $?)" \
-   "a write while a session listens queues its NOTIFY"
-sql -c "INSERT INTO n.messages (conversation_id, sender, body) VALUES (8, 'bo', 'heard')" >/dev/null
-hlc=$(sql -c "SELECT hlc FROM n.messages WHERE body = 'heard'")
+is "$(announces 'someone listens')" yes "a write while a session listens is announced"
+hlc=$(sql -c "SELECT hlc FROM n.messages WHERE body = 'someone listens'")
 settle_listener 1
-ok "$(grep -q "notification \"n.messages\" with payload \"8 $hlc\"" "$work/out.1"; echo $?)" \
-   "the listening session is told of the message"
-
+ok "$(grep -q "notification \"n.messages\" with payload \"7 $hlc\"" "$work/out.1"; echo $?)" \
+   "and the listening session is told of it"
 listen_in 'BEGIN; UNLISTEN *; ROLLBACK;'
 settle_listener 1
-out=$(prepares 'unlisten rolled back')
-ok "$([ -n "$out" ]; echo $?)" "UNLISTEN * rolled back: the session still counts as listening"
+is "$(announces 'unlisten rolled back')" yes "UNLISTEN * rolled back: the session still counts as listening"
 listen_in 'UNLISTEN *;'
 settle_listener 1
-out=$(prepares 'unlistened')
-is "$out" "" "UNLISTEN * committed: the session no longer counts"
+is "$(announces 'unlistened')" no "UNLISTEN * committed: the session no longer counts"
 listen_in 'LISTEN "n.messages";'
 listen_in 'DISCARD ALL;'
 settle_listener 1
-out=$(prepares 'discarded')
-is "$out" "" "DISCARD ALL: the session no longer counts"
+is "$(announces 'discarded')" no "DISCARD ALL: the session no longer counts"
 listen_in 'LISTEN other_channel;'
 settle_listener 1
-out=$(prepares 'other channel')
-ok "$([ -n "$out" ]; echo $?)" "a session listening on any channel of the database counts"
+is "$(announces 'other channel')" yes "a session listening on any channel of the database counts"
 stop_listener
-for _ in $(seq 50); do [ "$(sessions_listening)" = 0 ] && break; sleep 0.1; done
-out=$(prepares 'listener gone')
-is "$out" "" "a listening session that exits no longer counts"
+for _ in $(seq 50); do
+  [ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN other_channel;'")" = 0 ] && break
+  sleep 0.1
+done
+is "$(announces 'listener gone')" no "a listening session that exits no longer counts"
 
-# A writer that checked before anyone listened, still running; then a
-# session starts listening and reads: its read must include the writer's row.
+prepare_error=$(sql -c "BEGIN" -c "INSERT INTO n.messages (conversation_id, sender, body) VALUES (7, 'ana', 'prepared')" \
+                    -c "PREPARE TRANSACTION 'p'" 2>&1 >/dev/null)
+ok "$(grep -q 'cannot PREPARE a transaction that wrote to a causal message table with notify => true' <<<"$prepare_error"; echo $?)" \
+   "a transaction that wrote to a notify table unannounced cannot be prepared (it could never announce)"
+
+# A writer that found nobody listening, still running; then a session starts
+# listening and reads: its read must include the writer's row.
 sql -c "BEGIN" -c "INSERT INTO n.messages (conversation_id, sender, body) VALUES (9, 'cy', 'in flight')" \
     -c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null 2>&1 &
 writer=$!
@@ -103,5 +101,16 @@ for _ in $(seq 50); do
 done
 seen=$(sql -q -c 'LISTEN "n.messages"' -c "SELECT count(*) FROM n.messages WHERE body = 'in flight'")
 wait "$writer"
-is "$seen" "1" "a session that starts listening waits for writers already running: its next read has their rows"
+is "$seen" "1" "a session that starts listening waits for unannounced writers: its next read has their rows"
+
+# Any other transaction, however long, does not hold a LISTEN up.
+sql -c "BEGIN" -c "INSERT INTO n.other VALUES (1)" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null 2>&1 &
+other=$!
+for _ in $(seq 50); do
+  [ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)'")" = 1 ] && break
+  sleep 0.1
+done
+out=$(sql -c "SET lock_timeout = '1s'" -c 'LISTEN "n.messages"' 2>&1)
+wait "$other"
+is "$out" "" "a LISTEN does not wait for a write transaction that touched no notify table"
 done_testing
