@@ -95,6 +95,21 @@ bool has_elements(Datum array) {
     return ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) > 0;
 }
 
+// A row as the table's row type shows it. A row older than an ADD COLUMN
+// with a default lacks that column on disk, and only the table's own
+// descriptor knows the default: such a row is deformed and formed anew.
+void put_row(Tuplestorestate* store, TupleTableSlot* slot, TupleDesc desc) {
+    bool should_free = false;
+    HeapTuple tuple = ExecFetchSlotHeapTuple(slot, false, &should_free);
+    if (HeapTupleHeaderGetNatts(tuple->t_data) >= desc->natts) {
+        tuplestore_puttuple(store, tuple);
+    } else {
+        slot_getallattrs(slot);
+        tuplestore_putvalues(store, desc, slot->tts_values, slot->tts_isnull);
+    }
+    if (should_free) heap_freetuple(tuple);
+}
+
 // The fast path: true when every row of the conversation was plain and went
 // into `store` in index order; false (and `store` holds some of them) when
 // the merge must decide.
@@ -142,7 +157,7 @@ bool read_in_index_order(Relation rel, const ConversationIndex& found, const Con
         }
         MemoryContextSwitchTo(caller);
         MemoryContextReset(per_row);
-        if (plain) tuplestore_puttupleslot(store, slot);
+        if (plain) put_row(store, slot, desc);
     }
     ExecDropSingleTupleTableSlot(slot);
     index_endscan(scan);

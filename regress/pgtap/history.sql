@@ -5,7 +5,7 @@
 BEGIN;
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(14);
+SELECT plan(15);
 
 CREATE SCHEMA tap_history;
 CREATE TABLE tap_history.chat (conversation_id bigint, sender text, body text);
@@ -74,6 +74,11 @@ SELECT results_eq('SELECT * FROM causal.history(NULL::tap_history.chat, ''10'')'
 SELECT is(pg_temp.bodies(10), 'the missing dep, first, waits, reply to waits, last',
           'a fenced region''s writes (orphans) are shown after the others, in their own causal order');
 DELETE FROM causal.fences;
+
+-- a column added with a default after rows were written: they show it
+ALTER TABLE tap_history.chat ADD COLUMN edited boolean NOT NULL DEFAULT false;
+SELECT is((SELECT string_agg(edited::text, ',') FROM causal.history(NULL::tap_history.chat, '1')), 'false,false,false',
+          'rows older than an added column show its default');
 
 -- ==== who may read what ======================================================
 CREATE ROLE tap_history_reader;
