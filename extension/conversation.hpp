@@ -42,6 +42,8 @@ struct ConversationQuery {
     Datum key;       // the conversation, converted by that type's input function
     Oid hlc_type;
     AttrNumber key_attnum;
+    Oid key_equal;      // the equality operator the queries compare the key with
+    Oid key_collation;  // and the column's collation, which they use
 };
 
 // Checks that the caller may read `relid` and that it is what

@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <string_view>
 #include <utility>
-#include <vector>
 
 #include "../src/core/merge.hpp"
 #include "conversation.hpp"
@@ -30,6 +29,9 @@ extern "C" {
 #include "access/tableam.h"
 #include "catalog/index.h"
 #include "catalog/pg_am_d.h"
+#include "catalog/pg_index.h"
+#include "access/transam.h"
+#include "utils/snapmgr.h"
 #include "commands/defrem.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -46,9 +48,11 @@ namespace causal::pg {
 
 namespace {
 
-// The table's btree index on (conversation, hlc ascending), whole and
-// valid, and the equality operator's function for the conversation key; an
-// invalid oid when it has none.
+// The table's btree index on (conversation, hlc ascending), whole, valid
+// for this snapshot, comparing the key as the SQL path does (the same
+// equality operator and collation), and the operator's function; an invalid
+// oid when it has none. Read from the catalog tuple alone: deciding runs no
+// code of the table owner's (a predicate's functions).
 struct ConversationIndex {
     Oid index = InvalidOid;
     RegProcedure equal = InvalidOid;
@@ -56,24 +60,27 @@ struct ConversationIndex {
     Oid collation = InvalidOid;
 };
 
-ConversationIndex find_conversation_index(Relation rel, AttrNumber key_attnum, AttrNumber hlc_attnum, Oid hlc_type) {
-    const Oid hlc_family = get_opclass_family(GetDefaultOpClass(hlc_type, BTREE_AM_OID));
+ConversationIndex find_conversation_index(Relation rel, const ConversationQuery& query, AttrNumber hlc_attnum) {
+    const Oid hlc_family = get_opclass_family(GetDefaultOpClass(query.hlc_type, BTREE_AM_OID));
     List* indexes = RelationGetIndexList(rel);
     ConversationIndex found;
     ListCell* cell;
     foreach (cell, indexes) {
         Relation index = index_open(lfirst_oid(cell), AccessShareLock);
         const Form_pg_index form = index->rd_index;
-        const bool fits = index->rd_rel->relam == BTREE_AM_OID && form->indisvalid && form->indnkeyatts >= 2 &&
-                          form->indkey.values[0] == key_attnum && form->indkey.values[1] == hlc_attnum &&
+        // As the planner does: an index built by CREATE INDEX with broken
+        // HOT chains is not for snapshots older than it.
+        const bool usable = form->indisvalid && (!form->indcheckxmin ||
+                                                 TransactionIdPrecedes(HeapTupleHeaderGetXmin(index->rd_indextuple->t_data),
+                                                                       TransactionXmin));
+        const bool fits = usable && index->rd_rel->relam == BTREE_AM_OID && form->indnkeyatts >= 2 &&
+                          form->indkey.values[0] == query.key_attnum && form->indkey.values[1] == hlc_attnum &&
                           index->rd_opfamily[1] == hlc_family && (index->rd_indoption[1] & INDOPTION_DESC) == 0 &&
-                          RelationGetIndexPredicate(index) == NIL && RelationGetIndexExpressions(index) == NIL;
-        if (fits) {
-            const Oid type = index->rd_opcintype[0];
-            const Oid op = get_opfamily_member(index->rd_opfamily[0], type, type, BTEqualStrategyNumber);
-            if (OidIsValid(op)) found = {RelationGetRelid(index), get_opcode(op), type, index->rd_indcollation[0]};
-        }
-        index_close(index, AccessShareLock);
+                          index->rd_indcollation[0] == query.key_collation &&
+                          op_in_opfamily(query.key_equal, index->rd_opfamily[0]) &&
+                          heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, nullptr);
+        if (fits) found = {RelationGetRelid(index), get_opcode(query.key_equal), query.key_type, query.key_collation};
+        index_close(index, NoLock);
         if (OidIsValid(found.index)) break;
     }
     list_free(indexes);
@@ -161,7 +168,7 @@ bool read_in_index_order(Relation rel, const ConversationIndex& found, const Con
     }
     ExecDropSingleTupleTableSlot(slot);
     index_endscan(scan);
-    index_close(index, AccessShareLock);
+    index_close(index, NoLock);
     return plain;
 }
 
@@ -185,18 +192,21 @@ void read_and_merge(const ConversationQuery& query, FenceList fences, Tuplestore
     }
     merge::History* history = merge_in(*input, fences, area);
     // (position in the history, row): a row is found by its own hlc, which
-    // names its message whichever copy is presented.
-    std::vector<std::pair<uint32_t, uint64>> order;
-    cpp_guard([&] { order.reserve(rows); });
+    // names its message whichever copy is presented. palloc'd, as whatever
+    // follows may raise.
+    auto* order = static_cast<std::pair<uint32_t, uint64>*>(
+        palloc_extended(sizeof(std::pair<uint32_t, uint64>) * (rows + 1), MCXT_ALLOC_HUGE));
+    uint64 delivered = 0;
     for (uint64 i = 0; i < rows; ++i) {
         bool null;
         const Datum hlc = SPI_getbinval(table->vals[i], table->tupdesc, 2, &null);
         if (null) continue;
         const auto at = history->find(*reinterpret_cast<const Hlc*>(DatumGetPointer(hlc)));
-        if (at && history->messages()[*at].delivered) cpp_guard([&] { order.emplace_back(*at, i); });
+        if (at && history->messages()[*at].delivered) order[delivered++] = {*at, i};
     }
-    std::sort(order.begin(), order.end());
-    for (const auto& [position, i] : order) {
+    std::sort(order, order + delivered);
+    for (uint64 n = 0; n < delivered; ++n) {
+        const uint64 i = order[n].second;
         bool null;
         HeapTupleHeader row = DatumGetHeapTupleHeader(SPI_getbinval(table->vals[i], table->tupdesc, 7, &null));
         HeapTupleData tuple;
@@ -232,10 +242,12 @@ CAUSAL_FUNCTION(conversation_history) {
     WorkArea area = new_work_area();
     const FenceList fences = read_fences_into(area.context, false);
     Relation rel = table_open(relid, AccessShareLock);
+    // Row-level security, and inheritance children (which the SQL reads
+    // too), leave the conversation to SPI.
     const ConversationIndex found =
-        check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED
+        check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED || rel->rd_rel->relhassubclass
             ? ConversationIndex{}
-            : find_conversation_index(rel, query.key_attnum, SPI_fnumber(RelationGetDescr(rel), "hlc"), query.hlc_type);
+            : find_conversation_index(rel, query, SPI_fnumber(RelationGetDescr(rel), "hlc"));
     if (!OidIsValid(found.index) || !read_in_index_order(rel, found, query, fences, rsinfo->setResult, area)) {
         tuplestore_clear(rsinfo->setResult);
         read_and_merge(query, fences, rsinfo->setResult, area);

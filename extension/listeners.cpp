@@ -12,7 +12,6 @@ extern "C" {
 #include "tcop/utility.h"
 }
 
-#include <vector>
 
 namespace causal::pg {
 
@@ -38,8 +37,10 @@ Size listeners_size() {
 
 // The slot this session counts itself in, -1 while it does not.
 int counted_slot = -1;
-// UNLISTEN * or DISCARD ALL ran in this transaction: stop counting if it commits.
-bool stop_at_commit = false;
+// UNLISTEN * or DISCARD ALL ran in this transaction, at this subtransaction
+// level (0: none): stop counting if it commits. Like UNLISTEN itself, it is
+// undone when its subtransaction aborts.
+int stop_at_commit_level = 0;
 // This transaction is marked in `unannounced`.
 bool marked = false;
 
@@ -58,15 +59,22 @@ void stop_counting_at_exit(int, Datum) { stop_counting(); }
 void settle_at_transaction_end(XactEvent event, void*) {
     switch (event) {
         case XACT_EVENT_COMMIT:
-            if (stop_at_commit) stop_counting();
-            stop_at_commit = false;
+            if (stop_at_commit_level > 0) stop_counting();
+            stop_at_commit_level = 0;
             break;
         case XACT_EVENT_ABORT:
-            stop_at_commit = false;
+            stop_at_commit_level = 0;
             break;
         default:
             break;
     }
+}
+
+void settle_at_subtransaction_end(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
+    if (stop_at_commit_level == 0) return;
+    const int level = GetCurrentTransactionNestLevel();
+    if (event == SUBXACT_EVENT_ABORT_SUB && stop_at_commit_level >= level) stop_at_commit_level = 0;
+    if (event == SUBXACT_EVENT_COMMIT_SUB && stop_at_commit_level >= level) stop_at_commit_level = level - 1;
 }
 
 // After the commit is visible (or the abort done): a listener that finds
@@ -98,21 +106,27 @@ void clear_mark(XactEvent event, void*) {
 // announces, or its mark is seen here and waited for.
 void wait_for_unannounced_writers() {
     pg_memory_barrier();
-    std::vector<TransactionId> running;
+    // palloc'd: a wait can end in an error (cancel, lock_timeout, deadlock).
+    auto* running = static_cast<TransactionId*>(palloc(sizeof(TransactionId) * shared_listeners->processes));
+    int count = 0;
     for (int i = 0; i < shared_listeners->processes; ++i) {
         const TransactionId xid = pg_atomic_read_u32(&shared_listeners->unannounced[i]);
-        if (TransactionIdIsValid(xid) && i != MyProc->pgprocno) running.push_back(xid);
+        // A writer of another database announces to that database's listeners.
+        if (TransactionIdIsValid(xid) && i != MyProc->pgprocno && ProcGlobal->allProcs[i].databaseId == MyDatabaseId)
+            running[count++] = xid;
     }
-    for (const TransactionId xid : running) XactLockTableWait(xid, nullptr, nullptr, XLTW_None);
+    for (int i = 0; i < count; ++i) XactLockTableWait(running[i], nullptr, nullptr, XLTW_None);
+    pfree(running);
 }
 
 void start_counting() {
-    stop_at_commit = false;
+    stop_at_commit_level = 0;
     if (counted_slot >= 0) return;
     static bool registered = false;
     if (!registered) {
         before_shmem_exit(stop_counting_at_exit, 0);
         RegisterXactCallback(settle_at_transaction_end, nullptr);
+        RegisterSubXactCallback(settle_at_subtransaction_end, nullptr);
         registered = true;
     }
     counted_slot = slot_of(MyDatabaseId);
@@ -135,7 +149,10 @@ void process_utility(PlannedStmt* statement, const char* query, bool read_only_t
     else
         standard_ProcessUtility(statement, query, read_only_tree, context, params, environment, dest, completion);
     // Like UNLISTEN itself, the session stops listening when the transaction commits.
-    if (unlistens_all && counted_slot >= 0) stop_at_commit = true;
+    if (unlistens_all && counted_slot >= 0) {
+        const int level = GetCurrentTransactionNestLevel();
+        if (stop_at_commit_level == 0 || level < stop_at_commit_level) stop_at_commit_level = level;
+    }
 }
 
 }  // namespace

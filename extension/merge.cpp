@@ -361,7 +361,7 @@ ConversationQuery conversation_query(Oid relid, const char* conversation, Oid sc
         quote_identifier(column), quote_identifier(get_namespace_name(eq->oprnamespace)), NameStr(eq->oprname));
     ReleaseSysCache(opr);
     ConversationQuery query{sql, tail_sql, named_sql, rows_sql, key->atttypid, value, hlc_type,
-                            static_cast<AttrNumber>(key_attnum)};
+                            static_cast<AttrNumber>(key_attnum), type->eq_opr, key->attcollation};
     table_close(rel, NoLock);
     return query;
 }

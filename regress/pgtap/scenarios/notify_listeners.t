@@ -68,6 +68,14 @@ ok "$(grep -q "notification \"n.messages\" with payload \"7 $hlc\"" "$work/out.1
 listen_in 'BEGIN; UNLISTEN *; ROLLBACK;'
 settle_listener 1
 is "$(announces 'unlisten rolled back')" yes "UNLISTEN * rolled back: the session still counts as listening"
+listen_in 'BEGIN; SAVEPOINT s; UNLISTEN *; ROLLBACK TO s; COMMIT;'
+settle_listener 1
+is "$(announces 'unlisten in a savepoint rolled back')" yes \
+   "UNLISTEN * in a subtransaction rolled back: the session still counts"
+listen_in 'BEGIN; SAVEPOINT s; UNLISTEN *; RELEASE s; COMMIT;'
+settle_listener 1
+is "$(announces 'unlisten in a savepoint released')" no "UNLISTEN * in a released subtransaction, committed: no longer"
+listen_in 'LISTEN "n.messages";'
 listen_in 'UNLISTEN *;'
 settle_listener 1
 is "$(announces 'unlistened')" no "UNLISTEN * committed: the session no longer counts"
@@ -102,6 +110,27 @@ done
 seen=$(sql -q -c 'LISTEN "n.messages"' -c "SELECT count(*) FROM n.messages WHERE body = 'in flight'")
 wait "$writer"
 is "$seen" "1" "a session that starts listening waits for unannounced writers: its next read has their rows"
+
+# An unannounced writer of another database does not hold a LISTEN up.
+sql >/dev/null <<'SQL'
+CREATE DATABASE other;
+SQL
+instance_psql notify-listeners -d other -X -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION pg_causal;
+CREATE TABLE elsewhere (conversation_id bigint, sender text, body text);
+SELECT causal.enable('elsewhere', 'conversation_id', notify => true);
+SQL
+instance_psql notify-listeners -d other -X -q -c "BEGIN" -c "INSERT INTO elsewhere (conversation_id, sender, body) VALUES (1, 'di', 'x')" \
+  -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null 2>&1 &
+other=$!
+for _ in $(seq 50); do
+  [ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)'")" = 1 ] && break
+  sleep 0.1
+done
+out=$(sql -c "SET lock_timeout = '1s'" -c 'LISTEN "n.messages"' 2>&1)
+wait "$other"
+is "$out" "" "a LISTEN does not wait for an unannounced writer of another database"
 
 # Any other transaction, however long, does not hold a LISTEN up.
 sql -c "BEGIN" -c "INSERT INTO n.other VALUES (1)" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null 2>&1 &
