@@ -55,6 +55,20 @@ settle_listener() {
   return 1
 }
 
+# writing_meanwhile DB SQL: runs SQL in a transaction of DB that stays open
+# 3 s more, in the background ($writer); returns once it is open.
+writing_meanwhile() {
+  instance_psql notify-listeners -d "$1" -X -q -c "BEGIN" -c "$2" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null 2>&1 &
+  writer=$!
+  for _ in $(seq 50); do
+    [ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)'")" = 1 ] && return 0
+    sleep 0.1
+  done
+}
+# What a first LISTEN says when it may wait 1 s at most: nothing, or the
+# lock timeout.
+first_listen() { sql -c "SET lock_timeout = '1s'" -c 'LISTEN "n.messages"' 2>&1; }
+
 is "$(announces 'nobody listens')" no "a write while nobody listens is not announced"
 
 start_listener 1
@@ -100,13 +114,7 @@ ok "$(grep -q 'cannot PREPARE a transaction that wrote to a causal message table
 
 # A writer that found nobody listening, still running; then a session starts
 # listening and reads: its read must include the writer's row.
-sql -c "BEGIN" -c "INSERT INTO n.messages (conversation_id, sender, body) VALUES (9, 'cy', 'in flight')" \
-    -c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null 2>&1 &
-writer=$!
-for _ in $(seq 50); do
-  [ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(2)'")" = 1 ] && break
-  sleep 0.1
-done
+writing_meanwhile postgres "INSERT INTO n.messages (conversation_id, sender, body) VALUES (9, 'cy', 'in flight')"
 seen=$(sql -q -c 'LISTEN "n.messages"' -c "SELECT count(*) FROM n.messages WHERE body = 'in flight'")
 wait "$writer"
 is "$seen" "1" "a session that starts listening waits for unannounced writers: its next read has their rows"
@@ -121,25 +129,14 @@ CREATE EXTENSION pg_causal;
 CREATE TABLE elsewhere (conversation_id bigint, sender text, body text);
 SELECT causal.enable('elsewhere', 'conversation_id', notify => true);
 SQL
-instance_psql notify-listeners -d other -X -q -c "BEGIN" -c "INSERT INTO elsewhere (conversation_id, sender, body) VALUES (1, 'di', 'x')" \
-  -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null 2>&1 &
-other=$!
-for _ in $(seq 50); do
-  [ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)'")" = 1 ] && break
-  sleep 0.1
-done
-out=$(sql -c "SET lock_timeout = '1s'" -c 'LISTEN "n.messages"' 2>&1)
-wait "$other"
+writing_meanwhile other "INSERT INTO elsewhere (conversation_id, sender, body) VALUES (1, 'di', 'x')"
+out=$(first_listen)
+wait "$writer"
 is "$out" "" "a LISTEN does not wait for an unannounced writer of another database"
 
 # Any other transaction, however long, does not hold a LISTEN up.
-sql -c "BEGIN" -c "INSERT INTO n.other VALUES (1)" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null 2>&1 &
-other=$!
-for _ in $(seq 50); do
-  [ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)'")" = 1 ] && break
-  sleep 0.1
-done
-out=$(sql -c "SET lock_timeout = '1s'" -c 'LISTEN "n.messages"' 2>&1)
-wait "$other"
+writing_meanwhile postgres "INSERT INTO n.other VALUES (1)"
+out=$(first_listen)
+wait "$writer"
 is "$out" "" "a LISTEN does not wait for a write transaction that touched no notify table"
 done_testing
