@@ -134,3 +134,28 @@ wait_until() {
   echo "wait_until: timed out on $name: $sql" >&2
   return 1
 }
+
+# A session that LISTENs on CHANNEL and reads its notifications every 50 ms,
+# as a client would: listener_start NAME DB CHANNEL, then listener_stop.
+# Each returns once the server sees the session come or go.
+LISTENER_PID=""
+listener_sessions() {
+  instance_psql "$1" -d "$2" -At -c \
+    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'causal_listener'"
+}
+listener_start() {
+  local name=$1 db=$2 channel=$3
+  { echo "LISTEN \"$channel\";"; while sleep 0.05; do echo 'SELECT 1;'; done; } |
+    PGAPPNAME=causal_listener psql -X -q -At -h "$CAUSAL_WORK" -p "$(instance_port "$name")" -U postgres -d "$db" \
+      >/dev/null 2>&1 &
+  LISTENER_PID=$!
+  until [ "$(listener_sessions "$name" "$db")" -gt 0 ]; do sleep 0.05; done
+}
+listener_stop() {
+  local name=$1 db=$2
+  [ -n "$LISTENER_PID" ] || return 0
+  kill "$LISTENER_PID" 2>/dev/null || true
+  wait "$LISTENER_PID" 2>/dev/null || true
+  LISTENER_PID=""
+  until [ "$(listener_sessions "$name" "$db")" = 0 ]; do sleep 0.05; done
+}
