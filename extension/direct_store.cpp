@@ -8,6 +8,7 @@ extern "C" {
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
 #include "nodes/pg_list.h"
+#include "utils/acl.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/relcache.h"
@@ -36,15 +37,32 @@ bool ours(Oid function, Oid trigger_function) {
     return name != nullptr && (std::strcmp(name, "message_trigger") == 0 || std::strcmp(name, "message_stored") == 0);
 }
 
-bool only_our_insert_triggers(Relation rel, Oid trigger_function) {
+// The worker inserts new rows itself; the copy rule rewrites stored ones
+// with an UPDATE, outside any subtransaction.
+bool only_our_row_triggers(Relation rel, Oid trigger_function) {
     if (rel->trigdesc == nullptr) return true;
     for (int i = 0; i < rel->trigdesc->numtriggers; ++i) {
         const Trigger& trigger = rel->trigdesc->triggers[i];
         const bool fires_in_worker = trigger.tgenabled == TRIGGER_FIRES_ALWAYS ||
                                      trigger.tgenabled == TRIGGER_FIRES_ON_REPLICA;
-        if (fires_in_worker && TRIGGER_FOR_INSERT(trigger.tgtype) && !ours(trigger.tgfoid, trigger_function))
-            return false;
+        const bool on_write = TRIGGER_FOR_INSERT(trigger.tgtype) || TRIGGER_FOR_UPDATE(trigger.tgtype);
+        if (fires_in_worker && on_write && !ours(trigger.tgfoid, trigger_function)) return false;
     }
+    return true;
+}
+
+// pg_causal writes as the table's owner (owner.hpp). An owner that took
+// away its own right to read, insert or update the table, or put itself
+// under its own row-level security, would make such a write fail outside a
+// subtransaction, and so stop replication. (A GRANT, a REVOKE, ALTER TABLE
+// and CREATE POLICY all change the relcache entry, which forgets the
+// verdict.)
+bool owner_may_write(Relation rel) {
+    if (rel->rd_rel->relrowsecurity && rel->rd_rel->relforcerowsecurity) return false;
+    const Oid owner = rel->rd_rel->relowner;
+    // pg_class_aclcheck grants when any one of the bits is held: one at a time.
+    for (const AclMode mode : {ACL_SELECT, ACL_INSERT, ACL_UPDATE})
+        if (pg_class_aclcheck(RelationGetRelid(rel), owner, mode) != ACLCHECK_OK) return false;
     return true;
 }
 
@@ -69,7 +87,7 @@ bool decide(const Firing& t, Oid trigger_function) {
     if (rel->rd_rel->relkind != RELKIND_RELATION) return false;
     const TupleConstr* constr = rel->rd_att->constr;
     if (constr != nullptr && (constr->num_check > 0 || constr->has_generated_stored)) return false;
-    if (!only_our_insert_triggers(rel, trigger_function)) return false;
+    if (!only_our_row_triggers(rel, trigger_function) || !owner_may_write(rel)) return false;
     List* indexes = RelationGetIndexList(rel);
     bool plain = true;
     ListCell* cell;

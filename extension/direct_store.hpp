@@ -14,8 +14,10 @@ namespace causal::pg {
 // True when every one of these holds, read from the catalogs once per table
 // and again after it changes:
 //  * no CHECK constraint, no generated column, no exclusion constraint;
-//  * no trigger the worker fires on INSERT (ENABLE ALWAYS or REPLICA) but
-//    pg_causal's own;
+//  * no trigger the worker fires on INSERT or UPDATE (ENABLE ALWAYS or
+//    REPLICA) but pg_causal's own;
+//  * the table's owner, as whom pg_causal rewrites a stored row, may read,
+//    insert and update it, and is under no row-level security of its own;
 //  * every index is on plain columns (no expression, no predicate), unique
 //    only on msg_id (the replica identity), and holds only fixed-length
 //    columns and the conversation, which pg_causal's own index in the

@@ -7,7 +7,7 @@
 BEGIN;
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(9);
+SELECT plan(14);
 
 CREATE SCHEMA tap_apply;
 -- n rows of another region, stamped a minute ago; every msg_id `times` times,
@@ -72,6 +72,41 @@ SELECT is((SELECT count(*) FROM tap_apply.indexed), 0::bigint,
           'a body too large for a btree index on it is not stored');
 SELECT ok(EXISTS (SELECT FROM causal.quarantine WHERE table_name LIKE '%indexed' AND reason LIKE '%index row%'),
           'it is quarantined rather than stopping replication');
+
+-- A trigger the worker fires on UPDATE runs when the copy rule rewrites a
+-- stored row: such a table takes the general way.
+CREATE TABLE tap_apply.watched (conversation_id bigint, sender text, body text);
+SELECT causal.enable('tap_apply.watched', 'conversation_id');
+CREATE FUNCTION tap_apply.noop() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+CREATE TRIGGER on_update BEFORE UPDATE ON tap_apply.watched FOR EACH ROW EXECUTE FUNCTION tap_apply.noop();
+ALTER TABLE tap_apply.watched ENABLE ALWAYS TRIGGER on_update;
+SELECT pg_temp.arrive('tap_apply.watched', 3);
+SELECT is((SELECT count(DISTINCT xmin::text) FROM tap_apply.watched), 3::bigint,
+          'a table with an ALWAYS trigger on UPDATE stores each row in a subtransaction of its own');
+
+-- ==== the owner's rights decide too ==========================================
+-- The copy rule rewrites a stored row as the table's owner. An owner that
+-- took its own UPDATE away, or put itself under row-level security, must
+-- not stop replication: the copy is quarantined, as on the general way.
+CREATE ROLE tap_apply_owner;
+GRANT USAGE, CREATE ON SCHEMA tap_apply TO tap_apply_owner;
+CREATE TABLE tap_apply.owned (conversation_id bigint, sender text, body text);
+ALTER TABLE tap_apply.owned OWNER TO tap_apply_owner;
+SELECT causal.enable('tap_apply.owned', 'conversation_id');
+SELECT pg_temp.arrive('tap_apply.owned', 2);
+REVOKE UPDATE ON tap_apply.owned FROM tap_apply_owner;
+SELECT lives_ok($$SELECT pg_temp.arrive('tap_apply.owned', 2, 2)$$,
+                'a second copy for a table whose owner may not UPDATE it does not raise');
+SELECT is((SELECT count(*) FROM causal.quarantine WHERE table_name LIKE '%owned' AND reason LIKE '%permission denied%'),
+          2::bigint, 'both copies are quarantined');
+GRANT UPDATE ON tap_apply.owned TO tap_apply_owner;
+ALTER TABLE tap_apply.owned ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY only_reads ON tap_apply.owned FOR SELECT USING (true);
+SELECT lives_ok($$SELECT pg_temp.arrive('tap_apply.owned', 2, 3)$$,
+                'a third copy for a table whose owner''s own policies refuse the UPDATE does not raise');
+-- the copies refused before come again with the new ones: 2 msg_ids x 2 more
+SELECT is((SELECT count(*) FROM causal.quarantine WHERE table_name LIKE '%owned'), 6::bigint,
+          'every copy it could not take is quarantined too');
 
 SELECT * FROM finish();
 ROLLBACK;
