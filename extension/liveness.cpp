@@ -216,6 +216,16 @@ SelfFence self_fence() {
     return state;
 }
 
+int64_t peer_heard_ms(const char* region) {
+    int64_t heard = -1;
+    if (shared == nullptr) return heard;
+    SpinLockAcquire(&shared->mutex);
+    for (int i = 0; i < shared->peer_count; ++i)
+        if (std::strcmp(shared->peers[i].region, region) == 0) heard = shared->peers[i].heard_ms;
+    SpinLockRelease(&shared->mutex);
+    return heard;
+}
+
 }  // namespace causal::pg
 
 using namespace causal::pg;
@@ -223,58 +233,9 @@ using namespace causal::pg;
 extern "C" PGDLLEXPORT void causal_liveness_worker_main(Datum);
 
 void causal_liveness_worker_main(Datum) {
-    pqsignal(SIGHUP, SignalHandlerForConfigReload);
-    pqsignal(SIGTERM, die);  // also out of a lock wait inside SPI
-    BackgroundWorkerUnblockSignals();
-    BackgroundWorkerInitializeConnection(liveness_database, nullptr, 0);
-    // A superuser's session, whose settings the database's owner may choose
-    // (ALTER DATABASE ... SET): what would change what it runs, or stop it,
-    // is pinned over whatever the database says, as autovacuum does. A
-    // heartbeat must never wait for a synchronous standby either: it is how
-    // this region learns whether any peer is there.
-    const struct {
-        const char* name;
-        const char* value;
-    } pinned[] = {{"search_path", kPinnedSearchPath},
-                  {"role", "none"},
-                  {"default_transaction_read_only", "off"},
-                  {"default_transaction_isolation", "read committed"},
-                  {"statement_timeout", "0"},
-                  {"lock_timeout", "0"},
-                  {"idle_in_transaction_session_timeout", "0"},
-                  {"synchronous_commit", "local"}};
-    for (const auto& setting : pinned) SetConfigOption(setting.name, setting.value, PGC_SUSET, PGC_S_OVERRIDE);
+    connect_worker_to_mesh_database();
     int64 last_beat = 0;
-    for (;;) {
-        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, kNapMs, PG_WAIT_EXTENSION);
-        ResetLatch(MyLatch);
-        if (ShutdownRequestPending) break;
-        if (ConfigReloadPending) {
-            ConfigReloadPending = false;
-            ProcessConfigFile(PGC_SIGHUP);
-        }
-        CHECK_FOR_INTERRUPTS();
-        // An error (a lock timeout, a table being altered) costs one round,
-        // not the worker: a restart would stop the heartbeats for seconds,
-        // and peers would take this region for dead. Nothing here has a
-        // destructor to skip.
-        MemoryContext round = CurrentMemoryContext;
-        PG_TRY();
-        {
-            watch_once(last_beat);
-        }
-        PG_CATCH();
-        {
-            MemoryContextSwitchTo(round);
-            EmitErrorReport();
-            FlushErrorState();
-            AbortCurrentTransaction();
-            SPI_finish();
-            pgstat_report_activity(STATE_IDLE, nullptr);
-        }
-        PG_END_TRY();
-    }
-    proc_exit(0);
+    run_rounds(kNapMs, [&] { watch_once(last_beat); }, [] {});
 }
 
 // What this instance hears of its peers.

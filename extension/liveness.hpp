@@ -20,4 +20,9 @@ struct SelfFence {
 // Whether this region has fenced itself, cut off from the majority.
 SelfFence self_fence();
 
+// When this instance last heard `region`'s heartbeat change (its own clock,
+// ms since the Unix epoch): 0 if not since it started, -1 if the liveness
+// worker does not watch that region.
+int64_t peer_heard_ms(const char* region);
+
 }  // namespace causal::pg

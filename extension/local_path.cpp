@@ -146,12 +146,14 @@ HeapTuple local_insert(const Firing& t) {
     Datum deps_value = get(t, row, t.columns.deps, &isnull);
     if (isnull) deps_value = PointerGetDatum(construct_empty_array(TupleDescAttr(t.desc, t.columns.hlc - 1)->atttypid));
     // deleted_at and copies too: a message is born alive, and one copy.
-    int columns[] = {t.columns.msg_id, t.columns.hlc,        t.columns.deps,  t.columns.region,
-                     t.columns.epoch,  t.columns.deleted_at, t.columns.copies};
-    Datum values[] = {msg_id, hlc_datum(stamped), deps_value, CStringGetTextDatum(region),
-                      Int64GetDatum(state.epoch), Datum(0), no_copies(t)};
-    bool nulls[] = {false, false, false, false, false, true, false};
-    return heap_modify_tuple_by_cols(row, t.desc, 7, columns, values, nulls);
+    // written_by: this region publishes it (causal_messages).
+    int columns[] = {t.columns.msg_id, t.columns.hlc,        t.columns.deps,   t.columns.region,
+                     t.columns.epoch,  t.columns.deleted_at, t.columns.copies, t.columns.written_by};
+    const Datum this_region = CStringGetTextDatum(region);
+    Datum values[] = {msg_id, hlc_datum(stamped), deps_value, this_region, Int64GetDatum(state.epoch),
+                      Datum(0), no_copies(t), this_region};
+    bool nulls[] = {false, false, false, false, false, true, false, false};
+    return heap_modify_tuple_by_cols(row, t.desc, 8, columns, values, nulls);
 }
 
 // Messages are append-only: an edit is a new message whose deps name the one
@@ -213,30 +215,31 @@ void write_tombstone(const Firing& t) {
                                 "let it be NULL.",
                                 quote_identifier(NameStr(attribute->attname)))));
     }
-    const AttrNumber stamp[] = {t.columns.conversation, t.columns.msg_id, t.columns.hlc,   t.columns.deps,
-                                t.columns.region,       t.columns.epoch,  t.columns.copies};
-    constexpr int n = sizeof stamp / sizeof stamp[0];
+    // The stamp it keeps, then when it was deleted and by which region (the
+    // one that publishes it).
+    const AttrNumber columns[] = {t.columns.conversation, t.columns.msg_id, t.columns.hlc,
+                                  t.columns.deps,         t.columns.region, t.columns.epoch,
+                                  t.columns.copies,       t.columns.deleted_at, t.columns.written_by};
+    constexpr int n = sizeof columns / sizeof columns[0];
+    constexpr int kept = n - 2;
     StringInfoData names, params;
     initStringInfo(&names);
     initStringInfo(&params);
-    Oid types[n + 1];
-    Datum values[n + 1];
-    char nulls[n + 2];
+    Oid types[n];
+    Datum values[n];
+    char nulls[n + 1];
     for (int i = 0; i < n; ++i) {
-        const Form_pg_attribute attribute = TupleDescAttr(t.desc, stamp[i] - 1);
-        appendStringInfo(&names, "%s, ", quote_identifier(NameStr(attribute->attname)));
-        appendStringInfo(&params, "$%d, ", i + 1);
-        bool isnull = false;
-        values[i] = get(t, row, stamp[i], &isnull);
-        nulls[i] = isnull ? 'n' : ' ';
+        const Form_pg_attribute attribute = TupleDescAttr(t.desc, columns[i] - 1);
+        appendStringInfo(&names, "%s%s", i ? ", " : "", quote_identifier(NameStr(attribute->attname)));
+        appendStringInfo(&params, "%s$%d", i ? ", " : "", i + 1);
         types[i] = attribute->atttypid;
+        bool isnull = false;
+        values[i] = i < kept ? get(t, row, columns[i], &isnull) : Datum(0);
+        nulls[i] = isnull ? 'n' : ' ';
     }
-    appendStringInfo(&names, "%s", quote_identifier(NameStr(TupleDescAttr(t.desc, t.columns.deleted_at - 1)->attname)));
-    appendStringInfo(&params, "$%d", n + 1);
-    types[n] = TupleDescAttr(t.desc, t.columns.deleted_at - 1)->atttypid;
-    values[n] = hlc_datum(clock_now());
-    nulls[n] = ' ';
-    nulls[n + 1] = '\0';
+    values[kept] = hlc_datum(clock_now());
+    values[kept + 1] = CStringGetTextDatum(require_region());
+    nulls[n] = '\0';
     const char* query =
         psprintf("INSERT INTO %s (%s) VALUES (%s)", qualified_name(t.rel), names.data, params.data);
     bool isnull = false;
@@ -245,16 +248,15 @@ void write_tombstone(const Firing& t) {
     auto* tombstone_values = static_cast<Datum*>(palloc0(sizeof(Datum) * t.desc->natts));
     auto* tombstone_nulls = static_cast<bool*>(palloc(sizeof(bool) * t.desc->natts));
     for (int i = 0; i < t.desc->natts; ++i) tombstone_nulls[i] = true;
-    for (int i = 0; i <= n; ++i) {
-        const AttrNumber attnum = i < n ? stamp[i] : t.columns.deleted_at;
-        tombstone_values[attnum - 1] = values[i];
-        tombstone_nulls[attnum - 1] = nulls[i] == 'n';
+    for (int i = 0; i < n; ++i) {
+        tombstone_values[columns[i] - 1] = values[i];
+        tombstone_nulls[columns[i] - 1] = nulls[i] == 'n';
     }
     HeapTuple tombstone = heap_form_tuple(t.desc, tombstone_values, tombstone_nulls);
     SPI_connect();
     const OwnerScope scope = enter_owner_scope(RelationGetRelid(t.rel));
     expect_own_write(RelationGetRelid(t.rel), msg_id, tombstone);
-    spi_run(query, SPI_OK_INSERT, {n + 1, types, values, nulls});
+    spi_run(query, SPI_OK_INSERT, {n, types, values, nulls});
     end_own_write();
     // A trigger of the owner's that skipped it would delete the message
     // here alone.

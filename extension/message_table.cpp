@@ -57,7 +57,8 @@ void read_columns(Firing& t, const char* conversation, Oid trigger_function) {
                              {&Columns::region, "crdb_region", TEXTOID},
                              {&Columns::epoch, "epoch", INT8OID},
                              {&Columns::deleted_at, "deleted_at", hlc},
-                             {&Columns::copies, "copies", get_array_type(own_type(trigger_function, "copy"))}};
+                             {&Columns::copies, "copies", get_array_type(own_type(trigger_function, "copy"))},
+                             {&Columns::written_by, "written_by", TEXTOID}};
     column_cache.problem[0] = '\0';
     column_cache.problem_code = 0;
     for (const Wanted& w : wanted) {

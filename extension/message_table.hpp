@@ -26,7 +26,7 @@ constexpr int kMaxDeps = 128;
 
 // Where pg_causal's columns are in this table's rows.
 struct Columns {
-    AttrNumber conversation, msg_id, hlc, deps, region, epoch, deleted_at, copies;
+    AttrNumber conversation, msg_id, hlc, deps, region, epoch, deleted_at, copies, written_by;
 };
 
 struct Firing {

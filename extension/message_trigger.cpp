@@ -36,13 +36,16 @@ void refuse_owner_code(const Firing& t) {
                                RelationGetRelationName(t.rel))));
 }
 
-// Whether the stamp of `row` (pg_causal's columns and the conversation) is
-// the one pg_causal wrote: the owner's triggers, which fire before ours,
-// must not have changed it.
+// Whether the stamp of `row` (pg_causal's columns and the conversation,
+// and written_by, which decides where the row is published) is the one
+// pg_causal wrote: the owner's triggers, which fire before ours, must not
+// have changed it.
 bool same_stamp(const Firing& t, HeapTuple row, HeapTuple written) {
     for (int i = 0; i < t.desc->natts; ++i) {
         const Form_pg_attribute attribute = TupleDescAttr(t.desc, i);
-        if (attribute->attisdropped || !is_stamp_column(t, attribute->attnum)) continue;
+        if (attribute->attisdropped ||
+            !(is_stamp_column(t, attribute->attnum) || attribute->attnum == t.columns.written_by))
+            continue;
         bool row_null = false, written_null = false;
         const Datum a = get(t, row, attribute->attnum, &row_null);
         const Datum b = get(t, written, attribute->attnum, &written_null);
@@ -62,8 +65,8 @@ bool own_write(const Firing& t, HeapTuple row) {
             ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                             errmsg("a trigger changed the stamp of a row pg_causal stores in \"%s\"",
                                    RelationGetRelationName(t.rel)),
-                            errdetail("A message's msg_id, hlc, deps, crdb_region, epoch, deleted_at and "
-                                      "conversation are pg_causal's to set.")));
+                            errdetail("A message's msg_id, hlc, deps, crdb_region, epoch, deleted_at, written_by "
+                                      "and conversation are pg_causal's to set.")));
         return true;
     }
     refuse_owner_code(t);

@@ -4,6 +4,7 @@
 #include "liveness.hpp"
 #include "owner.hpp"
 #include "postgres.hpp"
+#include "relay.hpp"
 #include "settings.hpp"
 #include "stable.hpp"
 #include "table_stats.hpp"
@@ -94,6 +95,14 @@ void define_settings() {
                             &heartbeat_interval_ms, 1000, 100, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
                             nullptr, nullptr);
     DefineCustomIntVariable(
+        "causal.relay_after",
+        "How long this region may go without hearing a peer's heartbeat before it pulls that peer's messages "
+        "from the peers it hears.",
+        "Each region publishes only what its own writes made; a region cut off from a writer takes the "
+        "writer's messages from a peer that has them, over its subscription's connection to that peer. "
+        "0 turns relay off: a cut link then delays that writer's messages until it heals.",
+        &relay_after_ms, 2000, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
         "causal.max_hlc_lead",
         "How far ahead of this region's clock a replicated message's hlc may be before it is quarantined.",
         "No clock of the mesh can be that far ahead; kept, such a message would sort after every message to "
@@ -128,5 +137,6 @@ void _PG_init(void) {
     shmem_startup_hook = startup_shmem;
     clock_register_worker();
     liveness_register_worker();
+    relay_register_worker();
     listeners_install_hook();
 }

@@ -14,6 +14,7 @@ extern int heartbeat_interval_ms;    // causal.heartbeat_interval
 extern char* liveness_database;      // causal.database
 extern int max_hlc_lead_s;           // causal.max_hlc_lead
 extern bool allow_drop_extension;    // causal.allow_drop_extension
+extern int relay_after_ms;           // causal.relay_after, 0 = off
 
 // The node id to stamp; raises 55000 with a HINT when it is not set.
 uint16_t require_node_id();

@@ -86,7 +86,11 @@ RETURNS SETOF record LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_tem
          ('crdb_region', 'text'::regtype, 'text'),
          ('epoch', 'bigint'::regtype, 'bigint'),
          ('deleted_at', 'causal.hlc'::regtype, 'causal.hlc'),
-         ('copies', 'causal.copy[]'::regtype, 'causal.copy[] NOT NULL DEFAULT ''{}''')
+         ('copies', 'causal.copy[]'::regtype, 'causal.copy[] NOT NULL DEFAULT ''{}'''),
+         -- the region whose own write made the row: its local insert, or its
+         -- DELETE (a tombstone); the apply path keeps it. What a region
+         -- publishes (causal_messages).
+         ('written_by', 'text'::regtype, 'text')
 $$;
 
 -- The index of `relation` whose key columns are exactly `columns`, if any:
@@ -273,34 +277,70 @@ $$;
 COMMENT ON FUNCTION causal.message_tables() IS
     'every causal message table of this database, and what is wrong with it, if anything';
 
--- Makes sure the publication causal_mesh exists, carries pg_causal's own
--- tables and publishes INSERT and UPDATE only, and refuses one owned by a
--- role that is not a superuser: that owner could stop replicating any
--- message table, or publish DELETE and TRUNCATE, which would then circle
--- the mesh. A deletion travels as its tombstone, which is an INSERT.
+-- The mesh's publications, made or mended, the one place that knows them:
+--  * causal_mesh: pg_causal's own tables, INSERT and UPDATE. Regions and
+--    fences go everywhere by every path; heartbeats only this region's own
+--    (a heartbeat relayed by another region would move this region's peers'
+--    stable point past messages that did not come with it).
+--  * causal_messages: every message table, INSERT only, the rows this
+--    region's own writes made (written_by): each message is decoded and sent
+--    once per peer. A region that cannot hear a writer directly pulls its rows
+--    from a peer that can (relay.cpp). Updates need not travel: a local one
+--    changes nothing, and the apply path's (another copy joining a row) are
+--    what each region does itself when that copy reaches it.
+--  * causal_copy: the message tables again, publishing nothing: it is there
+--    for a subscription's first copy, which then takes every row the peer
+--    holds, whoever wrote it (a joining region copies what regions that are
+--    gone wrote too).
+-- Refuses one that a role other than a superuser owns, or that publishes
+-- all tables: that owner decides what the mesh replicates, and DELETE or
+-- TRUNCATE would wipe every region. A deletion travels as its tombstone,
+-- an INSERT.
 CREATE FUNCTION causal.mesh_publication() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $$
 DECLARE
+  spec record;
   pub pg_publication;
-  mesh_table regclass;
+  this_region text := coalesce(current_setting('causal.region', true), '');
+  tables text;
+  member record;
 BEGIN
-  SELECT * INTO pub FROM pg_publication p WHERE p.pubname = 'causal_mesh';
-  IF NOT FOUND THEN
-    CREATE PUBLICATION causal_mesh WITH (publish = 'insert, update');
-  ELSIF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.oid = pub.pubowner) OR pub.puballtables THEN
-    RAISE EXCEPTION 'publication "causal_mesh" already exists and is not pg_causal''s' USING ERRCODE = '42710',
-      DETAIL = format('It belongs to %s%s. Whoever owns it decides what the mesh replicates.',
-                      pub.pubowner::regrole, CASE WHEN pub.puballtables THEN ' and publishes all tables' ELSE '' END),
-      HINT = 'Drop it, or have a superuser own it (ALTER PUBLICATION causal_mesh OWNER TO ...).';
-  ELSIF pub.pubdelete OR pub.pubtruncate OR NOT pub.pubinsert OR NOT pub.pubupdate THEN
-    ALTER PUBLICATION causal_mesh SET (publish = 'insert, update');
-  END IF;
-  FOREACH mesh_table IN ARRAY ARRAY['causal.regions', 'causal.fences', 'causal.heartbeats']::regclass[] LOOP
-    IF NOT EXISTS (SELECT FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
-                    WHERE p.pubname = 'causal_mesh' AND pr.prrelid = mesh_table) THEN
-      EXECUTE format('ALTER PUBLICATION causal_mesh ADD TABLE %s', mesh_table);
+  FOR spec IN VALUES ('causal_mesh', 'insert, update', true, true),
+                     ('causal_messages', 'insert', true, false),
+                     ('causal_copy', '', false, false) LOOP
+    SELECT * INTO pub FROM pg_publication p WHERE p.pubname = spec.column1;
+    IF NOT FOUND THEN
+      EXECUTE format('CREATE PUBLICATION %I WITH (publish = %L)', spec.column1, spec.column2);
+    ELSIF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.oid = pub.pubowner) OR pub.puballtables THEN
+      RAISE EXCEPTION 'publication "%" already exists and is not pg_causal''s', spec.column1 USING ERRCODE = '42710',
+        DETAIL = format('It belongs to %s%s. Whoever owns it decides what the mesh replicates.',
+                        pub.pubowner::regrole, CASE WHEN pub.puballtables THEN ' and publishes all tables' ELSE '' END),
+        HINT = format('Drop it, or have a superuser own it (ALTER PUBLICATION %I OWNER TO ...).', spec.column1);
+    ELSIF pub.pubdelete OR pub.pubtruncate OR pub.pubinsert <> spec.column3 OR pub.pubupdate <> spec.column4 THEN
+      EXECUTE format('ALTER PUBLICATION %I SET (publish = %L)', spec.column1, spec.column2);
     END IF;
   END LOOP;
+  EXECUTE format('ALTER PUBLICATION causal_mesh SET TABLE causal.regions, causal.fences,
+                  causal.heartbeats WHERE (region = %L)', this_region);
+  -- A table enabled before written_by existed publishes every row it holds,
+  -- as every table did then, until enable() runs on it again.
+  SELECT string_agg(format('ONLY %s', m.relid)
+                    || CASE WHEN EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = m.relid
+                                            AND a.attname = 'written_by' AND NOT a.attisdropped)
+                            THEN format(' WHERE (written_by = %L)', this_region) ELSE '' END,
+                    ', ' ORDER BY m.relid::text)
+    INTO tables FROM causal.message_tables() m;
+  IF tables IS NOT NULL THEN
+    EXECUTE 'ALTER PUBLICATION causal_messages SET TABLE ' || tables;
+    EXECUTE 'ALTER PUBLICATION causal_copy SET TABLE '
+            || (SELECT string_agg(format('ONLY %s', m.relid), ', ') FROM causal.message_tables() m);
+  ELSE
+    FOR member IN SELECT p.pubname, pr.prrelid::regclass AS relid
+                    FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
+                   WHERE p.pubname IN ('causal_messages', 'causal_copy') LOOP
+      EXECUTE format('ALTER PUBLICATION %I DROP TABLE %s', member.pubname, member.relid);
+    END LOOP;
+  END IF;
 END $$;
 REVOKE ALL ON FUNCTION causal.mesh_publication() FROM PUBLIC;
 
@@ -486,10 +526,6 @@ BEGIN
   EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER causal_message_truncate', qualified);
 
   PERFORM causal.mesh_publication();
-  IF NOT EXISTS (SELECT FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
-                  WHERE p.pubname = 'causal_mesh' AND pr.prrelid = message_table) THEN
-    EXECUTE format('ALTER PUBLICATION causal_mesh ADD TABLE ONLY %s', qualified);
-  END IF;
 
   SELECT * INTO problem FROM causal.message_table_problem(message_table, conversation) LIMIT 1;
   IF FOUND THEN
@@ -511,10 +547,7 @@ BEGIN
   EXECUTE format('DROP TRIGGER IF EXISTS causal_message ON %s', message_table);
   EXECUTE format('DROP TRIGGER IF EXISTS causal_message_stored ON %s', message_table);
   EXECUTE format('DROP TRIGGER IF EXISTS causal_message_truncate ON %s', message_table);
-  IF EXISTS (SELECT FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
-              WHERE p.pubname = 'causal_mesh' AND pr.prrelid = message_table) THEN
-    EXECUTE format('ALTER PUBLICATION causal_mesh DROP TABLE %s', message_table);
-  END IF;
+  PERFORM causal.mesh_publication();
   RETURN message_table;
 END $$;
 

@@ -1,85 +1,129 @@
 #!/usr/bin/env bash
-# A cut direct link. Three regions in a full mesh through the WAN proxy; the
-# link us-east -> eu-west (eu-west's subscription to us-east) is cut, and
-# what us-east writes still reaches eu-west, relayed by ap-south. After the
-# heal eu-west's subscription to us-east replays what eu-west already has,
-# and the apply path drops it: counted as duplicates, stored once. The other
-# direction, eu-west -> us-east, was never cut.
+# Relay. Three regions in a full mesh through the WAN proxy. Each region
+# publishes only what its own writes made, so in steady state every message
+# reaches each peer once, from its writer. The link us-east -> eu-west
+# (eu-west's subscription to us-east) is cut: eu-west, no longer hearing
+# us-east, pulls us-east's messages from ap-south within 5 s of their
+# writing (causal.relay_after, 2 s). After the heal eu-west's subscription
+# replays what eu-west already has, and the apply path drops it. A partition
+# between us-east and ap-south is bridged by eu-west, both ways. Then the
+# link is cut again and us-east is killed right after its messages reached
+# ap-south only: eu-west still gets them from ap-south, about a region that
+# is gone.
 source "$(dirname "$0")/../lib/cluster-test.sh"
 
-N=6  # messages us-east writes during the cut
+N=6  # messages us-east writes during each cut
 mesh_up relay 24700 5 us-east eu-west ap-south || bail "could not build the mesh"
 
-eu_west=$(mesh_instance eu-west) us_east=$(mesh_instance us-east)
-duplicates() {  # duplicates REGION: what its apply path dropped in chat.messages
-  mesh_sql "$1" -At -c "SELECT coalesce(sum(duplicates), 0) FROM causal.stat_tables
-                         WHERE relid = 'chat.messages'::regclass"
+eu_west=$(mesh_instance eu-west) us_east=$(mesh_instance us-east) ap_south=$(mesh_instance ap-south)
+stat() {  # stat REGION COLUMN: a counter of chat.messages in causal.stat_tables
+  mesh_sql "$1" -At -c "SELECT coalesce(sum($2), 0) FROM causal.stat_tables WHERE relid = 'chat.messages'::regclass"
 }
 count_in() {  # count_in REGION WHERE: chat.messages rows
   mesh_sql "$1" -At -c "SELECT count(*) FROM chat.messages WHERE $2"
 }
+write_us_east() {  # write_us_east PREFIX COUNT
+  mesh_sql us-east -c "INSERT INTO chat.messages (conversation_id, sender, body)
+                       SELECT 1, 'ana', '$1 ' || i FROM generate_series(1, $2) i" >/dev/null
+}
 
-# Before the cut the direct link carries a message: the link is healthy.
+# Steady state: a message reaches each peer once. eu-west counts what its
+# apply path stored and what it dropped as already there.
 mesh_sql us-east -c "INSERT INTO chat.messages (conversation_id, sender, body) VALUES (1, 'ana', 'before the cut')" >/dev/null ||
   bail "could not write in us-east"
 for r in eu-west ap-south; do
   wait_until "$(mesh_instance "$r")" "$MESH_DB" "SELECT count(*) = 1 FROM chat.messages WHERE body = 'before the cut'" 20 ||
     bail "the first message did not reach $r"
 done
+applied0=$(stat eu-west applied) dropped0=$(stat eu-west duplicates)
+write_us_east steady 20 || bail "could not write in us-east"
+mesh_sql ap-south -c "INSERT INTO chat.messages (conversation_id, sender, body)
+                      SELECT 1, 'cy', 'steady from ap-south ' || i FROM generate_series(1, 20) i" >/dev/null ||
+  bail "could not write in ap-south"
+wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = 40 FROM chat.messages WHERE body LIKE 'steady %'" 20 ||
+  diag "the steady messages did not all reach eu-west"
+sleep 1  # what a relaying region would have sent would be here by now
+is "$(($(stat eu-west applied) - applied0)) $(($(stat eu-west duplicates) - dropped0))" "40 0" \
+  "steady state: eu-west receives each of 40 messages of two writers once, and no copy of any"
 
 wan cut "$(wan_link us-east eu-west)" >/dev/null || bail "could not cut us-east -> eu-west"
 cut_state=$(wan status "$(wan_link us-east eu-west)")
 ok "$([[ $cut_state == *state=cut* ]]; echo $?)" "the proxy reports the link us-east -> eu-west cut"
 
-mesh_sql us-east -c "INSERT INTO chat.messages (conversation_id, sender, body)
-                     SELECT 1, 'ana', 'during the cut ' || i FROM generate_series(1, $N) i" >/dev/null ||
-  bail "could not write in us-east"
+# The first messages after a cut wait longest: eu-west must first notice it
+# no longer hears us-east.
+written_at=$(now)
+write_us_east "during the cut" "$N" || bail "could not write in us-east"
 mesh_sql eu-west -c "INSERT INTO chat.messages (conversation_id, sender, body) VALUES (1, 'bo', 'from eu-west during the cut')" >/dev/null ||
   bail "could not write in eu-west"
-
-wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = $N FROM chat.messages WHERE body LIKE 'during the cut %'" 30
-ok $? "the $N messages us-east wrote reach eu-west with its direct link cut"
-# The relay went through ap-south: eu-west holds them with us-east's stamps.
-is "$(count_in eu-west "body LIKE 'during the cut %' AND crdb_region = 'us-east'")" "$N" \
-  "eu-west holds them as us-east's messages (crdb_region us-east)"
+wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = $N FROM chat.messages WHERE body LIKE 'during the cut %'" 5
+ok $? "the $N messages us-east wrote reach eu-west with its direct link cut, within 5 s ($(since "$written_at") s)"
+is "$(count_in eu-west "body LIKE 'during the cut %' AND crdb_region = 'us-east' AND written_by = 'us-east'")" "$N" \
+  "eu-west holds them as us-east's messages (crdb_region and written_by us-east)"
 dropped=$(wan status "$(wan_link us-east eu-west)" | sed -n 's/.* dropped=\([0-9]*\).*/\1/p')
 ok "$([ "${dropped:-0}" -gt 0 ]; echo $?)" "the cut link dropped what us-east sent into it (${dropped:-?} bytes)"
-
 wait_until "$us_east" "$MESH_DB" "SELECT count(*) = 1 FROM chat.messages WHERE body = 'from eu-west during the cut'" 30
 ok $? "a message eu-west wrote during the cut reaches us-east (that direction was not cut)"
 
-# Everything is in eu-west now; the heal makes its subscription to us-east
-# reconnect and replay from its slot, which the cut kept behind.
-before=$(duplicates eu-west)
-ok "$([ "$before" -lt "$N" ]; echo $?)" "before the heal no copy came over the cut link (eu-west dropped $before copies)"
+# While the link stays cut, later messages keep coming by pull.
+written_at=$(now)
+write_us_east "later in the cut" "$N" || bail "could not write in us-east"
+wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = $N FROM chat.messages WHERE body LIKE 'later in the cut %'" 5
+ok $? "messages written later in the cut reach eu-west within 5 s too ($(since "$written_at") s)"
+liveness=$(mesh_sql eu-west -At -c "SELECT heard_ms_ago < 5000 FROM causal.liveness() WHERE region = 'us-east'")
+is "$liveness" t "eu-west still hears us-east's heartbeat, through ap-south"
+
+# The heal: eu-west's subscription to us-east replays from its slot, which
+# the cut kept behind; the apply path drops every copy.
+before=$(stat eu-west duplicates)
 wan heal "$(wan_link us-east eu-west)" >/dev/null || bail "could not heal us-east -> eu-west"
-wait_until "$eu_west" "$MESH_DB" "SELECT coalesce(sum(duplicates), 0) >= $before + $N FROM causal.stat_tables
+wait_until "$eu_west" "$MESH_DB" "SELECT coalesce(sum(duplicates), 0) >= $before + 2 * $N FROM causal.stat_tables
                                    WHERE relid = 'chat.messages'::regclass" 40
-ok $? "after the heal eu-west's apply path drops the replayed copies (duplicates $before -> $(duplicates eu-west), want >= $((before + N)))"
+ok $? "after the heal eu-west's apply path drops the replayed copies (duplicates $before -> $(stat eu-west duplicates), want >= $((before + 2 * N)))"
 
-# A message written after the heal reaches every region too.
-mesh_sql us-east -c "INSERT INTO chat.messages (conversation_id, sender, body) VALUES (1, 'ana', 'after the heal')" >/dev/null ||
-  bail "could not write in us-east"
-total=$((1 + N + 1 + 1))
-for r in us-east eu-west ap-south; do
-  wait_until "$(mesh_instance "$r")" "$MESH_DB" "SELECT count(*) >= $total FROM chat.messages" 30 ||
-    diag "$r did not receive every message"
-done
-# Every copy eu-west received is accounted for: each foreign message came
-# twice (from its writer and relayed by the third region), applied once and
-# dropped once; its own message came back twice, echoed by both peers.
-foreign=$((total - 1))
-wait_until "$eu_west" "$MESH_DB" "SELECT applied = $foreign AND duplicates = $foreign + 2 FROM causal.stat_tables
-                                   WHERE relid = 'chat.messages'::regclass" 20
-ok $? "eu-west applied each of the $foreign foreign messages once and dropped every other copy ($(mesh_sql eu-west -At -c "SELECT 'applied ' || applied || ', duplicates ' || duplicates FROM causal.stat_tables WHERE relid = 'chat.messages'::regclass"))"
+# A partition between us-east and ap-south, both directions: eu-west, which
+# hears both, bridges them, each way.
+wan cut "$(wan_link us-east ap-south)" >/dev/null && wan cut "$(wan_link ap-south us-east)" >/dev/null ||
+  bail "could not partition us-east from ap-south"
+written_at=$(now)
+write_us_east "across the partition" "$N" || bail "could not write in us-east"
+mesh_sql ap-south -c "INSERT INTO chat.messages (conversation_id, sender, body)
+                      SELECT 1, 'cy', 'back across the partition ' || i FROM generate_series(1, $N) i" >/dev/null ||
+  bail "could not write in ap-south"
+wait_until "$ap_south" "$MESH_DB" "SELECT count(*) = $N FROM chat.messages WHERE body LIKE 'across the partition %'" 5
+ok $? "partitioned from us-east, ap-south gets its messages through eu-west within 5 s ($(since "$written_at") s)"
+wait_until "$us_east" "$MESH_DB" "SELECT count(*) = $N FROM chat.messages WHERE body LIKE 'back across the partition %'" 5
+ok $? "and us-east gets ap-south's the same way ($(since "$written_at") s)"
+wan heal "$(wan_link us-east ap-south)" >/dev/null && wan heal "$(wan_link ap-south us-east)" >/dev/null ||
+  bail "could not heal the partition"
 
-for r in us-east eu-west ap-south; do
+# A killed writer: its messages reached ap-south only, and us-east is gone.
+# eu-west hears us-east directly again, so it pulls nothing until us-east
+# has been silent for causal.relay_after: by then us-east is dead.
+wait_until "$eu_west" "$MESH_DB" "SELECT heard_ms_ago < 500 FROM causal.liveness() WHERE region = 'us-east'" 10 ||
+  diag "eu-west does not hear us-east"
+wan cut "$(wan_link us-east eu-west)" >/dev/null || bail "could not cut us-east -> eu-west again"
+write_us_east "just before the kill" "$N" || bail "could not write in us-east"
+wait_until "$ap_south" "$MESH_DB" "SELECT count(*) = $N FROM chat.messages WHERE body LIKE 'just before the kill %'" 10 ||
+  bail "the last messages did not reach ap-south"
+instance_kill9 "$us_east"
+killed_at=$(now)
+diag "at the kill eu-west held $(count_in eu-west "body LIKE 'just before the kill %'") of them"
+wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = $N FROM chat.messages WHERE body LIKE 'just before the kill %'" 10
+ok $? "what us-east wrote just before it was killed reaches eu-west from ap-south ($(since "$killed_at") s after the kill)"
+
+total=$((1 + 40 + 5 * N + 1))
+for r in eu-west ap-south; do
   is "$(mesh_sql "$r" -At -c "SELECT count(*) || ' ' || count(DISTINCT msg_id) FROM chat.messages")" "$total $total" \
     "$r holds each of the $total messages exactly once"
 done
 
-out=$(causalctl_mesh verify --wait 20 2>&1)
-ok $? "causalctl verify --wait 20: the regions converge"
+instance_start "$us_east" || bail "us-east did not restart"
+wan heal "$(wan_link us-east eu-west)" >/dev/null || bail "could not heal us-east -> eu-west"
+out=$(causalctl_mesh verify --wait 30 2>&1)
+ok $? "causalctl verify --wait 30: the three regions converge once us-east is back"
 [ -n "$out" ] && diag "$out"
+is "$(mesh_sql us-east -At -c "SELECT count(*) || ' ' || count(DISTINCT msg_id) FROM chat.messages")" "$total $total" \
+  "us-east holds each of the $total messages exactly once"
 
 done_testing

@@ -103,15 +103,15 @@ tap_sql() {
 bail() { echo "Bail out! $*"; exit 255; }
 
 # The replication mesh. Every region subscribes to every other region's
-# publication causal_mesh (created by causal.enable()); copy_data off, since
-# the regions start empty.
+# publications (made by causal.enable(), as causalctl subscribes); copy_data
+# off, since the regions start empty.
 # mesh_subscribe FROM TO DB: TO applies what FROM publishes
 mesh_subscribe() {
   local from=${1//-/_} to=${2//-/_} db=$3
   # the slot lives on the publisher, which has one per subscriber
   instance_psql "$2" -d "$db" -c "SET client_min_messages = warning" -c "CREATE SUBSCRIPTION causal_from_$from
     CONNECTION 'host=127.0.0.1 port=$(instance_port "$1") user=postgres dbname=$db'
-    PUBLICATION causal_mesh WITH (copy_data = false, slot_name = 'causal_${from}_to_$to')" >/dev/null
+    PUBLICATION causal_mesh, causal_messages, causal_copy WITH (copy_data = false, slot_name = 'causal_${from}_to_$to')" >/dev/null
 }
 
 # mesh_full DB NAME...: every pair, both ways

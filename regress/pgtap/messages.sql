@@ -24,9 +24,11 @@ $$;
 CREATE FUNCTION pg_temp.causal_triggers(rel regclass) RETURNS bigint LANGUAGE sql AS $$
   SELECT count(*) FROM pg_trigger WHERE tgrelid = rel AND tgname = 'causal_message'
 $$;
+-- In causal_messages, where its rows are published, and causal_copy, which
+-- a first copy reads.
 CREATE FUNCTION pg_temp.in_mesh(rel regclass) RETURNS bigint LANGUAGE sql AS $$
   SELECT count(*) FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
-   WHERE p.pubname = 'causal_mesh' AND pr.prrelid = rel
+   WHERE p.pubname IN ('causal_messages', 'causal_copy') AND pr.prrelid = rel
 $$;
 CREATE FUNCTION pg_temp.wall_ms() RETURNS bigint LANGUAGE sql AS $$
   SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint
@@ -48,8 +50,9 @@ SELECT results_eq(
   $$SELECT name, type, not_null FROM pg_temp.columns_of('tap.chat') ORDER BY name$$,
   $$VALUES ('body', 'text'::regtype, false), ('conversation_id', 'bigint', false), ('copies', 'causal.copy[]', true),
            ('crdb_region', 'text', true), ('deleted_at', 'causal.hlc', false), ('deps', 'causal.hlc[]', true),
-           ('epoch', 'bigint', true), ('hlc', 'causal.hlc', true), ('msg_id', 'uuid', true), ('sender', 'text', false)$$,
-  'enable() adds msg_id uuid, hlc, deps hlc[], crdb_region text, epoch bigint, copies, all NOT NULL, deleted_at, and keeps the own columns');
+           ('epoch', 'bigint', true), ('hlc', 'causal.hlc', true), ('msg_id', 'uuid', true), ('sender', 'text', false),
+           ('written_by', 'text', false)$$,
+  'enable() adds msg_id uuid, hlc, deps hlc[], crdb_region text, epoch bigint, copies, all NOT NULL, deleted_at, written_by, and keeps the own columns');
 SELECT matches((SELECT default_value FROM pg_temp.columns_of('tap.chat') WHERE name = 'msg_id'),
                '^((pg_catalog\.)?gen_random_uuid|(causal\.)?new_msg_id)\(\)$',
                'msg_id defaults to a generated uuid (gen_random_uuid() or causal.new_msg_id())');
@@ -86,10 +89,13 @@ SELECT results_eq(
 SELECT matches((SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'tap.chat'::regclass AND tgname = 'causal_message'),
                $$message_trigger\('conversation_id', 'quiet'\)$$,
                'the trigger names the conversation column and is quiet by default');
-SELECT set_has(
-  $$SELECT schemaname::text || '.' || tablename::text FROM pg_publication_tables WHERE pubname = 'causal_mesh'$$,
-  $$VALUES ('tap.chat'), ('causal.regions'), ('causal.fences')$$,
-  'the table is in publication causal_mesh, with causal.regions and causal.fences');
+SELECT set_eq(
+  $$SELECT pubname::text, schemaname::text || '.' || tablename::text, rowfilter FROM pg_publication_tables
+     WHERE pubname IN ('causal_mesh', 'causal_messages', 'causal_copy') AND schemaname IN ('tap', 'causal')$$,
+  $$VALUES ('causal_messages', 'tap.chat', '(written_by = ''test-east''::text)'), ('causal_copy', 'tap.chat', NULL),
+           ('causal_mesh', 'causal.regions', NULL), ('causal_mesh', 'causal.fences', NULL),
+           ('causal_mesh', 'causal.heartbeats', '(region = ''test-east''::text)')$$,
+  'the table is in causal_messages (the rows this region wrote) and causal_copy; causal_mesh has pg_causal''s tables (heartbeats: this region''s)');
 SELECT results_eq(
   $$SELECT count(*), count(DISTINCT hlc), count(DISTINCT msg_id), bool_and(crdb_region = 'test-east'),
            bool_and(epoch = 0), bool_and(causal.hlc_node(hlc) = 1), bool_and(deps = '{}')
@@ -108,7 +114,7 @@ SELECT set_eq('SELECT * FROM pg_temp.columns_of(''tap.chat'')', 'SELECT * FROM c
 SELECT set_eq('SELECT * FROM pg_temp.indexes_of(''tap.chat'')', 'SELECT * FROM chat_indexes',
               'a second enable() leaves the same indexes, no new ones');
 SELECT is(pg_temp.causal_triggers('tap.chat'), 1::bigint, 'a second enable() leaves one trigger');
-SELECT is(pg_temp.in_mesh('tap.chat'), 1::bigint, 'a second enable() leaves the table in causal_mesh once');
+SELECT is(pg_temp.in_mesh('tap.chat'), 2::bigint, 'a second enable() leaves the table in causal_messages and causal_copy once');
 SELECT set_eq('SELECT msg_id, hlc, crdb_region, epoch FROM tap.chat', 'SELECT * FROM chat_rows',
               'a second enable() does not stamp the rows again');
 SELECT causal.enable('tap.chat', conversation => 'conversation_id', notify => true) \g /dev/null
@@ -200,10 +206,11 @@ CREATE TEMP TABLE gone_indexes AS SELECT * FROM pg_temp.indexes_of('tap.gone');
 CREATE TEMP TABLE gone_rows AS SELECT * FROM tap.gone;
 SELECT is(causal.disable('tap.gone'), 'tap.gone'::regclass, 'disable() returns the table');
 SELECT is(pg_temp.causal_triggers('tap.gone'), 0::bigint, 'disable() drops the trigger');
-SELECT is(pg_temp.in_mesh('tap.gone'), 0::bigint, 'disable() takes the table out of causal_mesh');
-SELECT set_has($$SELECT schemaname::text || '.' || tablename::text FROM pg_publication_tables WHERE pubname = 'causal_mesh'$$,
-               $$VALUES ('causal.regions'), ('causal.fences'), ('tap.chat')$$,
-               'the other members of causal_mesh stay');
+SELECT is(pg_temp.in_mesh('tap.gone'), 0::bigint, 'disable() takes the table out of the publications');
+SELECT set_has($$SELECT pubname::text, schemaname::text || '.' || tablename::text FROM pg_publication_tables$$,
+               $$VALUES ('causal_mesh', 'causal.regions'), ('causal_mesh', 'causal.fences'),
+                        ('causal_messages', 'tap.chat'), ('causal_copy', 'tap.chat')$$,
+               'the other members of the publications stay');
 SELECT set_eq('SELECT * FROM pg_temp.columns_of(''tap.gone'')', 'SELECT * FROM gone_columns',
               'disable() keeps the columns');
 SELECT set_eq('SELECT * FROM pg_temp.indexes_of(''tap.gone'')', 'SELECT * FROM gone_indexes',
@@ -338,7 +345,7 @@ SELECT lives_ok(format('UPDATE tap.chat SET body = body, hlc = hlc WHERE msg_id 
 WITH changed AS (UPDATE tap.chat SET body = body WHERE msg_id = :'first_msg_id' RETURNING 1)
 SELECT is(count(*), 1::bigint, 'and goes through, so RETURNING shows the row (the race-free retry idiom)') FROM changed;
 SELECT set_eq(format('SELECT * FROM tap.chat WHERE msg_id = %L', :'first_msg_id'),
-              'SELECT conversation_id, sender, body, msg_id, hlc, deps, crdb_region, epoch, deleted_at, copies FROM first_row',
+              'SELECT conversation_id, sender, body, msg_id, hlc, deps, crdb_region, epoch, deleted_at, copies, written_by FROM first_row',
               'the row is as it was');
 INSERT INTO tap.chat (conversation_id, sender, body) VALUES (47, 'ana', repeat('Let''s meet. ', 1000));
 SELECT lives_ok($$UPDATE tap.chat SET body = repeat('Let''s meet. ', 1000) WHERE conversation_id = 47$$,

@@ -13,22 +13,28 @@ SELECT causal.enable('chat.messages', conversation => 'conversation_id');
 SELECT causal.enable('chat.messages', conversation => 'conversation_id');
 SELECT count(*) AS causal_triggers FROM pg_trigger
  WHERE tgrelid = 'chat.messages'::regclass AND tgname = 'causal_message';
-SELECT pubname, schemaname, tablename FROM pg_publication_tables
- WHERE pubname = 'causal_mesh' ORDER BY schemaname, tablename;
+-- pg_causal's tables everywhere, heartbeats only this region's; a message
+-- table's rows only where this region's own writes made them, and all of
+-- them for a first copy
+SELECT p.pubname, p.pubinsert, p.pubupdate, t.schemaname, t.tablename, t.rowfilter
+  FROM pg_publication p JOIN pg_publication_tables t USING (pubname)
+ WHERE p.pubname IN ('causal_mesh', 'causal_messages', 'causal_copy')
+ ORDER BY p.pubname, t.schemaname, t.tablename;
 
--- the local path stamps hlc, crdb_region and epoch
+-- the local path stamps hlc, crdb_region and epoch, and says the row is
+-- this region's to publish
 INSERT INTO chat.messages (conversation_id, sender, body)
 VALUES (42, 'ana', 'Let''s meet')
 RETURNING conversation_id, sender, body, msg_id IS NOT NULL AS has_msg_id, hlc IS NOT NULL AS has_hlc,
-          causal.hlc_node(hlc) AS node, deps = '{}' AS no_deps, crdb_region, epoch;
+          causal.hlc_node(hlc) AS node, deps = '{}' AS no_deps, crdb_region, epoch, written_by;
 -- a reply names what it answers; its hlc is above every dep
 INSERT INTO chat.messages (conversation_id, sender, body, deps)
 SELECT 42, 'bo', 'How about 3pm?', ARRAY[hlc] FROM chat.messages WHERE body = 'Let''s meet'
 RETURNING sender, body, cardinality(deps) AS deps, hlc > deps[1] AS after_its_dep;
--- what the client sends for hlc, crdb_region and epoch is not trusted
-INSERT INTO chat.messages (conversation_id, sender, body, hlc, crdb_region, epoch)
-VALUES (42, 'eve', 'forged', '1.00000@9', 'mars', 0)
-RETURNING sender, hlc > '1.00000@9' AS restamped, causal.hlc_node(hlc) AS node, crdb_region, epoch;
+-- what the client sends for hlc, crdb_region, epoch and written_by is not trusted
+INSERT INTO chat.messages (conversation_id, sender, body, hlc, crdb_region, epoch, written_by)
+VALUES (42, 'eve', 'forged', '1.00000@9', 'mars', 0, 'mars')
+RETURNING sender, hlc > '1.00000@9' AS restamped, causal.hlc_node(hlc) AS node, crdb_region, epoch, written_by;
 SELECT sender, body, crdb_region, epoch FROM chat.messages WHERE conversation_id = 42 ORDER BY hlc;
 
 -- a retried send: one message, and the original hlc in one round trip
@@ -103,7 +109,7 @@ SELECT relid, local_inserts > 0 AS counts_local_inserts, applied, duplicates, wi
 -- DELETE leaves a tombstone: the stamp stays, the body goes, deleted_at is set
 SELECT msg_id AS deleted_id, hlc AS deleted_hlc FROM chat.messages WHERE body = 'current' \gset
 DELETE FROM chat.messages WHERE body = 'current' RETURNING sender, body;
-SELECT sender, body, hlc = :'deleted_hlc' AS same_hlc, deleted_at > hlc AS deleted_after
+SELECT sender, body, hlc = :'deleted_hlc' AS same_hlc, deleted_at > hlc AS deleted_after, written_by
   FROM chat.messages WHERE msg_id = :'deleted_id';
 -- deleting a tombstone changes nothing; a retry of the message brings nothing back
 DELETE FROM chat.messages WHERE msg_id = :'deleted_id';
@@ -124,7 +130,8 @@ DELETE FROM chat.messages WHERE body = 'no epoch';
 ALTER TABLE chat.messages DROP COLUMN mood;
 -- TRUNCATE would wipe every region
 TRUNCATE chat.messages;
-SELECT pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = 'causal_mesh';
+SELECT pubname, pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication
+ WHERE pubname IN ('causal_mesh', 'causal_messages', 'causal_copy') ORDER BY pubname;
 
 -- what pg_causal knows of its message tables
 SELECT relid, conversation, notify, sqlstate, problem FROM causal.message_tables();
@@ -141,7 +148,7 @@ DROP EXTENSION pg_causal CASCADE;
 SELECT causal.disable('chat.messages');
 \d chat.messages
 SELECT count(*) AS messages FROM chat.messages;
-SELECT count(*) AS in_mesh FROM pg_publication_tables WHERE pubname = 'causal_mesh' AND tablename = 'messages';
+SELECT count(*) AS in_mesh FROM pg_publication_tables WHERE tablename = 'messages';
 
 -- clean up what this file created
 DROP SCHEMA chat CASCADE;

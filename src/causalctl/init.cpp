@@ -37,10 +37,14 @@ void check_server(RegionSetup& r) {
         throw Refusal(r.region->name + ": pg_causal is not in shared_preload_libraries (add it and restart)");
     if (db.value("SELECT current_setting('wal_level')") != "logical")
         throw Refusal(r.region->name + ": wal_level is not logical (set it and restart)");
-    if (db.value("SELECT count(*) FROM pg_publication p JOIN pg_roles o ON o.oid = p.pubowner"
-                 " WHERE p.pubname = 'causal_mesh' AND NOT o.rolsuper") != "0")
-        throw Refusal(r.region->name + ": publication causal_mesh belongs to a role that is not a superuser, "
-                      "which could stop the mesh's replication (drop it, or have a superuser own it)");
+    const std::string foreign_publication =
+        db.value("SELECT min(p.pubname) FROM pg_publication p JOIN pg_roles o ON o.oid = p.pubowner"
+                 " WHERE p.pubname = ANY (string_to_array($1, ', ')) AND NOT o.rolsuper",
+                 {kMeshPublications});
+    if (!foreign_publication.empty())
+        throw Refusal(r.region->name + ": publication " + foreign_publication +
+                      " belongs to a role that is not a superuser, which could stop the mesh's replication "
+                      "(drop it, or have a superuser own it)");
     // The liveness worker writes the heartbeats there: elsewhere, its peers
     // would take this live region for dead.
     const std::string database = db.value("SELECT current_setting('causal.database')");
@@ -110,7 +114,9 @@ void publish(RegionSetup& r) {
 // DDL: every region needs the table before it can take its rows.
 std::vector<std::string> missing_tables(RegionSetup& from, RegionSetup& to) {
     Result published = from.db->exec(
-        "SELECT format('%I.%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = 'causal_mesh'");
+        "SELECT DISTINCT format('%I.%I', schemaname, tablename) FROM pg_publication_tables"
+        " WHERE pubname = ANY (string_to_array($1, ', '))",
+        {kMeshPublications});
     std::vector<std::string> missing;
     for (int i = 0; i < published.rows(); ++i)
         if (to.db->value("SELECT to_regclass($1) IS NULL", {published.text(i, 0)}) == "t")
@@ -132,14 +138,17 @@ bool subscribe(RegionSetup& to, RegionSetup& from_setup, const std::string& dsn)
         return false;
     }
     Result existing =
-        db.exec("SELECT subconninfo, subenabled, subsynccommit FROM pg_subscription WHERE subname = $1", {name});
+        db.exec("SELECT subconninfo, subenabled, subsynccommit, array_to_string(subpublications, ', ')"
+                "  FROM pg_subscription WHERE subname = $1",
+                {name});
     if (existing.rows() == 0) {
         // copy_data: a region joining a running mesh copies what it lacks
         // from each peer; the apply path drops the copies it already has.
         // synchronous_commit = local: the subscriber flushes what it applied
         // at once and says so, which causal.await_replicated() waits for.
         db.exec("CREATE SUBSCRIPTION " + name + " CONNECTION " + quote_literal(dsn) +
-                " PUBLICATION causal_mesh WITH (copy_data = true, synchronous_commit = 'local', slot_name = " +
+                " PUBLICATION " + kMeshPublications +
+                " WITH (copy_data = true, synchronous_commit = 'local', slot_name = " +
                 quote_literal(name) + ")");
         to.done.push_back("subscribed to " + from);
         return true;
@@ -151,6 +160,11 @@ bool subscribe(RegionSetup& to, RegionSetup& from_setup, const std::string& dsn)
     if (existing.text(0, 2) != "local") {
         db.exec("ALTER SUBSCRIPTION " + name + " SET (synchronous_commit = 'local')");
         to.done.push_back("subscription to " + from + " flushes at once");
+    }
+    if (existing.text(0, 3) != kMeshPublications) {
+        // A mesh built before the messages had a publication of their own.
+        db.exec("ALTER SUBSCRIPTION " + name + " SET PUBLICATION " + kMeshPublications + " WITH (refresh = false)");
+        to.done.push_back("subscription to " + from + " takes publications " + kMeshPublications);
     }
     if (!existing.boolean(0, 1)) {
         db.exec("ALTER SUBSCRIPTION " + name + " ENABLE");

@@ -42,8 +42,4 @@ std::string Mesh::link_dsn(const std::string& from, const std::string& to) const
     return link != links_.end() ? link->second : find(from)->dsn;
 }
 
-std::string link_name(const std::string& from, const std::string& to) {
-    return "causal_" + object_name(from) + "_to_" + object_name(to);
-}
-
 }  // namespace causalctl

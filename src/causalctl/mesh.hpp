@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "../core/links.hpp"
+
 namespace causalctl {
 
 struct Region {
@@ -32,7 +34,12 @@ private:
     std::map<std::pair<std::string, std::string>, std::string> links_;
 };
 
-// Names of the objects of one link: its subscription in `to` and its slot in `from`.
-std::string link_name(const std::string& from, const std::string& to);
+using causal::link_name;
+using causal::object_name;
+
+// What every link subscribes to, as pg_subscription.subpublications lists
+// them: pg_causal's own tables, each region's own messages, and the first
+// copy of every message table (causal.mesh_publication() makes them).
+inline const std::string kMeshPublications = "causal_mesh, causal_messages, causal_copy";
 
 }  // namespace causalctl

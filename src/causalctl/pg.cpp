@@ -68,13 +68,4 @@ std::string quote_literal(const std::string& value) {
     return out + "'";
 }
 
-std::string object_name(const std::string& region) {
-    std::string out;
-    for (char c : region) {
-        const auto u = static_cast<unsigned char>(c);
-        out += std::isalnum(u) ? static_cast<char>(std::tolower(u)) : '_';
-    }
-    return out;
-}
-
 }  // namespace causalctl

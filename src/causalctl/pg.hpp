@@ -62,7 +62,5 @@ private:
 // Quotes a literal for a statement sent elsewhere (a DSN inside CREATE
 // SUBSCRIPTION cannot be a parameter).
 std::string quote_literal(const std::string& value);
-// An identifier made of [a-z0-9_] from a region name, for object names.
-std::string object_name(const std::string& region);
 
 }  // namespace causalctl

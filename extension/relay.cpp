@@ -1,0 +1,379 @@
+// Relay by pull: how a message reaches a region that cannot hear its writer.
+//
+// Each region publishes only what its own writes made (causal_messages,
+// filtered on written_by), so in steady state a message is decoded and sent
+// once per peer, not once per pair of regions. When this region has not
+// heard a peer A's heartbeat for causal.relay_after, its link from A is cut
+// or A is gone. Then this worker asks every peer it does hear, over the
+// connection its subscription to that peer uses, for A's heartbeat as that
+// peer holds it and every row carrying a stamp of A's (the row's hlc, a
+// tombstone's deleted_at, a copy's hlc) at or after this region's stable
+// point for A, in one snapshot. It stores the rows as the apply worker
+// would (session_replication_role = replica, so the apply path deduplicates
+// and joins copies), then the heartbeat, in one transaction.
+//
+// Why the heartbeat may follow: the peer held every message A stamped below
+// the stable point of the heartbeat it holds (it received them first,
+// directly or by a pull of its own), and this region held A's messages
+// below its own stable point for A. So after the pull this region holds
+// every message A stamped below the new stable point too, and a client
+// cursor built on it stays honest. A pulled heartbeat is a heartbeat heard,
+// so liveness hears A through a peer while the direct link is cut, as it
+// did when every region republished everything.
+//
+// A pull that brings nothing new (A is dead and every peer has told what it
+// had) is asked again less and less often, up to once a minute: a region
+// that reaches this one late, or a peer's own late pull, is still heard.
+
+#include "relay.hpp"
+
+#include <cstring>
+
+#include "../src/core/clock.hpp"
+#include "../src/core/links.hpp"
+#include "bgworker.hpp"
+#include "liveness.hpp"
+#include "postgres.hpp"
+#include "settings.hpp"
+#include "spi.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "replication/walreceiver.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timeout.h"
+#include "utils/tuplestore.h"
+}
+
+namespace causal::pg {
+
+int relay_after_ms = 2000;
+
+namespace {
+
+constexpr int kMaxPeers = 64;
+constexpr long kNapMs = 250;
+constexpr int64 kLongestWaitMs = 60 * 1000;
+// A peer that answers this late is not one to relay through: the round ends,
+// and the next asks again.
+constexpr int kPullTimeoutMs = 10 * 1000;
+
+int64 now_ms() { return static_cast<int64>(causal::system_wall_ms()); }
+
+// What the worker knows of a peer between rounds.
+struct PeerState {
+    char region[NAMEDATALEN];
+    int64 next_pull_ms;  // when a peer that stays unheard is asked for again
+    int64 wait_ms;       // the wait after a pull that brought nothing new
+    uint64 last_news;    // a digest of what the last pull brought
+};
+PeerState states[kMaxPeers];
+int state_count = 0;
+
+PeerState& state_of(const char* region) {
+    for (int i = 0; i < state_count; ++i)
+        if (std::strcmp(states[i].region, region) == 0) return states[i];
+    if (state_count == kMaxPeers) state_count = 0;  // more peers than a mesh has: start over
+    PeerState& s = states[state_count++];
+    s = PeerState{};
+    strlcpy(s.region, region, NAMEDATALEN);
+    return s;
+}
+
+// One round's view of the mesh, read in a transaction of its own and kept in
+// the round's memory context.
+struct Peer {
+    char* region;
+    int node_id;
+    char* stable;    // this region's stable point for it, or nullptr
+    char* conninfo;  // of this region's subscription to it, or nullptr
+    bool heard;      // heard within causal.relay_after
+    bool unheard;    // not heard for longer, and due: its rows are pulled
+    uint64 news;     // this round's digest of what pulls brought of it
+};
+struct Table {
+    char* name;     // schema-qualified, quoted as needed
+    char* columns;  // every column an INSERT may name
+    char* values;   // the same, of the record `r`
+};
+struct View {
+    Peer* peers;
+    int peer_count;
+    Table* tables;
+    int table_count;
+};
+
+char* copy_text(uint64 row, int column, MemoryContext keep) {
+    MemoryContext spi = MemoryContextSwitchTo(keep);
+    char* value = spi_text(row, column);
+    MemoryContextSwitchTo(spi);
+    return value;
+}
+
+bool read_view(const char* region, View& view, MemoryContext keep) {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    pgstat_report_activity(STATE_RUNNING, "pg_causal relay: reading the mesh");
+    const Oid type = TEXTOID;
+    const Datum arg = CStringGetTextDatum(region);
+    spi_run("SELECT 1 FROM pg_catalog.pg_extension e, causal.regions r"
+            " WHERE e.extname OPERATOR(pg_catalog.=) 'pg_causal' AND r.region OPERATOR(pg_catalog.=) $1",
+            SPI_OK_SELECT, {1, &type, &arg}, true);
+    if (SPI_processed > 0) {
+        spi_run("SELECT r.region, r.node_id, h.stable::text FROM causal.regions r"
+                "  LEFT JOIN causal.heartbeats h ON h.region OPERATOR(pg_catalog.=) r.region"
+                " WHERE r.region OPERATOR(pg_catalog.<>) $1 AND r.node_id IS NOT NULL",
+                SPI_OK_SELECT, {1, &type, &arg}, true, kMaxPeers);
+        view.peer_count = static_cast<int>(SPI_processed);
+        view.peers = static_cast<Peer*>(MemoryContextAllocZero(keep, sizeof(Peer) * (view.peer_count + 1)));
+        for (int i = 0; i < view.peer_count; ++i) {
+            Peer& p = view.peers[i];
+            p.region = copy_text(i, 1, keep);
+            p.node_id = pg_strtoint32(spi_text(i, 2));
+            p.stable = copy_text(i, 3, keep);
+        }
+        // The subscription to a peer, by the name causalctl gives it.
+        spi_run("SELECT s.subname::text, s.subconninfo FROM pg_catalog.pg_subscription s"
+                "  JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.subdbid"
+                " WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() AND s.subenabled",
+                SPI_OK_SELECT, {}, true);
+        for (int i = 0; i < view.peer_count; ++i) {
+            char link[NAMEDATALEN * 3];
+            strlcpy(link, causal::link_name(view.peers[i].region, region).c_str(), sizeof link);
+            for (uint64 r = 0; r < SPI_processed; ++r)
+                if (std::strcmp(spi_text(r, 1), link) == 0) view.peers[i].conninfo = copy_text(r, 2, keep);
+        }
+        spi_run("SELECT m.relid::text, c.names, c.values FROM causal.message_tables() m,"
+                "  LATERAL (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),"
+                "                  pg_catalog.string_agg('r.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(a.attname),"
+                "                                        ', ' ORDER BY a.attnum)"
+                "             FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) m.relid"
+                "              AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped"
+                "              AND a.attgenerated OPERATOR(pg_catalog.=) '') c(names, values)"
+                " WHERE m.problem IS NULL",
+                SPI_OK_SELECT, {}, true);
+        view.table_count = static_cast<int>(SPI_processed);
+        view.tables = static_cast<Table*>(MemoryContextAllocZero(keep, sizeof(Table) * (view.table_count + 1)));
+        for (int i = 0; i < view.table_count; ++i)
+            view.tables[i] = Table{copy_text(i, 1, keep), copy_text(i, 2, keep), copy_text(i, 3, keep)};
+    }
+    PopActiveSnapshot();
+    SPI_finish();
+    CommitTransactionCommand();
+    return view.peer_count > 0;
+}
+
+// The rows of `table` carrying a stamp of `peer`'s at or after its stable
+// point here, as the peer behind the connection holds them.
+char* rows_query(const Table& table, const Peer& peer) {
+    auto stamped = [&](const char* column) {
+        return psprintf("(causal.hlc_node(%s) OPERATOR(pg_catalog.=) %d%s)", column, peer.node_id,
+                        peer.stable ? psprintf(" AND %s OPERATOR(causal.>=) %s::causal.hlc", column,
+                                               quote_literal_cstr(peer.stable))
+                                    : "");
+    };
+    return psprintf("SELECT pg_catalog.row_to_json(m)::text FROM ONLY %s m WHERE %s OR %s"
+                    " OR EXISTS (SELECT FROM pg_catalog.unnest(m.copies) c WHERE %s)",
+                    table.name, stamped("m.hlc"), stamped("m.deleted_at"), stamped("c.hlc"));
+}
+
+WalReceiverConn* connection = nullptr;
+int pull_timeout = -1;
+
+void close_connection() {
+    if (pull_timeout >= 0) disable_timeout(static_cast<TimeoutId>(pull_timeout), false);
+    if (connection != nullptr) walrcv_disconnect(connection);
+    connection = nullptr;
+}
+
+void pull_timed_out() {
+    QueryCancelPending = true;
+    InterruptPending = true;
+    SetLatch(MyLatch);
+}
+
+WalRcvExecResult* remote(const char* query, int columns, const Oid* types, WalRcvExecStatus expected) {
+    WalRcvExecResult* result = walrcv_exec(connection, query, columns, types);
+    if (result->status != expected)
+        ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("pg_causal relay: a pull failed: %s", result->err),
+                        errcontext("remote query: %s", query)));
+    return result;
+}
+
+// The first column of every row of `result`, as a text[]; their digest is
+// added to `news`.
+Datum text_array(WalRcvExecResult* result, uint64& news) {
+    TupleTableSlot* slot = MakeSingleTupleTableSlot(result->tupledesc, &TTSOpsMinimalTuple);
+    ArrayBuildState* texts = initArrayResult(TEXTOID, CurrentMemoryContext, false);
+    while (tuplestore_gettupleslot(result->tuplestore, true, false, slot)) {
+        bool isnull = false;
+        const Datum value = slot_getattr(slot, 1, &isnull);
+        if (isnull) continue;
+        const text* row = DatumGetTextPP(value);
+        news += hash_bytes_extended(reinterpret_cast<const unsigned char*>(VARDATA_ANY(row)),
+                                    static_cast<int>(VARSIZE_ANY_EXHDR(row)), 0);
+        accumArrayResult(texts, value, false, TEXTOID, CurrentMemoryContext);
+    }
+    ExecDropSingleTupleTableSlot(slot);
+    return makeArrayResult(texts, CurrentMemoryContext);
+}
+
+// Pulls from `source`, in one snapshot there and one transaction here, what
+// it holds of every unheard peer: the rows, stored as the apply worker would,
+// then the heartbeat.
+void pull_from(const Peer& source, View& view) {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    pgstat_report_activity(STATE_RUNNING, "pg_causal relay: pulling");
+    // Replica: the message tables' triggers take the apply path, and the
+    // heartbeats' register keeps the newest beat.
+    (void)set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+                            true, 0, false);
+    enable_timeout_after(static_cast<TimeoutId>(pull_timeout), kPullTimeoutMs);
+    char* error = nullptr;
+    connection = walrcv_connect(source.conninfo, true, "pg_causal relay", &error);
+    if (connection == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
+                        errmsg("pg_causal relay: cannot reach region \"%s\": %s", source.region, error)));
+    (void)remote("BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ", 0, nullptr, WALRCV_OK_COMMAND);
+    const Oid text_types[2] = {TEXTOID, TEXTOID};
+    const Oid array_type = TEXTARRAYOID;
+    for (int i = 0; i < view.peer_count; ++i) {
+        Peer& peer = view.peers[i];
+        if (!peer.unheard) continue;
+        // The heartbeat first, the rows after, in one snapshot: the rows are
+        // then every row below its stable point, and maybe more.
+        WalRcvExecResult* beat = remote(psprintf("SELECT h.beat::text, h.stable::text FROM causal.heartbeats h"
+                                                 " WHERE h.region OPERATOR(pg_catalog.=) %s",
+                                                 quote_literal_cstr(peer.region)),
+                                        2, text_types, WALRCV_OK_TUPLES);
+        for (int t = 0; t < view.table_count; ++t) {
+            const Table& table = view.tables[t];
+            const Datum rows = text_array(remote(rows_query(table, peer), 1, text_types, WALRCV_OK_TUPLES), peer.news);
+            spi_run(psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s"
+                             "  FROM pg_catalog.unnest($1) AS j(row),"
+                             "       pg_catalog.json_populate_record(NULL::%s, j.row::pg_catalog.json) AS r",
+                             table.name, table.columns, table.values, table.name),
+                    SPI_OK_INSERT, {1, &array_type, &rows});
+        }
+        TupleTableSlot* slot = MakeSingleTupleTableSlot(beat->tupledesc, &TTSOpsMinimalTuple);
+        if (tuplestore_gettupleslot(beat->tuplestore, true, false, slot)) {
+            Datum args[3];
+            char nulls[4] = "   ";
+            for (int c = 0; c < 2; ++c) {
+                bool isnull = false;
+                args[c + 1] = slot_getattr(slot, c + 1, &isnull);
+                if (isnull) nulls[c + 1] = 'n';
+            }
+            args[0] = CStringGetTextDatum(peer.region);
+            if (nulls[1] == ' ') {
+                const text* value = DatumGetTextPP(args[1]);
+                peer.news += hash_bytes_extended(reinterpret_cast<const unsigned char*>(VARDATA_ANY(value)),
+                                                 static_cast<int>(VARSIZE_ANY_EXHDR(value)), 1);
+            }
+            const Oid types[3] = {TEXTOID, TEXTOID, TEXTOID};
+            spi_run("INSERT INTO causal.heartbeats (region, beat, stable) VALUES ($1, $2::bigint, $3::causal.hlc)",
+                    SPI_OK_INSERT, {3, types, args, nulls});
+        }
+        ExecDropSingleTupleTableSlot(slot);
+    }
+    (void)remote("COMMIT", 0, nullptr, WALRCV_OK_COMMAND);
+    close_connection();
+    PopActiveSnapshot();
+    SPI_finish();
+    CommitTransactionCommand();
+}
+
+void relay_once(MemoryContext round_memory, int64 started_ms) {
+    const char* region = region_setting ? region_setting : "";
+    const int64 now = now_ms();
+    // The streams get their chance first after a start.
+    if (relay_after_ms <= 0 || region[0] == '\0' || now - started_ms < relay_after_ms) return;
+    MemoryContextReset(round_memory);
+    View view = {};
+    if (!read_view(region, view, round_memory)) return;
+    int unheard = 0;
+    for (int i = 0; i < view.peer_count; ++i) {
+        Peer& peer = view.peers[i];
+        PeerState& state = state_of(peer.region);
+        const int64 heard = peer_heard_ms(peer.region);
+        peer.heard = heard > 0 && now - heard <= relay_after_ms;
+        if (peer.heard) state = PeerState{};
+        strlcpy(state.region, peer.region, NAMEDATALEN);
+        peer.unheard = !peer.heard && heard >= 0 && state.next_pull_ms <= now;
+        unheard += peer.unheard;
+    }
+    if (unheard == 0) return;
+    MemoryContext outside = MemoryContextSwitchTo(round_memory);
+    for (int s = 0; s < view.peer_count; ++s) {
+        const Peer& source = view.peers[s];
+        if (!source.heard || source.conninfo == nullptr) continue;
+        // A source that fails costs its own pull, not the others'.
+        PG_TRY();
+        {
+            pull_from(source, view);
+        }
+        PG_CATCH();
+        {
+            MemoryContextSwitchTo(round_memory);
+            EmitErrorReport();
+            FlushErrorState();
+            AbortCurrentTransaction();
+            SPI_finish();
+            close_connection();
+        }
+        PG_END_TRY();
+    }
+    MemoryContextSwitchTo(outside);
+    for (int i = 0; i < view.peer_count; ++i) {
+        const Peer& peer = view.peers[i];
+        if (!peer.unheard) continue;
+        PeerState& state = state_of(peer.region);
+        // News: pull again as soon as it is due. The same again: wait twice
+        // as long as last time.
+        state.wait_ms = peer.news != state.last_news
+                            ? relay_after_ms
+                            : std::min<int64>(kLongestWaitMs, std::max<int64>(relay_after_ms, state.wait_ms * 2));
+        state.last_news = peer.news;
+        state.next_pull_ms = now + state.wait_ms;
+    }
+    pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
+}  // namespace
+
+void relay_register_worker() {
+    register_worker("pg_causal relay", "causal_relay_worker_main",
+                    BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION, BgWorkerStart_RecoveryFinished, 5);
+}
+
+}  // namespace causal::pg
+
+using namespace causal::pg;
+
+extern "C" PGDLLEXPORT void causal_relay_worker_main(Datum);
+
+void causal_relay_worker_main(Datum) {
+    connect_worker_to_mesh_database();
+    // libpqwalreceiver: the connection a subscription uses, interruptible
+    // while it waits, and no libpq of pg_causal's own.
+    load_file("libpqwalreceiver", false);
+    pull_timeout = RegisterTimeout(USER_TIMEOUT, pull_timed_out);
+    MemoryContext round_memory =
+        AllocSetContextCreate(TopMemoryContext, "pg_causal relay round", ALLOCSET_DEFAULT_SIZES);
+    const int64 started_ms = now_ms();
+    run_rounds(kNapMs, [&] { relay_once(round_memory, started_ms); }, [] { close_connection(); });
+}
