@@ -3,8 +3,10 @@
 // Each region publishes only what its own writes made (causal_messages,
 // filtered on written_by), so in steady state a message is decoded and sent
 // once per peer, not once per pair of regions. When this region has not
-// heard a peer A's heartbeat for causal.relay_after, its link from A is cut
-// or A is gone. Then this worker asks every peer it does hear, over the
+// heard a peer A's heartbeat for causal.relay_after, and its subscription to
+// A has received nothing for as long, its link from A is cut or A is gone
+// (a stream that still brings data only lags: a pull would add load where
+// there is too much already). Then this worker asks every peer it does hear, over the
 // connection its subscription to that peer uses, for A's heartbeat as that
 // peer holds it and every row carrying a stamp of A's (the row's hlc, a
 // tombstone's deleted_at, a copy's hlc) at or after this region's stable
@@ -96,8 +98,9 @@ struct Peer {
     int node_id;
     char* stable;    // this region's stable point for it, or nullptr
     char* conninfo;  // of this region's subscription to it, or nullptr
-    bool heard;      // heard within causal.relay_after
-    bool unheard;    // not heard for longer, and due: its rows are pulled
+    bool stream_silent;  // its subscription received nothing within causal.relay_after
+    bool heard;          // heard within causal.relay_after
+    bool unheard;        // not heard for longer, its stream silent too, and due: its rows are pulled
     uint64 news;     // this round's digest of what pulls brought of it
 };
 struct Table {
@@ -125,8 +128,8 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
     SPI_connect();
     PushActiveSnapshot(GetTransactionSnapshot());
     pgstat_report_activity(STATE_RUNNING, "pg_causal relay: reading the mesh");
-    const Oid type = TEXTOID;
-    const Datum arg = CStringGetTextDatum(region);
+    const Oid type = TEXTOID, int_type = INT4OID;
+    const Datum arg = CStringGetTextDatum(region), relay_after = Int32GetDatum(relay_after_ms);
     spi_run("SELECT 1 FROM pg_catalog.pg_extension e, causal.regions r"
             " WHERE e.extname OPERATOR(pg_catalog.=) 'pg_causal' AND r.region OPERATOR(pg_catalog.=) $1",
             SPI_OK_SELECT, {1, &type, &arg}, true);
@@ -143,16 +146,31 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
             p.node_id = pg_strtoint32(spi_text(i, 2));
             p.stable = copy_text(i, 3, keep);
         }
-        // The subscription to a peer, by the name causalctl gives it.
-        spi_run("SELECT s.subname::text, s.subconninfo FROM pg_catalog.pg_subscription s"
+        // The subscription to a peer, by the name causalctl gives it, and
+        // how long ago its apply worker last received anything.
+        spi_run("SELECT s.subname::text, s.subconninfo,"
+                "       (SELECT pg_catalog.min(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-)"
+                "                              w.last_msg_receipt_time)"
+                "          FROM pg_catalog.pg_stat_subscription w"
+                "         WHERE w.subid OPERATOR(pg_catalog.=) s.oid AND w.relid IS NULL) IS NULL"
+                "    OR (SELECT pg_catalog.min(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-)"
+                "                              w.last_msg_receipt_time)"
+                "          FROM pg_catalog.pg_stat_subscription w"
+                "         WHERE w.subid OPERATOR(pg_catalog.=) s.oid AND w.relid IS NULL)"
+                "       OPERATOR(pg_catalog.>) pg_catalog.make_interval(secs => $1::pg_catalog.float8 / 1000)"
+                "  FROM pg_catalog.pg_subscription s"
                 "  JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.subdbid"
                 " WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() AND s.subenabled",
-                SPI_OK_SELECT, {}, true);
+                SPI_OK_SELECT, {1, &int_type, &relay_after}, true);
         for (int i = 0; i < view.peer_count; ++i) {
             char link[NAMEDATALEN * 3];
             strlcpy(link, causal::link_name(view.peers[i].region, region).c_str(), sizeof link);
-            for (uint64 r = 0; r < SPI_processed; ++r)
-                if (std::strcmp(spi_text(r, 1), link) == 0) view.peers[i].conninfo = copy_text(r, 2, keep);
+            view.peers[i].stream_silent = true;
+            for (uint64 r = 0; r < SPI_processed; ++r) {
+                if (std::strcmp(spi_text(r, 1), link) != 0) continue;
+                view.peers[i].conninfo = copy_text(r, 2, keep);
+                view.peers[i].stream_silent = std::strcmp(spi_text(r, 3), "t") == 0;
+            }
         }
         spi_run("SELECT m.relid::text, c.names, c.values FROM causal.message_tables() m,"
                 "  LATERAL (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),"
@@ -206,7 +224,8 @@ void pull_timed_out() {
 WalRcvExecResult* remote(const char* query, int columns, const Oid* types, WalRcvExecStatus expected) {
     WalRcvExecResult* result = walrcv_exec(connection, query, columns, types);
     if (result->status != expected)
-        ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("pg_causal relay: a pull failed: %s", result->err),
+        ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("pg_causal relay: a pull failed: %s",
+                                                                  result->err ? result->err : "an unexpected answer"),
                         errcontext("remote query: %s", query)));
     return result;
 }
@@ -244,7 +263,11 @@ void pull_from(const Peer& source, View& view) {
                             true, 0, false);
     enable_timeout_after(static_cast<TimeoutId>(pull_timeout), kPullTimeoutMs);
     char* error = nullptr;
+    // Outside the transaction's memory: an error aborts the transaction
+    // before the connection is closed.
+    MemoryContext local = MemoryContextSwitchTo(TopMemoryContext);
     connection = walrcv_connect(source.conninfo, true, "pg_causal relay", &error);
+    MemoryContextSwitchTo(local);
     if (connection == nullptr)
         ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
                         errmsg("pg_causal relay: cannot reach region \"%s\": %s", source.region, error)));
@@ -313,7 +336,9 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
         peer.heard = heard > 0 && now - heard <= relay_after_ms;
         if (peer.heard) state = PeerState{};
         strlcpy(state.region, peer.region, NAMEDATALEN);
-        peer.unheard = !peer.heard && heard >= 0 && state.next_pull_ms <= now;
+        // A stream that still brings data is one that lags: a pull from a
+        // peer, under the same load, would add to it and not help.
+        peer.unheard = !peer.heard && peer.stream_silent && heard >= 0 && state.next_pull_ms <= now;
         unheard += peer.unheard;
     }
     if (unheard == 0) return;
@@ -331,9 +356,9 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
             MemoryContextSwitchTo(round_memory);
             EmitErrorReport();
             FlushErrorState();
+            close_connection();
             AbortCurrentTransaction();
             SPI_finish();
-            close_connection();
         }
         PG_END_TRY();
     }

@@ -170,4 +170,17 @@ ok "$(contains "$out" "cannot read the configuration file")" "... and it says it
 run out env CAUSALCTL_CONFIG="$CAUSAL_WORK/no-such.conf" "$causalctl" status --config "$config"
 is "$rc" 0 "--config wins over \$CAUSALCTL_CONFIG"
 
+# --apply-commit: the subscriptions' synchronous_commit, local by default.
+sync_modes() { for r in us-east eu-west ap-south; do
+  mesh_sql "$r" -At -c "SELECT string_agg(DISTINCT subsynccommit, ',') FROM pg_subscription WHERE subname LIKE 'causal\_%'"
+done | tr '\n' ' '; }
+is "$(sync_modes)" "local local local " "init made every subscription flush what it applies at once (local)"
+run out causalctl_mesh init --apply-commit off
+is "$rc" 0 "init --apply-commit off: exit 0"
+is "$(sync_modes)" "off off off " "... and every subscription now flushes in batches"
+run out causalctl_mesh init --apply-commit sometimes
+is "$rc" 2 "init --apply-commit sometimes: exit 2"
+causalctl_mesh init >/dev/null 2>&1
+is "$(sync_modes)" "local local local " "init without it goes back to local"
+
 done_testing

@@ -28,6 +28,12 @@ struct Options {
     std::string target;                       // failover, rejoin: the region
     bool force = false;                       // failover: fence a region its peers still hear
     double dead_after_s = 3;                  // failover: heard within this = alive
+    // init: the subscriptions' synchronous_commit. local: each applied
+    // transaction is flushed and acknowledged at once, so
+    // causal.await_replicated() returns in about a round trip; off: the WAL
+    // writer flushes in batches, which carries more messages per second, and
+    // an acknowledgement waits for the apply worker's next report.
+    std::string apply_commit = "local";
 };
 
 int init(const Mesh& mesh, const Options& options, std::ostream& out);

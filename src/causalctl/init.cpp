@@ -125,7 +125,7 @@ std::vector<std::string> missing_tables(RegionSetup& from, RegionSetup& to) {
 }
 
 // Returns false when the link must wait for tables `to` lacks.
-bool subscribe(RegionSetup& to, RegionSetup& from_setup, const std::string& dsn) {
+bool subscribe(RegionSetup& to, RegionSetup& from_setup, const std::string& dsn, const std::string& apply_commit) {
     Connection& db = *to.db;
     const std::string& from = from_setup.region->name;
     const std::string name = link_name(from, to.region->name);
@@ -144,12 +144,12 @@ bool subscribe(RegionSetup& to, RegionSetup& from_setup, const std::string& dsn)
     if (existing.rows() == 0) {
         // copy_data: a region joining a running mesh copies what it lacks
         // from each peer; the apply path drops the copies it already has.
-        // synchronous_commit = local: the subscriber flushes what it applied
-        // at once and says so, which causal.await_replicated() waits for.
+        // synchronous_commit = local (the default): the subscriber flushes
+        // what it applied at once and says so, which
+        // causal.await_replicated() waits for (Options::apply_commit).
         db.exec("CREATE SUBSCRIPTION " + name + " CONNECTION " + quote_literal(dsn) +
-                " PUBLICATION " + kMeshPublications +
-                " WITH (copy_data = true, synchronous_commit = 'local', slot_name = " +
-                quote_literal(name) + ")");
+                " PUBLICATION " + kMeshPublications + " WITH (copy_data = true, synchronous_commit = " +
+                quote_literal(apply_commit) + ", slot_name = " + quote_literal(name) + ")");
         to.done.push_back("subscribed to " + from);
         return true;
     }
@@ -157,9 +157,10 @@ bool subscribe(RegionSetup& to, RegionSetup& from_setup, const std::string& dsn)
         db.exec("ALTER SUBSCRIPTION " + name + " CONNECTION " + quote_literal(dsn));
         to.done.push_back("new connection to " + from);
     }
-    if (existing.text(0, 2) != "local") {
-        db.exec("ALTER SUBSCRIPTION " + name + " SET (synchronous_commit = 'local')");
-        to.done.push_back("subscription to " + from + " flushes at once");
+    if (existing.text(0, 2) != apply_commit) {
+        db.exec("ALTER SUBSCRIPTION " + name + " SET (synchronous_commit = " + quote_literal(apply_commit) + ")");
+        to.done.push_back("subscription to " + from + (apply_commit == "local" ? " flushes at once"
+                                                                              : " flushes in batches"));
     }
     if (existing.text(0, 3) != kMeshPublications) {
         // A mesh built before the messages had a publication of their own.
@@ -207,7 +208,7 @@ int init(const Mesh& mesh, const Options& options, std::ostream& out) {
         for (RegionSetup& r : setups) publish(r);
         for (RegionSetup& to : setups)
             for (RegionSetup& from : setups)
-                if (from.region != to.region) subscribe(to, from, mesh.link_dsn(from.region->name, to.region->name));
+                if (from.region != to.region) subscribe(to, from, mesh.link_dsn(from.region->name, to.region->name), options.apply_commit);
     } catch (const Refusal& refusal) {
         if (options.json)
             out << json::Object().add("ok", "false").add("refused", json::string(refusal.what())).str() << '\n';

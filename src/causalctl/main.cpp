@@ -23,8 +23,11 @@ usage: causalctl COMMAND [REGION] [options]
 
 commands
   init      build the full mesh, or complete it: node ids, causal.region,
-            registration, publication causal_mesh, a subscription in every
-            region to every other. Idempotent. Refuses (changing nothing) when
+            registration, the publications causal_mesh, causal_messages and
+            causal_copy, a subscription in every region to every other
+            (--apply-commit local, the default: each applied transaction is
+            flushed and acknowledged at once, for causal.await_replicated();
+            off: flushed in batches, more messages per second). Idempotent. Refuses (changing nothing) when
             a region cannot be reached, lacks pg_causal in
             shared_preload_libraries or wal_level = logical, or when two
             regions share a node id. Run it again after causal.enable() on a
@@ -96,6 +99,8 @@ int main(int argc, char** argv) {
         ("max-slot-wal-mb", po::value<long long>()->default_value(1024), "status: warn above this")
         ("force", po::bool_switch(), "failover: fence a region its peers still hear")
         ("dead-after", po::value<double>()->default_value(3), "failover: heard within this many seconds = alive")
+        ("apply-commit", po::value<std::string>()->default_value("local"),
+         "init: the subscriptions' synchronous_commit, local (fast RPO-zero acknowledgements) or off (more throughput)")
         ("command", po::value<std::string>(), "init, status, verify, failover, rejoin")
         ("target", po::value<std::string>(), "failover, rejoin: the region");
     po::positional_options_description positional;
@@ -131,6 +136,9 @@ int main(int argc, char** argv) {
         settings.max_slot_wal_mb = vm["max-slot-wal-mb"].as<long long>();
         settings.force = vm["force"].as<bool>();
         settings.dead_after_s = vm["dead-after"].as<double>();
+        settings.apply_commit = vm["apply-commit"].as<std::string>();
+        if (settings.apply_commit != "local" && settings.apply_commit != "off")
+            throw po::error("--apply-commit is local or off, not \"" + settings.apply_commit + "\"");
         if (vm.count("target")) settings.target = vm["target"].as<std::string>();
         if ((command == "failover" || command == "rejoin") && settings.target.empty())
             throw po::error(command + " needs the region: causalctl " + command + " REGION");
