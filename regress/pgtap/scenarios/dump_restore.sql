@@ -23,8 +23,10 @@ SELECT is(pg_temp.value_of(:'talk_sql'), :'talk', 'every message of an enabled t
 SELECT is(pg_temp.value_of(:'fencing_sql'), :'fencing', 'causal.regions and causal.fences are restored');
 SELECT is((SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'chat.talk'::regclass AND tgname = 'causal_message'),
           'A'::"char", 'the trigger is back, enabled ALWAYS');
-SELECT ok(EXISTS (SELECT FROM pg_publication_tables WHERE pubname = 'causal_mesh' AND schemaname = 'chat'
-                   AND tablename = 'talk'), 'the table is in publication causal_mesh again');
+SELECT is(ARRAY(SELECT pubname || ' ' || coalesce(rowfilter, '-') FROM pg_publication_tables
+                  WHERE schemaname = 'chat' AND tablename = 'talk' ORDER BY pubname),
+          ARRAY['causal_copy -', 'causal_messages (written_by = ''' || current_setting('causal.region') || '''::text)'],
+          'the table is in publications causal_messages (with its row filter) and causal_copy again');
 SELECT lives_ok('INSERT INTO chat.talk (conversation_id, body) VALUES (1, ''after the restore'')',
                 'and stamps new messages');
 SELECT * FROM finish();

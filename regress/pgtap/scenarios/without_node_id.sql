@@ -25,6 +25,6 @@ SELECT pg_reload_conf();
 SELECT is(ARRAY(SELECT name FROM pg_settings WHERE name LIKE 'causal.%' ORDER BY name),
           ARRAY['causal.allow_drop_extension', 'causal.database', 'causal.heartbeat_interval',
                 'causal.max_clock_offset', 'causal.max_hlc_lead', 'causal.node_id', 'causal.region',
-                'causal.self_fence_after'],
-          'the settings: clock, region, liveness, self-fencing, and the guards');
+                'causal.relay_after', 'causal.self_fence_after'],
+          'the settings: clock, region, liveness, relay, self-fencing, and the guards');
 SELECT * FROM finish();
