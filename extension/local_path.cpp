@@ -146,13 +146,13 @@ HeapTuple local_insert(const Firing& t) {
     Datum deps_value = get(t, row, t.columns.deps, &isnull);
     if (isnull) deps_value = PointerGetDatum(construct_empty_array(TupleDescAttr(t.desc, t.columns.hlc - 1)->atttypid));
     // deleted_at and copies too: a message is born alive, and one copy.
-    // written_by: this region publishes it (causal_messages).
+    // written_by NULL: the region that wrote it is its crdb_region's, which
+    // publishes it (causal_messages).
     int columns[] = {t.columns.msg_id, t.columns.hlc,        t.columns.deps,   t.columns.region,
                      t.columns.epoch,  t.columns.deleted_at, t.columns.copies, t.columns.written_by};
-    const Datum this_region = CStringGetTextDatum(region);
-    Datum values[] = {msg_id, hlc_datum(stamped), deps_value, this_region, Int64GetDatum(state.epoch),
-                      Datum(0), no_copies(t), this_region};
-    bool nulls[] = {false, false, false, false, false, true, false, false};
+    Datum values[] = {msg_id, hlc_datum(stamped), deps_value, CStringGetTextDatum(region), Int64GetDatum(state.epoch),
+                      Datum(0), no_copies(t), Datum(0)};
+    bool nulls[] = {false, false, false, false, false, true, false, true};
     return heap_modify_tuple_by_cols(row, t.desc, 8, columns, values, nulls);
 }
 
@@ -215,8 +215,8 @@ void write_tombstone(const Firing& t) {
                                 "let it be NULL.",
                                 quote_identifier(NameStr(attribute->attname)))));
     }
-    // The stamp it keeps, then when it was deleted and by which region (the
-    // one that publishes it).
+    // The stamp it keeps (crdb_region is the message's region), then when it
+    // was deleted and by which region: the one that publishes it.
     const AttrNumber columns[] = {t.columns.conversation, t.columns.msg_id, t.columns.hlc,
                                   t.columns.deps,         t.columns.region, t.columns.epoch,
                                   t.columns.copies,       t.columns.deleted_at, t.columns.written_by};

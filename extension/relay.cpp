@@ -1,18 +1,18 @@
 // Relay by pull: how a message reaches a region that cannot hear its writer.
 //
 // Each region publishes only what its own writes made (causal_messages,
-// filtered on written_by), so in steady state a message is decoded and sent
-// once per peer, not once per pair of regions. When this region has not
+// filtered on who wrote the row), so in steady state a message is decoded and
+// sent once per peer, not once per pair of regions. When this region has not
 // heard a peer A's heartbeat for causal.relay_after, and its subscription to
-// A has received nothing for as long, its link from A is cut or A is gone
-// (a stream that still brings data only lags: a pull would add load where
-// there is too much already). Then this worker asks every peer it does hear, over the
-// connection its subscription to that peer uses, for A's heartbeat as that
-// peer holds it and every row carrying a stamp of A's (the row's hlc, a
+// A has received nothing for as long, its link from A is cut or A is gone (a
+// stream that still brings data only lags: a pull would add load where there
+// is too much already). Then this worker asks every peer it does hear, over
+// the connection its subscription to that peer uses, for A's heartbeat as
+// that peer holds it and every row carrying a stamp of A's (the row's hlc, a
 // tombstone's deleted_at, a copy's hlc) at or after this region's stable
-// point for A, in one snapshot. It stores the rows as the apply worker
-// would (session_replication_role = replica, so the apply path deduplicates
-// and joins copies), then the heartbeat, in one transaction.
+// point for A, in one snapshot. It stores the rows as the apply worker would
+// (session_replication_role = replica, so the apply path deduplicates and
+// joins copies), then the heartbeat, in one transaction.
 //
 // Why the heartbeat may follow: the peer held every message A stamped below
 // the stable point of the heartbeat it holds (it received them first,

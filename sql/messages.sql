@@ -87,9 +87,11 @@ RETURNS SETOF record LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_tem
          ('epoch', 'bigint'::regtype, 'bigint'),
          ('deleted_at', 'causal.hlc'::regtype, 'causal.hlc'),
          ('copies', 'causal.copy[]'::regtype, 'causal.copy[] NOT NULL DEFAULT ''{}'''),
-         -- the region whose own write made the row: its local insert, or its
-         -- DELETE (a tombstone); the apply path keeps it. What a region
-         -- publishes (causal_messages).
+         -- the region whose DELETE made a tombstone (whose crdb_region is
+         -- the message's); NULL on every other row, which its crdb_region's
+         -- region wrote. A region publishes the rows it wrote,
+         -- coalesce(written_by, crdb_region) (causal_messages); the apply
+         -- path keeps the column as it comes.
          ('written_by', 'text'::regtype, 'text')
 $$;
 
@@ -283,7 +285,8 @@ COMMENT ON FUNCTION causal.message_tables() IS
 --    (a heartbeat relayed by another region would move this region's peers'
 --    stable point past messages that did not come with it).
 --  * causal_messages: every message table, INSERT only, the rows this
---    region's own writes made (written_by): each message is decoded and sent
+--    region's own writes made (coalesce(written_by, crdb_region): a local
+--    insert, or a tombstone of its DELETE): each message is decoded and sent
 --    once per peer. A region that cannot hear a writer directly pulls its rows
 --    from a peer that can (relay.cpp). Updates need not travel: a local one
 --    changes nothing, and the apply path's (another copy joining a row) are
@@ -327,7 +330,7 @@ BEGIN
   SELECT string_agg(format('ONLY %s', m.relid)
                     || CASE WHEN EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = m.relid
                                             AND a.attname = 'written_by' AND NOT a.attisdropped)
-                            THEN format(' WHERE (written_by = %L)', this_region) ELSE '' END,
+                            THEN format(' WHERE (coalesce(written_by, crdb_region) = %L)', this_region) ELSE '' END,
                     ', ' ORDER BY m.relid::text)
     INTO tables FROM causal.message_tables() m;
   IF tables IS NOT NULL THEN

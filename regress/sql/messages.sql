@@ -21,8 +21,8 @@ SELECT p.pubname, p.pubinsert, p.pubupdate, t.schemaname, t.tablename, t.rowfilt
  WHERE p.pubname IN ('causal_mesh', 'causal_messages', 'causal_copy')
  ORDER BY p.pubname, t.schemaname, t.tablename;
 
--- the local path stamps hlc, crdb_region and epoch, and says the row is
--- this region's to publish
+-- the local path stamps hlc, crdb_region and epoch; written_by stays NULL:
+-- the row's crdb_region wrote it, and publishes it
 INSERT INTO chat.messages (conversation_id, sender, body)
 VALUES (42, 'ana', 'Let''s meet')
 RETURNING conversation_id, sender, body, msg_id IS NOT NULL AS has_msg_id, hlc IS NOT NULL AS has_hlc,

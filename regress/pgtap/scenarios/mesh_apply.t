@@ -75,9 +75,9 @@ everywhere "SELECT hlc::text = '$winner' FROM chat.messages WHERE msg_id = '$ret
 # A malformed row (a dep newer than the message) from east, then a good one.
 in_region east >/dev/null <<'SQL'
 ALTER TABLE chat.messages DISABLE TRIGGER causal_message;
-INSERT INTO chat.messages (conversation_id, body, hlc, deps, crdb_region, epoch, written_by)
+INSERT INTO chat.messages (conversation_id, body, hlc, deps, crdb_region, epoch)
 VALUES (42, 'malformed', causal.hlc_now(),
-        ARRAY[causal.hlc_from_parts(causal.hlc_physical_ms(causal.hlc_now()) + 100, 0, 1)], 'east', 0, 'east');
+        ARRAY[causal.hlc_from_parts(causal.hlc_physical_ms(causal.hlc_now()) + 100, 0, 1)], 'east', 0);
 ALTER TABLE chat.messages ENABLE ALWAYS TRIGGER causal_message;
 INSERT INTO chat.messages (conversation_id, body) VALUES (42, 'after the malformed one');
 -- east's operator takes it back (a superuser, around pg_causal's triggers:
