@@ -2,7 +2,7 @@
 # targets. `make test` and `make bench` install what they need first.
 
 EXTENSION   = pg_causal
-EXTVERSION  = 0.2.0
+EXTVERSION  = 0.3.0
 MODULE_big  = pg_causal
 
 CORE_SRCS      = $(wildcard src/core/*.cpp)
@@ -13,8 +13,11 @@ OBJS = $(CORE_SRCS:.cpp=.o) $(EXTENSION_SRCS:.cpp=.o)
 SQL_TOPICS = sql/schema.sql sql/hlc_type.sql sql/clock.sql sql/cockroach.sql sql/regions.sql \
              sql/messages.sql sql/merge.sql sql/failover.sql sql/guard.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+# ALTER EXTENSION pg_causal UPDATE: one frozen script per step, and the
+# previous version's install script, frozen too.
+DATA = $(wildcard sql/updates/$(EXTENSION)--*.sql)
 
-REGRESS      = hlc_type hlc_errors hlc_operators clock cockroach messages merge
+REGRESS      = hlc_type hlc_errors hlc_operators search_path clock cockroach messages merge
 REGRESS_OPTS = --inputdir=regress --outputdir=regress
 
 PG_CONFIG ?= pg_config
@@ -50,9 +53,10 @@ CAUSALCTL_SRCS = $(wildcard src/causalctl/*.cpp)
 build/causal-wan: $(WAN_SRCS) $(wildcard src/wan/*.hpp)
 	@mkdir -p build
 	$(CXX) $(TOOL_CXXFLAGS) -o $@ $(WAN_SRCS) -lboost_program_options
-build/causalctl: $(CAUSALCTL_SRCS) $(wildcard src/causalctl/*.hpp)
+build/causalctl: $(CAUSALCTL_SRCS) $(wildcard src/causalctl/*.hpp) Makefile
 	@mkdir -p build
-	$(CXX) $(TOOL_CXXFLAGS) -I$(shell $(PG_CONFIG) --includedir 2>/dev/null) -o $@ $(CAUSALCTL_SRCS) \
+	$(CXX) $(TOOL_CXXFLAGS) -DCAUSAL_VERSION='"$(EXTVERSION)"' -I$(shell $(PG_CONFIG) --includedir 2>/dev/null) \
+		-o $@ $(CAUSALCTL_SRCS) \
 		-L$(shell $(PG_CONFIG) --libdir 2>/dev/null) -lpq -lboost_program_options
 build/causal-probe: src/probe/main.cpp src/probe/open_loop.hpp
 	@mkdir -p build

@@ -153,7 +153,7 @@ HeapTuple local_insert(const Firing& t) {
     Datum values[] = {msg_id, hlc_datum(stamped), deps_value, CStringGetTextDatum(region), Int64GetDatum(state.epoch),
                       Datum(0), no_copies(t), Datum(0)};
     bool nulls[] = {false, false, false, false, false, true, false, true};
-    return heap_modify_tuple_by_cols(row, t.desc, 8, columns, values, nulls);
+    return heap_modify_tuple_by_cols(row, t.desc, t.columns.written_by ? 8 : 7, columns, values, nulls);
 }
 
 // Messages are append-only: an edit is a new message whose deps name the one
@@ -220,14 +220,15 @@ void write_tombstone(const Firing& t) {
     const AttrNumber columns[] = {t.columns.conversation, t.columns.msg_id, t.columns.hlc,
                                   t.columns.deps,         t.columns.region, t.columns.epoch,
                                   t.columns.copies,       t.columns.deleted_at, t.columns.written_by};
-    constexpr int n = sizeof columns / sizeof columns[0];
-    constexpr int kept = n - 2;
+    constexpr int most = sizeof columns / sizeof columns[0];
+    constexpr int kept = most - 2;
+    const int n = t.columns.written_by ? most : most - 1;  // a table not updated from 0.2.0 yet has none
     StringInfoData names, params;
     initStringInfo(&names);
     initStringInfo(&params);
-    Oid types[n];
-    Datum values[n];
-    char nulls[n + 1];
+    Oid types[most];
+    Datum values[most];
+    char nulls[most + 1];
     for (int i = 0; i < n; ++i) {
         const Form_pg_attribute attribute = TupleDescAttr(t.desc, columns[i] - 1);
         appendStringInfo(&names, "%s%s", i ? ", " : "", quote_identifier(NameStr(attribute->attname)));
@@ -238,7 +239,7 @@ void write_tombstone(const Firing& t) {
         nulls[i] = isnull ? 'n' : ' ';
     }
     values[kept] = hlc_datum(clock_now());
-    values[kept + 1] = CStringGetTextDatum(require_region());
+    if (n > kept + 1) values[kept + 1] = CStringGetTextDatum(require_region());
     nulls[n] = '\0';
     const char* query =
         psprintf("INSERT INTO %s (%s) VALUES (%s)", qualified_name(t.rel), names.data, params.data);

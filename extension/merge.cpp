@@ -349,12 +349,12 @@ ConversationQuery conversation_query(Oid relid, const char* conversation, Oid sc
         quote_identifier(column), quote_identifier(get_namespace_name(eq->oprnamespace)), NameStr(eq->oprname));
     // A cursor reads the index range (conversation, hlc) at or after it; the
     // rows below it with a later copy a client named only when one is named.
-    const char* ours = quote_identifier(get_namespace_name(schema));
-    char* tail_sql = psprintf("%s AND hlc OPERATOR(%s.>=) $2", sql, ours);
+    // The hlc operators are pg_catalog's, as the built-in types' are.
+    char* tail_sql = psprintf("%s AND hlc OPERATOR(pg_catalog.>=) $2", sql);
     char* named_sql = psprintf(
-        "%s AND hlc OPERATOR(%s.<) $2 AND EXISTS (SELECT FROM pg_catalog.unnest(copies) c"
-        " WHERE (c).hlc OPERATOR(%s.=) ANY ($3))",
-        sql, ours, ours);
+        "%s AND hlc OPERATOR(pg_catalog.<) $2 AND EXISTS (SELECT FROM pg_catalog.unnest(copies) c"
+        " WHERE (c).hlc OPERATOR(pg_catalog.=) ANY ($3))",
+        sql);
     char* rows_sql = psprintf(
         "SELECT r.msg_id, r.hlc, r.deps, r.crdb_region, r.epoch, r.copies, r FROM %s r WHERE r.%s OPERATOR(%s.%s) $1",
         quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)), RelationGetRelationName(rel)),

@@ -22,6 +22,10 @@ struct Wanted {
     AttrNumber Columns::*attnum;
     const char* name;
     Oid type;  // InvalidOid: any type (the conversation)
+    // A table of the previous version lacks it until ALTER EXTENSION ...
+    // UPDATE adds it: a server restarted with this library keeps working
+    // in between (Columns: 0).
+    bool optional = false;
 };
 
 // The columns of the table written last, kept until the table (or any
@@ -58,11 +62,12 @@ void read_columns(Firing& t, const char* conversation, Oid trigger_function) {
                              {&Columns::epoch, "epoch", INT8OID},
                              {&Columns::deleted_at, "deleted_at", hlc},
                              {&Columns::copies, "copies", get_array_type(own_type(trigger_function, "copy"))},
-                             {&Columns::written_by, "written_by", TEXTOID}};
+                             {&Columns::written_by, "written_by", TEXTOID, true}};
     column_cache.problem[0] = '\0';
     column_cache.problem_code = 0;
     for (const Wanted& w : wanted) {
         const int attnum = SPI_fnumber(t.desc, w.name);
+        if (attnum <= 0 && w.optional) continue;
         if (attnum <= 0) {
             snprintf(column_cache.problem, sizeof column_cache.problem,
                      "causal message table \"%s\" has no column \"%s\"", RelationGetRelationName(t.rel), w.name);

@@ -24,7 +24,8 @@ namespace causal::pg {
 // message of each thread of a conversation the client has seen.
 constexpr int kMaxDeps = 128;
 
-// Where pg_causal's columns are in this table's rows.
+// Where pg_causal's columns are in this table's rows; written_by is 0 in a
+// table of 0.2.0 not updated yet.
 struct Columns {
     AttrNumber conversation, msg_id, hlc, deps, region, epoch, deleted_at, copies, written_by;
 };

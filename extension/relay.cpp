@@ -195,9 +195,11 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
 // The rows of `table` carrying a stamp of `peer`'s at or after its stable
 // point here, as the peer behind the connection holds them.
 char* rows_query(const Table& table, const Peer& peer) {
+    // Functions, not operators: they are named alike in every version of
+    // pg_causal a peer may run.
     auto stamped = [&](const char* column) {
         return psprintf("(causal.hlc_node(%s) OPERATOR(pg_catalog.=) %d%s)", column, peer.node_id,
-                        peer.stable ? psprintf(" AND %s OPERATOR(causal.>=) %s::causal.hlc", column,
+                        peer.stable ? psprintf(" AND causal.hlc_ge(%s, %s::causal.hlc)", column,
                                                quote_literal_cstr(peer.stable))
                                     : "");
     };

@@ -170,7 +170,7 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
                               AND h.stable IS NULL)
               THEN causal.hlc_from_parts(0, 0, 0)  -- a peer not heard from yet: nothing is stable
               ELSE least(causal.local_stable(),
-                         (SELECT causal.min(h.stable) FROM causal.regions r
+                         (SELECT pg_catalog.min(h.stable) FROM causal.regions r
                             JOIN causal.heartbeats h ON h.region = r.region
                            WHERE r.region IS DISTINCT FROM current_setting('causal.region', true)))
          END

@@ -58,34 +58,34 @@ CREATE FUNCTION causal.hlc_ge(causal.hlc, causal.hlc) RETURNS bool
 CREATE FUNCTION causal.hlc_cmp(causal.hlc, causal.hlc) RETURNS int
     AS 'MODULE_PATHNAME', 'hlc_cmp' LANGUAGE C IMMUTABLE STRICT LEAKPROOF PARALLEL SAFE;
 
-CREATE OPERATOR causal.= (
+CREATE OPERATOR pg_catalog.= (
     LEFTARG = causal.hlc, RIGHTARG = causal.hlc, FUNCTION = causal.hlc_eq,
-    COMMUTATOR = OPERATOR(causal.=), NEGATOR = OPERATOR(causal.<>),
+    COMMUTATOR = OPERATOR(pg_catalog.=), NEGATOR = OPERATOR(pg_catalog.<>),
     RESTRICT = eqsel, JOIN = eqjoinsel, HASHES, MERGES
 );
-CREATE OPERATOR causal.<> (
+CREATE OPERATOR pg_catalog.<> (
     LEFTARG = causal.hlc, RIGHTARG = causal.hlc, FUNCTION = causal.hlc_ne,
-    COMMUTATOR = OPERATOR(causal.<>), NEGATOR = OPERATOR(causal.=),
+    COMMUTATOR = OPERATOR(pg_catalog.<>), NEGATOR = OPERATOR(pg_catalog.=),
     RESTRICT = neqsel, JOIN = neqjoinsel
 );
-CREATE OPERATOR causal.< (
+CREATE OPERATOR pg_catalog.< (
     LEFTARG = causal.hlc, RIGHTARG = causal.hlc, FUNCTION = causal.hlc_lt,
-    COMMUTATOR = OPERATOR(causal.>), NEGATOR = OPERATOR(causal.>=),
+    COMMUTATOR = OPERATOR(pg_catalog.>), NEGATOR = OPERATOR(pg_catalog.>=),
     RESTRICT = scalarltsel, JOIN = scalarltjoinsel
 );
-CREATE OPERATOR causal.<= (
+CREATE OPERATOR pg_catalog.<= (
     LEFTARG = causal.hlc, RIGHTARG = causal.hlc, FUNCTION = causal.hlc_le,
-    COMMUTATOR = OPERATOR(causal.>=), NEGATOR = OPERATOR(causal.>),
+    COMMUTATOR = OPERATOR(pg_catalog.>=), NEGATOR = OPERATOR(pg_catalog.>),
     RESTRICT = scalarlesel, JOIN = scalarlejoinsel
 );
-CREATE OPERATOR causal.> (
+CREATE OPERATOR pg_catalog.> (
     LEFTARG = causal.hlc, RIGHTARG = causal.hlc, FUNCTION = causal.hlc_gt,
-    COMMUTATOR = OPERATOR(causal.<), NEGATOR = OPERATOR(causal.<=),
+    COMMUTATOR = OPERATOR(pg_catalog.<), NEGATOR = OPERATOR(pg_catalog.<=),
     RESTRICT = scalargtsel, JOIN = scalargtjoinsel
 );
-CREATE OPERATOR causal.>= (
+CREATE OPERATOR pg_catalog.>= (
     LEFTARG = causal.hlc, RIGHTARG = causal.hlc, FUNCTION = causal.hlc_ge,
-    COMMUTATOR = OPERATOR(causal.<=), NEGATOR = OPERATOR(causal.<),
+    COMMUTATOR = OPERATOR(pg_catalog.<=), NEGATOR = OPERATOR(pg_catalog.<),
     RESTRICT = scalargesel, JOIN = scalargejoinsel
 );
 
@@ -95,11 +95,11 @@ CREATE FUNCTION causal.hlc_sortsupport(internal) RETURNS void
     AS 'MODULE_PATHNAME', 'hlc_sortsupport' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE OPERATOR CLASS causal.hlc_ops DEFAULT FOR TYPE causal.hlc USING btree AS
-    OPERATOR 1 causal.<,
-    OPERATOR 2 causal.<=,
-    OPERATOR 3 causal.=,
-    OPERATOR 4 causal.>=,
-    OPERATOR 5 causal.>,
+    OPERATOR 1 pg_catalog.<,
+    OPERATOR 2 pg_catalog.<=,
+    OPERATOR 3 pg_catalog.=,
+    OPERATOR 4 pg_catalog.>=,
+    OPERATOR 5 pg_catalog.>,
     FUNCTION 1 causal.hlc_cmp(causal.hlc, causal.hlc),
     FUNCTION 2 causal.hlc_sortsupport(internal),
     -- equal values are bitwise equal (the padding is always zero), so btree
@@ -112,16 +112,16 @@ CREATE FUNCTION causal.hlc_hash_extended(causal.hlc, bigint) RETURNS bigint
     AS 'MODULE_PATHNAME', 'hlc_hash_extended' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE OPERATOR CLASS causal.hlc_hash_ops DEFAULT FOR TYPE causal.hlc USING hash AS
-    OPERATOR 1 causal.=,
+    OPERATOR 1 pg_catalog.=,
     FUNCTION 1 causal.hlc_hash(causal.hlc),
     FUNCTION 2 causal.hlc_hash_extended(causal.hlc, bigint);
 
 CREATE OPERATOR CLASS causal.hlc_minmax_ops DEFAULT FOR TYPE causal.hlc USING brin AS
-    OPERATOR 1 causal.<,
-    OPERATOR 2 causal.<=,
-    OPERATOR 3 causal.=,
-    OPERATOR 4 causal.>=,
-    OPERATOR 5 causal.>,
+    OPERATOR 1 pg_catalog.<,
+    OPERATOR 2 pg_catalog.<=,
+    OPERATOR 3 pg_catalog.=,
+    OPERATOR 4 pg_catalog.>=,
+    OPERATOR 5 pg_catalog.>,
     FUNCTION 1 pg_catalog.brin_minmax_opcinfo(internal),
     FUNCTION 2 pg_catalog.brin_minmax_add_value(internal, internal, internal, internal),
     FUNCTION 3 pg_catalog.brin_minmax_consistent(internal, internal, internal),
@@ -134,11 +134,11 @@ CREATE FUNCTION causal.hlc_smaller(causal.hlc, causal.hlc) RETURNS causal.hlc
 CREATE FUNCTION causal.hlc_larger(causal.hlc, causal.hlc) RETURNS causal.hlc
     AS 'MODULE_PATHNAME', 'hlc_larger' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
-CREATE AGGREGATE causal.min(causal.hlc) (
+CREATE AGGREGATE pg_catalog.min(causal.hlc) (
     SFUNC = causal.hlc_smaller, STYPE = causal.hlc,
-    COMBINEFUNC = causal.hlc_smaller, SORTOP = OPERATOR(causal.<), PARALLEL = SAFE
+    COMBINEFUNC = causal.hlc_smaller, SORTOP = OPERATOR(pg_catalog.<), PARALLEL = SAFE
 );
-CREATE AGGREGATE causal.max(causal.hlc) (
+CREATE AGGREGATE pg_catalog.max(causal.hlc) (
     SFUNC = causal.hlc_larger, STYPE = causal.hlc,
-    COMBINEFUNC = causal.hlc_larger, SORTOP = OPERATOR(causal.>), PARALLEL = SAFE
+    COMBINEFUNC = causal.hlc_larger, SORTOP = OPERATOR(pg_catalog.>), PARALLEL = SAFE
 );

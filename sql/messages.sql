@@ -299,7 +299,14 @@ COMMENT ON FUNCTION causal.message_tables() IS
 -- all tables: that owner decides what the mesh replicates, and DELETE or
 -- TRUNCATE would wipe every region. A deletion travels as its tombstone,
 -- an INSERT.
-CREATE FUNCTION causal.mesh_publication() RETURNS void
+--
+-- messages_in_mesh: whether causal_mesh carries the message tables too,
+-- every row, as it did before 0.3.0. While a region's peers still subscribe
+-- to causal_mesh alone (a mesh being updated), taking the tables out of it
+-- would make them skip this region's messages for good; so the update
+-- script puts them in (true), NULL keeps what is there, and `causalctl init`
+-- takes them out (false) once every link subscribes to all three.
+CREATE FUNCTION causal.mesh_publication(messages_in_mesh boolean DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $$
 DECLARE
   spec record;
@@ -307,6 +314,10 @@ DECLARE
   this_region text := coalesce(current_setting('causal.region', true), '');
   tables text;
   member record;
+  in_mesh boolean := coalesce(messages_in_mesh,
+                              EXISTS (SELECT FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
+                                       WHERE p.pubname = 'causal_mesh'
+                                         AND pr.prrelid IN (SELECT m.relid FROM causal.message_tables() m)));
 BEGIN
   FOR spec IN VALUES ('causal_mesh', 'insert, update', true, true),
                      ('causal_messages', 'insert', true, false),
@@ -324,7 +335,10 @@ BEGIN
     END IF;
   END LOOP;
   EXECUTE format('ALTER PUBLICATION causal_mesh SET TABLE causal.regions, causal.fences,
-                  causal.heartbeats WHERE (region = %L)', this_region);
+                  causal.heartbeats WHERE (region = %L)', this_region)
+          || CASE WHEN in_mesh THEN (SELECT coalesce(string_agg(format(', ONLY %s', m.relid), ''), '')
+                                       FROM causal.message_tables() m)
+                  ELSE '' END;
   -- A table enabled before written_by existed publishes every row it holds,
   -- as every table did then, until enable() runs on it again.
   SELECT string_agg(format('ONLY %s', m.relid)
@@ -345,7 +359,7 @@ BEGIN
     END LOOP;
   END IF;
 END $$;
-REVOKE ALL ON FUNCTION causal.mesh_publication() FROM PUBLIC;
+REVOKE ALL ON FUNCTION causal.mesh_publication(boolean) FROM PUBLIC;
 
 CREATE FUNCTION causal.enable(
     message_table regclass,
@@ -537,7 +551,7 @@ BEGIN
   RETURN message_table;
 END $$;
 COMMENT ON FUNCTION causal.enable(regclass, name, boolean, name, name) IS
-    'make a table a causal message table: columns, indexes, the triggers, publication causal_mesh';
+    'make a table a causal message table: columns, indexes, the triggers, the publications causal_messages and causal_copy';
 
 -- Undoes enable() without touching the data: the triggers go and the table
 -- leaves the publication; columns, indexes and rows stay.

@@ -50,7 +50,7 @@ BEGIN
     IF NEW.epoch > OLD.epoch
        OR (NEW.epoch = OLD.epoch AND NEW.state = 'fenced' AND OLD.state = 'active')
        OR (NEW.epoch = OLD.epoch AND NEW.state = OLD.state
-           AND NEW.changed_at OPERATOR(causal.>) OLD.changed_at) THEN
+           AND NEW.changed_at OPERATOR(pg_catalog.>) OLD.changed_at) THEN
       RETURN NEW;
     END IF;
     RETURN NULL;  -- older than what is here: keep what is here
@@ -78,9 +78,9 @@ BEGIN
   IF TG_OP = 'UPDATE' THEN
     -- Fenced, or lifted, from two places at once: the earlier time holds
     -- everywhere. Each field is its own register.
-    earlier_fence := NEW.fenced_at OPERATOR(causal.<) OLD.fenced_at;
+    earlier_fence := NEW.fenced_at OPERATOR(pg_catalog.<) OLD.fenced_at;
     earlier_lift := NEW.lifted_at IS NOT NULL
-                    AND (OLD.lifted_at IS NULL OR NEW.lifted_at OPERATOR(causal.<) OLD.lifted_at);
+                    AND (OLD.lifted_at IS NULL OR NEW.lifted_at OPERATOR(pg_catalog.<) OLD.lifted_at);
     IF NOT earlier_fence AND NOT earlier_lift THEN
       RETURN NULL;
     END IF;
@@ -211,7 +211,7 @@ GRANT EXECUTE ON FUNCTION causal.register_region(text, int), causal.fence_region
 CREATE FUNCTION causal.is_orphan(region text, epoch bigint, hlc causal.hlc) RETURNS bool
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
   SELECT EXISTS (SELECT FROM causal.fences f
-                  WHERE f.region = $1 AND f.epoch = $2 AND $3 OPERATOR(causal.>) f.fenced_at)
+                  WHERE f.region = $1 AND f.epoch = $2 AND $3 OPERATOR(pg_catalog.>) f.fenced_at)
 $$;
 
 -- pg_dump keeps the fencing state: without it a restored region would

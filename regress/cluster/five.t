@@ -90,7 +90,7 @@ is "$(mesh_sql sa-east -At -c "WITH h AS (SELECT * FROM $history)
   SELECT count(*) FILTER (WHERE p.position < c.position) || '/' || count(*) || ' ' ||
          (SELECT bool_and(delivered) FROM h)
     FROM chat.messages m JOIN h c ON c.msg_id = m.msg_id
-    JOIN chat.messages pm ON pm.hlc OPERATOR(causal.=) ANY (m.deps) JOIN h p ON p.msg_id = pm.msg_id
+    JOIN chat.messages pm ON pm.hlc OPERATOR(pg_catalog.=) ANY (m.deps) JOIN h p ON p.msg_id = pm.msg_id
    WHERE m.conversation_id = $conversation")" "7/7 true" \
   "in the merged order each of the 7 replies follows its dep, and all are delivered"
 

@@ -199,7 +199,7 @@ WITH h AS (SELECT g.c, u.* FROM (SELECT conversation_id AS c, causal.merge(msg_i
      d AS (SELECT h.*, m.deps FROM h JOIN chat.messages m USING (msg_id))
 SELECT count(*) FROM d, unnest(d.deps) AS dep
  WHERE d.delivered AND NOT EXISTS (SELECT FROM d p JOIN names n ON n.msg_id = p.msg_id
-                                    WHERE p.c = d.c AND n.hlc OPERATOR(causal.=) dep
+                                    WHERE p.c = d.c AND n.hlc OPERATOR(pg_catalog.=) dep
                                       AND p.delivered AND p.position < d.position)"
 
 # mesh_reply_script FILE: a pgbench script that replies to the newest

@@ -56,8 +56,8 @@ SELECT pg_prewarm('bench_t') \gset
 -- The same pass counts rows whose wall word (the abbreviated key) another
 -- row shares.
 SELECT count(*) AS rows,
-       count(*) FILTER (WHERE prev_h IS NOT NULL AND NOT (prev_h OPERATOR(causal.<) h
-                                                       AND prev_h1 OPERATOR(causal.<) h1)) AS out_of_order,
+       count(*) FILTER (WHERE prev_h IS NOT NULL AND NOT (prev_h OPERATOR(pg_catalog.<) h
+                                                       AND prev_h1 OPERATOR(pg_catalog.<) h1)) AS out_of_order,
        count(*) FILTER (WHERE prev_b >> 2 = b >> 2 OR next_b >> 2 = b >> 2) AS shared_wall
 FROM (SELECT h, b, h1, lag(h) OVER w AS prev_h, lag(h1) OVER w AS prev_h1,
              lag(b) OVER w AS prev_b, lead(b) OVER w AS next_b

@@ -78,7 +78,7 @@ SELECT is((SELECT count(*) FROM contexts WHERE deps && ARRAY['500.00000@1', '500
 RESET enable_seqscan;
 SELECT is((SELECT max(deps) FROM contexts), ARRAY['1000.00000@1', '1001.00000@2']::causal.hlc[],
           'hlc[] order is element-wise');
-SELECT is((SELECT causal.max(h) FROM distinct_values), '1700000100000.00000@1'::causal.hlc,
+SELECT is((SELECT max(h) FROM distinct_values), '1700000100000.00000@1'::causal.hlc,
           'max(hlc)');
 
 SELECT * FROM finish();

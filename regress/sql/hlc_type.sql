@@ -2,13 +2,15 @@
 CREATE EXTENSION pg_causal;
 SET search_path = public, causal;
 
--- every object lives in schema causal
-SELECT n.nspname, count(*) > 0 AS has_objects
+-- every function lives in schema causal but the min and max aggregates,
+-- which are pg_catalog's, as the comparison operators are (search_path.sql)
+SELECT n.nspname, string_agg(DISTINCT CASE WHEN n.nspname = 'pg_catalog' THEN p.proname END, ', ') AS functions,
+       count(*) > 0 AS has_objects
   FROM pg_depend d JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
   JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE d.refclassid = 'pg_extension'::regclass
    AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_causal')
- GROUP BY n.nspname;
+ GROUP BY n.nspname ORDER BY n.nspname;
 
 -- canonical text form: <physical_ms>.<logical, 5 digits>@<node>
 SELECT '1732590000123.00042@7'::hlc;

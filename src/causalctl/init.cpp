@@ -37,6 +37,13 @@ void check_server(RegionSetup& r) {
         throw Refusal(r.region->name + ": pg_causal is not in shared_preload_libraries (add it and restart)");
     if (db.value("SELECT current_setting('wal_level')") != "logical")
         throw Refusal(r.region->name + ": wal_level is not logical (set it and restart)");
+    // The publications and what init asks of them are this version's (a
+    // region without the extension gets it below).
+    const std::string version = db.value("SELECT extversion FROM pg_extension WHERE extname = 'pg_causal'");
+    if (!version.empty() && version != CAUSAL_VERSION)
+        throw Refusal(r.region->name + ": its database runs pg_causal " + version + ", this causalctl is " +
+                      CAUSAL_VERSION + "'s (update every region first: install " CAUSAL_VERSION
+                      ", restart, ALTER EXTENSION pg_causal UPDATE; or use the causalctl of " + version + ")");
     const std::string foreign_publication =
         db.value("SELECT min(p.pubname) FROM pg_publication p JOIN pg_roles o ON o.oid = p.pubowner"
                  " WHERE p.pubname = ANY (string_to_array($1, ', ')) AND NOT o.rolsuper",
@@ -208,7 +215,20 @@ int init(const Mesh& mesh, const Options& options, std::ostream& out) {
         for (RegionSetup& r : setups) publish(r);
         for (RegionSetup& to : setups)
             for (RegionSetup& from : setups)
-                if (from.region != to.region) subscribe(to, from, mesh.link_dsn(from.region->name, to.region->name), options.apply_commit);
+                if (from.region != to.region)
+                    subscribe(to, from, mesh.link_dsn(from.region->name, to.region->name), options.apply_commit);
+        // Every link takes each region's own messages now: causal_mesh stops
+        // carrying the message tables, which a mesh updated from 0.2.0 kept
+        // there until now (causal.mesh_publication()).
+        bool subscribed = true;
+        for (const RegionSetup& r : setups) subscribed = subscribed && r.pending.empty();
+        if (subscribed)
+            for (RegionSetup& r : setups) {
+                const bool carried = r.db->value("SELECT EXISTS (SELECT FROM pg_publication_tables"
+                                                 " WHERE pubname = 'causal_mesh' AND schemaname <> 'causal')") == "t";
+                r.db->exec("SELECT causal.mesh_publication(false)");
+                if (carried) r.done.push_back("causal_mesh no longer carries the message tables");
+            }
     } catch (const Refusal& refusal) {
         if (options.json)
             out << json::Object().add("ok", "false").add("refused", json::string(refusal.what())).str() << '\n';

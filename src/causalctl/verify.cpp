@@ -70,7 +70,7 @@ std::string unresolved_query(const std::string& table, const std::string& column
     return "SELECT DISTINCT " + conversation_text(column) + ", d::text FROM ("
            "  SELECT " + column + ", deps FROM " + table +
            "  UNION ALL SELECT m." + column + ", (c).deps FROM " + table + " m, unnest(m.copies) c) x,"
-           "  unnest(x.deps) d WHERE NOT EXISTS (SELECT FROM " + names_of(table) + " n WHERE n.hlc OPERATOR(causal.=) d)";
+           "  unnest(x.deps) d WHERE NOT EXISTS (SELECT FROM " + names_of(table) + " n WHERE n.hlc OPERATOR(pg_catalog.=) d)";
 }
 
 // One message under several msg_ids: what enabling a populated table in
@@ -198,7 +198,7 @@ int verify(const Mesh& mesh, const Options& options, std::ostream& out) {
             bool somewhere = false;
             for (auto& db : dbs)
                 somewhere = somewhere || db->value("SELECT EXISTS (SELECT FROM " + names_of(table) +
-                                                   " n WHERE n.hlc OPERATOR(causal.=) $1::causal.hlc)",
+                                                   " n WHERE n.hlc OPERATOR(pg_catalog.=) $1::causal.hlc)",
                                                    {dep}) == "t";
             if (!somewhere)
                 problems.insert(table + " conversation " + conversation + ": messages wait for " + dep +
