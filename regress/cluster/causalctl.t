@@ -170,6 +170,16 @@ ok "$(contains "$out" "cannot read the configuration file")" "... and it says it
 run out env CAUSALCTL_CONFIG="$CAUSAL_WORK/no-such.conf" "$causalctl" status --config "$config"
 is "$rc" 0 "--config wins over \$CAUSALCTL_CONFIG"
 
+# A region whose database runs another version of pg_causal: init refuses,
+# changing nothing, and says what to run.
+mesh_sql ap-south -c "UPDATE pg_extension SET extversion = '0.0.1' WHERE extname = 'pg_causal'" >/dev/null
+run out causalctl_mesh init
+is "$rc" 4 "init with a region at pg_causal 0.0.1: refused, exit 4"
+ok "$(contains "$out" "ap-south: its database runs pg_causal 0.0.1")" "... naming the region and its version"
+ok "$(contains "$out" "ALTER EXTENSION pg_causal UPDATE")" "... and saying what to run"
+mesh_sql ap-south -c "UPDATE pg_extension SET extversion = (SELECT default_version FROM pg_available_extensions
+                                                             WHERE name = 'pg_causal') WHERE extname = 'pg_causal'" >/dev/null
+
 # --apply-commit: the subscriptions' synchronous_commit, local by default.
 sync_modes() { for r in us-east eu-west ap-south; do
   mesh_sql "$r" -At -c "SELECT string_agg(DISTINCT subsynccommit, ',') FROM pg_subscription WHERE subname LIKE 'causal\_%'"

@@ -83,6 +83,20 @@ ok $? "messages written later in the cut reach eu-west within 5 s too ($(since "
 liveness=$(mesh_sql eu-west -At -c "SELECT heard_ms_ago < 5000 FROM causal.liveness() WHERE region = 'us-east'")
 is "$liveness" t "eu-west still hears us-east's heartbeat, through ap-south"
 
+# causal.relay_after = 0 turns relay off: with the link still cut, what
+# us-east writes then waits for the heal, or for relay to come back.
+mesh_sql eu-west -c "ALTER SYSTEM SET causal.relay_after = 0" -c "SELECT pg_reload_conf()" >/dev/null ||
+  bail "could not turn relay off in eu-west"
+sleep 1
+write_us_east "with relay off" 1 || bail "could not write in us-east"
+sleep 5
+is "$(count_in eu-west "body LIKE 'with relay off %'")" 0 \
+   "with causal.relay_after = 0, eu-west pulls nothing while its link from us-east is cut (5 s)"
+mesh_sql eu-west -c "ALTER SYSTEM RESET causal.relay_after" -c "SELECT pg_reload_conf()" >/dev/null ||
+  bail "could not turn relay on again in eu-west"
+wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = 1 FROM chat.messages WHERE body LIKE 'with relay off %'" 5
+ok $? "relay on again, the message arrives by pull"
+
 # The heal: eu-west's subscription to us-east replays from its slot, which
 # the cut kept behind; the apply path drops every copy.
 before=$(stat eu-west duplicates)
@@ -122,7 +136,7 @@ diag "at the kill eu-west held $(count_in eu-west "body LIKE 'just before the ki
 wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = $N FROM chat.messages WHERE body LIKE 'just before the kill %'" 10
 ok $? "what us-east wrote just before it was killed reaches eu-west from ap-south ($(since "$killed_at") s after the kill)"
 
-total=$((1 + 40 + 5 * N + 1))
+total=$((1 + 40 + 5 * N + 1 + 1))
 for r in eu-west ap-south; do
   is "$(mesh_sql "$r" -At -c "SELECT count(*) || ' ' || count(DISTINCT msg_id) FROM chat.messages")" "$total $total" \
     "$r holds each of the $total messages exactly once"
