@@ -226,6 +226,17 @@ int64_t peer_heard_ms(const char* region) {
     return heard;
 }
 
+bool some_peer_unheard(int64_t ms) {
+    if (shared == nullptr) return false;
+    const int64 now = now_ms();
+    bool unheard = false;
+    SpinLockAcquire(&shared->mutex);
+    for (int i = 0; shared->watching && i < shared->peer_count; ++i)
+        unheard = unheard || shared->peers[i].heard_ms == 0 || now - shared->peers[i].heard_ms > ms;
+    SpinLockRelease(&shared->mutex);
+    return unheard;
+}
+
 }  // namespace causal::pg
 
 using namespace causal::pg;

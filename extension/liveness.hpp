@@ -25,4 +25,8 @@ SelfFence self_fence();
 // worker does not watch that region.
 int64_t peer_heard_ms(const char* region);
 
+// Whether this region is registered and some peer was not heard within
+// `ms`: what the relay worker checks before it reads anything.
+bool some_peer_unheard(int64_t ms);
+
 }  // namespace causal::pg

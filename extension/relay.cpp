@@ -327,6 +327,12 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
     const int64 now = now_ms();
     // The streams get their chance first after a start.
     if (relay_after_ms <= 0 || region[0] == '\0' || now - started_ms < relay_after_ms) return;
+    // Every peer heard: nothing to read, and a peer that goes unheard later
+    // is pulled from at once.
+    if (!some_peer_unheard(relay_after_ms)) {
+        state_count = 0;
+        return;
+    }
     MemoryContextReset(round_memory);
     View view = {};
     if (!read_view(region, view, round_memory)) return;
