@@ -34,6 +34,7 @@
 #include "../src/core/clock.hpp"
 #include "../src/core/links.hpp"
 #include "bgworker.hpp"
+#include "guard.hpp"
 #include "liveness.hpp"
 #include "postgres.hpp"
 #include "settings.hpp"
@@ -164,7 +165,8 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
                 SPI_OK_SELECT, {1, &int_type, &relay_after}, true);
         for (int i = 0; i < view.peer_count; ++i) {
             char link[NAMEDATALEN * 3];
-            strlcpy(link, causal::link_name(view.peers[i].region, region).c_str(), sizeof link);
+            // An allocation failure there becomes a PostgreSQL error (guard.hpp).
+            cpp_guard([&] { strlcpy(link, causal::link_name(view.peers[i].region, region).c_str(), sizeof link); });
             view.peers[i].stream_silent = true;
             for (uint64 r = 0; r < SPI_processed; ++r) {
                 if (std::strcmp(spi_text(r, 1), link) != 0) continue;
