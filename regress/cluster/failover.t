@@ -5,12 +5,26 @@
 # kill -9 is fenced once its heartbeat is older than --dead-after, and not
 # before; without a reachable majority nothing is fenced; the dead region
 # comes back, learns its fence from replication, refuses writes (5C001), and
-# rejoins with every region agreeing on every epoch and state.
+# rejoins with every region agreeing on every epoch and state. From the kill
+# on, causalctl runs as an operator who is a member of causal_admin and no
+# superuser: failing over and rejoining need no more.
 source "$(dirname "$0")/../lib/cluster-test.sh"
 regions=(us-east eu-west ap-south)
 
 MESH_CONF=()
 mesh_up failover 26100 10 "${regions[@]}" || bail "could not build the mesh"
+
+# The operator: a login in causal_admin, in every region (roles are not
+# replicated), and a causalctl configuration that connects as it.
+# A login outside causal_admin is another.
+for r in "${regions[@]}"; do
+  mesh_sql "$r" -c "CREATE ROLE operator LOGIN IN ROLE causal_admin; CREATE ROLE outsider LOGIN" >/dev/null ||
+    bail "could not create the operator in $r"
+done
+for role in operator outsider; do
+  sed "s/^\(region = .*\)user=postgres/\1user=$role/" "$CAUSAL_WORK/failover.causalctl.conf" >"$work/$role.conf"
+done
+causalctl_operator() { CAUSALCTL_CONFIG="$work/operator.conf" "$CAUSAL_BUILD/causalctl" "$@"; }
 
 # Every region's epoch and state, as REGION sees them.
 view() { mesh_sql "$1" -At -c "SELECT string_agg(region || ':' || epoch || ':' || state, ',' ORDER BY region) FROM causal.regions"; }
@@ -35,6 +49,15 @@ run out causalctl_mesh failover us-east
 is "$rc" 4 "failover of a live us-east: refused, exit 4"
 ok "$(contains "$out" "us-east is alive")" "... and it says us-east is alive"
 [ "$rc" = 4 ] || diag "$out"
+is "$(for r in "${regions[@]}"; do printf '[%s]' "$(fenced_in "$r")"; done)" "[][][]" "... and no region is fenced anywhere"
+
+# --- a login outside causal_admin -----------------------------------------
+for command in failover rejoin; do
+  run out env CAUSALCTL_CONFIG="$work/outsider.conf" "$CAUSAL_BUILD/causalctl" "$command" us-east --force
+  is "$rc" 4 "$command by a login outside causal_admin: refused, exit 4"
+  ok "$(contains "$out" "not a member of causal_admin")" "... saying it needs causal_admin"
+  [ "$rc" = 4 ] || diag "$out"
+done
 is "$(for r in "${regions[@]}"; do printf '[%s]' "$(fenced_in "$r")"; done)" "[][][]" "... and no region is fenced anywhere"
 
 # --- two forced failovers racing ------------------------------------------
@@ -84,7 +107,7 @@ killed_at=$(now)
 instance_kill9 "$(mesh_instance us-east)"
 attempts=0 refused_alive=0 rc=1 deadline=$((SECONDS + 15))
 while [ $SECONDS -lt $deadline ]; do
-  run out causalctl_mesh failover us-east
+  run out causalctl_operator failover us-east
   attempts=$((attempts + 1))
   [ "$rc" = 0 ] && break
   [ "$rc" = 4 ] && [[ $out == *"us-east is alive"* ]] && refused_alive=$((refused_alive + 1))
@@ -105,7 +128,7 @@ is "$err" "" "a write in the survivor eu-west works"
 
 # --- no majority ----------------------------------------------------------
 instance_kill9 "$(mesh_instance eu-west)"
-run out causalctl_mesh failover eu-west
+run out causalctl_operator failover eu-west
 is "$rc" 4 "failover eu-west with us-east and eu-west dead (only ap-south reachable): refused, exit 4"
 ok "$(contains "$out" "can be reached")" "... because a majority cannot be reached"
 [ "$rc" = 4 ] || diag "$out"
@@ -123,7 +146,7 @@ ok $? "the restarted us-east learns its fence from replication"
 err=$(write us-east "while fenced")
 ok "$([[ $err == *5C001* && $err == *"is fenced"* ]]; echo $?)" "a write in us-east fails with 5C001, \"is fenced\""
 [[ $err == *5C001* ]] || diag "$err"
-run out causalctl_mesh rejoin us-east
+run out causalctl_operator rejoin us-east
 is "$rc" 0 "rejoin us-east: exit 0"
 diag "$out"
 for _ in $(seq 1 50); do
@@ -135,6 +158,9 @@ is "$(wc -l <<<"$views")" 1 "every region shows the same epochs and states ($(tr
 ok "$([[ -n $views && $views != *fenced* ]]; echo $?)" "... every region active"
 err=$(write us-east "after the rejoin")
 is "$err" "" "a write in us-east succeeds after the rejoin"
+run out causalctl_operator status
+is "$rc" 0 "causalctl status as the operator: exit 0"
+[ "$rc" = 0 ] || diag "$out"
 run out causalctl_mesh verify --wait 20
 is "$rc" 0 "causalctl verify --wait 20: the regions converge"
 [ "$rc" = 0 ] || diag "$out"

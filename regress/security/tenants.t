@@ -134,6 +134,10 @@ is "$(sqlstate admin "SELECT causal.enable('chat.older', 'conversation_id')")" o
 is "$(sqlstate intruder "SELECT causal.enable('chat.older', 'conversation_id')")" 42501 \
    "a login that is not causal_admin may not"
 is "$(sqlstate owner "SELECT causal.disable('chat.older')")" 42501 "nor may it disable one"
+is "$(sqlstate admin "SELECT causal.disable('chat.older')")" ok "the causal_admin member may disable it"
+is "$(su_sql -c "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'chat.older'::regclass AND tgname LIKE 'causal\\_%'")" 0 \
+   "... which drops pg_causal's triggers"
+is "$(sqlstate admin "SELECT causal.enable('chat.older', 'conversation_id')")" ok "... and enable it again"
 is "$(sqlstate postgres "SELECT causal.disable('pg_class')")" 55000 "disable() refuses a table that is not a message table"
 is "$(sqlstate postgres "SELECT causal.enable('pg_catalog.pg_authid', 'rolname')")" 42501 \
    "enable() refuses a system catalog"

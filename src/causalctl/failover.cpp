@@ -70,6 +70,18 @@ int refuse(const Options& options, std::ostream& out, const std::string& command
     return kRefused;
 }
 
+// Fencing and lifting a fence are causal_admin's (superusers are members of
+// every role): said up front and by name, rather than as the permission error
+// of whichever statement comes first, with some votes already cast.
+std::optional<std::string> lacks_causal_admin(const std::vector<Reached>& regions) {
+    std::vector<std::string> lacking;
+    for (const auto& r : regions)
+        if (r.db->value("SELECT pg_has_role('causal_admin', 'MEMBER')::text") != "true") lacking.push_back(r.region->name);
+    if (lacking.empty()) return std::nullopt;
+    return "the role causalctl connects as is not a member of causal_admin in " + join(lacking) +
+           " (GRANT causal_admin TO it there: roles are not replicated)";
+}
+
 // Polls `sql` (which returns 't' or 'f') in every connection until all say
 // 't' or the time is up.
 bool wait_everywhere(std::vector<Reached>& regions, const std::string& sql,
@@ -99,6 +111,8 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out) {
     for (auto& r : all)
         if (r.region->name != target) voters.push_back(std::move(r));
     try {
+        // The voters alone: the target gets no statement.
+        if (auto why = lacks_causal_admin(voters)) return refuse(options, out, "failover", *why);
         // The majority is of causal.regions, which the votes judge against;
         // a partial list of regions must not lower it.
         size_t registered = 0;
@@ -231,6 +245,7 @@ int rejoin(const Mesh& mesh, const Options& options, std::ostream& out) {
         return refuse(options, out, "rejoin", "a majority must be reachable to lift a fence; unreachable: " + join(down));
     const double timeout = options.wait_s > 0 ? options.wait_s : 60;
     try {
+        if (auto why = lacks_causal_admin(all)) return refuse(options, out, "rejoin", *why);
         // Every survivor, and the region itself, must see the fence first:
         // lifting it is a change of that state.
         const std::string fenced_sql =
