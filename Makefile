@@ -41,12 +41,12 @@ endif
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_TOPICS)
 	cat $^ > $@
 
-.PHONY: deps unit fuzz test bench demo clean-test tools
+.PHONY: deps unit fuzz test bench demo clean-test tools install-tools deb
 
 # The tools beside the extension: causalctl (libpq), the WAN proxy the tests
 # and the demo route replication through (Boost.Asio), and the latency probe
-# of the benchmarks and the demo. Built by `all`;
-# `make install` puts causalctl next to pg_ctl.
+# of the benchmarks and the demo. Built by `all`; `make install` puts
+# causalctl and causal-wan in TOOL_BINDIR, on PATH (the Debian package: /usr/bin).
 TOOL_CXXFLAGS = -std=c++17 -O2 -g -Wall -Wextra -pthread
 WAN_SRCS = $(wildcard src/wan/*.cpp)
 CAUSALCTL_SRCS = $(wildcard src/causalctl/*.cpp)
@@ -64,9 +64,12 @@ build/causal-probe: src/probe/main.cpp src/probe/open_loop.hpp
 		-L$(shell $(PG_CONFIG) --libdir 2>/dev/null) -lpq -lboost_program_options
 tools: build/causal-wan build/causalctl build/causal-probe
 all: tools
-install: install-causalctl
-install-causalctl: build/causalctl
-	$(INSTALL_PROGRAM) build/causalctl '$(DESTDIR)$(bindir)/causalctl'
+TOOL_BINDIR ?= /usr/local/bin
+install: install-tools
+install-tools: build/causalctl build/causal-wan
+	$(MKDIR_P) '$(DESTDIR)$(TOOL_BINDIR)'
+	$(INSTALL_PROGRAM) build/causalctl '$(DESTDIR)$(TOOL_BINDIR)/causalctl'
+	$(INSTALL_PROGRAM) build/causal-wan '$(DESTDIR)$(TOOL_BINDIR)/causal-wan'
 
 deps:
 	tools/install-deps
@@ -111,6 +114,13 @@ bench: deps
 	regress/perf/run-merge-bench
 	regress/perf/run-latency-bench
 	regress/perf/run-failover-bench
+
+# The Debian package postgresql-15-pg-causal: the extension, causalctl and
+# causal-wan on PATH. `tools/deb-smoke build/*.deb` installs it (as root)
+# and tries it.
+deb: deps
+	$(MAKE) all
+	tools/build-deb
 
 clean-test:
 	rm -rf regress/results $(UNIT_BIN)
