@@ -279,6 +279,18 @@ $$;
 COMMENT ON FUNCTION causal.message_tables() IS
     'every causal message table of this database, and what is wrong with it, if anything';
 
+-- A publication's column list for a message table while peers of 0.2.0 may
+-- subscribe (mesh_publication): every column PostgreSQL replicates but
+-- written_by; '' (every column) otherwise.
+CREATE FUNCTION causal.columns_but_written_by(message_table regclass, needed boolean) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN needed THEN ' (' || string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) || ')' ELSE '' END
+    FROM pg_attribute a
+   WHERE a.attrelid = message_table AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+     AND a.attname <> 'written_by'
+$$;
+REVOKE ALL ON FUNCTION causal.columns_but_written_by(regclass, boolean) FROM PUBLIC;
+
 -- The mesh's publications, made or mended, the one place that knows them:
 --  * causal_mesh: pg_causal's own tables, INSERT and UPDATE. Regions and
 --    fences go everywhere by every path; heartbeats only this region's own
@@ -334,14 +346,20 @@ BEGIN
       EXECUTE format('ALTER PUBLICATION %I SET (publish = %L)', spec.column1, spec.column2);
     END IF;
   END LOOP;
+  -- While the message tables are in causal_mesh, peers may still run 0.2.0,
+  -- whose tables have no written_by, and PostgreSQL's apply worker stops on
+  -- a column it receives and its table lacks. So every publication then
+  -- sends each table's columns but written_by (PostgreSQL 15 wants the same
+  -- column list in every publication of a subscription). A column added
+  -- meanwhile is sent once this runs again (enable(), or causalctl init).
   EXECUTE format('ALTER PUBLICATION causal_mesh SET TABLE causal.regions, causal.fences,
                   causal.heartbeats WHERE (region = %L)', this_region)
-          || CASE WHEN in_mesh THEN (SELECT coalesce(string_agg(format(', ONLY %s', m.relid), ''), '')
+          || CASE WHEN in_mesh THEN (SELECT coalesce(string_agg(format(', ONLY %s', m.relid) || causal.columns_but_written_by(m.relid, in_mesh), ''), '')
                                        FROM causal.message_tables() m)
                   ELSE '' END;
   -- A table enabled before written_by existed publishes every row it holds,
   -- as every table did then, until enable() runs on it again.
-  SELECT string_agg(format('ONLY %s', m.relid)
+  SELECT string_agg(format('ONLY %s', m.relid) || causal.columns_but_written_by(m.relid, in_mesh)
                     || CASE WHEN EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = m.relid
                                             AND a.attname = 'written_by' AND NOT a.attisdropped)
                             THEN format(' WHERE (coalesce(written_by, crdb_region) = %L)', this_region) ELSE '' END,
@@ -350,7 +368,8 @@ BEGIN
   IF tables IS NOT NULL THEN
     EXECUTE 'ALTER PUBLICATION causal_messages SET TABLE ' || tables;
     EXECUTE 'ALTER PUBLICATION causal_copy SET TABLE '
-            || (SELECT string_agg(format('ONLY %s', m.relid), ', ') FROM causal.message_tables() m);
+            || (SELECT string_agg(format('ONLY %s', m.relid) || causal.columns_but_written_by(m.relid, in_mesh), ', ')
+                  FROM causal.message_tables() m);
   ELSE
     FOR member IN SELECT p.pubname, pr.prrelid::regclass AS relid
                     FROM pg_publication_rel pr JOIN pg_publication p ON p.oid = pr.prpubid
