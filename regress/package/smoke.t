@@ -3,7 +3,7 @@
 # asked with CAUSAL_DEB_SMOKE=1, since it installs and removes a package of
 # the system (the removal takes the files `make install` put in the same
 # places). On a fresh Debian 12 root:
-#   ../shared/tools/fresh-root . "make deb && tools/deb-smoke build/*.deb"
+#   make deb && tools/deb-smoke build/*.deb
 cd "$(dirname "$0")/../.."
 if [ "${CAUSAL_DEB_SMOKE:-}" != 1 ] || [ "$(id -u)" != 0 ]; then
   echo "1..0 # SKIP installs a system package: as root, with CAUSAL_DEB_SMOKE=1"
