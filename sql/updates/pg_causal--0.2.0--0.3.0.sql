@@ -382,6 +382,8 @@ BEGIN
   END IF;
   RETURN message_table;
 END $$;
+COMMENT ON FUNCTION causal.enable(regclass, name, boolean, name, name) IS
+    'make a table a causal message table: columns, indexes, the triggers, the publications causal_messages and causal_copy';
 
 CREATE OR REPLACE FUNCTION causal.disable(message_table regclass) RETURNS regclass
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $$
