@@ -1,5 +1,6 @@
 // Module entry: settings, and the shared-memory clock when preloaded.
 #include "clock.hpp"
+#include "link_errors.hpp"
 #include "listeners.hpp"
 #include "liveness.hpp"
 #include "owner.hpp"
@@ -56,6 +57,7 @@ void request_shmem() {
     liveness_request_shmem();
     stable_request_shmem();
     listeners_request_shmem();
+    link_errors_request_shmem();
 }
 
 void startup_shmem() {
@@ -65,6 +67,7 @@ void startup_shmem() {
     liveness_startup_shmem();
     stable_startup_shmem();
     listeners_startup_shmem();
+    link_errors_startup_shmem();
 }
 
 void define_settings() {
@@ -139,4 +142,5 @@ void _PG_init(void) {
     liveness_register_worker();
     relay_register_worker();
     listeners_install_hook();
+    link_errors_install_hook();
 }

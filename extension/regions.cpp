@@ -69,6 +69,20 @@ FenceList read_fences(MemoryContext context, bool read_only) {
     return {fences, SPI_processed};
 }
 
+// Where the clients of a fenced `region` go: the first active region other
+// than it, by name in byte order, so every region that sees the same states
+// names the same one. The one rule for the 5C001 HINT and for causalctl
+// failover's advice (causal.region_for_clients()). In SPI; nullptr if none.
+char* region_for_clients(const char* region, MemoryContext context) {
+    const Oid type = TEXTOID;
+    const Datum arg = CStringGetTextDatum(region);
+    spi_run("SELECT r.region FROM causal.regions r WHERE r.state OPERATOR(pg_catalog.=) 'active'"
+            " AND r.region OPERATOR(pg_catalog.<>) $1 ORDER BY r.region COLLATE \"C\" LIMIT 1",
+            SPI_OK_SELECT, {1, &type, &arg}, true);
+    if (SPI_processed == 0) return nullptr;
+    return MemoryContextStrdup(context, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+}
+
 void load() {
     static bool registered = false;
     if (!registered) {
@@ -107,12 +121,7 @@ void load() {
         cache.own.epoch = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
         cache.own.fenced = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
     }
-    spi_run("SELECT r.region FROM causal.regions r WHERE r.state OPERATOR(pg_catalog.=) 'active'"
-            " AND r.region OPERATOR(pg_catalog.<>) $1 ORDER BY r.region LIMIT 1",
-            SPI_OK_SELECT, {1, &type, &arg}, true);
-    if (SPI_processed > 0)
-        cache.own.live_region = MemoryContextStrdup(
-            cache.context, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+    cache.own.live_region = region_for_clients(region, cache.context);
     FenceList fences = read_fences(cache.context, true);
     cache.fences = fences.fences;
     cache.fence_count = fences.count;
@@ -162,4 +171,16 @@ CAUSAL_FUNCTION(regions_changed) {
                         errmsg("regions_changed() must be called as a trigger")));
     CacheInvalidateRelcacheByRelid(RelationGetRelid(trigger->tg_relation));
     return PointerGetDatum(nullptr);
+}
+
+// causal.region_for_clients(region): where a fenced region's clients go.
+CAUSAL_FUNCTION(region_for_clients) {
+    using namespace causal::pg;
+    const char* region = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    MemoryContext caller = CurrentMemoryContext;
+    SPI_connect();
+    char* found = region_for_clients(region, caller);
+    SPI_finish();
+    if (found == nullptr) PG_RETURN_NULL();
+    PG_RETURN_TEXT_P(cstring_to_text(found));
 }

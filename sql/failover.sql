@@ -46,6 +46,18 @@ CREATE FUNCTION causal.self_fenced() RETURNS boolean
 COMMENT ON FUNCTION causal.self_fenced() IS
     'whether this region fenced itself, cut off from the majority (causal.self_fence_after)';
 
+-- The last error of each subscription's replication worker since the server
+-- started (extension/link_errors.cpp): the text PostgreSQL 15 keeps only in
+-- the log, for causalctl status. It may quote row values: causal_admin and
+-- pg_monitor read it.
+CREATE FUNCTION causal.link_errors(OUT subscription oid, OUT failed_at timestamptz, OUT table_sync boolean,
+                                   OUT sqlstate text, OUT message text)
+    RETURNS SETOF record AS 'MODULE_PATHNAME', 'link_errors' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION causal.link_errors() IS
+    'the last error of each subscription''s apply or table sync worker since the server started';
+REVOKE ALL ON FUNCTION causal.link_errors() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION causal.link_errors() TO causal_admin, pg_monitor;
+
 -- The configuration of the mesh as this region sees it: who is in which
 -- epoch and state. A fence is proposed against one configuration and voted
 -- on by regions that see the same.
@@ -100,6 +112,34 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION causal.apply_fence(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION causal.apply_fence(text, text) TO causal_admin;
+
+-- A fence that landed in one region, carried to this one as replication
+-- would carry it: the region's row and its fences' rows, as that region
+-- holds them, through the same registers (which keep the larger epoch and
+-- the earlier times). causalctl failover carries a fence to every region it
+-- reaches, so that the survivors refuse the fenced region's clients at
+-- once, and a failover whose fence could not reach every survivor can be
+-- finished by running it again. Only a fenced state is carried.
+CREATE FUNCTION causal.carry_fence(region_row jsonb, fence_rows jsonb) RETURNS causal.regions
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  carried causal.regions := jsonb_populate_record(NULL::causal.regions, region_row);
+  result causal.regions;
+BEGIN
+  IF carried.region IS NULL OR carried.state IS DISTINCT FROM 'fenced' OR carried.changed_at IS NULL THEN
+    RAISE EXCEPTION 'carry_fence carries a fenced region''s row' USING ERRCODE = '22023';
+  END IF;
+  IF EXISTS (SELECT FROM jsonb_populate_recordset(NULL::causal.fences, coalesce(fence_rows, '[]')) f
+              WHERE f.region IS DISTINCT FROM carried.region OR f.epoch IS NULL OR f.fenced_at IS NULL) THEN
+    RAISE EXCEPTION 'carry_fence carries the fences of the region it carries' USING ERRCODE = '22023';
+  END IF;
+  INSERT INTO causal.fences SELECT * FROM jsonb_populate_recordset(NULL::causal.fences, coalesce(fence_rows, '[]'));
+  INSERT INTO causal.regions SELECT carried.*;
+  SELECT * INTO result FROM causal.regions r WHERE r.region = carried.region;
+  RETURN result;
+END $$;
+REVOKE ALL ON FUNCTION causal.carry_fence(jsonb, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION causal.carry_fence(jsonb, jsonb) TO causal_admin;
 
 -- RPO zero on demand. After COMMIT, a client that must not lose a message
 -- with its region calls this and counts the message acknowledged only when

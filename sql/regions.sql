@@ -204,6 +204,16 @@ REVOKE ALL ON FUNCTION causal.register_region(text, int), causal.fence_region(te
 GRANT EXECUTE ON FUNCTION causal.register_region(text, int), causal.fence_region(text, bigint),
     causal.unfence_region(text, bigint), causal.hlc_observe(causal.hlc) TO causal_admin;
 
+-- Where the clients of `region` go while it is fenced: the first active
+-- region other than it, by name in byte order (the same answer in every
+-- region that sees the same states). The rule lives in the library
+-- (extension/regions.cpp), which also gives it in the 5C001 HINT a fenced
+-- region's writers get; causalctl failover's advice asks here.
+CREATE FUNCTION causal.region_for_clients(region text) RETURNS text
+    AS 'MODULE_PATHNAME', 'region_for_clients' LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION causal.region_for_clients(text) IS
+    'the active region the clients of a fenced region are sent to';
+
 -- Whether a message is an orphan by itself: written by `region` in an epoch
 -- that was fenced before `hlc`. The same answer in every region once the
 -- fences have replicated. (Its causal descendants are orphans too; the merge

@@ -20,6 +20,21 @@ for c in init status verify; do
   ok "$(grep -qE "^  $c " <<<"$out"; echo $?)" "--help describes the command $c"
 done
 ok "$(contains "$out" "exit codes")" "--help lists the exit codes"
+for c in failover rejoin status; do
+  run out "$causalctl" "$c" --help
+  is "$rc" 0 "$c --help: exit 0"
+  ok "$([[ $out == "usage: causalctl $c"* && $out != *"Builds the full mesh"* ]]; echo $?)" "... and it prints $c's help alone"
+done
+ok "$(contains "$("$causalctl" failover --help)" "--wait SECONDS")" "failover --help documents --wait"
+ok "$(contains "$("$causalctl" --help)" "--connect-timeout")" "--help documents --connect-timeout and --json"
+run out "$causalctl" help verify
+is "$rc" 0 "causalctl help verify: exit 0"
+ok "$(grep -q '^usage: causalctl verify' <<<"$out"; echo $?)" "... and it prints verify's help"
+stdout=$("$causalctl" bogus 2>/dev/null); rc=$?
+stderr=$("$causalctl" bogus 2>&1 >/dev/null)
+is "$rc" 2 "an unknown command without regions: exit 2"
+ok "$(contains "$stderr" 'unknown command "bogus"')" "... and it says so (not that regions are missing)"
+is "$stdout" "" "... on stderr: nothing on stdout"
 
 run out "$causalctl"
 is "$rc" 2 "no arguments: exit 2"
@@ -75,6 +90,14 @@ run out "$causalctl" init --json --region one="$(dsn ctl-plain1)" \
   --region gone="host=127.0.0.1 port=$unreachable_port user=postgres dbname=$MESH_DB"
 is "$rc" 3 "init --json with one region unreachable: exit 3"
 ok "$(contains "$out" '"region": "gone"')" "... and its JSON names the region"
+run out "$causalctl" init --region one="$(dsn ctl-plain1)" \
+  --region gone="host=127.0.0.1 port=$unreachable_port user=postgres dbname=$MESH_DB" \
+  --region away="host=127.0.0.1 port=$((unreachable_port - 1)) user=postgres dbname=$MESH_DB"
+is "$rc" 3 "init with two regions unreachable: exit 3"
+ok "$([[ $out == *"gone: cannot connect"* && $out == *"away: cannot connect"* ]]; echo $?)" \
+   "... and it names both in one run"
+stderr=$(env -u PGUSER "$causalctl" status --region one="host=127.0.0.1 port=$unreachable_port dbname=$MESH_DB" 2>&1 >/dev/null)
+ok "$(contains "$stderr" "names no user=")" "a DSN without user= that cannot connect: it says so, on stderr"
 
 run out "$causalctl" init --region two="$(dsn ctl-plain2)" --region three="$(dsn ctl-plain3)"
 is "$rc" 4 "init with two regions sharing causal.node_id 7: refused, exit 4"
@@ -90,6 +113,8 @@ init_plain() {
 run out init_plain
 is "$rc" 0 "init on three plain instances (no node id, node id 7, no node id): exit 0"
 [ "$rc" = 0 ] || diag "$out"
+run out "$causalctl" status --region one="$(dsn ctl-plain1)" --region two="$(dsn ctl-plain2)" --region four="$(dsn ctl-plain4)"
+is "$(grep -cE '^  [a-z]+ -> [a-z]+ +down ' <<<"$out")" 0 "status right after init: no link down (they are starting, or stream)"
 ids=$(for p in ctl-plain1 ctl-plain2 ctl-plain4; do instance_psql "$p" -d "$MESH_DB" -At -c "SELECT current_setting('causal.node_id')"; done)
 is "$(sed -n 2p <<<"$ids")" 7 "init keeps a node id that was set"
 is "$(grep -E '^[0-9]+$' <<<"$ids" | sort -u | wc -l)" 3 "init gives distinct node ids: $(tr '\n' ' ' <<<"$ids")"
@@ -179,6 +204,18 @@ ok "$(contains "$out" "ap-south: its database runs pg_causal 0.0.1")" "... namin
 ok "$(contains "$out" "ALTER EXTENSION pg_causal UPDATE")" "... and saying what to run"
 mesh_sql ap-south -c "UPDATE pg_extension SET extversion = (SELECT default_version FROM pg_available_extensions
                                                              WHERE name = 'pg_causal') WHERE extname = 'pg_causal'" >/dev/null
+
+# A table enabled since: init carries it and says so, and then has nothing to do.
+for r in us-east eu-west ap-south; do
+  mesh_sql "$r" -c "CREATE TABLE chat.extra (conversation_id bigint NOT NULL, body text)" \
+    -c "SELECT causal.enable('chat.extra', 'conversation_id')" >/dev/null || bail "could not enable chat.extra in $r"
+done
+run out causalctl_mesh init
+is "$rc" 0 "init after a new table: exit 0"
+is "$(grep -c 'carries 1 more table' <<<"$out")" 3 "... and each region says its links carry one more table"
+[ "$(grep -c 'carries 1 more table' <<<"$out")" = 3 ] || diag "$out"
+run out causalctl_mesh init
+is "$(grep -c ': nothing to change$' <<<"$out")" 3 "init once more: nothing to change"
 
 # --apply-commit: the subscriptions' synchronous_commit, local by default.
 sync_modes() { for r in us-east eu-west ap-south; do

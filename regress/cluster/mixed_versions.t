@@ -10,7 +10,7 @@
 source "$(dirname "$0")/../lib/cluster-test.sh"
 regions=(us-east eu-west ap-south)
 MESH_PREFIX=mixed MESH_REGIONS=("${regions[@]}")
-base=27100
+base=28100
 
 # --- a 0.2.0 mesh ------------------------------------------------------------
 config="$CAUSAL_WORK/mixed.causalctl.conf"

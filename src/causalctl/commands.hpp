@@ -1,5 +1,6 @@
-// causalctl's commands. Each prints plain text for people, or one JSON
-// document with --json, and returns an exit code.
+// causalctl's commands. Each prints its result on `out`, as plain text for
+// people or one JSON document with --json, its errors and refusals on `err`
+// (in JSON mode they are part of the document), and returns an exit code.
 #pragma once
 
 #include <iosfwd>
@@ -23,7 +24,10 @@ struct Options {
     bool json = false;
     int connect_timeout_s = 5;
     std::optional<std::string> conversation;  // verify
-    double wait_s = 0;                        // verify: retry until converged
+    // How long to wait, when given: verify retries until converged (default:
+    // look once), failover waits for the region to count as dead (default:
+    // not at all), rejoin for the links to catch up (default 60 s).
+    std::optional<double> wait_s;
     long long max_slot_wal_mb = 1024;         // status: warn above
     std::string target;                       // failover, rejoin: the region
     bool force = false;                       // failover: fence a region its peers still hear
@@ -36,10 +40,10 @@ struct Options {
     std::string apply_commit = "local";
 };
 
-int init(const Mesh& mesh, const Options& options, std::ostream& out);
-int status(const Mesh& mesh, const Options& options, std::ostream& out);
-int verify(const Mesh& mesh, const Options& options, std::ostream& out);
-int failover(const Mesh& mesh, const Options& options, std::ostream& out);
-int rejoin(const Mesh& mesh, const Options& options, std::ostream& out);
+int init(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err);
+int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err);
+int verify(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err);
+int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err);
+int rejoin(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err);
 
 }  // namespace causalctl

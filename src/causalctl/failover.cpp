@@ -2,9 +2,11 @@
 //
 // failover REGION: fences REGION with a new epoch, only with the votes of a
 // majority of the mesh's regions (causal.vote_fence, the rules of
-// src/core/fencing.hpp). The fence replicates; once the survivors have it,
-// REGION's clients get 5C001 wherever the fence has reached, and its writes
-// from the fenced epoch are orphans everywhere.
+// src/core/fencing.hpp), then carries the fence to every region it reaches
+// (causal.carry_fence) rather than wait for replication: REGION's clients
+// get 5C001 wherever the fence is, and its writes from the fenced epoch are
+// orphans everywhere. A fence that landed somewhere is carried on by running
+// failover again.
 //
 // rejoin REGION: waits until REGION has everything the survivors had and
 // they have everything it wrote, then lifts the fence with a new epoch.
@@ -62,124 +64,203 @@ std::string join(const std::vector<std::string>& items) {
     return out;
 }
 
-int refuse(const Options& options, std::ostream& out, const std::string& command, const std::string& why) {
+int refuse(const Options& options, std::ostream& out, std::ostream& err, const std::string& command,
+           const std::string& why) {
     if (options.json)
         out << json::Object().add("ok", "false").add("refused", json::string(why)).str() << '\n';
     else
-        out << "causalctl " << command << ": refused: " << why << "\nNothing was changed.\n";
+        err << "causalctl " << command << ": refused: " << why << "\nNothing was changed.\n";
     return kRefused;
+}
+
+int failed(const Options& options, std::ostream& out, std::ostream& err, const std::string& command,
+           const DbError& error) {
+    if (options.json)
+        out << json::Object().add("ok", "false").add("region", json::string(error.region()))
+                   .add("error", json::string(error.what())).str() << '\n';
+    else
+        err << "causalctl " << command << ": " << error.what() << '\n';
+    return kUnreachable;
+}
+
+// The target's row and fences as `db` holds them, for causal.carry_fence.
+struct Fence {
+    long long epoch = -1;
+    bool fenced = false;
+    std::string region_row, fence_rows;  // json
+};
+
+Fence fence_in(Connection& db, const std::string& target) {
+    Result r = db.exec("SELECT r.epoch, r.state = 'fenced', row_to_json(r)::text,"
+                       "       (SELECT coalesce(json_agg(f), '[]')::text FROM causal.fences f WHERE f.region = r.region)"
+                       "  FROM causal.regions r WHERE r.region = $1",
+                       {target});
+    Fence fence;
+    if (r.rows() == 0) return fence;
+    fence.epoch = r.integer(0, 0);
+    fence.fenced = r.boolean(0, 1);
+    fence.region_row = r.text(0, 2);
+    fence.fence_rows = r.text(0, 3);
+    return fence;
+}
+
+// Carries the newest fence of `target` that any of `regions` holds to those
+// that lack it; what it carried to, by name. The fence's epoch, or -1 when
+// no region has the target fenced in its newest epoch.
+long long carry_newest_fence(std::vector<Reached*>& regions, const std::string& target,
+                             std::vector<std::string>& carried_to) {
+    Fence newest;
+    std::vector<std::pair<Reached*, Fence>> held;
+    for (auto* r : regions) {
+        Fence f = fence_in(*r->db, target);
+        if (f.epoch > newest.epoch || (f.epoch == newest.epoch && f.fenced && !newest.fenced)) newest = f;
+        held.emplace_back(r, std::move(f));
+    }
+    if (!newest.fenced) return -1;
+    for (auto& [r, f] : held) {
+        if (f.epoch > newest.epoch || (f.epoch == newest.epoch && f.fenced)) continue;
+        r->db->exec("SELECT causal.carry_fence($1::jsonb, $2::jsonb)", {newest.region_row, newest.fence_rows});
+        carried_to.push_back(r->region->name);
+    }
+    return newest.epoch;
 }
 
 // Fencing and lifting a fence are causal_admin's (superusers are members of
 // every role): said up front and by name, rather than as the permission error
 // of whichever statement comes first, with some votes already cast.
-std::optional<std::string> lacks_causal_admin(const std::vector<Reached>& regions) {
+std::optional<std::string> lacks_causal_admin(const std::vector<Reached*>& regions) {
     std::vector<std::string> lacking;
-    for (const auto& r : regions)
-        if (r.db->value("SELECT pg_has_role('causal_admin', 'MEMBER')::text") != "true") lacking.push_back(r.region->name);
+    for (const auto* r : regions)
+        if (r->db->value("SELECT pg_has_role('causal_admin', 'MEMBER')::text") != "true") lacking.push_back(r->region->name);
     if (lacking.empty()) return std::nullopt;
     return "the role causalctl connects as is not a member of causal_admin in " + join(lacking) +
            " (GRANT causal_admin TO it there: roles are not replicated)";
 }
 
-// Polls `sql` (which returns 't' or 'f') in every connection until all say
-// 't' or the time is up.
-bool wait_everywhere(std::vector<Reached>& regions, const std::string& sql,
-                     const std::vector<std::optional<std::string>>& params, double timeout_s) {
-    const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
-    for (;;) {
-        bool all = true;
-        for (auto& r : regions) all = all && r.db->value(sql, params) == "t";
-        if (all) return true;
-        if (Clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-}
-
 }  // namespace
 
-int failover(const Mesh& mesh, const Options& options, std::ostream& out) {
+int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err) {
     const std::string& target = options.target;
     if (!mesh.find(target)) {
-        out << "causalctl failover: \"" << target << "\" is not one of the regions given\n";
+        err << "causalctl failover: \"" << target << "\" is not one of the regions given\n";
         return kUsage;
     }
     const auto started = Clock::now();
     std::vector<std::string> down;
     std::vector<Reached> all = reach(mesh, options, down);
-    std::vector<Reached> voters;
-    for (auto& r : all)
-        if (r.region->name != target) voters.push_back(std::move(r));
+    std::vector<Reached*> voters, everyone;  // everyone: the voters and the target, if reached
+    for (auto& r : all) {
+        everyone.push_back(&r);
+        if (r.region->name != target) voters.push_back(&r);
+    }
+    const auto report = [&](const std::string& epoch, const std::vector<std::pair<std::string, std::string>>& ballots,
+                            const std::vector<std::string>& carried_to, bool already) {
+        const std::string clients_go_to =
+            voters.front()->db->value("SELECT causal.region_for_clients($1)", {target});
+        const double took = seconds_since(started);
+        if (options.json) {
+            std::vector<std::string> votes, carried;
+            for (const auto& b : ballots)
+                votes.push_back(json::Object().add("region", json::string(b.first)).add("vote", json::string(b.second)).str());
+            for (const auto& c : carried_to) carried.push_back(json::string(c));
+            out << json::Object().add("ok", "true").add("fenced", json::string(target)).add("epoch", epoch)
+                       .add("already", json::boolean(already)).add("votes", json::array(votes))
+                       .add("carried_to", json::array(carried))
+                       .add("clients_go_to", clients_go_to.empty() ? json::null() : json::string(clients_go_to))
+                       .add("fenced_after_s", json::number(took)).str()
+                << '\n';
+            return;
+        }
+        if (already)
+            out << target << " is already fenced (epoch " << epoch << ")";
+        else
+            out << "fenced " << target << " at epoch " << epoch << " with " << ballots.size() << " of "
+                << mesh.regions().size() << " votes";
+        out << " (" << seconds_text(took) << ")\n";
+        for (const auto& b : ballots) out << "  " << b.first << ": " << b.second << '\n';
+        if (!carried_to.empty()) out << "carried the fence to " << join(carried_to) << '\n';
+        out << "every region reached has the fence"
+            << (down.empty() ? "" : " (not reached: " + join(down) + "; replication carries it there)") << '\n';
+        if (!clients_go_to.empty())
+            out << "send " << target << "'s users to " << clients_go_to << " (the region its 5C001 errors name) and "
+                << "causal.catch_up() them there\n";
+    };
     try {
-        // The voters alone: the target gets no statement.
-        if (auto why = lacks_causal_admin(voters)) return refuse(options, out, "failover", *why);
+        // The voters alone: the target gets no vote.
+        if (auto why = lacks_causal_admin(voters)) return refuse(options, out, err, "failover", *why);
         // The majority is of causal.regions, which the votes judge against;
         // a partial list of regions must not lower it.
         size_t registered = 0;
         if (!voters.empty())
-            registered = std::stoul(voters.front().db->value("SELECT count(*) FROM causal.regions"));
+            registered = std::stoul(voters.front()->db->value("SELECT count(*) FROM causal.regions"));
         if (!voters.empty() && registered != mesh.regions().size())
-            return refuse(options, out, "failover",
+            return refuse(options, out, err, "failover",
                           "causal.regions has " + std::to_string(registered) + " regions, the configuration " +
                               std::to_string(mesh.regions().size()) + ": give every region of the mesh");
         const size_t needed = mesh.majority();
         if (voters.size() < needed)
-            return refuse(options, out, "failover",
+            return refuse(options, out, err, "failover",
                           "fencing " + target + " needs " + std::to_string(needed) + " of the " +
                               std::to_string(mesh.regions().size()) + " regions to agree; " +
                               std::to_string(voters.size()) + " other than it can be reached" +
                               (down.empty() ? "" : " (unreachable: " + join(down) + ")"));
+        // A fence that landed already (a failover before this one, which
+        // could not reach every survivor): finish it.
+        std::vector<std::string> carried_to;
+        if (const long long epoch = carry_newest_fence(everyone, target, carried_to); epoch >= 0) {
+            report(std::to_string(epoch), {}, carried_to, true);
+            return kOk;
+        }
         // A region that, with the peers still hearing it, makes a majority is
-        // alive and connected: fencing it is a choice.
+        // alive and connected: fencing it is a choice. --wait gives it the
+        // time to count as dead.
         if (!options.force) {
-            std::vector<std::string> hearing;
-            for (auto& v : voters) {
-                std::string ago = v.db->value("SELECT heard_ms_ago FROM causal.liveness() WHERE region = $1", {target});
-                if (!ago.empty() && std::stod(ago) < options.dead_after_s * 1000)
-                    hearing.push_back(v.region->name + " (" + ago + " ms ago)");
+            const auto dead_by = Clock::now() + std::chrono::duration<double>(options.wait_s.value_or(0));
+            for (;;) {
+                std::vector<std::string> hearing;
+                for (auto* v : voters) {
+                    std::string ago = v->db->value("SELECT heard_ms_ago FROM causal.liveness() WHERE region = $1", {target});
+                    if (!ago.empty() && std::stod(ago) < options.dead_after_s * 1000)
+                        hearing.push_back(v->region->name + " (" + ago + " ms ago)");
+                }
+                if (hearing.size() + 1 < needed) break;
+                if (Clock::now() >= dead_by)
+                    return refuse(options, out, err, "failover",
+                                  target + " is alive: " + join(hearing) + " heard from it within " +
+                                      seconds_text(options.dead_after_s) +
+                                      ". Use --wait SECONDS to wait until it counts as dead, --force to fence it anyway.");
+                std::this_thread::sleep_for(std::chrono::milliseconds(200));
             }
-            if (hearing.size() + 1 >= needed)
-                return refuse(options, out, "failover",
-                              target + " is alive: " + join(hearing) + " heard from it within " +
-                                  seconds_text(options.dead_after_s) + ". Use --force to fence it anyway.");
         }
         // Votes, against the configuration most voters see. A voter that
         // has not caught up with a recent change sees another one: retry
         // while replication converges.
         std::vector<std::pair<std::string, std::string>> ballots;  // voter, answer
-        size_t yes = 0, already = 0;
+        size_t yes = 0;
         std::string view;
         Reached* applier = nullptr;
-        const auto deadline = Clock::now() + std::chrono::duration<double>(options.wait_s > 0 ? options.wait_s : 10);
+        const auto deadline = Clock::now() + std::chrono::seconds(10);
         for (;;) {
             ballots.clear();
-            yes = already = 0;
+            yes = 0;
             applier = nullptr;
             std::map<std::string, size_t> views;
-            for (auto& v : voters) ++views[v.db->value("SELECT causal.mesh_view()")];
+            for (auto* v : voters) ++views[v->db->value("SELECT causal.mesh_view()")];
             view = std::max_element(views.begin(), views.end(),
                                     [](const auto& a, const auto& b) { return a.second < b.second; })->first;
-            for (auto& v : voters) {
-                std::string answer = v.db->value("SELECT causal.vote_fence($1, $2)", {target, view});
-                ballots.emplace_back(v.region->name, answer);
+            for (auto* v : voters) {
+                std::string answer = v->db->value("SELECT causal.vote_fence($1, $2)", {target, view});
+                ballots.emplace_back(v->region->name, answer);
                 if (answer == "yes") {
                     ++yes;
-                    if (applier == nullptr) applier = &v;
+                    if (applier == nullptr) applier = v;
                 }
-                already += answer == "already fenced";
             }
-            if (yes >= needed || already >= needed) break;
+            if (yes >= needed) break;
             bool other_view = false;
             for (const auto& b : ballots) other_view = other_view || b.second.find("another configuration") != std::string::npos;
             if (!other_view || Clock::now() >= deadline) break;
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-        if (already >= needed) {
-            if (options.json)
-                out << json::Object().add("ok", "true").add("fenced", json::string(target)).add("already", "true").str() << '\n';
-            else
-                out << target << " is already fenced in a majority of regions\n";
-            return kOk;
         }
         if (yes < needed) {
             std::string why = "fencing " + target + " got " + std::to_string(yes) + " of the " +
@@ -189,83 +270,73 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out) {
                 why += "\nThe yes votes stay pending (causal.fence_votes) until " + target +
                        " is fenced; each of those regions votes for no other fence meanwhile. If this failover is "
                        "abandoned, delete them there once no operator will apply it.";
-            return refuse(options, out, "failover", why);
+            return refuse(options, out, err, "failover", why);
         }
-        // Applied only where the configuration is still the one voted on.
-        Result fenced = applier->db->exec("SELECT (causal.apply_fence($1, $2)).epoch", {target, view});
-        const std::string epoch = fenced.text(0, 0);
-        const double fenced_s = seconds_since(started);
-        const bool everywhere = wait_everywhere(
-            voters, "SELECT coalesce(bool_or(state = 'fenced' AND epoch = $2::bigint), false) FROM causal.regions WHERE region = $1",
-            {target, epoch}, 10);
-        const double serving_s = seconds_since(started);
-        if (options.json) {
-            std::vector<std::string> votes;
-            for (const auto& b : ballots)
-                votes.push_back(json::Object().add("region", json::string(b.first)).add("vote", json::string(b.second)).str());
-            out << json::Object().add("ok", "true").add("fenced", json::string(target))
-                       .add("epoch", epoch).add("votes", json::array(votes))
-                       .add("fenced_after_s", json::number(fenced_s))
-                       .add("survivors_fenced_after_s", everywhere ? json::number(serving_s) : json::null()).str()
-                << '\n';
-        } else {
-            out << "fenced " << target << " at epoch " << epoch << " with " << yes << " of " << mesh.regions().size()
-                << " votes (" << seconds_text(fenced_s) << ")\n";
-            for (const auto& b : ballots) out << "  " << b.first << ": " << b.second << '\n';
-            if (everywhere)
-                out << "every survivor has the fence (" << seconds_text(serving_s) << "); send " << target << "'s users to "
-                    << applier->region->name << " and causal.catch_up() them there\n";
-            else
-                out << "not every survivor has the fence yet: see causalctl status\n";
-        }
-        return everywhere ? kOk : kAttention;
+        // Applied only where the configuration is still the one voted on,
+        // then carried to every region reached.
+        const std::string epoch = applier->db->value("SELECT (causal.apply_fence($1, $2)).epoch", {target, view});
+        carry_newest_fence(everyone, target, carried_to);
+        std::vector<std::pair<std::string, std::string>> yes_ballots;
+        for (const auto& b : ballots)
+            if (b.second == "yes") yes_ballots.push_back(b);
+        report(epoch, yes_ballots, carried_to, false);
+        return kOk;
     } catch (const DbError& error) {
-        out << "causalctl failover: " << error.what() << '\n';
-        return kUnreachable;
+        return failed(options, out, err, "failover", error);
     }
 }
 
-int rejoin(const Mesh& mesh, const Options& options, std::ostream& out) {
+int rejoin(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err) {
     const std::string& target = options.target;
     if (!mesh.find(target)) {
-        out << "causalctl rejoin: \"" << target << "\" is not one of the regions given\n";
+        err << "causalctl rejoin: \"" << target << "\" is not one of the regions given\n";
         return kUsage;
     }
     const auto started = Clock::now();
     std::vector<std::string> down;
     std::vector<Reached> all = reach(mesh, options, down);
     Reached* region = nullptr;
-    std::vector<Reached*> survivors;
+    std::vector<Reached*> survivors, everyone;
     for (auto& r : all) {
+        everyone.push_back(&r);
         if (r.region->name == target) region = &r;
         else survivors.push_back(&r);
     }
-    if (region == nullptr) return refuse(options, out, "rejoin", target + " cannot be reached");
+    if (region == nullptr) return refuse(options, out, err, "rejoin", target + " cannot be reached");
     if (survivors.size() + 1 < mesh.majority())
-        return refuse(options, out, "rejoin", "a majority must be reachable to lift a fence; unreachable: " + join(down));
-    const double timeout = options.wait_s > 0 ? options.wait_s : 60;
+        return refuse(options, out, err, "rejoin",
+                      "a majority must be reachable to lift a fence; unreachable: " + join(down));
+    const double timeout = options.wait_s.value_or(60);
     try {
-        if (auto why = lacks_causal_admin(all)) return refuse(options, out, "rejoin", *why);
-        // Every survivor, and the region itself, must see the fence first:
-        // lifting it is a change of that state.
-        const std::string fenced_sql =
-            "SELECT coalesce(bool_or(state = 'fenced'), false) FROM causal.regions WHERE region = $1";
-        const auto deadline = Clock::now() + std::chrono::duration<double>(timeout);
-        auto everywhere = [&](const std::string& sql, const std::vector<std::optional<std::string>>& params) {
-            for (;;) {
-                bool ok = region->db->value(sql, params) == "t";
-                for (auto* s : survivors) ok = ok && s->db->value(sql, params) == "t";
-                if (ok) return true;
-                if (Clock::now() >= deadline) return false;
-                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (auto why = lacks_causal_admin(everyone)) return refuse(options, out, err, "rejoin", *why);
+        // Every survivor, and the region itself, must hold the fence first:
+        // lifting it is a change of that state. Where it has not arrived
+        // (a region whose links are down), it is carried there.
+        std::vector<std::string> carried_to;
+        if (carry_newest_fence(everyone, target, carried_to) < 0)
+            return refuse(options, out, err, "rejoin", target + " is not fenced: failover fences it");
+        // A link whose slot is gone can never deliver what it held: the
+        // region cannot catch up by replication, only be rebuilt.
+        std::vector<std::string> lost;
+        for (auto* s : survivors) {
+            const std::pair<Connection*, std::string> ends[] = {
+                {s->db.get(), link_name(s->region->name, target)}, {region->db.get(), link_name(target, s->region->name)}};
+            for (const auto& [db, slot] : ends) {
+                const std::string wal_status =
+                    db->value("SELECT coalesce((SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1), 'missing')",
+                              {slot});
+                if (wal_status == "lost" || wal_status == "missing")
+                    lost.push_back("slot " + slot + " in " + db->region() + " is " + wal_status);
             }
-        };
-        if (!everywhere(fenced_sql, {target}))
-            return refuse(options, out, "rejoin",
-                          target + " is not fenced in every region yet (or not at all): failover fences it");
+        }
+        if (!lost.empty())
+            return refuse(options, out, err, "rejoin",
+                          join(lost) + ": " + target + " cannot catch up by replication. Rebuild it: causalctl reseed " +
+                              target);
         // Caught up both ways: each survivor's slot for the region has
         // reached where that survivor's WAL was, and each of the region's
         // slots for a survivor has reached where the region's WAL was.
+        const auto deadline = Clock::now() + std::chrono::duration<double>(timeout);
         std::vector<std::pair<Connection*, std::pair<std::string, std::string>>> marks;  // db, (slot, lsn)
         for (auto* s : survivors) {
             marks.push_back({s->db.get(), {link_name(s->region->name, target), s->db->value("SELECT pg_current_wal_insert_lsn()::text")}});
@@ -279,7 +350,7 @@ int rejoin(const Mesh& mesh, const Options& options, std::ostream& out) {
                     {mark.first, mark.second});
                 if (done == "t") break;
                 if (Clock::now() >= deadline)
-                    return refuse(options, out, "rejoin",
+                    return refuse(options, out, err, "rejoin",
                                   "link " + mark.first + " has not caught up within " + seconds_text(timeout) +
                                       " (is replication running? see causalctl status)");
                 std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -289,9 +360,15 @@ int rejoin(const Mesh& mesh, const Options& options, std::ostream& out) {
         Connection& applier = *survivors.front()->db;
         const std::string epoch = applier.value("SELECT epoch + 1 FROM causal.regions WHERE region = $1", {target});
         applier.exec("SELECT causal.unfence_region($1, $2::bigint)", {target, epoch});
-        const bool active = everywhere(
-            "SELECT coalesce(bool_or(state = 'active' AND epoch = $2::bigint), false) FROM causal.regions WHERE region = $1",
-            {target, epoch});
+        const std::string active_sql =
+            "SELECT coalesce(bool_or(state = 'active' AND epoch = $2::bigint), false) FROM causal.regions WHERE region = $1";
+        bool active = false;
+        for (const auto until = Clock::now() + std::chrono::duration<double>(timeout);;) {
+            active = true;
+            for (auto* r : everyone) active = active && r->db->value(active_sql, {target, epoch}) == "t";
+            if (active || Clock::now() >= until) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
         if (options.json)
             out << json::Object().add("ok", json::boolean(active)).add("rejoined", json::string(target))
                        .add("epoch", epoch).add("caught_up_after_s", json::number(caught_up_s))
@@ -302,8 +379,7 @@ int rejoin(const Mesh& mesh, const Options& options, std::ostream& out) {
                 << seconds_text(seconds_since(started)) << ")\n";
         return active ? kOk : kAttention;
     } catch (const DbError& error) {
-        out << "causalctl rejoin: " << error.what() << '\n';
-        return kUnreachable;
+        return failed(options, out, err, "rejoin", error);
     }
 }
 

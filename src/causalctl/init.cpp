@@ -30,40 +30,46 @@ struct RegionSetup {
     std::vector<std::string> pending;  // links that wait for this region's tables
 };
 
-void check_server(RegionSetup& r) {
+// Every reason this region cannot join the mesh as it is, not just the first.
+std::vector<std::string> check_server(RegionSetup& r) {
     Connection& db = *r.db;
+    std::vector<std::string> problems;
+    const auto problem = [&](const std::string& what) { problems.push_back(r.region->name + ": " + what); };
     std::string preload = db.value("SELECT current_setting('shared_preload_libraries')");
     if (preload.find("pg_causal") == std::string::npos)
-        throw Refusal(r.region->name + ": pg_causal is not in shared_preload_libraries (add it and restart)");
+        problem("pg_causal is not in shared_preload_libraries (add it and restart)");
     if (db.value("SELECT current_setting('wal_level')") != "logical")
-        throw Refusal(r.region->name + ": wal_level is not logical (set it and restart)");
+        problem("wal_level is not logical (set it and restart)");
     // The publications and what init asks of them are this version's (a
     // region without the extension gets it below).
     const std::string version = db.value("SELECT extversion FROM pg_extension WHERE extname = 'pg_causal'");
     if (!version.empty() && version != CAUSAL_VERSION)
-        throw Refusal(r.region->name + ": its database runs pg_causal " + version + ", this causalctl is " +
-                      CAUSAL_VERSION + "'s (update every region first: install " CAUSAL_VERSION
-                      ", restart, ALTER EXTENSION pg_causal UPDATE; or use the causalctl of " + version + ")");
+        problem("its database runs pg_causal " + version + ", this causalctl is " + CAUSAL_VERSION +
+                "'s (update every region first: install " CAUSAL_VERSION
+                ", restart, ALTER EXTENSION pg_causal UPDATE; or use the causalctl of " + version + ")");
     const std::string foreign_publication =
         db.value("SELECT min(p.pubname) FROM pg_publication p JOIN pg_roles o ON o.oid = p.pubowner"
                  " WHERE p.pubname = ANY (string_to_array($1, ', ')) AND NOT o.rolsuper",
                  {kMeshPublications});
     if (!foreign_publication.empty())
-        throw Refusal(r.region->name + ": publication " + foreign_publication +
-                      " belongs to a role that is not a superuser, which could stop the mesh's replication "
-                      "(drop it, or have a superuser own it)");
+        problem("publication " + foreign_publication +
+                " belongs to a role that is not a superuser, which could stop the mesh's replication "
+                "(drop it, or have a superuser own it)");
     // The liveness worker writes the heartbeats there: elsewhere, its peers
-    // would take this live region for dead.
-    const std::string database = db.value("SELECT current_setting('causal.database')");
-    if (database != db.value("SELECT current_database()"))
-        throw Refusal(r.region->name + ": causal.database is '" + database + "', not the mesh's database '" +
-                      db.value("SELECT current_database()") + "' (set it and restart)");
+    // would take this live region for dead. Unset, it is checked with the
+    // preload (the setting exists only when pg_causal is loaded).
+    const std::string database = db.value("SELECT current_setting('causal.database', true)");
+    if (!database.empty() && database != db.value("SELECT current_database()"))
+        problem("causal.database is '" + database + "', not the mesh's database '" +
+                db.value("SELECT current_database()") + "' (set it and restart)");
     if (db.value("SELECT rolsuper::text FROM pg_roles WHERE rolname = current_user") != "true")
-        throw Refusal(r.region->name + ": causalctl init needs a superuser (ALTER SYSTEM, subscriptions)");
-    r.node_id = std::stoi(db.value("SELECT current_setting('causal.node_id')"));
-    std::string configured = db.value("SELECT current_setting('causal.region')");
+        problem("causalctl init needs a superuser (ALTER SYSTEM, subscriptions)");
+    const std::string node_id = db.value("SELECT current_setting('causal.node_id', true)");
+    r.node_id = node_id.empty() ? -1 : std::stoi(node_id);
+    std::string configured = db.value("SELECT current_setting('causal.region', true)");
     if (!configured.empty() && configured != r.region->name)
-        throw Refusal(r.region->name + ": its causal.region is '" + configured + "'; a region keeps its name");
+        problem("its causal.region is '" + configured + "'; a region keeps its name");
+    return problems;
 }
 
 // Sets what ALTER SYSTEM can and waits until this session sees it.
@@ -178,24 +184,56 @@ bool subscribe(RegionSetup& to, RegionSetup& from_setup, const std::string& dsn,
         db.exec("ALTER SUBSCRIPTION " + name + " ENABLE");
         to.done.push_back("enabled subscription to " + from);
     }
+    // Tables enabled since the last init join the link, and their rows are
+    // copied: that is a change, and said so.
+    const std::string tables_before =
+        db.value("SELECT count(*) FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid"
+                 " WHERE s.subname = $1", {name});
     db.exec("ALTER SUBSCRIPTION " + name + " REFRESH PUBLICATION WITH (copy_data = true)");
+    const std::string tables_added =
+        db.value("SELECT count(*) - $2::bigint FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid"
+                 " WHERE s.subname = $1", {name, tables_before});
+    if (tables_added != "0")
+        to.done.push_back("link from " + from + " carries " + tables_added + " more table" +
+                          (tables_added == "1" ? "" : "s") + " (copying their rows)");
     return true;
 }
 
 }  // namespace
 
-int init(const Mesh& mesh, const Options& options, std::ostream& out) {
+int init(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err) {
     if (mesh.regions().size() < 2) {
-        out << "causalctl init: a mesh needs at least two regions (--region NAME=DSN, repeated)\n";
+        err << "causalctl init: a mesh needs at least two regions (--region NAME=DSN, repeated)\n";
         return kUsage;
     }
     std::vector<RegionSetup> setups;
     try {
-        // Reach every region before changing any: a mesh half built because
-        // one region was down is worse than none.
-        for (const Region& region : mesh.regions())
-            setups.push_back(RegionSetup{&region, std::make_unique<Connection>(region.name, region.dsn, options.connect_timeout_s), -1, {}, {}});
-        for (RegionSetup& r : setups) check_server(r);
+        // Reach every region and check each before changing any: a mesh
+        // half built because one region was down is worse than none. Every
+        // problem found is reported at once.
+        std::vector<std::string> problems, unreachable;
+        for (const Region& region : mesh.regions()) {
+            try {
+                setups.push_back(RegionSetup{&region, std::make_unique<Connection>(region.name, region.dsn, options.connect_timeout_s), -1, {}, {}});
+            } catch (const DbError& error) {
+                problems.push_back(error.what());
+                unreachable.push_back(json::string(region.name));
+            }
+        }
+        for (RegionSetup& r : setups)
+            for (auto& p : check_server(r)) problems.push_back(std::move(p));
+        if (!problems.empty()) {
+            std::string all;
+            for (const auto& p : problems) all += (all.empty() ? "" : "\n  ") + p;
+            all = problems.size() == 1 ? all : std::to_string(problems.size()) + " problems:\n  " + all;
+            if (unreachable.empty()) throw Refusal(all);
+            if (options.json)
+                out << json::Object().add("ok", "false").add("region", unreachable.front())
+                           .add("unreachable", json::array(unreachable)).add("error", json::string(all)).str() << '\n';
+            else
+                err << "causalctl init: " << all << "\nNothing was changed.\n";
+            return kUnreachable;
+        }
 
         std::set<int> used;
         for (const RegionSetup& r : setups) {
@@ -233,14 +271,14 @@ int init(const Mesh& mesh, const Options& options, std::ostream& out) {
         if (options.json)
             out << json::Object().add("ok", "false").add("refused", json::string(refusal.what())).str() << '\n';
         else
-            out << "causalctl init: refused: " << refusal.what() << "\nNothing was changed.\n";
+            err << "causalctl init: refused: " << refusal.what() << "\nNothing was changed.\n";
         return kRefused;
     } catch (const DbError& error) {
         if (options.json)
             out << json::Object().add("ok", "false").add("region", json::string(error.region()))
                        .add("error", json::string(error.what())).str() << '\n';
         else
-            out << "causalctl init: " << error.what() << '\n';
+            err << "causalctl init: " << error.what() << '\n';
         return kUnreachable;
     }
 

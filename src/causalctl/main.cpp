@@ -3,6 +3,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -17,52 +18,94 @@ using namespace causalctl;
 
 namespace {
 
-const char* kHelp = R"(causalctl: build, watch and verify a pg_causal mesh
+// What `causalctl --help` prints, and `causalctl COMMAND --help` (or
+// `causalctl help COMMAND`) prints one command's part of.
+struct CommandHelp {
+    const char* name;
+    const char* summary;
+    const char* usage;
+    const char* text;
+};
 
-usage: causalctl COMMAND [REGION] [options]
+const CommandHelp kCommands[] = {
+    {"init", "build the mesh, or complete it",
+     "causalctl init [--apply-commit local|off]", R"(
+Builds the full mesh, or completes it: node ids, causal.region,
+registration, the publications causal_mesh, causal_messages and
+causal_copy, a subscription in every region to every other. Idempotent:
+run it again after causal.enable() on a new table (every region needs the
+table): the subscriptions are refreshed and copy what each region lacks. A
+region that lacks a table the others publish is configured, but its links
+wait for the table (exit 1): create it, causal.enable() it, init again.
+Refuses, changing nothing and listing every problem it found, when a region
+cannot be reached, lacks pg_causal in shared_preload_libraries or
+wal_level = logical, runs another version of pg_causal, or when two regions
+share a node id. Needs a superuser (ALTER SYSTEM, CREATE SUBSCRIPTION).
+  --apply-commit local  (default) each applied transaction is flushed and
+                        acknowledged at once: causal.await_replicated()
+                        returns in about a round trip
+  --apply-commit off    flushed in batches: more messages per second
+)"},
+    {"status", "the regions and the links between them",
+     "causalctl status [--max-slot-wal-mb N]", R"(
+Each region's node id, epoch, state and clock offset; each link's state
+(streaming, starting, down, lost, missing), lag in bytes and ms, last
+message, the WAL its slot holds, the apply worker's error counts and its
+last error with what to do about it; slots and subscriptions of pg_causal
+that belong to no region given. Exit 1 on any warning.
+  --max-slot-wal-mb N   warn when a slot holds more WAL (default 1024)
+)"},
+    {"verify", "whether every region holds the same history",
+     "causalctl verify [--conversation ID] [--wait SECONDS]", R"(
+Whether every region holds the same messages and presents the same order:
+each conversation's causal.merge history is hashed in every region and
+compared, with the fencing state. Lists what differs and which messages
+each region lacks. Exit 1 when they differ.
+  --conversation ID     only this conversation
+  --wait SECONDS        retry until they converge (default 0: look once)
+)"},
+    {"failover", "fence a dead region, with a majority's votes",
+     "causalctl failover REGION [--wait SECONDS] [--force] [--dead-after SECONDS]", R"(
+Fences REGION with a new epoch, with the votes of a majority of the regions
+(each votes by causal.vote_fence: one fence per configuration of the mesh,
+and never one that would leave less than a majority active), then carries
+the fence to every region it reaches itself, without waiting for
+replication. Refuses when fewer than a majority other than REGION can be
+reached, or when a majority still hears REGION's heartbeat. Run again after
+a partial success, it finishes the job. Says which region REGION's users
+go to: the one the fenced region's own errors name (5C001's HINT).
+  --dead-after SECONDS  heard within this long = alive (default 3)
+  --wait SECONDS        wait up to this long for REGION to count as dead
+                        (default 0: refuse at once while it is heard)
+  --force               fence a region its peers still hear
+)"},
+    {"rejoin", "lift a region's fence once it has caught up",
+     "causalctl rejoin REGION [--wait SECONDS]", R"(
+Waits until REGION has everything the survivors had and they have
+everything it wrote (its orphans included), then lifts its fence with a new
+epoch. Refuses when a slot of one of its links is lost: the region must be
+rebuilt with causalctl reseed.
+  --wait SECONDS        how long to wait for the links (default 60)
+)"},
+};
 
-commands
-  init      build the full mesh, or complete it: node ids, causal.region,
-            registration, the publications causal_mesh, causal_messages and
-            causal_copy, a subscription in every region to every other
-            (--apply-commit local, the default: each applied transaction is
-            flushed and acknowledged at once, for causal.await_replicated();
-            off: flushed in batches, more messages per second). Idempotent. Refuses (changing nothing) when
-            a region cannot be reached, lacks pg_causal in
-            shared_preload_libraries or wal_level = logical, or when two
-            regions share a node id. Run it again after causal.enable() on a
-            new table (every region needs the table): the subscriptions are
-            refreshed and copy what each region lacks. A region that lacks a
-            table the others publish is configured, but its links wait for
-            the table (exit 1): create it, causal.enable() it, init again.
-  status    each region's node id, epoch, state and clock offset; each link's
-            state, lag (bytes and ms), last message, and the WAL its slot
-            holds, with a warning when that passes --max-slot-wal-mb.
-  verify    whether every region holds the same messages and presents the
-            same order: each conversation's causal.merge history is hashed in
-            every region and compared, with the fencing state. Lists what
-            differs and which messages each region lacks.
-  failover REGION
-            fence REGION with a new epoch, with the votes of a majority of
-            the regions (each votes by causal.vote_fence: one fence per
-            configuration of the mesh, and never one that would leave less
-            than a majority active). Refuses when fewer than a majority other
-            than REGION can be reached, or when a majority still hears
-            REGION's heartbeat (--dead-after, default 3 s; --force to fence
-            a live region). Reports when every survivor has the fence.
-  rejoin REGION
-            wait until REGION has everything the survivors had and they have
-            everything it wrote (its orphans included), then lift its fence
-            with a new epoch (--wait, default 60 s).
-
+const char* kGeneralHelp = R"(
 regions
-  --region NAME=DSN     repeated, one per region (libpq connection strings)
+  --region NAME=DSN     repeated, one per region (libpq connection strings;
+                        name the user: user=...)
   --link FROM:TO=DSN    the DSN region TO subscribes to FROM with, when it
                         differs from FROM's own (a proxy, a private address)
   --config FILE         the same options as lines of a file:
-                            region = us-east=host=10.0.0.1 dbname=chat
-                            link = us-east:eu-west=host=10.1.0.1 dbname=chat
+                            region = us-east=host=10.0.0.1 user=postgres dbname=chat
+                            link = us-east:eu-west=host=10.1.0.1 user=postgres dbname=chat
                         default: $CAUSALCTL_CONFIG
+
+options of every command
+  --json                one JSON document on stdout instead of text
+  --connect-timeout S   seconds to reach a region (default 5)
+  -h, --help            this text; with a command, that command's
+
+Results go to stdout, errors and refusals to stderr.
 
 exit codes
   0  done; converged; every link streaming
@@ -73,15 +116,43 @@ exit codes
   4  refused: the command would be unsafe, and changed nothing
 
 examples
-  causalctl init --region us-east='host=10.0.0.1 dbname=chat' \
-                 --region eu-west='host=10.1.0.1 dbname=chat' \
-                 --region ap-south='host=10.2.0.1 dbname=chat'
+  causalctl init --region us-east='host=10.0.0.1 user=postgres dbname=chat' \
+                 --region eu-west='host=10.1.0.1 user=postgres dbname=chat' \
+                 --region ap-south='host=10.2.0.1 user=postgres dbname=chat'
   export CAUSALCTL_CONFIG=/etc/causalctl.conf
   causalctl status
   causalctl verify --conversation 42 --wait 10 --json
-  causalctl failover us-east        # us-east is down: fence it, move its users
-  causalctl rejoin us-east          # it is back: catch up, lift the fence
+  causalctl failover us-east --wait 10   # us-east is down: fence it, move its users
+  causalctl rejoin us-east               # it is back: catch up, lift the fence
 )";
+
+const CommandHelp* find_command(const std::string& name) {
+    for (const auto& c : kCommands)
+        if (name == c.name) return &c;
+    return nullptr;
+}
+
+void print_help(std::ostream& out, const CommandHelp* command) {
+    if (command != nullptr) {
+        out << "usage: " << command->usage << " [regions] [--json] [--connect-timeout S]\n" << command->text
+            << "\nRegions: --region NAME=DSN (repeated), --config FILE or $CAUSALCTL_CONFIG; causalctl --help for all.\n";
+        return;
+    }
+    out << "causalctl: build, watch and repair a pg_causal mesh\n\nusage: causalctl COMMAND [REGION] [options]\n\ncommands\n";
+    for (const auto& c : kCommands) {
+        char line[128];
+        std::snprintf(line, sizeof line, "  %-9s %s\n", c.name, c.summary);
+        out << line;
+    }
+    for (const auto& c : kCommands) out << '\n' << c.usage << c.text;
+    out << kGeneralHelp;
+}
+
+std::string command_names() {
+    std::string names;
+    for (const auto& c : kCommands) names += (names.empty() ? "" : ", ") + std::string(c.name);
+    return names;
+}
 
 }  // namespace
 
@@ -95,13 +166,13 @@ int main(int argc, char** argv) {
         ("json", po::bool_switch(), "one JSON document on stdout")
         ("connect-timeout", po::value<int>()->default_value(5), "seconds to reach a region")
         ("conversation", po::value<std::string>(), "verify: only this conversation")
-        ("wait", po::value<double>()->default_value(0), "verify, failover, rejoin: seconds to wait")
+        ("wait", po::value<double>(), "verify, failover, rejoin: seconds to wait")
         ("max-slot-wal-mb", po::value<long long>()->default_value(1024), "status: warn above this")
         ("force", po::bool_switch(), "failover: fence a region its peers still hear")
         ("dead-after", po::value<double>()->default_value(3), "failover: heard within this many seconds = alive")
         ("apply-commit", po::value<std::string>()->default_value("local"),
          "init: the subscriptions' synchronous_commit, local (fast RPO-zero acknowledgements) or off (more throughput)")
-        ("command", po::value<std::string>(), "init, status, verify, failover, rejoin")
+        ("command", po::value<std::string>(), "the command")
         ("target", po::value<std::string>(), "failover, rejoin: the region");
     po::positional_options_description positional;
     positional.add("command", 1).add("target", 1);
@@ -112,10 +183,18 @@ int main(int argc, char** argv) {
     try {
         po::variables_map vm;
         po::store(po::command_line_parser(argc, argv).options(options).positional(positional).run(), vm);
-        if (vm.count("help") || argc < 2) {
-            std::cout << kHelp;
-            return vm.count("help") ? kOk : kUsage;
+        // `causalctl help [COMMAND]` is `causalctl [COMMAND] --help`
+        std::string first = vm.count("command") ? vm["command"].as<std::string>() : "";
+        const bool help = vm.count("help") || first == "help";
+        if (first == "help") first = vm.count("target") ? vm["target"].as<std::string>() : "";
+        if (help || argc < 2) {
+            if (!first.empty() && find_command(first) == nullptr)
+                throw po::error("unknown command \"" + first + "\" (commands: " + command_names() + ")");
+            print_help(help ? std::cout : std::cerr, first.empty() ? nullptr : find_command(first));
+            return help ? kOk : kUsage;
         }
+        if (!first.empty() && find_command(first) == nullptr)
+            throw po::error("unknown command \"" + first + "\" (commands: " + command_names() + ")");
         std::string config_path;
         if (vm.count("config")) config_path = vm["config"].as<std::string>();
         else if (const char* env = std::getenv("CAUSALCTL_CONFIG")) config_path = env;
@@ -125,14 +204,14 @@ int main(int argc, char** argv) {
             po::store(po::parse_config_file(file, options), vm);
         }
         po::notify(vm);
-        if (!vm.count("command")) throw po::error("no command: init, status or verify");
+        if (!vm.count("command")) throw po::error("no command: " + command_names());
         command = vm["command"].as<std::string>();
         if (vm.count("region")) region_specs = vm["region"].as<std::vector<std::string>>();
         if (vm.count("link")) link_specs = vm["link"].as<std::vector<std::string>>();
         settings.json = vm["json"].as<bool>();
         settings.connect_timeout_s = vm["connect-timeout"].as<int>();
         if (vm.count("conversation")) settings.conversation = vm["conversation"].as<std::string>();
-        settings.wait_s = vm["wait"].as<double>();
+        if (vm.count("wait")) settings.wait_s = vm["wait"].as<double>();
         settings.max_slot_wal_mb = vm["max-slot-wal-mb"].as<long long>();
         settings.force = vm["force"].as<bool>();
         settings.dead_after_s = vm["dead-after"].as<double>();
@@ -149,13 +228,11 @@ int main(int argc, char** argv) {
     }
     try {
         Mesh mesh(region_specs, link_specs);
-        if (command == "init") return init(mesh, settings, std::cout);
-        if (command == "status") return status(mesh, settings, std::cout);
-        if (command == "verify") return verify(mesh, settings, std::cout);
-        if (command == "failover") return failover(mesh, settings, std::cout);
-        if (command == "rejoin") return rejoin(mesh, settings, std::cout);
-        std::cerr << "causalctl: unknown command \"" << command << "\"\nTry causalctl --help.\n";
-        return kUsage;
+        if (command == "init") return init(mesh, settings, std::cout, std::cerr);
+        if (command == "status") return status(mesh, settings, std::cout, std::cerr);
+        if (command == "verify") return verify(mesh, settings, std::cout, std::cerr);
+        if (command == "failover") return failover(mesh, settings, std::cout, std::cerr);
+        return rejoin(mesh, settings, std::cout, std::cerr);
     } catch (const std::invalid_argument& e) {
         std::cerr << "causalctl: " << e.what() << "\nTry causalctl --help.\n";
         return kUsage;

@@ -1,6 +1,7 @@
 #include "pg.hpp"
 
 #include <cctype>
+#include <cstdlib>
 
 namespace causalctl {
 
@@ -9,6 +10,20 @@ namespace {
 std::string trimmed(std::string message) {
     while (!message.empty() && std::isspace(static_cast<unsigned char>(message.back()))) message.pop_back();
     return message;
+}
+
+// Whether a connection string (or $PGUSER) says which login to use.
+bool names_user(const std::string& dsn) {
+    if (std::getenv("PGUSER") != nullptr) return true;
+    char* error = nullptr;
+    PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
+    if (error != nullptr) PQfreemem(error);
+    if (options == nullptr) return true;  // malformed: libpq's own message says so
+    bool named = false;
+    for (PQconninfoOption* o = options; o->keyword != nullptr; ++o)
+        if (std::string(o->keyword) == "user" && o->val != nullptr && *o->val != '\0') named = true;
+    PQconninfoFree(options);
+    return named;
 }
 
 }  // namespace
@@ -30,8 +45,13 @@ Connection::Connection(std::string region, const std::string& dsn, int timeout_s
                             "-c statement_timeout=30s -c synchronous_commit=local -c search_path=pg_catalog,pg_temp",
                             nullptr};
     conn_.reset(PQconnectdbParams(keys, values, 1));
-    if (PQstatus(conn_.get()) != CONNECTION_OK)
-        throw DbError(region_, "cannot connect: " + trimmed(PQerrorMessage(conn_.get())));
+    if (PQstatus(conn_.get()) != CONNECTION_OK) {
+        std::string why = "cannot connect: " + trimmed(PQerrorMessage(conn_.get()));
+        if (!names_user(dsn))
+            why += " (its DSN names no user=, so libpq tried the login \"" + std::string(PQuser(conn_.get())) +
+                   "\": add user=... to the region's DSN)";
+        throw DbError(region_, why);
+    }
     // causalctl reports what it did itself; the servers' NOTICEs are noise.
     PQsetNoticeProcessor(conn_.get(), [](void*, const char*) {}, nullptr);
 }

@@ -1,7 +1,10 @@
 // causalctl status: each region's epoch, state and clock, and each link's
 // health: subscription and slot, lag in bytes and milliseconds, the last
-// message from the publisher, and the WAL its slot holds. A slot that holds
-// too much WAL is a warning: a dead region's slots fill the survivors' disks.
+// message from the publisher, the WAL its slot holds, the apply worker's
+// error counts and last error (causal.link_errors()) with what to do about
+// it. A slot that holds too much WAL is a warning: a dead region's slots fill
+// the survivors' disks; so is a lost slot, and a slot or subscription of
+// pg_causal's that belongs to no region given (a region gone for good).
 
 #include <chrono>
 #include <cmath>
@@ -10,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <set>
 
 #include "commands.hpp"
 #include "json.hpp"
@@ -39,17 +43,42 @@ struct Slot {
     std::optional<double> lag_ms;
 };
 
+struct LinkError {
+    std::string at, sqlstate, message;
+    bool table_sync;
+};
+
 struct Subscription {
     bool enabled;
     bool running;
     long long tables_copying;  // initial copies not finished: their changes wait
     std::optional<std::string> last_message;
     std::optional<double> last_message_age_ms;
+    long long apply_errors = 0, sync_errors = 0;  // pg_stat_subscription_stats
+    std::optional<LinkError> last_error;          // causal.link_errors(), for those who may read it
 };
+
+// What an operator does about a link's error, for the errors a mesh meets.
+std::string advice(const LinkError& error, const std::string& from, const std::string& to) {
+    const std::string& m = error.message;
+    if (m.find("missing replicated column") != std::string::npos)
+        return "a column " + from + "'s table has is missing in " + to +
+               "'s: make the same change there (causalctl ddl makes a change in every region, in an order that "
+               "keeps the links flowing)";
+    if (m.find("does not exist") != std::string::npos && m.find("relation") != std::string::npos)
+        return "a table " + from + " publishes is missing in " + to + ": create it there, causal.enable() it, "
+               "and run causalctl init";
+    if (m.find("could not connect") != std::string::npos || m.find("could not receive") != std::string::npos ||
+        m.find("connection") != std::string::npos)
+        return to + " cannot reach " + from + " (is it up? is the link's DSN right?)";
+    if (m.find("requested WAL segment") != std::string::npos || m.find("can no longer get changes") != std::string::npos)
+        return "the slot lost WAL " + to + " still needed: rebuild " + to + " with causalctl reseed";
+    return "see " + to + "'s server log";
+}
 
 struct LinkStatus {
     std::string from, to;
-    std::string state;  // streaming, copying (initial copy), down, missing, unknown
+    std::string state;  // streaming, copying (initial copy), starting, down, lost, missing, unknown
     std::optional<Slot> slot;
     std::optional<Subscription> subscription;
 };
@@ -86,7 +115,7 @@ std::string ms_text(std::optional<double> ms) {
 
 }  // namespace
 
-int status(const Mesh& mesh, const Options& options, std::ostream& out) {
+int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err) {
     std::vector<RegionStatus> regions;
     std::map<std::string, std::map<std::string, Slot>> slots;                  // region -> slot name
     std::map<std::string, std::map<std::string, Subscription>> subscriptions;  // region -> name
@@ -118,21 +147,36 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out) {
                 slots[region.name][s.text(i, 0)] =
                     Slot{s.boolean(i, 1), maybe_integer(s, i, 2), maybe_integer(s, i, 3), s.maybe(i, 4),
                          maybe_number(s, i, 5)};
+            // The last errors' text, where this role may read it.
+            const bool errors_readable =
+                db.value("SELECT coalesce(has_function_privilege(to_regprocedure('causal.link_errors()'), 'EXECUTE'),"
+                         " false)::text") == "true";
             Result u = db.exec(
                 "SELECT s.subname, s.subenabled, w.pid IS NOT NULL, w.last_msg_receipt_time::text,"
                 "       extract(epoch FROM clock_timestamp() - w.last_msg_receipt_time) * 1000,"
-                "       (SELECT count(*) FROM pg_subscription_rel r WHERE r.srsubid = s.oid AND r.srsubstate <> 'r')"
+                "       (SELECT count(*) FROM pg_subscription_rel r WHERE r.srsubid = s.oid AND r.srsubstate <> 'r'),"
+                "       coalesce(st.apply_error_count, 0), coalesce(st.sync_error_count, 0),"
+                "       e.failed_at::text, e.sqlstate, e.message, e.table_sync"
                 "  FROM pg_subscription s"
                 "  LEFT JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL"
+                "  LEFT JOIN pg_stat_subscription_stats st ON st.subid = s.oid"
+                "  LEFT JOIN " + std::string(errors_readable ? "causal.link_errors()"
+                                                             : "(SELECT NULL::oid, NULL::timestamptz, NULL::bool,"
+                                                               " NULL::text, NULL::text WHERE false)") +
+                "       e (subscription, failed_at, table_sync, sqlstate, message) ON e.subscription = s.oid"
                 " WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
                 "   AND s.subname LIKE 'causal\\_%'");
-            for (int i = 0; i < u.rows(); ++i)
-                subscriptions[region.name][u.text(i, 0)] =
-                    Subscription{u.boolean(i, 1), u.boolean(i, 2), u.integer(i, 5), u.maybe(i, 3), maybe_number(u, i, 4)};
+            for (int i = 0; i < u.rows(); ++i) {
+                Subscription sub{u.boolean(i, 1), u.boolean(i, 2), u.integer(i, 5), u.maybe(i, 3),
+                                 maybe_number(u, i, 4), u.integer(i, 6), u.integer(i, 7), std::nullopt};
+                if (!u.is_null(i, 8)) sub.last_error = LinkError{u.text(i, 8), u.text(i, 9), u.text(i, 10), u.boolean(i, 11)};
+                subscriptions[region.name][u.text(i, 0)] = sub;
+            }
         } catch (const DbError& error) {
             r.error = error.what();
             unreachable = true;
             warnings.push_back(std::string(error.what()));
+            if (!options.json) err << "causalctl status: " << error.what() << '\n';
         }
         regions.push_back(r);
     }
@@ -169,18 +213,35 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out) {
                 if (found != subscriptions[to.name].end()) link.subscription = found->second;
             }
             const std::string label = from.name + " -> " + to.name;
-            if (!to.error && !link.subscription) {
+            const Subscription* sub = link.subscription ? &*link.subscription : nullptr;
+            const bool lost = link.slot && link.slot->wal_status && *link.slot->wal_status == "lost";
+            if (!to.error && !sub) {
                 link.state = "missing";
                 warnings.push_back(label + ": no subscription (run causalctl init)");
-            } else if (link.subscription && (!link.subscription->enabled || !link.subscription->running)) {
+            } else if (lost) {
+                link.state = "lost";
+                warnings.push_back(label + ": slot " + name + " in " + from.name +
+                                   " is lost (max_slot_wal_keep_size reached): " + to.name +
+                                   " can no longer get what it missed; rebuild it with causalctl reseed " + to.name);
+            } else if (sub && !sub->enabled) {
                 link.state = "down";
-                warnings.push_back(label + (link.subscription->enabled ? ": apply worker not running"
-                                                                        : ": subscription disabled"));
-            } else if (link.slot && !link.slot->active) {
+                warnings.push_back(label + ": subscription disabled");
+            } else if (sub && !sub->running && sub->last_error) {
                 link.state = "down";
-                warnings.push_back(label + ": slot " + name + " is not in use");
-            } else if (link.subscription && link.slot) {
-                link.state = link.subscription->tables_copying > 0 ? "copying" : "streaming";
+                warnings.push_back(label + ": the " + (sub->last_error->table_sync ? "table sync" : "apply") +
+                                   " worker stopped on an error at " + sub->last_error->at + " (" +
+                                   sub->last_error->sqlstate + "): " + sub->last_error->message + "; " +
+                                   advice(*sub->last_error, from.name, to.name));
+            } else if (sub && !sub->running && sub->apply_errors + sub->sync_errors > 0) {
+                link.state = "down";
+                warnings.push_back(label + ": apply worker not running after " +
+                                   std::to_string(sub->apply_errors + sub->sync_errors) + " errors (see " + to.name +
+                                   "'s server log, or run status as causal_admin for the last one)");
+            } else if (sub && (!sub->running || (link.slot && !link.slot->active))) {
+                // Enabled, no error: its worker is starting or connecting.
+                link.state = "starting";
+            } else if (sub && link.slot) {
+                link.state = sub->tables_copying > 0 ? "copying" : "streaming";
             }
             if (link.slot) {
                 const Slot& slot = *link.slot;
@@ -188,16 +249,38 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out) {
                     warnings.push_back(label + ": slot " + name + " holds " + bytes_text(slot.held_bytes) +
                                        " of WAL in " + from.name +
                                        " (above --max-slot-wal-mb); a region that stays away fills this disk: "
-                                       "fail it over, or drop the slot once it is gone for good");
-                if (slot.wal_status && (*slot.wal_status == "unreserved" || *slot.wal_status == "lost"))
-                    warnings.push_back(label + ": slot " + name + " WAL status is " + *slot.wal_status +
-                                       " (max_slot_wal_keep_size reached)");
+                                       "fail it over, or causalctl remove it once it is gone for good");
+                if (slot.wal_status && *slot.wal_status == "unreserved")
+                    warnings.push_back(label + ": slot " + name + " WAL status is unreserved "
+                                       "(max_slot_wal_keep_size reached: it will be lost unless " + to.name +
+                                       " catches up soon)");
             } else if (!from.error) {
                 warnings.push_back(label + ": no slot " + name + " in " + from.name);
             }
             links.push_back(link);
         }
     }
+
+    // pg_causal's slots and subscriptions that are no link between the
+    // regions given: a removed region's, or one left out of the
+    // configuration. A slot holds WAL for good.
+    std::set<std::string> configured;
+    for (const auto& from : mesh.regions())
+        for (const auto& to : mesh.regions())
+            if (from.name != to.name) configured.insert(link_name(from.name, to.name));
+    for (const auto& [region, by_name] : slots)
+        for (const auto& [name, slot] : by_name)
+            if (!configured.count(name))
+                warnings.push_back(region + ": slot " + name + " belongs to no link between the regions given (" +
+                                   bytes_text(slot.held_bytes) + " of WAL held; " +
+                                   (slot.active ? "in use" : "not in use") +
+                                   "): causalctl remove the region it is for, or add that region to the configuration");
+    for (const auto& [region, by_name] : subscriptions)
+        for (const auto& [name, sub] : by_name)
+            if (!configured.count(name))
+                warnings.push_back(region + ": subscription " + name +
+                                   " belongs to no link between the regions given: causalctl remove the region it "
+                                   "is for, or add that region to the configuration");
 
     if (options.json) {
         std::vector<std::string> region_json, link_json, warning_json;
@@ -221,7 +304,15 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out) {
                 .add("wal_held_bytes", slot ? json::maybe(slot->held_bytes, [](long long v) { return json::number(v); }) : json::null())
                 .add("wal_status", slot ? json::maybe(slot->wal_status, json::string) : json::null())
                 .add("last_message", sub ? json::maybe(sub->last_message, json::string) : json::null())
-                .add("last_message_age_ms", sub ? json::maybe(sub->last_message_age_ms, [](double v) { return json::number(v); }) : json::null());
+                .add("last_message_age_ms", sub ? json::maybe(sub->last_message_age_ms, [](double v) { return json::number(v); }) : json::null())
+                .add("apply_errors", sub ? json::number(sub->apply_errors) : json::null())
+                .add("sync_errors", sub ? json::number(sub->sync_errors) : json::null())
+                .add("last_error", sub && sub->last_error
+                                       ? json::Object().add("at", json::string(sub->last_error->at))
+                                             .add("sqlstate", json::string(sub->last_error->sqlstate))
+                                             .add("message", json::string(sub->last_error->message))
+                                             .add("advice", json::string(advice(*sub->last_error, l.from, l.to))).str()
+                                       : json::null());
             link_json.push_back(o.str());
         }
         for (const auto& w : warnings) warning_json.push_back(json::string(w));
@@ -243,17 +334,19 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out) {
             out << line;
         }
         out << "links (publisher -> subscriber)\n";
-        std::snprintf(line, sizeof line, "  %-28s %-10s %10s %8s %10s %13s\n", "link", "state", "lag", "lag ms",
-                      "WAL held", "last message");
+        std::snprintf(line, sizeof line, "  %-28s %-10s %10s %8s %10s %13s %7s\n", "link", "state", "lag", "lag ms",
+                      "WAL held", "last message", "errors");
         out << line;
         for (const auto& l : links) {
             std::string age = l.subscription && l.subscription->last_message_age_ms
                                   ? ms_text(*l.subscription->last_message_age_ms / 1000) + " s ago"
                                   : "-";
-            std::snprintf(line, sizeof line, "  %-28s %-10s %10s %8s %10s %13s\n", (l.from + " -> " + l.to).c_str(),
+            std::string errors = l.subscription ? std::to_string(l.subscription->apply_errors + l.subscription->sync_errors)
+                                                : "-";
+            std::snprintf(line, sizeof line, "  %-28s %-10s %10s %8s %10s %13s %7s\n", (l.from + " -> " + l.to).c_str(),
                           l.state.c_str(), bytes_text(l.slot ? l.slot->lag_bytes : std::nullopt).c_str(),
                           ms_text(l.slot ? l.slot->lag_ms : std::nullopt).c_str(),
-                          bytes_text(l.slot ? l.slot->held_bytes : std::nullopt).c_str(), age.c_str());
+                          bytes_text(l.slot ? l.slot->held_bytes : std::nullopt).c_str(), age.c_str(), errors.c_str());
             out << line;
         }
         if (!warnings.empty()) {

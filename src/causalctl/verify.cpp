@@ -184,10 +184,10 @@ void explain(std::vector<std::unique_ptr<Connection>>& dbs, std::vector<Differen
 
 }  // namespace
 
-int verify(const Mesh& mesh, const Options& options, std::ostream& out) {
+int verify(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err) {
     std::vector<std::string> names;
     for (const Region& region : mesh.regions()) names.push_back(region.name);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(options.wait_s);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(options.wait_s.value_or(0));
     std::vector<Difference> diffs;
     Problems problems;
     size_t conversations = 0;
@@ -227,7 +227,7 @@ int verify(const Mesh& mesh, const Options& options, std::ostream& out) {
         if (options.json)
             out << json::Object().add("converged", "false").add("error", json::string(error.what())).str() << '\n';
         else
-            out << "causalctl verify: " << error.what() << "\ncannot tell whether the regions converge\n";
+            err << "causalctl verify: " << error.what() << "\ncannot tell whether the regions converge\n";
         return kUnreachable;
     }
 
