@@ -29,7 +29,7 @@ struct Options {
     // not at all), rejoin for the links to catch up (default 60 s).
     std::optional<double> wait_s;
     long long max_slot_wal_mb = 1024;         // status: warn above
-    std::string target;                       // failover, rejoin: the region
+    std::string target;                       // failover, rejoin: the region; ddl: the statement
     bool force = false;                       // failover: fence a region its peers still hear
     double dead_after_s = 3;                  // failover: heard within this = alive
     // init: the subscriptions' synchronous_commit. local: each applied
@@ -45,5 +45,6 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
 int verify(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err);
 int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err);
 int rejoin(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err);
+int ddl(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err);
 
 }  // namespace causalctl

@@ -87,6 +87,18 @@ epoch. Refuses when a slot of one of its links is lost: the region must be
 rebuilt with causalctl reseed.
   --wait SECONDS        how long to wait for the links (default 60)
 )"},
+    {"ddl", "one schema change in every region",
+     "causalctl ddl STATEMENT", R"(
+Runs one statement (ALTER TABLE ..., CREATE INDEX ...) in every region, in
+the order that keeps the links flowing: in a transaction in each region
+first (each holds the table's lock), then committed region by region, so a
+row written after the change in one region waits, in every other, for the
+change there. If it fails anywhere, no region changes. Name tables by their
+schema (causalctl pins search_path to pg_catalog). CREATE INDEX
+CONCURRENTLY runs region by region. Refuses DROP COLUMN and RENAME: rows
+written before them would stop the links (README, Schema changes). Every
+region must be reachable.
+)"},
 };
 
 const char* kGeneralHelp = R"(
@@ -173,7 +185,7 @@ int main(int argc, char** argv) {
         ("apply-commit", po::value<std::string>()->default_value("local"),
          "init: the subscriptions' synchronous_commit, local (fast RPO-zero acknowledgements) or off (more throughput)")
         ("command", po::value<std::string>(), "the command")
-        ("target", po::value<std::string>(), "failover, rejoin: the region");
+        ("target", po::value<std::string>(), "failover, rejoin: the region; ddl: the statement");
     po::positional_options_description positional;
     positional.add("command", 1).add("target", 1);
 
@@ -221,6 +233,8 @@ int main(int argc, char** argv) {
         if (vm.count("target")) settings.target = vm["target"].as<std::string>();
         if ((command == "failover" || command == "rejoin") && settings.target.empty())
             throw po::error(command + " needs the region: causalctl " + command + " REGION");
+        if (command == "ddl" && settings.target.empty())
+            throw po::error("ddl needs the statement: causalctl ddl 'ALTER TABLE ...'");
         if (region_specs.empty()) throw po::error("no regions: --region NAME=DSN, --config or $CAUSALCTL_CONFIG");
     } catch (const po::error& e) {
         std::cerr << "causalctl: " << e.what() << "\nTry causalctl --help.\n";
@@ -232,6 +246,7 @@ int main(int argc, char** argv) {
         if (command == "status") return status(mesh, settings, std::cout, std::cerr);
         if (command == "verify") return verify(mesh, settings, std::cout, std::cerr);
         if (command == "failover") return failover(mesh, settings, std::cout, std::cerr);
+        if (command == "ddl") return ddl(mesh, settings, std::cout, std::cerr);
         return rejoin(mesh, settings, std::cout, std::cerr);
     } catch (const std::invalid_argument& e) {
         std::cerr << "causalctl: " << e.what() << "\nTry causalctl --help.\n";

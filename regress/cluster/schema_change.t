@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Schema changes on a live mesh of three regions. A column added in one
+# region alone stops the links out of it: causalctl status says which link,
+# why (the apply worker's own error) and what to do. causalctl ddl makes a
+# change in every region in the order that keeps the links flowing, while
+# every region writes: an added column, an index built concurrently, a
+# column's type changed; it refuses a dropped column, and a statement that
+# fails somewhere changes no region.
+source "$(dirname "$0")/../lib/cluster-test.sh"
+regions=(us-east eu-west ap-south)
+MESH_CONF=()
+mesh_up schema 28600 5 "${regions[@]}" || bail "could not build the mesh"
+
+# Errors of every apply and table sync worker so far, all regions together.
+link_errors() {
+  local r total=0 n
+  for r in "${regions[@]}"; do
+    n=$(mesh_sql "$r" -At -c "SELECT coalesce(sum(apply_error_count + sync_error_count), 0) FROM pg_stat_subscription_stats")
+    total=$((total + n))
+  done
+  echo "$total"
+}
+everywhere() {  # everywhere SQL: the answer in every region, one line
+  local r; for r in "${regions[@]}"; do printf '%s|' "$(mesh_sql "$r" -At -c "$1")"; done
+}
+arrives() {  # arrives BODY: the message reaches every region within 20 s
+  local r
+  for r in "${regions[@]}"; do
+    wait_until "$(mesh_instance "$r")" "$MESH_DB" "SELECT count(*) = 1 FROM chat.messages WHERE body = '$1'" 20 || return 1
+  done
+}
+
+# --- a column added in one region alone --------------------------------------
+mesh_sql eu-west -c "ALTER TABLE chat.messages ADD COLUMN mood text" >/dev/null || bail "could not add a column"
+mesh_sql eu-west -c "INSERT INTO chat.messages (conversation_id, sender, body, mood) VALUES (1, 'eve', 'drifted', 'glad')" \
+  >/dev/null || bail "could not write in eu-west"
+for _ in $(seq 1 60); do
+  run out causalctl_mesh status
+  [[ $out == *"missing replicated column"* ]] && break
+  sleep 0.5
+done
+is "$rc" 1 "status after a column was added in eu-west alone: exit 1"
+ok "$(grep -qE '^  eu-west -> us-east +down ' <<<"$out"; echo $?)" "... the link eu-west -> us-east is down"
+ok "$([[ $out == *"eu-west -> us-east: the apply worker stopped on an error"*"missing replicated column"* ]]; echo $?)" \
+   "... stopped by its apply worker's error, quoted"
+ok "$(contains "$out" "causalctl ddl")" "... and it says what to do"
+[[ $out == *"missing replicated column"* ]] || diag "$out"
+for r in us-east ap-south; do
+  mesh_sql "$r" -c "ALTER TABLE chat.messages ADD COLUMN mood text" >/dev/null || bail "could not add the column in $r"
+done
+arrives drifted
+ok $? "once the other regions have the column too, the message arrives everywhere"
+
+# --- causalctl ddl while every region writes ---------------------------------
+cat >"$work/write.sql" <<'SQL'
+INSERT INTO chat.messages (conversation_id, sender, body)
+VALUES (1 + (random() * 9)::int, current_setting('causal.region'), 'steady');
+SQL
+writing=1
+writer() {  # writes until $work/stop exists
+  while [ ! -e "$work/stop" ]; do mesh_sql "$1" -f "$work/write.sql" >/dev/null 2>&1; sleep 0.02; done
+}
+pids=()
+for r in "${regions[@]}"; do writer "$r" & pids+=($!); done
+sleep 2
+before=$(link_errors)
+
+run out causalctl_mesh ddl "ALTER TABLE chat.messages ADD COLUMN priority int NOT NULL DEFAULT 0"
+is "$rc" 0 "ddl: add a column while every region writes: exit 0"
+[ "$rc" = 0 ] || diag "$out"
+is "$(everywhere "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'chat.messages'::regclass AND attname = 'priority'")" \
+   "integer|integer|integer|" "... the column is in every region"
+mesh_sql us-east -c "INSERT INTO chat.messages (conversation_id, sender, body, priority) VALUES (2, 'ana', 'urgent', 5)" >/dev/null
+arrives urgent
+ok $? "... a message written with it reaches every region"
+is "$(everywhere "SELECT priority FROM chat.messages WHERE body = 'urgent'")" "5|5|5|" "... with its value"
+
+run out causalctl_mesh ddl "CREATE INDEX CONCURRENTLY messages_priority ON chat.messages (priority)"
+is "$rc" 0 "ddl: CREATE INDEX CONCURRENTLY: exit 0"
+is "$(everywhere "SELECT count(*) FROM pg_index WHERE indexrelid = to_regclass('chat.messages_priority') AND indisvalid")" \
+   "1|1|1|" "... a valid index in every region"
+
+run out causalctl_mesh ddl "ALTER TABLE chat.messages ALTER COLUMN priority TYPE bigint"
+is "$rc" 0 "ddl: change a column's type while every region writes: exit 0"
+[ "$rc" = 0 ] || diag "$out"
+mesh_sql ap-south -c "INSERT INTO chat.messages (conversation_id, sender, body, priority) VALUES (3, 'raj', 'huge', 5000000000)" >/dev/null
+arrives huge
+ok $? "... a value only the new type holds reaches every region"
+is "$(everywhere "SELECT priority FROM chat.messages WHERE body = 'huge'")" "5000000000|5000000000|5000000000|" "... unchanged"
+
+touch "$work/stop"
+for pid in "${pids[@]}"; do wait "$pid"; done
+steady=$(mesh_sql us-east -At -c "SELECT count(*) FROM chat.messages WHERE body = 'steady'")
+diag "messages written during the changes: $steady"
+ok "$([ "$steady" -gt 100 ]; echo $?)" "the regions kept writing during the changes ($steady messages)"
+is "$(link_errors)" "$before" "no link stopped on an error during the three changes"
+
+# --- what ddl refuses, and a statement that fails somewhere --------------------
+columns() { everywhere "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute
+                         WHERE attrelid = 'chat.messages'::regclass AND attnum > 0 AND NOT attisdropped"; }
+had=$(columns)
+run out causalctl_mesh ddl "ALTER TABLE chat.messages DROP COLUMN mood"
+is "$rc" 4 "ddl DROP COLUMN: refused, exit 4"
+ok "$(contains "$out" "Nothing was changed")" "... saying nothing was changed"
+mesh_sql ap-south -c "CREATE TABLE chat.only_here (x int)" >/dev/null
+run out causalctl_mesh ddl "ALTER TABLE chat.only_here ADD COLUMN y int"
+is "$rc" 3 "ddl of a table one region lacks: exit 3"
+ok "$(contains "$out" "every region rolled back")" "... every region rolled back"
+is "$(mesh_sql ap-south -At -c "SELECT count(*) FROM pg_attribute WHERE attrelid = 'chat.only_here'::regclass AND attname = 'y'")" \
+   0 "... ap-south, which has the table, does not have the column"
+is "$(columns)" "$had" "... and no message table changed"
+
+run out causalctl_mesh verify --wait 30
+is "$rc" 0 "verify: every region holds the same messages in the same order"
+[ "$rc" = 0 ] || diag "$out"
+done_testing
