@@ -448,6 +448,29 @@ COMMENT ON FUNCTION causal.link_errors() IS
 REVOKE ALL ON FUNCTION causal.link_errors() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION causal.link_errors() TO causal_admin, pg_monitor;
 
+-- causalctl remove: a region leaves the mesh for good. Its row goes from
+-- causal.regions (the majority is counted over the rest), with its
+-- heartbeat and the votes to fence it; its fences stay, so that what it
+-- wrote in a fenced epoch stays an orphan everywhere. Not replicated
+-- (causal_mesh publishes no DELETE): causalctl runs it in every region.
+CREATE FUNCTION causal.unregister_region(region text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF region IS NULL THEN
+    RAISE EXCEPTION 'region must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  IF region = current_setting('causal.region', true) THEN
+    RAISE EXCEPTION 'region "%" is this region: a region does not remove itself', region USING ERRCODE = '55000',
+      HINT = 'Remove it from the other regions (causalctl remove).';
+  END IF;
+  DELETE FROM causal.heartbeats h WHERE h.region = unregister_region.region;
+  DELETE FROM causal.fence_votes v WHERE v.target = unregister_region.region;
+  DELETE FROM causal.regions r WHERE r.region = unregister_region.region;
+  RETURN FOUND;
+END $$;
+REVOKE ALL ON FUNCTION causal.unregister_region(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION causal.unregister_region(text) TO causal_admin;
+
 -- Every message table gets written_by (enable() adds what is missing and
 -- changes nothing else), and the publications become the three of 0.3.0.
 -- The peers' subscriptions take causal_mesh alone until `causalctl init`

@@ -29,8 +29,8 @@ struct Options {
     // not at all), rejoin for the links to catch up (default 60 s).
     std::optional<double> wait_s;
     long long max_slot_wal_mb = 1024;         // status: warn above
-    std::string target;                       // failover, rejoin: the region; ddl: the statement
-    bool force = false;                       // failover: fence a region its peers still hear
+    std::string target;                       // failover, rejoin, remove, reseed: the region; ddl: the statement
+    bool force = false;                       // failover: fence a region its peers still hear; remove: lose what it holds
     double dead_after_s = 3;                  // failover: heard within this = alive
     // init: the subscriptions' synchronous_commit. local: each applied
     // transaction is flushed and acknowledged at once, so
@@ -46,5 +46,7 @@ int verify(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
 int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err);
 int rejoin(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err);
 int ddl(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err);
+int remove(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err);
+int reseed(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err);
 
 }  // namespace causalctl

@@ -87,6 +87,29 @@ epoch. Refuses when a slot of one of its links is lost: the region must be
 rebuilt with causalctl reseed.
   --wait SECONDS        how long to wait for the links (default 60)
 )"},
+    {"remove", "a region leaves the mesh for good",
+     "causalctl remove REGION [--force] [--wait SECONDS]", R"(
+Drops REGION's links in every other region (its subscriptions, and the
+slots that keep WAL for it) and its registration, so that the majority is
+counted over the rest; in REGION too, when it can be reached. Refuses,
+changing nothing and saying why, when REGION is not fenced (causalctl
+failover it first), when it cannot be reached (what it wrote that no other
+region received would be lost with it), when the others have not received
+everything it wrote within --wait (default 60 s), or when another region
+cannot be reached. --force removes it anyway. REGION need not be in the
+configuration; take it out afterwards. Needs a superuser.
+  --force               remove it even where that loses what only it holds
+)"},
+    {"reseed", "rebuild a fenced region from its peers",
+     "causalctl reseed REGION [--wait SECONDS]", R"(
+For a fenced region whose links cannot bring it back: a slot lost to
+max_slot_wal_keep_size (status says "lost"), or the region restored from a
+backup or a dump (which brings its source's subscriptions). Drops every
+link to and from it, makes them anew (causalctl init), each copying every
+row its publisher holds (the apply path keeps one of each message), waits
+for the copies (--wait, default 120 s), then rejoins it. Every region must
+be reachable. Needs a superuser.
+)"},
     {"ddl", "one schema change in every region",
      "causalctl ddl STATEMENT", R"(
 Runs one statement (ALTER TABLE ..., CREATE INDEX ...) in every region, in
@@ -231,7 +254,8 @@ int main(int argc, char** argv) {
         if (settings.apply_commit != "local" && settings.apply_commit != "off")
             throw po::error("--apply-commit is local or off, not \"" + settings.apply_commit + "\"");
         if (vm.count("target")) settings.target = vm["target"].as<std::string>();
-        if ((command == "failover" || command == "rejoin") && settings.target.empty())
+        if ((command == "failover" || command == "rejoin" || command == "remove" || command == "reseed") &&
+            settings.target.empty())
             throw po::error(command + " needs the region: causalctl " + command + " REGION");
         if (command == "ddl" && settings.target.empty())
             throw po::error("ddl needs the statement: causalctl ddl 'ALTER TABLE ...'");
@@ -247,6 +271,8 @@ int main(int argc, char** argv) {
         if (command == "verify") return verify(mesh, settings, std::cout, std::cerr);
         if (command == "failover") return failover(mesh, settings, std::cout, std::cerr);
         if (command == "ddl") return ddl(mesh, settings, std::cout, std::cerr);
+        if (command == "remove") return remove(mesh, settings, std::cout, std::cerr);
+        if (command == "reseed") return reseed(mesh, settings, std::cout, std::cerr);
         return rejoin(mesh, settings, std::cout, std::cerr);
     } catch (const std::invalid_argument& e) {
         std::cerr << "causalctl: " << e.what() << "\nTry causalctl --help.\n";
