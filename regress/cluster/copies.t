@@ -81,7 +81,7 @@ cut_us_east || bail "could not cut us-east"
 sleep 2
 rc=1 deadline=$((SECONDS + 15))
 while [ $SECONDS -lt $deadline ]; do
-  run out causalctl_mesh failover us-east --dead-after 1
+  run out causalctl_cut_off us-east failover us-east --dead-after 1
   [ "$rc" = 0 ] && break
   sleep 0.5
 done

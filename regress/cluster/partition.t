@@ -70,7 +70,7 @@ is "$failed" 0 "cut off, ap-south keeps taking writes (5 of 5)"
 sleep 2
 rc=1 attempts=0 deadline=$((SECONDS + 10))
 while [ $SECONDS -lt $deadline ]; do
-  run out causalctl_mesh failover ap-south
+  run out causalctl_cut_off ap-south failover ap-south
   attempts=$((attempts + 1))
   [ "$rc" = 0 ] && break
   sleep 0.5

@@ -8,6 +8,7 @@
 #   mesh_add_region REGION PORT                   one more region joins
 #   mesh_sql REGION [psql args]                   psql in a region's database
 #   causalctl_mesh COMMAND [options]              causalctl on this mesh
+#   causalctl_cut_off REGION COMMAND [options]    ... by an operator who cannot reach REGION
 #   mesh_probe REGION... -- OPTIONS               causal-probe on some regions
 #   mesh_native_up DB                             the baseline: the same regions and links
 #                                                 as a native PostgreSQL mesh in database DB
@@ -49,6 +50,15 @@ mesh_pgbench() {
 }
 wan() { "$CAUSAL_BUILD/causal-wan" send --control "$MESH_WAN_CONTROL" "$@"; }
 causalctl_mesh() { CAUSALCTL_CONFIG="$CAUSAL_WORK/$MESH_PREFIX.causalctl.conf" "$CAUSAL_BUILD/causalctl" "$@"; }
+# causalctl_cut_off REGION COMMAND...: causalctl run by an operator who
+# cannot reach REGION either, as in a partition that cuts it off from
+# everyone (causalctl itself would tell it of its fence).
+causalctl_cut_off() {
+  local r=$1 config="$CAUSAL_WORK/$MESH_PREFIX.cut-off-$1.causalctl.conf"; shift
+  sed "s|^region = $r=.*|region = $r=host=127.0.0.1 port=1 user=postgres dbname=$MESH_DB|" \
+    "$CAUSAL_WORK/$MESH_PREFIX.causalctl.conf" >"$config"
+  CAUSALCTL_CONFIG="$config" "$CAUSAL_BUILD/causalctl" "$@"
+}
 # The proxy's link from FROM to TO: what TO's subscription to FROM goes through.
 wan_link() { echo "$1:$2"; }
 
