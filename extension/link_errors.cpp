@@ -5,6 +5,7 @@
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/pg_subscription.h"
+#include "mb/pg_wchar.h"
 #include "funcapi.h"
 #include "replication/worker_internal.h"
 #include "storage/ipc.h"
@@ -47,6 +48,10 @@ void record(ErrorData* edata) {
         return;
     const char* sqlstate = unpack_sql_state(edata->sqlerrcode);
     const TimestampTz now = GetCurrentTimestamp();
+    // Cut on a character boundary: a split multibyte character would make
+    // the text invalid for whoever reads it.
+    const char* message = edata->message != nullptr ? edata->message : "";
+    const int length = pg_mbcliplen(message, static_cast<int>(std::strlen(message)), kMessageBytes - 1);
     SpinLockAcquire(&shared->mutex);
     Entry* slot = nullptr;
     for (auto& e : shared->entries)
@@ -64,8 +69,8 @@ void record(ErrorData* edata) {
     slot->table_sync = OidIsValid(MyLogicalRepWorker->relid);
     std::strncpy(slot->sqlstate, sqlstate, sizeof slot->sqlstate - 1);
     slot->sqlstate[sizeof slot->sqlstate - 1] = '\0';
-    std::strncpy(slot->message, edata->message != nullptr ? edata->message : "", kMessageBytes - 1);
-    slot->message[kMessageBytes - 1] = '\0';
+    std::memcpy(slot->message, message, length);
+    slot->message[length] = '\0';
     SpinLockRelease(&shared->mutex);
 }
 

@@ -195,6 +195,13 @@ ok "$(contains "$out" "cannot read the configuration file")" "... and it says it
 run out env CAUSALCTL_CONFIG="$CAUSAL_WORK/no-such.conf" "$causalctl" status --config "$config"
 is "$rc" 0 "--config wins over \$CAUSALCTL_CONFIG"
 
+# One server under two names would vote twice: a DSN must reach its region.
+run out "$causalctl" failover ap-south --force --region us-east="$(mesh_region_dsn us-east)" \
+  --region eu-west="$(mesh_region_dsn us-east)" --region ap-south="$(mesh_region_dsn ap-south)"
+is "$rc" 4 "failover with eu-west's DSN reaching us-east: refused, exit 4"
+ok "$(contains "$out" "eu-west's DSN reaches a server whose causal.region is 'us-east'")" "... saying which DSN is wrong"
+is "$(mesh_sql us-east -At -c "SELECT count(*) FROM causal.regions WHERE state = 'fenced'")" 0 "... and nothing was fenced"
+
 # A region whose database runs another version of pg_causal: init refuses,
 # changing nothing, and says what to run.
 mesh_sql ap-south -c "UPDATE pg_extension SET extversion = '0.0.1' WHERE extname = 'pg_causal'" >/dev/null

@@ -34,6 +34,9 @@ run out causalctl_mesh remove ap-south
 is "$rc" 4 "remove ap-south while it is active: refused, exit 4"
 ok "$(contains "$out" "failover ap-south")" "... saying to fail it over first"
 is "$(links_to ap-south)" "2|2|" "... and nothing was changed (a subscription and a slot in each)"
+run out causalctl_mesh remove ap-south --force
+is "$rc" 4 "remove ap-south --force while it is active: refused too, exit 4"
+is "$(links_to ap-south)" "2|2|" "... and nothing was changed"
 
 run out causalctl_mesh failover ap-south --wait 15
 is "$rc" 0 "failover ap-south"

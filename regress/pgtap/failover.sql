@@ -5,7 +5,7 @@
 BEGIN;
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(25);
+SELECT plan(36);
 
 -- Heartbeats: a max register, so relayed copies end their loops.
 INSERT INTO causal.heartbeats VALUES ('tap-a', 5);
@@ -75,6 +75,42 @@ RESET ROLE;
 SELECT is(:'nobody_votes'::text, '42501', 'a role without causal_admin cannot vote');
 SELECT is(:'nobody_reads'::text, '42501', 'nor read the votes');
 SELECT ok(has_function_privilege('causal_admin', 'causal.vote_fence(text, text)', 'EXECUTE'), 'causal_admin votes');
+
+
+-- A fence carried from the region where it landed (causalctl failover):
+-- the rows as that region holds them, through the same registers.
+SELECT causal.register_region('tap-far', 41) \g /dev/null
+SELECT causal.fence_region('tap-far', 3) \g /dev/null
+SELECT row_to_json(r)::text AS far_row, (SELECT json_agg(f)::text FROM causal.fences f WHERE f.region = 'tap-far') AS far_fences
+  FROM causal.regions r WHERE r.region = 'tap-far' \gset
+-- as if it had not landed here: the region active at epoch 0 again, no fence
+DELETE FROM causal.fences WHERE region = 'tap-far';
+DELETE FROM causal.regions WHERE region = 'tap-far';
+SELECT causal.register_region('tap-far', 41) \g /dev/null
+SELECT results_eq(format($$SELECT epoch, state FROM causal.carry_fence(%L, %L)$$, :'far_row', :'far_fences'),
+                  $$VALUES (3::bigint, 'fenced')$$, 'carry_fence lands a fence as it stands elsewhere');
+SELECT is((SELECT count(*) FROM causal.fences WHERE region = 'tap-far'), 1::bigint, '... with its fence row');
+SELECT lives_ok(format($$SELECT causal.carry_fence(%L, %L)$$, :'far_row', :'far_fences'),
+                '... and carrying it again changes nothing');
+SELECT throws_ok(format($$SELECT causal.carry_fence(%L, '[]')$$, :'far_row'), '22023', NULL,
+                 'carry_fence wants the fence row of the state it carries: 22023');
+SELECT throws_ok(format($$SELECT causal.carry_fence(jsonb_set(%L, '{state}', '"active"'), %L)$$, :'far_row', :'far_fences'),
+                 '22023', NULL, 'and carries only a fenced state: 22023');
+SET LOCAL ROLE tap_failover_nobody;
+SELECT (tap_helpers.error_of($$SELECT causal.carry_fence('{}', '[]')$$)).state AS nobody_carries,
+       (tap_helpers.error_of($$SELECT causal.unregister_region('tap-far')$$)).state AS nobody_removes \gset
+RESET ROLE;
+SELECT is(:'nobody_carries'::text, '42501', 'a role without causal_admin cannot carry a fence');
+SELECT is(:'nobody_removes'::text, '42501', 'nor remove a region');
+
+-- causalctl remove: a fenced region's registration goes, its fences stay.
+SELECT causal.register_region('tap-live', 42) \g /dev/null
+SELECT throws_ok($$SELECT causal.unregister_region('tap-live')$$, '55000', NULL,
+                 'unregister_region refuses an active region: 55000');
+SELECT throws_ok($$SELECT causal.unregister_region('test-east')$$, '55000', NULL, 'and this region itself: 55000');
+SELECT is((SELECT causal.unregister_region('tap-far')), true, 'it removes a fenced one');
+SELECT is((SELECT count(*)::int || ' ' || (SELECT count(*) FROM causal.fences WHERE region = 'tap-far')
+             FROM causal.regions WHERE region = 'tap-far'), '0 1', '... whose fence stays');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -425,8 +425,11 @@ BEGIN
     RAISE EXCEPTION 'carry_fence carries a fenced region''s row' USING ERRCODE = '22023';
   END IF;
   IF EXISTS (SELECT FROM jsonb_populate_recordset(NULL::causal.fences, coalesce(fence_rows, '[]')) f
-              WHERE f.region IS DISTINCT FROM carried.region OR f.epoch IS NULL OR f.fenced_at IS NULL) THEN
-    RAISE EXCEPTION 'carry_fence carries the fences of the region it carries' USING ERRCODE = '22023';
+              WHERE f.region IS DISTINCT FROM carried.region OR f.epoch IS NULL OR f.fenced_at IS NULL)
+     OR NOT EXISTS (SELECT FROM jsonb_populate_recordset(NULL::causal.fences, coalesce(fence_rows, '[]')) f
+                     WHERE f.epoch < carried.epoch AND f.fenced_at OPERATOR(pg_catalog.=) carried.fenced_at) THEN
+    RAISE EXCEPTION 'carry_fence carries the fences of the region it carries, the current one included'
+      USING ERRCODE = '22023';
   END IF;
   INSERT INTO causal.fences SELECT * FROM jsonb_populate_recordset(NULL::causal.fences, coalesce(fence_rows, '[]'));
   INSERT INTO causal.regions SELECT carried.*;
@@ -462,6 +465,10 @@ BEGIN
   IF region = current_setting('causal.region', true) THEN
     RAISE EXCEPTION 'region "%" is this region: a region does not remove itself', region USING ERRCODE = '55000',
       HINT = 'Remove it from the other regions (causalctl remove).';
+  END IF;
+  IF EXISTS (SELECT FROM causal.regions r WHERE r.region = unregister_region.region AND r.state = 'active') THEN
+    RAISE EXCEPTION 'region "%" is active', region USING ERRCODE = '55000',
+      HINT = 'Fence it first (causalctl failover): its clients must stop writing where the mesh no longer reads.';
   END IF;
   DELETE FROM causal.heartbeats h WHERE h.region = unregister_region.region;
   DELETE FROM causal.fence_votes v WHERE v.target = unregister_region.region;

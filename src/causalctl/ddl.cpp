@@ -87,6 +87,13 @@ int ddl(const Mesh& mesh, const Options& options, std::ostream& out, std::ostrea
                     {}, all);
     static const std::regex concurrently("\\bconcurrently\\b", std::regex::icase);
     std::vector<std::string> changed;
+    // A change may take long (an index, a rewrite): no statement timeout,
+    // but a lock that cannot be had soon fails it.
+    try {
+        for (auto& r : regions) r.db->exec("SET statement_timeout = 0");
+    } catch (const DbError& error) {
+        return fail(kUnreachable, std::string(error.what()) + "\nNothing was changed.", {}, all);
+    }
     if (std::regex_search(statement, concurrently)) {
         for (auto& r : regions) {
             try {
@@ -111,6 +118,12 @@ int ddl(const Mesh& mesh, const Options& options, std::ostream& out, std::ostrea
                 r.open = true;
                 r.db->exec("SET LOCAL lock_timeout = '10s'");
                 r.db->exec(statement);
+                // While a mesh is being updated from 0.2.0 the publications
+                // list each message table's columns: a column added must be
+                // in that list before the change commits, or it would not
+                // travel (a no-op otherwise). Publications are a superuser's.
+                r.db->exec("SELECT causal.mesh_publication() FROM pg_roles"
+                           " WHERE rolname = current_user AND rolsuper");
             }
         } catch (const DbError& error) {
             for (auto& r : regions)
@@ -130,13 +143,17 @@ int ddl(const Mesh& mesh, const Options& options, std::ostream& out, std::ostrea
                 r.committed = true;
                 changed.push_back(r.region->name);
             } catch (const DbError& error) {
+                // The region whose COMMIT failed may or may not have it (a
+                // connection lost after the server committed); the rest do not.
                 std::vector<std::string> rest;
                 for (auto& other : regions)
-                    if (!other.committed) rest.push_back(other.region->name);
+                    if (!other.committed && &other != &r) rest.push_back(other.region->name);
                 return fail(kUnreachable,
                             std::string(error.what()) + "\nThe change is committed in " +
-                                (changed.empty() ? "no region" : names(changed)) + " but not in " + names(rest) +
-                                ": run it there (causalctl status names the links that wait for it).",
+                                (changed.empty() ? "no region" : names(changed)) + ", unknown in " + r.region->name +
+                                (rest.empty() ? "" : ", and not in " + names(rest)) +
+                                ": look there, and run it where it is missing (causalctl status names the links "
+                                "that wait for it).",
                             changed, rest);
             }
         }

@@ -42,6 +42,7 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::o
         everyone.push_back(&r);
         if (r.region->name != target) voters.push_back(&r);
     }
+    std::vector<std::string> not_carried;  // regions reached that could not be told of the fence, and why
     const auto report = [&](const std::string& epoch, const std::vector<std::pair<std::string, std::string>>& ballots,
                             const std::vector<std::string>& carried_to, bool already) {
         const std::string clients_go_to =
@@ -52,7 +53,10 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::o
             for (const auto& b : ballots)
                 votes.push_back(json::Object().add("region", json::string(b.first)).add("vote", json::string(b.second)).str());
             for (const auto& c : carried_to) carried.push_back(json::string(c));
+            std::vector<std::string> missed;
+            for (const auto& m : not_carried) missed.push_back(json::string(m));
             out << json::Object().add("ok", "true").add("fenced", json::string(target)).add("epoch", epoch)
+                       .add("not_carried", json::array(missed))
                        .add("already", json::boolean(already)).add("votes", json::array(votes))
                        .add("carried_to", json::array(carried))
                        .add("clients_go_to", clients_go_to.empty() ? json::null() : json::string(clients_go_to))
@@ -68,8 +72,11 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::o
         out << " (" << seconds_text(took) << ")\n";
         for (const auto& b : ballots) out << "  " << b.first << ": " << b.second << '\n';
         if (!carried_to.empty()) out << "carried the fence to " << join(carried_to) << '\n';
-        out << "every region reached has the fence"
-            << (down.empty() ? "" : " (not reached: " + join(down) + "; replication carries it there)") << '\n';
+        if (not_carried.empty())
+            out << "every region reached has the fence"
+                << (down.empty() ? "" : " (not reached: " + join(down) + "; replication carries it there)") << '\n';
+        else
+            for (const auto& m : not_carried) out << "not carried (replication carries it): " << m << '\n';
         if (!clients_go_to.empty())
             out << "send " << target << "'s users to " << clients_go_to << " (the region its 5C001 errors name) and "
                 << "causal.catch_up() them there\n";
@@ -77,6 +84,7 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::o
     try {
         // The voters alone: the target gets no vote.
         if (auto why = lacks_causal_admin(voters)) return refuse(options, out, err, "failover", *why);
+        if (auto why = misnamed(everyone)) return refuse(options, out, err, "failover", *why);
         // The majority is of causal.regions, which the votes judge against;
         // a partial list of regions must not lower it.
         size_t registered = 0;
@@ -96,7 +104,7 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::o
         // A fence that landed already (a failover before this one, which
         // could not reach every survivor): finish it.
         std::vector<std::string> carried_to;
-        if (const long long epoch = carry_newest_fence(everyone, target, carried_to); epoch >= 0) {
+        if (const long long epoch = carry_newest_fence(everyone, target, carried_to, &not_carried); epoch >= 0) {
             report(std::to_string(epoch), {}, carried_to, true);
             return kOk;
         }
@@ -164,7 +172,7 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::o
         // Applied only where the configuration is still the one voted on,
         // then carried to every region reached.
         const std::string epoch = applier->db->value("SELECT (causal.apply_fence($1, $2)).epoch", {target, view});
-        carry_newest_fence(everyone, target, carried_to);
+        carry_newest_fence(everyone, target, carried_to, &not_carried);
         std::vector<std::pair<std::string, std::string>> yes_ballots;
         for (const auto& b : ballots)
             if (b.second == "yes") yes_ballots.push_back(b);
@@ -198,6 +206,7 @@ int rejoin(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
     const double timeout = options.wait_s.value_or(60);
     try {
         if (auto why = lacks_causal_admin(everyone)) return refuse(options, out, err, "rejoin", *why);
+        if (auto why = misnamed(everyone)) return refuse(options, out, err, "rejoin", *why);
         // Every survivor, and the region itself, must hold the fence first:
         // lifting it is a change of that state. Where it has not arrived
         // (a region whose links are down), it is carried there.

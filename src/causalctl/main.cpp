@@ -96,9 +96,11 @@ changing nothing and saying why, when REGION is not fenced (causalctl
 failover it first), when it cannot be reached (what it wrote that no other
 region received would be lost with it), when the others have not received
 everything it wrote within --wait (default 60 s), or when another region
-cannot be reached. --force removes it anyway. REGION need not be in the
-configuration; take it out afterwards. Needs a superuser.
-  --force               remove it even where that loses what only it holds
+cannot be reached. REGION need not be in the configuration; take it out
+afterwards. Needs a superuser.
+  --force               remove it although it cannot be reached, or has
+                        not delivered everything: what only it holds is
+                        lost (an active region is never removed)
 )"},
     {"reseed", "rebuild a fenced region from its peers",
      "causalctl reseed REGION [--wait SECONDS]", R"(

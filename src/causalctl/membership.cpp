@@ -69,15 +69,21 @@ int remove(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
     if (survivors.empty()) return refuse(options, out, err, "remove", "no region would remain");
     try {
         if (auto why = lacks_superuser(everyone, "remove")) return refuse(options, out, err, "remove", *why);
-        // Fenced, as the survivors see it: its clients write nowhere the mesh reads.
+        if (auto why = misnamed(everyone)) return refuse(options, out, err, "remove", *why);
+        // Another region whose objects would have the same names.
+        for (const auto& r : mesh.regions())
+            if (r.name != target && link_name(r.name, "") == link_name(target, ""))
+                return refuse(options, out, err, "remove",
+                              "\"" + target + "\" names the objects of region " + r.name + ": remove " + r.name +
+                                  " by its own name");
+        // Fenced, as the survivors see it: its clients write nowhere the
+        // mesh reads. Not even --force removes an active region.
         std::vector<std::string> carried_to;
         if (carry_newest_fence(everyone, target, carried_to) < 0 &&
-            survivors.front()->db->value("SELECT count(*) FROM causal.regions WHERE region = $1", {target}) != "0" &&
-            !options.force)
+            survivors.front()->db->value("SELECT count(*) FROM causal.regions WHERE region = $1", {target}) != "0")
             return refuse(options, out, err, "remove",
                           target + " is active: fence it first (causalctl failover " + target +
-                              "), so that its clients stop writing where the mesh no longer reads; --force to remove "
-                              "it anyway");
+                              "), so that its clients stop writing where the mesh no longer reads");
         if (region == nullptr && !options.force)
             return refuse(options, out, err, "remove",
                           target + " cannot be reached: whatever it wrote that no other region received is lost with "
@@ -137,6 +143,7 @@ int reseed(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
     }
     try {
         if (auto why = lacks_superuser(everyone, "reseed")) return refuse(options, out, err, "reseed", *why);
+        if (auto why = misnamed(survivors)) return refuse(options, out, err, "reseed", *why);
         std::vector<std::string> carried_to;
         if (carry_newest_fence(everyone, target, carried_to) < 0)
             return refuse(options, out, err, "reseed",
@@ -144,11 +151,20 @@ int reseed(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
                                    "failover " + target + ")");
         // Every link to and from it goes, with the subscriptions a restored
         // region brought from its source, and every slot of pg_causal's in it.
-        Result subscriptions = region->db->exec("SELECT subname FROM pg_subscription WHERE subname LIKE 'causal\\_%'"
-                                                " AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())");
+        // A restored region's subscriptions are its source's links (named
+        // causal_<from>_to_<source>): those of any region of the mesh go.
+        std::string names = "{";
+        for (const auto& from : mesh.regions())
+            for (const auto& to : mesh.regions())
+                if (from.name != to.name) names += (names.size() > 1 ? "," : "") + link_name(from.name, to.name);
+        names += "}";
+        Result subscriptions = region->db->exec("SELECT quote_ident(subname) FROM pg_subscription WHERE subname = ANY ($1::text[])"
+                                                " AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                                                {names});
         for (int i = 0; i < subscriptions.rows(); ++i) drop_subscription(*region->db, subscriptions.text(i, 0));
         for (auto* s : survivors) drop_subscription(*s->db, link_name(target, s->region->name));
-        Result slots = region->db->exec("SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'causal\\_%'");
+        Result slots = region->db->exec("SELECT slot_name FROM pg_replication_slots WHERE slot_name = ANY ($1::text[])"
+                                        " AND database = current_database()", {names});
         for (int i = 0; i < slots.rows(); ++i) drop_slot(*region->db, slots.text(i, 0));
         for (auto* s : survivors) drop_slot(*s->db, link_name(s->region->name, target));
         if (!options.json)

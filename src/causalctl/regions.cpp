@@ -82,7 +82,7 @@ Fence fence_in(Connection& db, const std::string& target) {
 }  // namespace
 
 long long carry_newest_fence(std::vector<Reached*>& regions, const std::string& target,
-                             std::vector<std::string>& carried_to) {
+                             std::vector<std::string>& carried_to, std::vector<std::string>* not_carried) {
     Fence newest;
     std::vector<std::pair<Reached*, Fence>> held;
     for (auto* r : regions) {
@@ -93,10 +93,27 @@ long long carry_newest_fence(std::vector<Reached*>& regions, const std::string& 
     if (!newest.fenced) return -1;
     for (auto& [r, f] : held) {
         if (f.epoch > newest.epoch || (f.epoch == newest.epoch && f.fenced)) continue;
-        r->db->exec("SELECT causal.carry_fence($1::jsonb, $2::jsonb)", {newest.region_row, newest.fence_rows});
-        carried_to.push_back(r->region->name);
+        try {
+            r->db->exec("SELECT causal.carry_fence($1::jsonb, $2::jsonb)", {newest.region_row, newest.fence_rows});
+            carried_to.push_back(r->region->name);
+        } catch (const DbError& error) {
+            // The fence stands where it is; replication carries it on.
+            if (not_carried == nullptr) throw;
+            not_carried->push_back(std::string(error.what()));
+        }
     }
     return newest.epoch;
+}
+
+std::optional<std::string> misnamed(const std::vector<Reached*>& regions) {
+    std::vector<std::string> wrong;
+    for (const auto* r : regions) {
+        const std::string name = r->db->value("SELECT current_setting('causal.region', true)");
+        if (name != r->region->name)
+            wrong.push_back(r->region->name + "'s DSN reaches a server whose causal.region is '" + name + "'");
+    }
+    if (wrong.empty()) return std::nullopt;
+    return join(wrong) + " (each region's DSN must reach that region: a vote counted twice is no majority)";
 }
 
 // Fencing and lifting a fence are causal_admin's (superusers are members of

@@ -37,11 +37,15 @@ int failed(const Options& options, std::ostream& out, std::ostream& err, const s
            const DbError& error);
 
 // Carries the newest fence of `target` that any of `regions` holds to those
-// that lack it (causal.carry_fence), naming them in `carried_to`. The
-// fence's epoch, or -1 when no region has the target fenced in its newest
-// epoch.
+// that lack it (causal.carry_fence), naming them in `carried_to`; where that
+// fails, says why in `not_carried` (or throws, without it). The fence's
+// epoch, or -1 when no region has the target fenced in its newest epoch.
 long long carry_newest_fence(std::vector<Reached*>& regions, const std::string& target,
-                             std::vector<std::string>& carried_to);
+                             std::vector<std::string>& carried_to, std::vector<std::string>* not_carried = nullptr);
+
+// Which regions' DSNs reach a server of another name (or none), or nothing:
+// one server under two names would vote twice.
+std::optional<std::string> misnamed(const std::vector<Reached*>& regions);
 
 // Why the role causalctl connects as may not fence or lift a fence in some
 // of `regions` (it is not in causal_admin there), or nothing.

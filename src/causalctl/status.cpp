@@ -26,6 +26,9 @@ namespace {
 // Clocks more than this apart are reported (the design's alarm threshold,
 // well inside causal.max_clock_offset).
 constexpr double kClockAlarmMs = 100;
+// A link still connecting after this long, hearing nothing, is down
+// (wal_receiver_timeout's default is a minute; a start takes seconds).
+constexpr double kStartingMs = 30000;
 
 struct RegionStatus {
     std::string name;
@@ -238,10 +241,27 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
                                    std::to_string(sub->apply_errors + sub->sync_errors) + " errors (see " + to.name +
                                    "'s server log, or run status as causal_admin for the last one)");
             } else if (sub && (!sub->running || (link.slot && !link.slot->active))) {
-                // Enabled, no error: its worker is starting or connecting.
+                // Enabled, no error: its worker is starting or connecting. For
+                // long, with errors counted, or with nothing heard, it is not.
                 link.state = "starting";
+                if (sub->apply_errors + sub->sync_errors > 0 ||
+                    (sub->last_message_age_ms && *sub->last_message_age_ms > kStartingMs)) {
+                    link.state = "down";
+                    warnings.push_back(label + ": not streaming (" +
+                                       std::to_string(sub->apply_errors + sub->sync_errors) + " errors" +
+                                       (sub->last_message_age_ms ? ", last message " +
+                                                                       ms_text(*sub->last_message_age_ms / 1000) + " s ago"
+                                                                 : "") +
+                                       "; see " + to.name + "'s server log)");
+                }
             } else if (sub && link.slot) {
                 link.state = sub->tables_copying > 0 ? "copying" : "streaming";
+                if (sub->tables_copying > 0 && sub->sync_errors > 0)
+                    warnings.push_back(label + ": the first copy of " + std::to_string(sub->tables_copying) +
+                                       " table(s) failed " + std::to_string(sub->sync_errors) + " times" +
+                                       (sub->last_error ? ": " + sub->last_error->message + "; " +
+                                                              advice(*sub->last_error, from.name, to.name)
+                                                        : std::string()));
             }
             if (link.slot) {
                 const Slot& slot = *link.slot;
