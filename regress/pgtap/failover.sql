@@ -5,7 +5,7 @@
 BEGIN;
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(36);
+SELECT plan(38);
 
 -- Heartbeats: a max register, so relayed copies end their loops.
 INSERT INTO causal.heartbeats VALUES ('tap-a', 5);
@@ -111,6 +111,13 @@ SELECT throws_ok($$SELECT causal.unregister_region('test-east')$$, '55000', NULL
 SELECT is((SELECT causal.unregister_region('tap-far')), true, 'it removes a fenced one');
 SELECT is((SELECT count(*)::int || ' ' || (SELECT count(*) FROM causal.fences WHERE region = 'tap-far')
              FROM causal.regions WHERE region = 'tap-far'), '0 1', '... whose fence stays');
+
+-- A link's last error may quote row values: not PUBLIC's to read.
+SELECT ok(NOT has_function_privilege('tap_failover_nobody', 'causal.link_errors()', 'EXECUTE'),
+          'a plain role cannot read the links'' last errors');
+SELECT ok(has_function_privilege('pg_monitor', 'causal.link_errors()', 'EXECUTE')
+          AND has_function_privilege('causal_admin', 'causal.link_errors()', 'EXECUTE'),
+          'pg_monitor and causal_admin can');
 
 SELECT * FROM finish();
 ROLLBACK;
