@@ -229,31 +229,27 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
             } else if (sub && !sub->enabled) {
                 link.state = "down";
                 warnings.push_back(label + ": subscription disabled");
-            } else if (sub && !sub->running && sub->last_error) {
-                link.state = "down";
-                warnings.push_back(label + ": the " + (sub->last_error->table_sync ? "table sync" : "apply") +
-                                   " worker stopped on an error at " + sub->last_error->at + " (" +
-                                   sub->last_error->sqlstate + "): " + sub->last_error->message + "; " +
-                                   advice(*sub->last_error, from.name, to.name));
-            } else if (sub && !sub->running && sub->apply_errors + sub->sync_errors > 0) {
-                link.state = "down";
-                warnings.push_back(label + ": apply worker not running after " +
-                                   std::to_string(sub->apply_errors + sub->sync_errors) + " errors (see " + to.name +
-                                   "'s server log, or run status as causal_admin for the last one)");
             } else if (sub && (!sub->running || (link.slot && !link.slot->active))) {
-                // Enabled, no error: its worker is starting or connecting. For
-                // long, with errors counted, or with nothing heard, it is not.
-                link.state = "starting";
-                if (sub->apply_errors + sub->sync_errors > 0 ||
-                    (sub->last_message_age_ms && *sub->last_message_age_ms > kStartingMs)) {
-                    link.state = "down";
-                    warnings.push_back(label + ": not streaming (" +
-                                       std::to_string(sub->apply_errors + sub->sync_errors) + " errors" +
+                // Not streaming: its worker is starting or connecting, or it
+                // stopped on an error and PostgreSQL relaunches it (every
+                // wal_retrieve_retry_interval), so it may be running again
+                // for a moment. Starting, only without errors and not for long.
+                const long long errors = sub->apply_errors + sub->sync_errors;
+                link.state = "down";
+                if (sub->last_error && (errors > 0 || !sub->running))
+                    warnings.push_back(label + ": the " + (sub->last_error->table_sync ? "table sync" : "apply") +
+                                       " worker stopped on an error at " + sub->last_error->at + " (" +
+                                       sub->last_error->sqlstate + "): " + sub->last_error->message + "; " +
+                                       advice(*sub->last_error, from.name, to.name));
+                else if (errors > 0 || (sub->last_message_age_ms && *sub->last_message_age_ms > kStartingMs))
+                    warnings.push_back(label + ": not streaming (" + std::to_string(errors) + " errors" +
                                        (sub->last_message_age_ms ? ", last message " +
                                                                        ms_text(*sub->last_message_age_ms / 1000) + " s ago"
                                                                  : "") +
-                                       "; see " + to.name + "'s server log)");
-                }
+                                       "; see " + to.name + "'s server log, or run status as causal_admin for the "
+                                       "last error)");
+                else
+                    link.state = "starting";
             } else if (sub && link.slot) {
                 link.state = sub->tables_copying > 0 ? "copying" : "streaming";
                 if (sub->tables_copying > 0 && sub->sync_errors > 0)
