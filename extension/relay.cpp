@@ -150,15 +150,11 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
         // The subscription to a peer, by the name causalctl gives it, and
         // how long ago its apply worker last received anything.
         spi_run("SELECT s.subname::text, s.subconninfo,"
-                "       (SELECT pg_catalog.min(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-)"
-                "                              w.last_msg_receipt_time)"
-                "          FROM pg_catalog.pg_stat_subscription w"
-                "         WHERE w.subid OPERATOR(pg_catalog.=) s.oid AND w.relid IS NULL) IS NULL"
-                "    OR (SELECT pg_catalog.min(pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-)"
-                "                              w.last_msg_receipt_time)"
-                "          FROM pg_catalog.pg_stat_subscription w"
-                "         WHERE w.subid OPERATOR(pg_catalog.=) s.oid AND w.relid IS NULL)"
-                "       OPERATOR(pg_catalog.>) pg_catalog.make_interval(secs => $1::pg_catalog.float8 / 1000)"
+                "       COALESCE((SELECT pg_catalog.max(w.last_msg_receipt_time)"
+                "                              FROM pg_catalog.pg_stat_subscription w"
+                "                             WHERE w.subid OPERATOR(pg_catalog.=) s.oid AND w.relid IS NULL)"
+                "                           OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-)"
+                "                           pg_catalog.make_interval(secs => $1::pg_catalog.float8 / 1000)), true)"
                 "  FROM pg_catalog.pg_subscription s"
                 "  JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.subdbid"
                 " WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() AND s.subenabled",

@@ -31,23 +31,18 @@
 #include "commands.hpp"
 #include "json.hpp"
 #include "pg.hpp"
+#include "regions.hpp"
 
 namespace causalctl {
 
 namespace {
 
-struct Region_ {
+struct RegionChange {
     const Region* region;
     std::unique_ptr<Connection> db;
     bool open = false;       // in the statement's transaction
     bool committed = false;
 };
-
-std::string names(const std::vector<std::string>& items) {
-    std::string out;
-    for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
-    return out;
-}
 
 }  // namespace
 
@@ -68,7 +63,7 @@ int ddl(const Mesh& mesh, const Options& options, std::ostream& out, std::ostrea
     };
     // A schema change must reach every region: a region left out would stop
     // the links from the others.
-    std::vector<Region_> regions;
+    std::vector<RegionChange> regions;
     std::vector<std::string> all;
     for (const Region& region : mesh.regions()) all.push_back(region.name);
     try {
@@ -104,8 +99,8 @@ int ddl(const Mesh& mesh, const Options& options, std::ostream& out, std::ostrea
                 for (const auto& name : all)
                     if (std::find(changed.begin(), changed.end(), name) == changed.end()) rest.push_back(name);
                 return fail(kUnreachable,
-                            std::string(error.what()) + "\nChanged in: " + (changed.empty() ? "none" : names(changed)) +
-                                "; not in: " + names(rest) + ". Fix the cause and run it again where it is missing.",
+                            std::string(error.what()) + "\nChanged in: " + (changed.empty() ? "none" : join(changed)) +
+                                "; not in: " + join(rest) + ". Fix the cause and run it again where it is missing.",
                             changed, rest);
             }
         }
@@ -150,8 +145,8 @@ int ddl(const Mesh& mesh, const Options& options, std::ostream& out, std::ostrea
                     if (!other.committed && &other != &r) rest.push_back(other.region->name);
                 return fail(kUnreachable,
                             std::string(error.what()) + "\nThe change is committed in " +
-                                (changed.empty() ? "no region" : names(changed)) + ", unknown in " + r.region->name +
-                                (rest.empty() ? "" : ", and not in " + names(rest)) +
+                                (changed.empty() ? "no region" : join(changed)) + ", unknown in " + r.region->name +
+                                (rest.empty() ? "" : ", and not in " + join(rest)) +
                                 ": look there, and run it where it is missing (causalctl status names the links "
                                 "that wait for it).",
                             changed, rest);
@@ -163,7 +158,7 @@ int ddl(const Mesh& mesh, const Options& options, std::ostream& out, std::ostrea
         for (const auto& r : changed) c.push_back(json::string(r));
         out << json::Object().add("ok", "true").add("changed", json::array(c)).str() << '\n';
     } else {
-        out << "changed in every region: " << names(changed) << '\n';
+        out << "changed in every region: " << join(changed) << '\n';
     }
     return kOk;
 }

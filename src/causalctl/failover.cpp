@@ -234,26 +234,20 @@ int rejoin(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
         // Caught up both ways: each survivor's slot for the region has
         // reached where that survivor's WAL was, and each of the region's
         // slots for a survivor has reached where the region's WAL was.
-        const auto deadline = Clock::now() + std::chrono::duration<double>(timeout);
-        std::vector<std::pair<Connection*, std::pair<std::string, std::string>>> marks;  // db, (slot, lsn)
+        const auto deadline =
+            Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout));
+        std::vector<std::string> outgoing;
         for (auto* s : survivors) {
-            marks.push_back({s->db.get(), {link_name(s->region->name, target), s->db->value("SELECT pg_current_wal_insert_lsn()::text")}});
-            marks.push_back({region->db.get(), {link_name(target, s->region->name), region->db->value("SELECT pg_current_wal_insert_lsn()::text")}});
+            outgoing.push_back(link_name(target, s->region->name));
+            if (auto behind = slots_behind(*s->db, {link_name(s->region->name, target)}, deadline))
+                return refuse(options, out, err, "rejoin",
+                              "link " + *behind + " has not caught up within " + seconds_text(timeout) +
+                                  " (is replication running? see causalctl status)");
         }
-        for (auto& [db, mark] : marks) {
-            for (;;) {
-                std::string done = db->value(
-                    "SELECT coalesce(bool_or(confirmed_flush_lsn >= $2::pg_lsn), false) FROM pg_replication_slots "
-                    "WHERE slot_name = $1",
-                    {mark.first, mark.second});
-                if (done == "t") break;
-                if (Clock::now() >= deadline)
-                    return refuse(options, out, err, "rejoin",
-                                  "link " + mark.first + " has not caught up within " + seconds_text(timeout) +
-                                      " (is replication running? see causalctl status)");
-                std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            }
-        }
+        if (auto behind = slots_behind(*region->db, outgoing, deadline))
+            return refuse(options, out, err, "rejoin",
+                          "link " + *behind + " has not caught up within " + seconds_text(timeout) +
+                              " (is replication running? see causalctl status)");
         const double caught_up_s = seconds_since(started);
         Connection& applier = *survivors.front()->db;
         const std::string epoch = applier.value("SELECT epoch + 1 FROM causal.regions WHERE region = $1", {target});

@@ -27,26 +27,6 @@
 
 namespace causalctl {
 
-namespace {
-
-// Until every slot of `db` for a link to one of `peers` has confirmed what
-// `db` had written when asked: those peers have all of it.
-bool drained(Connection& db, const std::string& from, const std::vector<Reached*>& peers, double timeout_s) {
-    const std::string lsn = db.value("SELECT pg_current_wal_insert_lsn()::text");
-    const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
-    for (auto* peer : peers) {
-        for (;;) {
-            if (db.value("SELECT coalesce(bool_or(confirmed_flush_lsn >= $2::pg_lsn), false) FROM pg_replication_slots"
-                         " WHERE slot_name = $1", {link_name(from, peer->region->name), lsn}) == "t")
-                break;
-            if (Clock::now() >= deadline) return false;
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-    }
-    return true;
-}
-
-}  // namespace
 
 int remove(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err) {
     const std::string& target = options.target;
@@ -90,7 +70,11 @@ int remove(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
                                    "it (messages acknowledged by causal.await_replicated() are not). --force to "
                                    "remove it anyway");
         // Reachable: what it wrote, its orphans included, reaches the others first.
-        if (region != nullptr && !drained(*region->db, target, survivors, options.wait_s.value_or(60)) && !options.force)
+        std::vector<std::string> outgoing;
+        for (auto* s : survivors) outgoing.push_back(link_name(target, s->region->name));
+        const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                 std::chrono::duration<double>(options.wait_s.value_or(60)));
+        if (region != nullptr && slots_behind(*region->db, outgoing, deadline) && !options.force)
             return refuse(options, out, err, "remove",
                           "the survivors have not received everything " + target + " wrote within " +
                               seconds_text(options.wait_s.value_or(60)) +

@@ -138,6 +138,19 @@ std::optional<std::string> lacks_superuser(const std::vector<Reached*>& regions,
            "that is not in " + join(lacking);
 }
 
+std::optional<std::string> slots_behind(Connection& db, const std::vector<std::string>& slots,
+                                        Clock::time_point deadline) {
+    const std::string written = db.value("SELECT pg_current_wal_insert_lsn()::text");
+    for (const auto& slot : slots) {
+        while (db.value("SELECT coalesce(bool_or(confirmed_flush_lsn >= $2::pg_lsn), false) FROM pg_replication_slots"
+                        " WHERE slot_name = $1", {slot, written}) != "t") {
+            if (Clock::now() >= deadline) return slot;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+    return std::nullopt;
+}
+
 void drop_subscription(Connection& db, const std::string& name) {
     if (db.value("SELECT count(*) FROM pg_subscription WHERE subname = $1", {name}) == "0") return;
     // Without its slot, DROP SUBSCRIPTION does not connect to the publisher,

@@ -54,6 +54,12 @@ std::optional<std::string> lacks_causal_admin(const std::vector<Reached*>& regio
 // Why it may not change subscriptions and slots (it is no superuser), or nothing.
 std::optional<std::string> lacks_superuser(const std::vector<Reached*>& regions, const std::string& command);
 
+// Waits until each of `slots` in `db` has confirmed everything `db` had
+// written when asked (the subscriber has it all), or the deadline passes;
+// then returns the first slot still behind, or nothing.
+std::optional<std::string> slots_behind(Connection& db, const std::vector<std::string>& slots,
+                                        Clock::time_point deadline);
+
 // A link's two ends, gone whether or not the other end can be reached: the
 // subscription without touching its remote slot, and the slot, its
 // walsender stopped first.
