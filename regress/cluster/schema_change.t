@@ -102,6 +102,8 @@ had=$(columns)
 run out causalctl_mesh ddl "ALTER TABLE chat.messages DROP COLUMN mood"
 is "$rc" 4 "ddl DROP COLUMN: refused, exit 4"
 ok "$(contains "$out" "Nothing was changed")" "... saying nothing was changed"
+run out causalctl_mesh ddl "ALTER TABLE chat.messages RENAME COLUMN mood TO feeling"
+is "$rc" 4 "ddl RENAME COLUMN: refused, exit 4"
 mesh_sql ap-south -c "CREATE TABLE chat.only_here (x int)" >/dev/null
 run out causalctl_mesh ddl "ALTER TABLE chat.only_here ADD COLUMN y int"
 is "$rc" 3 "ddl of a table one region lacks: exit 3"
