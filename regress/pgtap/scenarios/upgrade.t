@@ -35,7 +35,10 @@ VALUES (9, 'malformed', gen_random_uuid(), causal.hlc_from_parts(1700000000000, 
         ARRAY[causal.hlc_from_parts(1700000000500, 0, 4)], 'up-west', 0);
 RESET session_replication_role;
 SQL
-before=$(instance_psql upgrade -d postgres -At <<'SQL'
+# Every message, hlc value, fence and quarantined row, and which file holds
+# each table and index: read before the update and after it.
+state() {
+  instance_psql upgrade -d postgres -At <<'SQL'
 SELECT concat_ws(' ',
   (SELECT md5(string_agg(concat_ws(' ', msg_id, hlc, deps, crdb_region, epoch, deleted_at, body), ',' ORDER BY msg_id))
      FROM chat.messages),
@@ -45,9 +48,12 @@ SELECT concat_ws(' ',
   (SELECT md5(string_agg(concat_ws(' ', region, epoch, fenced_at, lifted_at), ',' ORDER BY region, epoch)) FROM causal.fences),
   (SELECT count(*) FROM causal.quarantine));
 SQL
-) || bail "could not read the 0.2.0 state"
+}
+before=$(state) || bail "could not read the 0.2.0 state"
 [ "${before##* }" -gt 0 ] || bail "the 0.2.0 database has no quarantined row to carry over"
 instance_psql upgrade -d postgres -v ON_ERROR_STOP=1 -c 'ALTER EXTENSION pg_causal UPDATE' >/dev/null ||
   bail "ALTER EXTENSION pg_causal UPDATE failed"
+after=$(state) || bail "could not read the updated state"
 meta_version=$(sed -n 's/^ *"version": "\([0-9.]*\)",$/\1/p' META.json | head -n 1)
-tap_sql upgrade postgres regress/pgtap/scenarios/upgrade.sql -v before="$before" -v meta_version="$meta_version"
+tap_sql upgrade postgres regress/pgtap/scenarios/upgrade.sql -v before="$before" -v after="$after" \
+  -v meta_version="$meta_version"
