@@ -2,7 +2,7 @@
 # targets. `make test` and `make bench` install what they need first.
 
 EXTENSION   = pg_causal
-EXTVERSION  = 0.3.0
+EXTVERSION  = 0.4.0
 MODULE_big  = pg_causal
 
 CORE_SRCS      = $(wildcard src/core/*.cpp)
@@ -11,7 +11,7 @@ OBJS = $(CORE_SRCS:.cpp=.o) $(EXTENSION_SRCS:.cpp=.o)
 
 # One file per topic in sql/, concatenated in this order into the install script.
 SQL_TOPICS = sql/schema.sql sql/hlc_type.sql sql/clock.sql sql/cockroach.sql sql/regions.sql \
-             sql/messages.sql sql/merge.sql sql/failover.sql sql/guard.sql
+             sql/messages.sql sql/merge.sql sql/failover.sql sql/replication.sql sql/guard.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 # ALTER EXTENSION pg_causal UPDATE: one frozen script per step, and the
 # previous version's install script, frozen too.

@@ -6,10 +6,12 @@
 // causal.quarantine; only what a retry of the whole transaction can fix is
 // raised (retry_can_fix()).
 //
-// The apply worker is a superuser. The rows are stored by pg_causal itself,
-// through SPI, as the table's owner (owner.hpp), so that the owner's code
-// they fire (CHECK constraints, index expressions) never runs with more
-// rights than the owner's; the worker's own insert or update is skipped.
+// The rows are stored by pg_causal itself, as the table's owner (owner.hpp),
+// through the executor as the apply worker would store them (store.hpp),
+// so that the owner's code they fire (CHECK constraints, index expressions)
+// never runs with more rights than the owner's; the worker's own insert or
+// update is skipped. A table whose shape runs no code but a superuser's
+// (direct_store.hpp) leaves a new row to the worker's own insert.
 
 #include "../src/core/clock.hpp"
 #include "../src/core/copies.hpp"
@@ -23,6 +25,7 @@
 #include "settings.hpp"
 #include "spi.hpp"
 #include "stamps.hpp"
+#include "store.hpp"
 #include "subtransaction.hpp"
 #include "table_stats.hpp"
 
@@ -108,100 +111,6 @@ void lock_msg_id(Datum msg_id) {
     msg_id_lock.held = true;
 }
 
-// Per table, the statements that store a replicated row and rewrite a
-// stored one, planned once per backend and again after the table changes.
-// Both carry every column but generated ones.
-struct Statements {
-    Oid relid;  // hash key
-    bool stale;
-    SPIPlanPtr insert;                // store a replicated row, every column as it came
-    SPIPlanPtr insert_unless_stored;  // the same, or nothing when the msg_id is stored meanwhile
-    SPIPlanPtr replace;               // rewrite the row of a msg_id
-    int ncolumns;
-    int* attnums;  // the parameters of both, in order
-};
-
-HTAB* statements = nullptr;
-
-void on_relcache_invalidation(Datum, Oid relid) {
-    if (statements == nullptr) return;
-    HASH_SEQ_STATUS scan;
-    hash_seq_init(&scan, statements);
-    while (auto* entry = static_cast<Statements*>(hash_seq_search(&scan)))
-        if (relid == InvalidOid || entry->relid == relid) entry->stale = true;
-}
-
-SPIPlanPtr keep(SPIPlanPtr plan, const char* query) {
-    if (plan == nullptr)
-        elog(ERROR, "pg_causal could not plan \"%s\": %s", query, SPI_result_code_string(SPI_result));
-    SPI_keepplan(plan);
-    return plan;
-}
-
-// Call with SPI connected, inside an owner scope (the search path pinned).
-Statements* statements_for(const Firing& t) {
-    if (statements == nullptr) {
-        HASHCTL info = {};
-        info.keysize = sizeof(Oid);
-        info.entrysize = sizeof(Statements);
-        info.hcxt = TopMemoryContext;
-        statements =
-            hash_create("pg_causal message statements", 16, &info, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-        CacheRegisterRelcacheCallback(on_relcache_invalidation, 0);
-    }
-    const Oid relid = RelationGetRelid(t.rel);
-    bool found = false;
-    auto* entry = static_cast<Statements*>(hash_search(statements, &relid, HASH_ENTER, &found));
-    if (found && !entry->stale) return entry;
-    if (found) {
-        for (SPIPlanPtr plan : {entry->insert, entry->insert_unless_stored, entry->replace})
-            if (plan) SPI_freeplan(plan);
-        if (entry->attnums) pfree(entry->attnums);
-    }
-    entry->insert = entry->insert_unless_stored = entry->replace = nullptr;
-    entry->attnums = nullptr;
-    entry->stale = true;  // until planned
-
-    const char* table = qualified_name(t.rel);
-    // Every stored column; an UPDATE may not set an identity column that is
-    // GENERATED ALWAYS, an INSERT may, with OVERRIDING SYSTEM VALUE.
-    Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * (t.desc->natts + 1)));
-    int* attnums = static_cast<int*>(MemoryContextAlloc(TopMemoryContext, sizeof(int) * (t.desc->natts + 1)));
-    StringInfoData insert, update;
-    initStringInfo(&insert);
-    initStringInfo(&update);
-    int ncolumns = 0, nupdated = 0;
-    for (int i = 0; i < t.desc->natts; ++i) {
-        Form_pg_attribute attribute = TupleDescAttr(t.desc, i);
-        if (attribute->attisdropped || attribute->attgenerated) continue;
-        const char* name = quote_identifier(NameStr(attribute->attname));
-        appendStringInfo(&insert, "%s%s", ncolumns ? ", " : "", name);
-        types[ncolumns] = attribute->atttypid;
-        attnums[ncolumns++] = attribute->attnum;
-        if (attribute->attidentity != ATTRIBUTE_IDENTITY_ALWAYS)
-            appendStringInfo(&update, "%s%s = $%d", nupdated++ ? ", " : "", name, ncolumns);
-    }
-    StringInfoData query;
-    initStringInfo(&query);
-    appendStringInfo(&query, "INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE VALUES (", table, insert.data);
-    for (int i = 1; i <= ncolumns; ++i) appendStringInfo(&query, "%s$%d", i > 1 ? ", " : "", i);
-    appendStringInfoChar(&query, ')');
-    entry->insert = keep(SPI_prepare(query.data, ncolumns, types), query.data);
-    const char* msg_id_column = quote_identifier(NameStr(TupleDescAttr(t.desc, t.columns.msg_id - 1)->attname));
-    appendStringInfo(&query, " ON CONFLICT (%s) DO NOTHING", msg_id_column);
-    entry->insert_unless_stored = keep(SPI_prepare(query.data, ncolumns, types), query.data);
-
-    types[ncolumns] = UUIDOID;
-    resetStringInfo(&query);
-    appendStringInfo(&query, "UPDATE %s SET %s WHERE %s OPERATOR(pg_catalog.=) $%d", table, update.data,
-                     msg_id_column, ncolumns + 1);
-    entry->replace = keep(SPI_prepare(query.data, ncolumns + 1, types), query.data);
-    entry->ncolumns = ncolumns;
-    entry->attnums = attnums;
-    entry->stale = false;
-    return entry;
-}
-
 struct Stored {
     bool found;
     HeapTuple row;  // a copy
@@ -246,58 +155,22 @@ Stored find_stored(const Firing& t, Datum msg_id) {
     return stored;
 }
 
-// The row's stored columns as parameters of s's statements, with `extra`
-// appended when given.
-void row_parameters(const Firing& t, const Statements* s, HeapTuple row, const Datum* extra, Datum** values_out,
-                    char** nulls_out) {
-    Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * (s->ncolumns + 1)));
-    char* nulls = static_cast<char*>(palloc(s->ncolumns + 2));
-    for (int i = 0; i < s->ncolumns; ++i) {
-        bool isnull = false;
-        values[i] = get(t, row, static_cast<AttrNumber>(s->attnums[i]), &isnull);
-        nulls[i] = isnull ? 'n' : ' ';
-    }
-    int n = s->ncolumns;
-    if (extra != nullptr) {
-        values[n] = *extra;
-        nulls[n++] = ' ';
-    }
-    nulls[n] = '\0';
-    *values_out = values;
-    *nulls_out = nulls;
-}
-
-enum class Write {
-    Insert,               // a new msg_id
-    InsertUnlessStored,   // a new msg_id, unless another writer stored it since find_stored()
-    Replace,              // the row of a stored msg_id
-};
-
-// Writes the row as the table's owner; returns whether it was written
-// (InsertUnlessStored: false when the msg_id was stored meanwhile, which
-// ON CONFLICT waits for).
-bool write_row(const Firing& t, HeapTuple row, Datum msg_id, Write how) {
-    SPI_connect();
-    const OwnerScope scope = enter_owner_scope(RelationGetRelid(t.rel));
-    const Statements* s = statements_for(t);
-    Datum* values;
-    char* nulls;
-    const bool replacing = how == Write::Replace;
-    row_parameters(t, s, row, replacing ? &msg_id : nullptr, &values, &nulls);
-    expect_own_write(RelationGetRelid(t.rel), msg_id, row);
-    const SPIPlanPtr plan = how == Write::Insert ? s->insert : how == Write::Replace ? s->replace : s->insert_unless_stored;
-    const int result = SPI_execute_plan(plan, values, nulls, false, 0);
-    end_own_write();
+// Writes the row as the table's owner: `locked` (lock_stored()'s) is the
+// stored row it replaces, or nullptr for a new msg_id.
+void write_row(const Firing& t, HeapTuple row, Datum msg_id, TupleTableSlot* locked) {
+    const Oid relid = RelationGetRelid(t.rel);
+    const OwnerScope scope = enter_owner_scope(relid);
+    expect_own_write(relid, msg_id, row);
+    if (locked != nullptr)
+        store_update(t.rel, locked, row);
+    else
+        store_insert(t.rel, row);
+    const OwnWriteSeen seen = end_own_write();
     leave_owner_scope(scope);
-    if (result != (replacing ? SPI_OK_UPDATE : SPI_OK_INSERT))
-        elog(ERROR, "pg_causal could not store a replicated message: %s", SPI_result_code_string(result));
-    const bool written = SPI_processed == 1;
-    SPI_finish();
-    if (!written && how != Write::InsertUnlessStored)
+    if (!(locked != nullptr ? seen.taken : seen.stored))
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("a trigger kept pg_causal from storing a replicated message in \"%s\"",
                                RelationGetRelationName(t.rel))));
-    return written;
 }
 
 // The row a region holding `stored` keeps when `incoming` arrives, by the
@@ -415,6 +288,24 @@ bool receive(const Firing& t, HeapTuple incoming, Received* out) {
     return true;
 }
 
+// The copy rule (src/core/copies.hpp) between the row stored for a msg_id
+// and a copy that arrives.
+struct CopyRule {
+    Stamps stored_stamps;
+    std::optional<Hlc> stored_deleted;
+    Hlc* names;
+    copies::Resolution r;
+};
+CopyRule copy_rule(const Firing& t, HeapTuple stored, HeapTuple incoming, const Stamps& incoming_stamps) {
+    CopyRule rule;
+    rule.stored_stamps = read_stamps(t, stored);
+    rule.stored_deleted = get_deleted_at(t, stored);
+    rule.names = static_cast<Hlc*>(palloc(sizeof(Hlc) * (rule.stored_stamps.count + incoming_stamps.count)));
+    rule.r = copies::resolve(names_of(rule.stored_stamps, rule.stored_deleted),
+                             names_of(incoming_stamps, get_deleted_at(t, incoming)), rule.names);
+    return rule;
+}
+
 // Brings `incoming` into the table: stores it, or applies the copy rule to
 // the row stored for its msg_id. `stored_row` is the row to compare with
 // when the caller already has it (an UPDATE); `received`, the receive event
@@ -422,9 +313,8 @@ bool receive(const Firing& t, HeapTuple incoming, Received* out) {
 //
 // `direct`: the table takes rows directly (direct_store.hpp), and this runs
 // outside any subtransaction: nothing may raise for the row, so a row its
-// NOT NULL columns refuse is quarantined first, and a msg_id another writer
-// stores meanwhile is met by ON CONFLICT. Otherwise apply() runs this in a
-// subtransaction and catches what it raises.
+// NOT NULL columns refuse is quarantined first. Otherwise apply() runs this
+// in a subtransaction and catches what it raises.
 void take_copy(const Firing& t, HeapTuple incoming, HeapTuple stored_row, const Received* received, bool direct) {
     const Oid relid = RelationGetRelid(t.rel);
     Received fresh;
@@ -439,39 +329,46 @@ void take_copy(const Firing& t, HeapTuple incoming, HeapTuple stored_row, const 
         lock_msg_id(msg_id);
         stored = find_stored(t, msg_id);
     }
-    if (!stored.found && !direct) {
-        write_row(t, incoming, msg_id, Write::Insert);
-        return;
-    }
     if (!stored.found) {
-        if (breaks_not_null(t, incoming)) {
+        if (direct && breaks_not_null(t, incoming)) {
             quarantine(t, incoming, "a NOT NULL column of this table is NULL in the row");
             return;
         }
-        if (write_row(t, incoming, msg_id, Write::InsertUnlessStored)) return;
-        stored = find_stored(t, msg_id);
-        if (!stored.found)
-            ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-                            errmsg("a replicated message's msg_id was stored and is gone again"),
-                            errdetail("The apply worker retries the transaction.")));
+        // Directly, a local insert of the msg_id since find_stored() makes
+        // this one fail on the unique index: the worker retries the
+        // transaction, and the copy rule then meets the stored row.
+        write_row(t, incoming, msg_id, nullptr);
+        return;
     }
-    const Stamps stored_stamps = read_stamps(t, stored.row);
-    const std::optional<Hlc> stored_deleted = get_deleted_at(t, stored.row);
-    auto* names = static_cast<Hlc*>(palloc(sizeof(Hlc) * (stored_stamps.count + incoming_stamps.count)));
-    const copies::Resolution r = copies::resolve(names_of(stored_stamps, stored_deleted),
-                                                 names_of(incoming_stamps, get_deleted_at(t, incoming)), names);
-    if (!r.changes) {
+    // Most copies change nothing: that is found without the row's lock.
+    if (!copy_rule(t, stored.row, incoming, incoming_stamps).r.changes) {
         count(relid, Counter::Duplicates);
         return;
     }
-    HeapTuple row = combined_row(t, stored.row, stored_stamps, incoming, incoming_stamps, r, names);
+    // The row is rewritten under its lock, from its newest version.
+    TupleTableSlot* locked = table_slot_create(t.rel, nullptr);
+    if (!lock_stored(t.rel, t.columns.msg_id, msg_id, locked))
+        ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                        errmsg("a replicated message's msg_id was stored and is gone again"),
+                        errdetail("The apply worker retries the transaction.")));
+    HeapTuple current = ExecCopySlotHeapTuple(locked);
+    const CopyRule rule = copy_rule(t, current, incoming, incoming_stamps);
+    if (!rule.r.changes) {
+        ExecDropSingleTupleTableSlot(locked);
+        count(relid, Counter::Duplicates);
+        return;
+    }
+    HeapTuple row = combined_row(t, current, rule.stored_stamps, incoming, incoming_stamps, rule.r, rule.names);
     if (direct && breaks_not_null(t, row)) {
+        ExecDropSingleTupleTableSlot(locked);
         quarantine(t, incoming, "a NOT NULL column of this table would be NULL in the row the copy rule keeps");
         return;
     }
-    write_row(t, row, msg_id, Write::Replace);
+    write_row(t, row, msg_id, locked);
+    ExecDropSingleTupleTableSlot(locked);
     count(relid, Counter::WinnersReplaced);
-    if (t.notify && r.deleted_at && !stored_deleted) notify_row(t, row, *get_hlc(t, row), NotifyKind::Deleted);
+    if (t.notify && rule.r.deleted_at && !rule.stored_deleted)
+        notify_row(t, row, NotifyKind::Deleted);
 }
 
 // Whether the apply worker may insert a replicated row itself and leave
@@ -492,7 +389,7 @@ void apply(const Firing& t, HeapTuple incoming, HeapTuple stored_row, const Rece
     for (int attempt = 1;; ++attempt) {
         ErrorData* error = nullptr;
         if (in_subtransaction([&] { take_copy(t, incoming, stored_row, received, false); }, &error)) return;
-        end_own_write();
+        (void)end_own_write();
         if (lost_race_to_duplicate(t, error) && attempt < kAttempts) {
             FreeErrorData(error);
             stored_row = nullptr;  // read it again

@@ -10,11 +10,11 @@ extern "C" {
 
 namespace causal::pg {
 
-void connect_worker_to_mesh_database() {
-    pqsignal(SIGHUP, SignalHandlerForConfigReload);
-    pqsignal(SIGTERM, die);  // also out of a lock wait inside SPI
-    BackgroundWorkerUnblockSignals();
-    BackgroundWorkerInitializeConnection(liveness_database, nullptr, 0);
+namespace {
+
+// What would change what a worker runs, or stop it, is pinned over whatever
+// the database says, as autovacuum does.
+void pin_worker_settings() {
     const struct {
         const char* name;
         const char* value;
@@ -27,6 +27,26 @@ void connect_worker_to_mesh_database() {
                   {"idle_in_transaction_session_timeout", "0"},
                   {"synchronous_commit", "local"}};
     for (const auto& setting : pinned) SetConfigOption(setting.name, setting.value, PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+void unblock_signals() {
+    pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    pqsignal(SIGTERM, die);  // also out of a lock wait inside SPI
+    BackgroundWorkerUnblockSignals();
+}
+
+}  // namespace
+
+void connect_worker_to_mesh_database() {
+    unblock_signals();
+    BackgroundWorkerInitializeConnection(liveness_database, nullptr, 0);
+    pin_worker_settings();
+}
+
+void connect_worker_as(Oid database, Oid role) {
+    unblock_signals();
+    BackgroundWorkerInitializeConnectionByOid(database, role, 0);
+    pin_worker_settings();
 }
 
 }  // namespace causal::pg

@@ -39,6 +39,8 @@ inline void register_worker(const char* name, const char* entry, int flags, BgWo
 // database says, as autovacuum does. Its writes never wait for a
 // synchronous standby either: they are how peers learn this region is there.
 void connect_worker_to_mesh_database();
+// A worker a process of this library started in `database`, as `role`.
+void connect_worker_as(Oid database, Oid role);
 
 // The worker's life: `round()` every `nap_ms` until shutdown. An error (a
 // lock timeout, a table being altered, a peer gone) costs one round, not the

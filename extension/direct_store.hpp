@@ -1,7 +1,7 @@
 // Whether the apply worker may insert a replicated row itself. The apply
-// path's general way stores each row through SPI, as the table's owner, in a
+// path's general way stores each row as the table's owner, in a
 // subtransaction (apply_path.cpp): no row can stop replication, and no
-// owner's code runs as the worker's superuser. For a table where inserting
+// owner's code runs with the worker's rights. For a table where inserting
 // the row runs no code but PostgreSQL's own and cannot fail for this row
 // alone, neither is needed, and a new message, the common case, is left to
 // the worker's own insert: no second executor run, no subtransaction.
@@ -13,11 +13,10 @@ namespace causal::pg {
 
 // True when every one of these holds, read from the catalogs once per table
 // and again after it changes:
+//  * the table is within the shape of a message table (table_shape.hpp);
 //  * no CHECK constraint, no generated column, no exclusion constraint;
 //  * no trigger the worker fires on INSERT or UPDATE (ENABLE ALWAYS or
 //    REPLICA) but pg_causal's own;
-//  * the table's owner, as whom pg_causal rewrites a stored row, may read,
-//    insert and update it, and is under no row-level security of its own;
 //  * every index is on plain columns (no expression, no predicate), unique
 //    only on msg_id (the replica identity), and holds only fixed-length
 //    columns and the conversation, which pg_causal's own index in the

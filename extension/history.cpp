@@ -179,8 +179,7 @@ void read_and_merge(const ConversationQuery& query, FenceList fences, Tuplestore
     SPI_connect();
     Oid types[1] = {query.key_type};
     Datum args[1] = {query.key};
-    if (SPI_execute_plan(kept_plan(query.rows_sql, 1, types), args, nullptr, true, 0) != SPI_OK_SELECT)
-        elog(ERROR, "causal.history could not read the conversation: %s", query.rows_sql);
+    spi_run_plan(kept_plan(query.rows_sql, 1, types), SPI_OK_SELECT, args, nullptr, true, query.rows_sql);
     const uint64 rows = SPI_processed;
     SPITupleTable* table = SPI_tuptable;
     for (uint64 i = 0; i < rows; ++i) {

@@ -30,6 +30,7 @@ struct Entry {
     bool table_sync;   // the error was a table sync worker's (the first copy)
     char sqlstate[6];
     char message[kMessageBytes];
+    char object[kMessageBytes];
 };
 
 struct Shared {
@@ -48,9 +49,24 @@ void record(ErrorData* edata) {
         return;
     const char* sqlstate = unpack_sql_state(edata->sqlerrcode);
     const TimestampTz now = GetCurrentTimestamp();
+    // The message as PostgreSQL wrote it before the values went in: a
+    // refused row's values (a message's body, in an input syntax error or a
+    // constraint's) are not for those who read this. A connection error's
+    // text is libpq's and the peer's, about the network, and says what the
+    // template does not (which host, which slot).
+    const bool connection = ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_CONNECTION_EXCEPTION;
+    const char* message = connection && edata->message != nullptr ? edata->message
+                          : edata->message_id != nullptr       ? edata->message_id
+                                                               : "";
+    // The objects PostgreSQL named with the error, which the catalog shows
+    // anyway.
+    char object[kMessageBytes];
+    snprintf(object, sizeof object, "%s%s%s%s%s%s%s", edata->schema_name ? edata->schema_name : "",
+             edata->schema_name && edata->table_name ? "." : "", edata->table_name ? edata->table_name : "",
+             edata->column_name ? "." : "", edata->column_name ? edata->column_name : "",
+             edata->constraint_name ? " constraint " : "", edata->constraint_name ? edata->constraint_name : "");
     // Cut on a character boundary: a split multibyte character would make
     // the text invalid for whoever reads it.
-    const char* message = edata->message != nullptr ? edata->message : "";
     const int length = pg_mbcliplen(message, static_cast<int>(std::strlen(message)), kMessageBytes - 1);
     SpinLockAcquire(&shared->mutex);
     Entry* slot = nullptr;
@@ -71,6 +87,9 @@ void record(ErrorData* edata) {
     slot->sqlstate[sizeof slot->sqlstate - 1] = '\0';
     std::memcpy(slot->message, message, length);
     slot->message[length] = '\0';
+    const int object_length = pg_mbcliplen(object, static_cast<int>(std::strlen(object)), kMessageBytes - 1);
+    std::memcpy(slot->object, object, object_length);
+    slot->object[object_length] = '\0';
     SpinLockRelease(&shared->mutex);
 }
 
@@ -99,8 +118,9 @@ void link_errors_install_hook() {
 using namespace causal::pg;
 
 // causal.link_errors(): the last error of each subscription of this
-// database since the server started. The text is the server's message,
-// which may quote row values: only causal_admin and pg_monitor read it.
+// database since the server started: its SQLSTATE, its message without the
+// values (record() above), and the objects it names. For causal_admin and
+// pg_monitor.
 CAUSAL_FUNCTION(link_errors) {
     InitMaterializedSRF(fcinfo, 0);
     auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
@@ -111,13 +131,14 @@ CAUSAL_FUNCTION(link_errors) {
     SpinLockRelease(&shared->mutex);
     for (const Entry& e : entries) {
         if (e.subscription == InvalidOid || e.database != MyDatabaseId) continue;
-        Datum values[5];
-        bool nulls[5] = {false, false, false, false, false};
+        Datum values[6];
+        bool nulls[6] = {false, false, false, false, false, e.object[0] == '\0'};
         values[0] = ObjectIdGetDatum(e.subscription);
         values[1] = TimestampTzGetDatum(e.at);
         values[2] = BoolGetDatum(e.table_sync);
         values[3] = CStringGetTextDatum(e.sqlstate);
         values[4] = CStringGetTextDatum(e.message);
+        values[5] = CStringGetTextDatum(e.object);
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return Datum(0);

@@ -18,6 +18,8 @@
 #include "bgworker.hpp"
 #include "hlc_datum.hpp"
 #include "postgres.hpp"
+#include "relay.hpp"
+#include "replication_role.hpp"
 #include "settings.hpp"
 #include "spi.hpp"
 #include "stable.hpp"
@@ -53,6 +55,8 @@ namespace {
 
 constexpr int kMaxPeers = 64;
 constexpr long kNapMs = 100;
+constexpr int64 kOwnerCheckMs = 1000;
+int64 last_owner_check_ms = 0;
 
 struct Peer {
     char region[NAMEDATALEN];
@@ -135,6 +139,15 @@ void watch_once(int64& last_beat_ms) {
             p.beat = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
             p.heard_ms = 0;  // not heard yet: with self-fencing on, the region starts fenced
         }
+    }
+    // The relay runs as the replication role, so a process of the role's
+    // starts it; and a replication worker still running as its
+    // subscription's former owner (a superuser, before 0.4.0) is restarted
+    // as the new one.
+    relay_supervise(installed);
+    if (installed && now - last_owner_check_ms >= kOwnerCheckMs) {
+        last_owner_check_ms = now;
+        (void)restart_workers_of_former_owners();
     }
     PopActiveSnapshot();
     SPI_finish();

@@ -16,6 +16,7 @@
 #include "sqlstates.hpp"
 #include "stable.hpp"
 #include "stamps.hpp"
+#include "store.hpp"
 
 extern "C" {
 #include "common/pg_prng.h"
@@ -24,6 +25,8 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/uuid.h"
+#include "executor/executor.h"
+#include "rewrite/rewriteHandler.h"
 }
 
 #include <cstring>
@@ -110,8 +113,9 @@ HeapTuple local_insert(const Firing& t) {
     if (deps.problem != nullptr && deps.count > kMaxDeps)
         ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
                         errmsg("a message may depend on at most %d messages, not %d", kMaxDeps, deps.count)));
-    if (deps.problem != nullptr)
+    if (deps.problem_code == ERRCODE_NULL_VALUE_NOT_ALLOWED)
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("deps must not contain NULL")));
+    if (deps.problem != nullptr) ereport(ERROR, (errcode(deps.problem_code), errmsg("%s", deps.problem)));
     const auto too_far_ahead = [&](const Hlc& dep) {
         const uint64_t now = system_wall_ms();
         const uint64_t dep_ms = dep.physical_ms();
@@ -195,6 +199,25 @@ HeapTuple local_delete(const Firing& t) {
     return row;
 }
 
+// Each column but `skip` at its default (NULL without one), evaluated as
+// the executor would for an INSERT that leaves it out; identity columns
+// draw their next value.
+void fill_defaults(const Firing& t, const AttrNumber* skip, int skipped, Datum* values, bool* nulls) {
+    EState* estate = CreateExecutorState();
+    for (int i = 0; i < t.desc->natts; ++i) {
+        const Form_pg_attribute attribute = TupleDescAttr(t.desc, i);
+        bool named = false;
+        for (int k = 0; k < skipped; ++k) named = named || skip[k] == attribute->attnum;
+        if (named || attribute->attisdropped || attribute->attgenerated) continue;
+        Expr* expression = reinterpret_cast<Expr*>(build_column_default(t.rel, attribute->attnum));
+        if (expression == nullptr) continue;
+        ExprState* state = ExecPrepareExpr(expression, estate);
+        values[i] = ExecEvalExprSwitchContext(state, GetPerTupleExprContext(estate), &nulls[i]);
+        if (!nulls[i]) values[i] = datumCopy(values[i], attribute->attbyval, attribute->attlen);
+    }
+    FreeExecutorState(estate);
+}
+
 // After the DELETE, in the same statement: the tombstone, a new row with the
 // message's stamp and conversation, deleted_at, and every other column at
 // its default. It is what replicates (DELETE is not published), and the
@@ -223,51 +246,38 @@ void write_tombstone(const Firing& t) {
     constexpr int most = sizeof columns / sizeof columns[0];
     constexpr int kept = most - 2;
     const int n = t.columns.written_by ? most : most - 1;  // a table not updated from 0.2.0 yet has none
-    StringInfoData names, params;
-    initStringInfo(&names);
-    initStringInfo(&params);
-    Oid types[most];
     Datum values[most];
-    char nulls[most + 1];
+    bool nulls[most];
     for (int i = 0; i < n; ++i) {
-        const Form_pg_attribute attribute = TupleDescAttr(t.desc, columns[i] - 1);
-        appendStringInfo(&names, "%s%s", i ? ", " : "", quote_identifier(NameStr(attribute->attname)));
-        appendStringInfo(&params, "%s$%d", i ? ", " : "", i + 1);
-        types[i] = attribute->atttypid;
-        bool isnull = false;
-        values[i] = i < kept ? get(t, row, columns[i], &isnull) : Datum(0);
-        nulls[i] = isnull ? 'n' : ' ';
+        values[i] = i < kept ? get(t, row, columns[i], &nulls[i]) : Datum(0);
+        if (i >= kept) nulls[i] = false;
     }
     values[kept] = hlc_datum(clock_now());
     if (n > kept + 1) values[kept + 1] = CStringGetTextDatum(require_region());
-    nulls[n] = '\0';
-    const char* query =
-        psprintf("INSERT INTO %s (%s) VALUES (%s)", qualified_name(t.rel), names.data, params.data);
-    bool isnull = false;
-    const Datum msg_id = get(t, row, t.columns.msg_id, &isnull);
-    // The tombstone as written, to check what reaches our trigger against.
+    // Every other column at its default, as an INSERT naming these would
+    // leave it: the defaults are the table's (table_shape.hpp allows them).
     auto* tombstone_values = static_cast<Datum*>(palloc0(sizeof(Datum) * t.desc->natts));
     auto* tombstone_nulls = static_cast<bool*>(palloc(sizeof(bool) * t.desc->natts));
     for (int i = 0; i < t.desc->natts; ++i) tombstone_nulls[i] = true;
     for (int i = 0; i < n; ++i) {
         tombstone_values[columns[i] - 1] = values[i];
-        tombstone_nulls[columns[i] - 1] = nulls[i] == 'n';
+        tombstone_nulls[columns[i] - 1] = nulls[i];
     }
+    const Oid relid = RelationGetRelid(t.rel);
+    const OwnerScope scope = enter_owner_scope(relid);
+    fill_defaults(t, columns, n, tombstone_values, tombstone_nulls);
     HeapTuple tombstone = heap_form_tuple(t.desc, tombstone_values, tombstone_nulls);
-    SPI_connect();
-    const OwnerScope scope = enter_owner_scope(RelationGetRelid(t.rel));
-    expect_own_write(RelationGetRelid(t.rel), msg_id, tombstone);
-    spi_run(query, SPI_OK_INSERT, {n, types, values, nulls});
-    end_own_write();
+    bool isnull = false;
+    expect_own_write(relid, get(t, row, t.columns.msg_id, &isnull), tombstone);
+    store_insert(t.rel, tombstone);
     // A trigger of the owner's that skipped it would delete the message
     // here alone.
-    if (SPI_processed != 1)
+    if (!end_own_write().stored)
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("a trigger kept pg_causal from storing the tombstone of a message of \"%s\"",
                                RelationGetRelationName(t.rel)),
                         errdetail("Without it the message would be deleted in this region only.")));
     leave_owner_scope(scope);
-    SPI_finish();
 }
 
 }  // namespace causal::pg

@@ -372,8 +372,7 @@ namespace {
 // copies) to `input`; SPI connected. Planned once per backend: a client
 // catching up calls this often, and planning would cost more than reading.
 void add_rows(merge::Input& input, const char* sql, int nargs, Oid* types, Datum* args) {
-    if (SPI_execute_plan(kept_plan(sql, nargs, types), args, nullptr, false, 0) != SPI_OK_SELECT)
-        elog(ERROR, "causal.catch_up could not read the conversation: %s", sql);
+    spi_run_plan(kept_plan(sql, nargs, types), SPI_OK_SELECT, args, nullptr, false, sql);
     for (uint64 i = 0; i < SPI_processed; ++i) {
         HeapTuple row = SPI_tuptable->vals[i];
         TupleDesc desc = SPI_tuptable->tupdesc;

@@ -1,5 +1,7 @@
 #include "message_table.hpp"
 
+#include "table_shape.hpp"
+
 #include <cstring>
 
 extern "C" {
@@ -16,17 +18,6 @@ extern "C" {
 namespace causal::pg {
 
 namespace {
-
-// A column of pg_causal's and the type it must have.
-struct Wanted {
-    AttrNumber Columns::*attnum;
-    const char* name;
-    Oid type;  // InvalidOid: any type (the conversation)
-    // A table of the previous version lacks it until ALTER EXTENSION ...
-    // UPDATE adds it: a server restarted with this library keeps working
-    // in between (Columns: 0).
-    bool optional = false;
-};
 
 // The columns of the table written last, kept until the table (or any
 // type) changes: the insert path would otherwise look seven names up per row.
@@ -45,29 +36,26 @@ void forget_columns(Datum, Oid relid) {
 }
 void forget_all_columns(Datum, int, uint32) { column_cache.valid = false; }
 
-// A type of pg_causal's, found where the trigger's own function lives: a
-// type of the same name elsewhere is not pg_causal's.
-Oid own_type(Oid trigger_function, const char* name) {
-    const Oid schema = get_func_namespace(trigger_function);
-    return GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum(name), ObjectIdGetDatum(schema));
-}
-
-void read_columns(Firing& t, const char* conversation, Oid trigger_function) {
-    const Oid hlc = own_type(trigger_function, "hlc");
-    const Wanted wanted[] = {{&Columns::conversation, conversation, InvalidOid},
-                             {&Columns::msg_id, "msg_id", UUIDOID},
-                             {&Columns::hlc, "hlc", hlc},
-                             {&Columns::deps, "deps", get_array_type(hlc)},
-                             {&Columns::region, "crdb_region", TEXTOID},
-                             {&Columns::epoch, "epoch", INT8OID},
-                             {&Columns::deleted_at, "deleted_at", hlc},
-                             {&Columns::copies, "copies", get_array_type(own_type(trigger_function, "copy"))},
-                             {&Columns::written_by, "written_by", TEXTOID, true}};
+// Where pg_causal's columns (table_shape.hpp) and the conversation are,
+// and whether they have pg_causal's types. written_by is optional: a table
+// enabled before it existed has none until ALTER EXTENSION ... UPDATE adds
+// it, and a server restarted with this library keeps working in between.
+void read_columns(Firing& t, const char* conversation) {
     column_cache.problem[0] = '\0';
     column_cache.problem_code = 0;
-    for (const Wanted& w : wanted) {
+    const int conversation_attnum = SPI_fnumber(t.desc, conversation);
+    if (conversation_attnum <= 0) {
+        snprintf(column_cache.problem, sizeof column_cache.problem,
+                 "causal message table \"%s\" has no column \"%s\"", RelationGetRelationName(t.rel), conversation);
+        column_cache.problem_code = ERRCODE_UNDEFINED_COLUMN;
+        return;
+    }
+    column_cache.columns.conversation = static_cast<AttrNumber>(conversation_attnum);
+    for (int i = 0; i < kMessageColumnCount; ++i) {
+        const MessageColumn& w = kMessageColumns[i];
+        const bool optional = std::strcmp(w.name, "written_by") == 0;
         const int attnum = SPI_fnumber(t.desc, w.name);
-        if (attnum <= 0 && w.optional) continue;
+        if (attnum <= 0 && optional) continue;
         if (attnum <= 0) {
             snprintf(column_cache.problem, sizeof column_cache.problem,
                      "causal message table \"%s\" has no column \"%s\"", RelationGetRelationName(t.rel), w.name);
@@ -75,10 +63,11 @@ void read_columns(Firing& t, const char* conversation, Oid trigger_function) {
             return;
         }
         const Oid type = TupleDescAttr(t.desc, attnum - 1)->atttypid;
-        if (OidIsValid(w.type) && type != w.type) {
+        const Oid wanted = message_column_type(w);
+        if (type != wanted) {
             snprintf(column_cache.problem, sizeof column_cache.problem,
                      "column \"%s\" of causal message table \"%s\" has type %s, not %s", w.name,
-                     RelationGetRelationName(t.rel), format_type_be(type), format_type_be(w.type));
+                     RelationGetRelationName(t.rel), format_type_be(type), format_type_be(wanted));
             column_cache.problem_code = ERRCODE_DATATYPE_MISMATCH;
             return;
         }
@@ -86,7 +75,7 @@ void read_columns(Firing& t, const char* conversation, Oid trigger_function) {
     }
 }
 
-void load_columns(Firing& t, const char* conversation, Oid trigger_function) {
+void load_columns(Firing& t, const char* conversation) {
     static bool registered = false;
     if (!registered) {
         CacheRegisterRelcacheCallback(forget_columns, 0);
@@ -100,7 +89,7 @@ void load_columns(Firing& t, const char* conversation, Oid trigger_function) {
         column_cache.relid = relid;
         strlcpy(column_cache.conversation, conversation, NAMEDATALEN);
         column_cache.columns = {};
-        read_columns(t, conversation, trigger_function);
+        read_columns(t, conversation);
         column_cache.valid = true;
     }
     t.columns = column_cache.columns;
@@ -126,7 +115,7 @@ Firing read_trigger(FunctionCallInfo fcinfo, bool before) {
     t.data = data;
     t.rel = data->tg_relation;
     t.desc = RelationGetDescr(t.rel);
-    load_columns(t, data->tg_trigger->tgargs[0], fcinfo->flinfo->fn_oid);
+    load_columns(t, data->tg_trigger->tgargs[0]);
     t.notify = std::strcmp(data->tg_trigger->tgargs[1], "notify") == 0;
     t.function = fcinfo->flinfo->fn_oid;
     return t;
@@ -164,15 +153,23 @@ Deps read_deps(const Firing& t, HeapTuple row) {
     if (isnull) return deps;
     ArrayType* array = DatumGetArrayTypeP(value);
     if (ARR_NDIM(array) == 0) return deps;  // '{}', most messages
+    // A list: what clients send, and what every region compares alike.
+    if (ARR_NDIM(array) > 1 || ARR_LBOUND(array)[0] != 1) {
+        deps.problem = "deps must be a one-dimensional array starting at index 1";
+        deps.problem_code = ERRCODE_ARRAY_SUBSCRIPT_ERROR;
+        return deps;
+    }
     deconstruct_array(array, ARR_ELEMTYPE(array), sizeof(Hlc), false, TYPALIGN_DOUBLE, &deps.elements,
                       &deps.nulls, &deps.count);
     if (deps.count > kMaxDeps) {
         deps.problem = "too many deps";
+        deps.problem_code = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
         return deps;
     }
     for (int i = 0; i < deps.count; ++i) {
         if (deps.nulls[i]) {
             deps.problem = "a dep is NULL";
+            deps.problem_code = ERRCODE_NULL_VALUE_NOT_ALLOWED;
             return deps;
         }
         const Hlc* dep = reinterpret_cast<const Hlc*>(DatumGetPointer(deps.elements[i]));

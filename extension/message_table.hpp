@@ -71,6 +71,7 @@ struct Deps {
     int count = 0;
     const Hlc* max = nullptr;
     const char* problem = nullptr;
+    int problem_code = 0;
 };
 Deps read_deps(const Firing& t, HeapTuple row);
 

@@ -79,6 +79,11 @@ bool own_write(const Firing& t, HeapTuple row) {
 void row_stored(const Firing& t) {
     HeapTuple row = t.data->tg_trigtuple;
     const Oid relid = RelationGetRelid(t.rel);
+    if (t.problem == nullptr) {
+        bool isnull = false;
+        const Datum msg_id = get(t, row, t.columns.msg_id, &isnull);
+        if (!isnull) own_write_stored(relid, msg_id);
+    }
     if (t.problem != nullptr) {
         if (applying()) count(relid, Counter::Applied);
         return;
@@ -87,7 +92,7 @@ void row_stored(const Firing& t) {
     const Hlc hlc = *get_hlc(t, row);
     if (!applying()) {
         if (!tombstone) count(relid, Counter::LocalInserts);
-        if (t.notify) notify_row(t, row, hlc, tombstone ? NotifyKind::Deleted : NotifyKind::Message);
+        if (t.notify) notify_row(t, row, tombstone ? NotifyKind::Deleted : NotifyKind::Message);
         return;
     }
     count(relid, Counter::Applied);
@@ -97,7 +102,7 @@ void row_stored(const Firing& t) {
     const bool orphan = fenced_write(TextDatumGetCString(region), DatumGetInt64(epoch), hlc);
     if (orphan) count(relid, Counter::Orphans);
     if (t.notify)
-        notify_row(t, row, hlc, tombstone ? NotifyKind::Deleted : orphan ? NotifyKind::Orphan : NotifyKind::Message);
+        notify_row(t, row, tombstone ? NotifyKind::Deleted : orphan ? NotifyKind::Orphan : NotifyKind::Message);
 }
 
 }  // namespace

@@ -24,7 +24,9 @@ int scope_levels[kMaxScopes];
 int scope_depth = 0;
 
 struct OwnWrite {
-    bool expected = false;
+    bool expected = false;  // announced, not taken by the BEFORE trigger yet
+    bool taken = false;     // taken, not stored yet
+    bool stored = false;
     int level = 0;
     Oid relid = InvalidOid;
     pg_uuid_t msg_id;
@@ -32,9 +34,13 @@ struct OwnWrite {
 };
 OwnWrite own_write;
 
+bool same_write(Oid relid, Datum msg_id) {
+    return own_write.relid == relid && std::memcmp(own_write.msg_id.data, DatumGetUUIDP(msg_id)->data, UUID_LEN) == 0;
+}
+
 void forget_aborted(int level) {
     while (scope_depth > 0 && scope_levels[scope_depth - 1] >= level) --scope_depth;
-    if (own_write.expected && own_write.level >= level) own_write.expected = false;
+    if ((own_write.expected || own_write.taken) && own_write.level >= level) own_write = OwnWrite{};
 }
 
 void on_xact(XactEvent event, void*) {
@@ -55,6 +61,7 @@ void owner_register_callbacks() {
 bool in_owner_scope() { return scope_depth > 0; }
 
 void expect_own_write(Oid relid, Datum msg_id, HeapTuple written) {
+    own_write = OwnWrite{};
     own_write.expected = true;
     own_write.relid = relid;
     own_write.level = GetCurrentTransactionNestLevel();
@@ -63,14 +70,23 @@ void expect_own_write(Oid relid, Datum msg_id, HeapTuple written) {
 }
 
 HeapTuple take_own_write(Oid relid, Datum msg_id) {
-    if (!own_write.expected || own_write.relid != relid ||
-        std::memcmp(own_write.msg_id.data, DatumGetUUIDP(msg_id)->data, UUID_LEN) != 0)
-        return nullptr;
+    if (!own_write.expected || !same_write(relid, msg_id)) return nullptr;
     own_write.expected = false;
+    own_write.taken = true;
     return own_write.written;
 }
 
-void end_own_write() { own_write.expected = false; }
+void own_write_stored(Oid relid, Datum msg_id) {
+    if (!own_write.taken || !same_write(relid, msg_id)) return;
+    own_write.taken = false;
+    own_write.stored = true;
+}
+
+OwnWriteSeen end_own_write() {
+    const OwnWriteSeen seen = {own_write.taken || own_write.stored, own_write.stored};
+    own_write = OwnWrite{};
+    return seen;
+}
 
 OwnerScope enter_owner_scope(Oid relid, OwnerOptions options) {
     HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));

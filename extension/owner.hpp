@@ -38,13 +38,21 @@ void leave_owner_scope(const OwnerScope& scope);
 // trigger must tell pg_causal's own write (the row it stores, which passes
 // as written) from anything that code writes (refused: in the apply worker
 // it would pass for a replicated row, with any stamp). The writer announces
-// its row before it executes the statement; the trigger of that table takes
-// the announcement once, by msg_id, and gets the row as written to compare
-// with what reached it (the owner's triggers fire first).
+// its row before it stores it; the BEFORE trigger of that table takes the
+// announcement once, by msg_id, and gets the row as written to compare with
+// what reached it (the owner's triggers fire first); the AFTER trigger says
+// the row was stored (a trigger of the owner's that fires later could have
+// skipped it). end_own_write() tells how far the row got: an UPDATE has no
+// AFTER trigger of pg_causal's, so for it `taken` is the most there is.
 bool in_owner_scope();
 void expect_own_write(Oid relid, Datum msg_id, HeapTuple written);
 HeapTuple take_own_write(Oid relid, Datum msg_id);
-void end_own_write();
+void own_write_stored(Oid relid, Datum msg_id);
+struct OwnWriteSeen {
+    bool taken;   // pg_causal's BEFORE trigger saw it
+    bool stored;  // and its AFTER trigger too
+};
+OwnWriteSeen end_own_write();
 
 // Resets the above when the (sub)transaction that set them aborts.
 void owner_register_callbacks();

@@ -2,10 +2,11 @@
 #include "clock.hpp"
 #include "link_errors.hpp"
 #include "listeners.hpp"
+#include "notify.hpp"
 #include "liveness.hpp"
 #include "owner.hpp"
 #include "postgres.hpp"
-#include "relay.hpp"
+#include "replication_role.hpp"
 #include "settings.hpp"
 #include "stable.hpp"
 #include "table_stats.hpp"
@@ -112,6 +113,14 @@ void define_settings() {
         "come, for good. Rows less far ahead than this but beyond causal.max_clock_offset are kept, and do not "
         "move the clock.",
         &max_hlc_lead_s, 60, 1, 366 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+    static const config_enum_entry payloads[] = {{"kind", static_cast<int>(NotifyPayload::Kind), false},
+                                                 {"hlc", static_cast<int>(NotifyPayload::Hlc), false},
+                                                 {nullptr, 0, false}};
+    DefineCustomEnumVariable(
+        "causal.notify_payload", "What a message table's NOTIFY says of each message: its kind, or its kind and hlc.",
+        "PostgreSQL lets any login LISTEN on any channel: kind (message, orphan, deleted) says only what any login "
+        "may know; hlc adds when and where each message was written, for a server whose every login may know that.",
+        &notify_payload, static_cast<int>(NotifyPayload::Kind), payloads, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable(
         "causal.allow_drop_extension",
         "Lets DROP EXTENSION pg_causal CASCADE drop the hlc, deps and deleted_at columns of message tables.",
@@ -133,6 +142,7 @@ void _PG_init(void) {
     using namespace causal::pg;
     define_settings();
     owner_register_callbacks();
+    replication_role_install_hooks();
     if (!process_shared_preload_libraries_in_progress) return;
     previous_shmem_request_hook = shmem_request_hook;
     shmem_request_hook = request_shmem;
@@ -140,7 +150,6 @@ void _PG_init(void) {
     shmem_startup_hook = startup_shmem;
     clock_register_worker();
     liveness_register_worker();
-    relay_register_worker();
     listeners_install_hook();
     link_errors_install_hook();
 }

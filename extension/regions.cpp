@@ -50,8 +50,7 @@ const char* current_region() { return region_setting ? region_setting : ""; }
 FenceList read_fences(MemoryContext context, bool read_only) {
     // Never a parallel plan: this runs inside other queries, parallel ones too.
     SPIPlanPtr plan = kept_plan("SELECT region, epoch, fenced_at, lifted_at FROM causal.fences", 0, nullptr, 0);
-    if (SPI_execute_plan(plan, nullptr, nullptr, read_only, 0) != SPI_OK_SELECT)
-        elog(ERROR, "pg_causal could not read causal.fences");
+    spi_run_plan(plan, SPI_OK_SELECT, nullptr, nullptr, read_only, "reading causal.fences");
     static_assert(std::is_trivially_destructible_v<merge::Fence>, "it lives in a context");
     auto* fences = static_cast<merge::Fence*>(
         MemoryContextAllocZero(context, sizeof(merge::Fence) * (SPI_processed + 1)));

@@ -26,6 +26,17 @@
 // A pull that brings nothing new (A is dead and every peer has told what it
 // had) is asked again less and less often, up to once a minute: a region
 // that reaches this one late, or a peer's own late pull, is still heard.
+//
+// The worker runs as the replication role (replication_role.hpp), started
+// by the liveness worker once the extension is there. What it asks a peer
+// runs nobody's code there: plain columns of plain tables (a view by a
+// message table's name is refused, restrict_nonsystem_relation_kind, as
+// pg_dump does; no row-level security policy runs, row_security = off),
+// each value in its type's text form, which only a superuser's output
+// function makes. It stores the rows as PostgreSQL's apply worker would
+// (store.hpp): each value through its type's input function, a default for
+// a column the peer lacks, into the executor, in replica mode, so that the
+// apply path takes them; never through SQL.
 
 #include "relay.hpp"
 
@@ -39,10 +50,18 @@
 #include "postgres.hpp"
 #include "settings.hpp"
 #include "spi.hpp"
+#include "store.hpp"
+#include "table_shape.hpp"
 
 extern "C" {
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_subscription.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -105,9 +124,8 @@ struct Peer {
     uint64 news;     // this round's digest of what pulls brought of it
 };
 struct Table {
-    char* name;     // schema-qualified, quoted as needed
-    char* columns;  // every column an INSERT may name
-    char* values;   // the same, of the record `r`
+    Oid relid;
+    char* name;  // schema-qualified, quoted as needed
 };
 struct View {
     Peer* peers;
@@ -148,8 +166,10 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
             p.stable = copy_text(i, 3, keep);
         }
         // The subscription to a peer, by the name causalctl gives it, and
-        // how long ago its apply worker last received anything.
-        spi_run("SELECT s.subname::text, s.subconninfo,"
+        // how long ago its apply worker last received anything. Its
+        // connection string is a superuser's to read in SQL: it is read
+        // from the catalog.
+        spi_run("SELECT s.subname::text, s.oid,"
                 "       COALESCE((SELECT pg_catalog.max(w.last_msg_receipt_time)"
                 "                              FROM pg_catalog.pg_stat_subscription w"
                 "                             WHERE w.subid OPERATOR(pg_catalog.=) s.oid AND w.relid IS NULL)"
@@ -166,23 +186,23 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
             view.peers[i].stream_silent = true;
             for (uint64 r = 0; r < SPI_processed; ++r) {
                 if (std::strcmp(spi_text(r, 1), link) != 0) continue;
-                view.peers[i].conninfo = copy_text(r, 2, keep);
+                bool isnull = false;
+                const Oid subscription =
+                    DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
+                Subscription* sub = GetSubscription(subscription, true);
+                if (sub != nullptr) view.peers[i].conninfo = MemoryContextStrdup(keep, sub->conninfo);
                 view.peers[i].stream_silent = std::strcmp(spi_text(r, 3), "t") == 0;
             }
         }
-        spi_run("SELECT m.relid::text, c.names, c.values FROM causal.message_tables() m,"
-                "  LATERAL (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),"
-                "                  pg_catalog.string_agg('r.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(a.attname),"
-                "                                        ', ' ORDER BY a.attnum)"
-                "             FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) m.relid"
-                "              AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped"
-                "              AND a.attgenerated OPERATOR(pg_catalog.=) '') c(names, values)"
-                " WHERE m.problem IS NULL",
+        spi_run("SELECT m.relid::pg_catalog.oid, m.relid::text FROM causal.message_tables() m WHERE m.problem IS NULL",
                 SPI_OK_SELECT, {}, true);
         view.table_count = static_cast<int>(SPI_processed);
         view.tables = static_cast<Table*>(MemoryContextAllocZero(keep, sizeof(Table) * (view.table_count + 1)));
-        for (int i = 0; i < view.table_count; ++i)
-            view.tables[i] = Table{copy_text(i, 1, keep), copy_text(i, 2, keep), copy_text(i, 3, keep)};
+        for (int i = 0; i < view.table_count; ++i) {
+            bool isnull = false;
+            view.tables[i].relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+            view.tables[i].name = copy_text(i, 2, keep);
+        }
     }
     PopActiveSnapshot();
     SPI_finish();
@@ -191,8 +211,8 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
 }
 
 // The rows of `table` carrying a stamp of `peer`'s at or after its stable
-// point here, as the peer behind the connection holds them.
-char* rows_query(const Table& table, const Peer& peer) {
+// point here, as the peer behind the connection holds them: `columns`.
+char* rows_query(const Table& table, const char* columns, const Peer& peer) {
     // Functions, not operators: they are named alike in every version of
     // pg_causal a peer may run.
     auto stamped = [&](const char* column) {
@@ -201,9 +221,9 @@ char* rows_query(const Table& table, const Peer& peer) {
                                                quote_literal_cstr(peer.stable))
                                     : "");
     };
-    return psprintf("SELECT pg_catalog.row_to_json(m)::text FROM ONLY %s m WHERE %s OR %s"
+    return psprintf("SELECT %s FROM ONLY %s m WHERE %s OR %s"
                     " OR EXISTS (SELECT FROM pg_catalog.unnest(m.copies) c WHERE %s)",
-                    table.name, stamped("m.hlc"), stamped("m.deleted_at"), stamped("c.hlc"));
+                    columns, table.name, stamped("m.hlc"), stamped("m.deleted_at"), stamped("c.hlc"));
 }
 
 WalReceiverConn* connection = nullptr;
@@ -230,22 +250,107 @@ WalRcvExecResult* remote(const char* query, int columns, const Oid* types, WalRc
     return result;
 }
 
-// The first column of every row of `result`, as a text[]; their digest is
-// added to `news`.
-Datum text_array(WalRcvExecResult* result, uint64& news) {
-    TupleTableSlot* slot = MakeSingleTupleTableSlot(result->tupledesc, &TTSOpsMinimalTuple);
-    ArrayBuildState* texts = initArrayResult(TEXTOID, CurrentMemoryContext, false);
-    while (tuplestore_gettupleslot(result->tuplestore, true, false, slot)) {
+WalRcvExecResult* remote_columns(const Table& table) {
+    const Oid text_type = TEXTOID;
+    return remote(psprintf("SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a"
+                           " WHERE a.attrelid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass"
+                           "   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped"
+                           "   AND a.attgenerated OPERATOR(pg_catalog.=) ''",
+                           quote_literal_cstr(table.name)),
+                  1, &text_type, WALRCV_OK_TUPLES);
+}
+
+// Pulls `table`'s rows that carry `peer`'s stamps and stores each as the
+// apply worker would, adding their digest to `news`. The columns are the
+// ones both regions have; one the peer lacks gets its default here, as the
+// apply worker would give it; one this region lacks stops the table's pull
+// (the apply worker stops on it too: causalctl status names it).
+void pull_table(const Table& table, Peer& peer) {
+    Relation rel = table_open(table.relid, RowExclusiveLock);
+    const TupleDesc desc = RelationGetDescr(rel);
+    const int n = desc->natts;
+    WalRcvExecResult* theirs = remote_columns(table);
+    bool* sent = static_cast<bool*>(palloc0(sizeof(bool) * n));
+    StringInfoData columns;
+    initStringInfo(&columns);
+    int* positions = static_cast<int*>(palloc(sizeof(int) * (n + 1)));
+    int count = 0;
+    TupleTableSlot* slot = MakeSingleTupleTableSlot(theirs->tupledesc, &TTSOpsMinimalTuple);
+    while (tuplestore_gettupleslot(theirs->tuplestore, true, false, slot)) {
         bool isnull = false;
-        const Datum value = slot_getattr(slot, 1, &isnull);
-        if (isnull) continue;
-        const text* row = DatumGetTextPP(value);
-        news += hash_bytes_extended(reinterpret_cast<const unsigned char*>(VARDATA_ANY(row)),
-                                    static_cast<int>(VARSIZE_ANY_EXHDR(row)), 0);
-        accumArrayResult(texts, value, false, TEXTOID, CurrentMemoryContext);
+        const char* name = TextDatumGetCString(slot_getattr(slot, 1, &isnull));
+        const AttrNumber attnum = SPI_fnumber(desc, name);
+        if (attnum <= 0 || TupleDescAttr(desc, attnum - 1)->attgenerated) {
+            ereport(WARNING, (errmsg("pg_causal relay: %s of region \"%s\" has a column \"%s\" that this region's "
+                                     "lacks; its rows are not pulled",
+                                     table.name, peer.region, name)));
+            ExecDropSingleTupleTableSlot(slot);
+            table_close(rel, RowExclusiveLock);
+            return;
+        }
+        appendStringInfo(&columns, "%sm.%s", count ? ", " : "", quote_identifier(name));
+        sent[attnum - 1] = true;
+        positions[count++] = attnum;
     }
     ExecDropSingleTupleTableSlot(slot);
-    return makeArrayResult(texts, CurrentMemoryContext);
+    if (count == 0) {
+        table_close(rel, RowExclusiveLock);
+        return;
+    }
+    Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * count));
+    for (int i = 0; i < count; ++i) types[i] = TEXTOID;
+    WalRcvExecResult* rows = remote(rows_query(table, columns.data, peer), count, types, WALRCV_OK_TUPLES);
+
+    // Input functions of this region's types, and defaults where the peer
+    // sends nothing.
+    FmgrInfo* input = static_cast<FmgrInfo*>(palloc(sizeof(FmgrInfo) * (count + 1)));
+    Oid* ioparams = static_cast<Oid*>(palloc(sizeof(Oid) * (count + 1)));
+    for (int i = 0; i < count; ++i) {
+        Oid function = InvalidOid;
+        getTypeInputInfo(TupleDescAttr(desc, positions[i] - 1)->atttypid, &function, &ioparams[i]);
+        fmgr_info(function, &input[i]);
+    }
+    EState* estate = CreateExecutorState();
+    ExprState** defaults = static_cast<ExprState**>(palloc0(sizeof(ExprState*) * (n + 1)));
+    for (int a = 0; a < n; ++a) {
+        const Form_pg_attribute attribute = TupleDescAttr(desc, a);
+        if (sent[a] || attribute->attisdropped || attribute->attgenerated) continue;
+        if (Expr* expression = reinterpret_cast<Expr*>(build_column_default(rel, attribute->attnum)))
+            defaults[a] = ExecPrepareExpr(expression, estate);
+    }
+    Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
+    bool* nulls = static_cast<bool*>(palloc(sizeof(bool) * (n + 1)));
+    MemoryContext per_row = AllocSetContextCreate(CurrentMemoryContext, "pg_causal relay row", ALLOCSET_DEFAULT_SIZES);
+    TupleTableSlot* row = MakeSingleTupleTableSlot(rows->tupledesc, &TTSOpsMinimalTuple);
+    while (tuplestore_gettupleslot(rows->tuplestore, true, false, row)) {
+        MemoryContext outside = MemoryContextSwitchTo(per_row);
+        for (int a = 0; a < n; ++a) {
+            values[a] = Datum(0);
+            nulls[a] = true;
+            if (defaults[a] != nullptr) {
+                values[a] = ExecEvalExprSwitchContext(defaults[a], GetPerTupleExprContext(estate), &nulls[a]);
+                ResetPerTupleExprContext(estate);
+            }
+        }
+        for (int i = 0; i < count; ++i) {
+            bool isnull = false;
+            const Datum sent_text = slot_getattr(row, i + 1, &isnull);
+            const Form_pg_attribute attribute = TupleDescAttr(desc, positions[i] - 1);
+            char* value = isnull ? nullptr : TextDatumGetCString(sent_text);
+            if (value != nullptr)
+                peer.news += hash_bytes_extended(reinterpret_cast<const unsigned char*>(value),
+                                                 static_cast<int>(std::strlen(value)), i);
+            values[positions[i] - 1] = InputFunctionCall(&input[i], value, ioparams[i], attribute->atttypmod);
+            nulls[positions[i] - 1] = isnull;
+        }
+        store_insert(rel, heap_form_tuple(desc, values, nulls));
+        MemoryContextSwitchTo(outside);
+        MemoryContextReset(per_row);
+    }
+    ExecDropSingleTupleTableSlot(row);
+    MemoryContextDelete(per_row);
+    FreeExecutorState(estate);
+    table_close(rel, RowExclusiveLock);
 }
 
 // Pulls from `source`, in one snapshot there and one transaction here, what
@@ -272,8 +377,12 @@ void pull_from(const Peer& source, View& view) {
         ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
                         errmsg("pg_causal relay: cannot reach region \"%s\": %s", source.region, error)));
     (void)remote("BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ", 0, nullptr, WALRCV_OK_COMMAND);
+    // Nobody's code runs there for this: a view by a message table's name
+    // is refused (a peer without this setting is not pulled from), and so
+    // is a table whose row-level security would apply to the link's login.
+    (void)remote("SET LOCAL restrict_nonsystem_relation_kind = 'view, foreign-table'", 0, nullptr, WALRCV_OK_COMMAND);
+    (void)remote("SET LOCAL row_security = off", 0, nullptr, WALRCV_OK_COMMAND);
     const Oid text_types[2] = {TEXTOID, TEXTOID};
-    const Oid array_type = TEXTARRAYOID;
     for (int i = 0; i < view.peer_count; ++i) {
         Peer& peer = view.peers[i];
         if (!peer.unheard) continue;
@@ -283,15 +392,7 @@ void pull_from(const Peer& source, View& view) {
                                                  " WHERE h.region OPERATOR(pg_catalog.=) %s",
                                                  quote_literal_cstr(peer.region)),
                                         2, text_types, WALRCV_OK_TUPLES);
-        for (int t = 0; t < view.table_count; ++t) {
-            const Table& table = view.tables[t];
-            const Datum rows = text_array(remote(rows_query(table, peer), 1, text_types, WALRCV_OK_TUPLES), peer.news);
-            spi_run(psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s"
-                             "  FROM pg_catalog.unnest($1) AS j(row),"
-                             "       pg_catalog.json_populate_record(NULL::%s, j.row::pg_catalog.json) AS r",
-                             table.name, table.columns, table.values, table.name),
-                    SPI_OK_INSERT, {1, &array_type, &rows});
-        }
+        for (int t = 0; t < view.table_count; ++t) pull_table(view.tables[t], peer);
         TupleTableSlot* slot = MakeSingleTupleTableSlot(beat->tupledesc, &TTSOpsMinimalTuple);
         if (tuplestore_gettupleslot(beat->tuplestore, true, false, slot)) {
             Datum args[3];
@@ -386,19 +487,60 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
 
 }  // namespace
 
-void relay_register_worker() {
-    register_worker("pg_causal relay", "causal_relay_worker_main",
-                    BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION, BgWorkerStart_RecoveryFinished, 5);
+namespace {
+
+BackgroundWorkerHandle* relay_handle = nullptr;
+int64 relay_launched_ms = 0;
+constexpr int64 kRelaunchMs = 5000;
+
+}  // namespace
+
+void relay_supervise(bool installed) {
+    if (!installed || relay_after_ms <= 0) return;
+    if (relay_handle != nullptr) {
+        pid_t pid = 0;
+        if (GetBackgroundWorkerPid(relay_handle, &pid) != BGWH_STOPPED) return;
+        pfree(relay_handle);
+        relay_handle = nullptr;
+    }
+    const int64 now = now_ms();
+    if (now - relay_launched_ms < kRelaunchMs) return;
+    relay_launched_ms = now;
+    const Oid role = replication_role();
+    if (!OidIsValid(role)) return;
+    // One relay per database: one that a liveness worker before this one
+    // started goes on.
+    spi_run("SELECT 1 FROM pg_catalog.pg_stat_activity a"
+            " WHERE a.backend_type OPERATOR(pg_catalog.=) 'pg_causal relay'"
+            "   AND a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()",
+            SPI_OK_SELECT);
+    if (SPI_processed > 0) return;
+    BackgroundWorker worker = {};
+    snprintf(worker.bgw_name, BGW_MAXLEN, "pg_causal relay");
+    snprintf(worker.bgw_type, BGW_MAXLEN, "pg_causal relay");
+    snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_causal");
+    snprintf(worker.bgw_function_name, BGW_MAXLEN, "causal_relay_worker_main");
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    worker.bgw_restart_time = BGW_NEVER_RESTART;
+    worker.bgw_main_arg = ObjectIdGetDatum(role);
+    std::memcpy(worker.bgw_extra, &MyDatabaseId, sizeof(Oid));
+    worker.bgw_notify_pid = MyProcPid;
+    MemoryContext outside = MemoryContextSwitchTo(TopMemoryContext);
+    if (!RegisterDynamicBackgroundWorker(&worker, &relay_handle)) relay_handle = nullptr;
+    MemoryContextSwitchTo(outside);
 }
 
 }  // namespace causal::pg
 
 using namespace causal::pg;
 
-extern "C" PGDLLEXPORT void causal_relay_worker_main(Datum);
+extern "C" PGDLLEXPORT void causal_relay_worker_main(Datum role);
 
-void causal_relay_worker_main(Datum) {
-    connect_worker_to_mesh_database();
+void causal_relay_worker_main(Datum role) {
+    Oid database = InvalidOid;
+    std::memcpy(&database, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+    connect_worker_as(database, DatumGetObjectId(role));
     // libpqwalreceiver: the connection a subscription uses, interruptible
     // while it waits, and no libpq of pg_causal's own.
     load_file("libpqwalreceiver", false);

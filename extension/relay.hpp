@@ -1,10 +1,12 @@
 // Relay by pull (relay.cpp): a region that cannot hear a peer directly
-// takes that peer's messages from the peers it hears. Wired by _PG_init
-// when the library is preloaded.
+// takes that peer's messages from the peers it hears.
 #pragma once
 
 namespace causal::pg {
 
-void relay_register_worker();
+// Keeps the relay worker of this database running, as the replication
+// role: for the liveness worker's rounds (in a transaction, SPI connected).
+// `installed`: the extension is in this database.
+void relay_supervise(bool installed);
 
 }  // namespace causal::pg

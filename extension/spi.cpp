@@ -1,5 +1,7 @@
 #include "spi.hpp"
 
+#include "replication_role.hpp"
+
 #include <cstring>
 
 extern "C" {
@@ -18,13 +20,45 @@ int pin_search_path() {
 
 void unpin_search_path(int level) { AtEOXact_GUC(false, level); }
 
+namespace {
+
+// Runs `execute` as a statement of pg_causal's own (replication_role.hpp).
+template <typename Execute>
+int own_statement(Execute execute) {
+    volatile int result = 0;
+    begin_own_statement();
+    PG_TRY();
+    {
+        result = execute();
+    }
+    PG_FINALLY();
+    {
+        end_own_statement();
+    }
+    PG_END_TRY();
+    return result;
+}
+
+}  // namespace
+
 void spi_run(const char* query, int expected, SpiArgs args, bool read_only, long limit) {
     const int level = pin_search_path();
-    const int result = SPI_execute_with_args(query, args.count, const_cast<Oid*>(args.types),
-                                             const_cast<Datum*>(args.values), args.nulls, read_only, limit);
+    const int result = own_statement([&] {
+        return SPI_execute_with_args(query, args.count, const_cast<Oid*>(args.types), const_cast<Datum*>(args.values),
+                                     args.nulls, read_only, limit);
+    });
     unpin_search_path(level);
     if (result != expected)
         elog(ERROR, "pg_causal: %s: %s", SPI_result_code_string(result), query);
+}
+
+void spi_run_plan(SPIPlanPtr plan, int expected, const Datum* values, const char* nulls, bool read_only,
+                  const char* what) {
+    const int level = pin_search_path();
+    const int result = own_statement(
+        [&] { return SPI_execute_plan(plan, const_cast<Datum*>(values), nulls, read_only, 0); });
+    unpin_search_path(level);
+    if (result != expected) elog(ERROR, "pg_causal: %s: %s", SPI_result_code_string(result), what);
 }
 
 namespace {

@@ -37,6 +37,10 @@ struct SpiArgs {
 };
 void spi_run(const char* query, int expected, SpiArgs args = {}, bool read_only = false, long limit = 0);
 
+// Executes a kept plan (below) the same way; `what` names it in an error.
+void spi_run_plan(SPIPlanPtr plan, int expected, const Datum* values, const char* nulls, bool read_only,
+                  const char* what);
+
 // A plan of `query`, made once per backend (with the search path pinned)
 // and kept: PostgreSQL replans it when what it reads changes. For the
 // statements a hot function runs on every call. SPI connected.

@@ -17,8 +17,14 @@ COMMENT ON TABLE causal.heartbeats IS 'each region''s latest heartbeat, carried 
 GRANT SELECT ON causal.heartbeats TO PUBLIC;
 
 CREATE FUNCTION causal.heartbeats_register() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+  -- SECURITY DEFINER, so that it runs its statements in the replication
+  -- workers too (they run none as the replication role): for its own
+  -- table's trigger alone.
+  IF TG_RELID OPERATOR(pg_catalog.<>) 'causal.heartbeats'::regclass THEN
+    RAISE EXCEPTION 'causal.heartbeats_register() is causal.heartbeats''s trigger' USING ERRCODE = '39P01';
+  END IF;
   IF TG_OP = 'UPDATE' THEN
     IF NEW.beat > OLD.beat THEN RETURN NEW; END IF;
     RETURN NULL;
@@ -47,11 +53,12 @@ COMMENT ON FUNCTION causal.self_fenced() IS
     'whether this region fenced itself, cut off from the majority (causal.self_fence_after)';
 
 -- The last error of each subscription's replication worker since the server
--- started (extension/link_errors.cpp): the text PostgreSQL 15 keeps only in
--- the log, for causalctl status. It may quote row values: causal_admin and
--- pg_monitor read it.
+-- started (extension/link_errors.cpp), which PostgreSQL 15 keeps only in
+-- the log, for causalctl status: its SQLSTATE, its message as PostgreSQL
+-- wrote it before any value went in (a row's values are not kept), and the
+-- objects it names. For causal_admin and pg_monitor.
 CREATE FUNCTION causal.link_errors(OUT subscription oid, OUT failed_at timestamptz, OUT table_sync boolean,
-                                   OUT sqlstate text, OUT message text)
+                                   OUT sqlstate text, OUT message text, OUT object text)
     RETURNS SETOF record AS 'MODULE_PATHNAME', 'link_errors' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION causal.link_errors() IS
     'the last error of each subscription''s apply or table sync worker since the server started';

@@ -77,23 +77,13 @@ SELECT s.* FROM causal.table_stats() s
 COMMENT ON VIEW causal.stat_tables IS 'per causal message table the caller may read, counted since the server started';
 GRANT SELECT ON causal.stat_tables TO PUBLIC;
 
--- The columns a causal message table carries, with their types.
-CREATE FUNCTION causal.message_columns(OUT name text, OUT type regtype, OUT definition text)
-RETURNS SETOF record LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-  VALUES ('msg_id', 'uuid'::regtype, 'uuid NOT NULL DEFAULT causal.new_msg_id()'),
-         ('hlc', 'causal.hlc'::regtype, 'causal.hlc'),
-         ('deps', 'causal.hlc[]'::regtype, 'causal.hlc[] NOT NULL DEFAULT ''{}'''),
-         ('crdb_region', 'text'::regtype, 'text'),
-         ('epoch', 'bigint'::regtype, 'bigint'),
-         ('deleted_at', 'causal.hlc'::regtype, 'causal.hlc'),
-         ('copies', 'causal.copy[]'::regtype, 'causal.copy[] NOT NULL DEFAULT ''{}'''),
-         -- the region whose DELETE made a tombstone (whose crdb_region is
-         -- the message's); NULL on every other row, which its crdb_region's
-         -- region wrote. A region publishes the rows it wrote,
-         -- coalesce(written_by, crdb_region) (causal_messages); the apply
-         -- path keeps the column as it comes.
-         ('written_by', 'text'::regtype, 'text')
-$$;
+-- pg_causal's columns of a message table, as enable() adds them: the list
+-- is extension/table_shape.cpp's, which the triggers and the shape check
+-- read too. not_null: NOT NULL once enable() has stamped the rows;
+-- default_sql: the one default the column may have (NULL: none).
+CREATE FUNCTION causal.message_columns(OUT name text, OUT type regtype, OUT definition text, OUT not_null boolean,
+                                       OUT default_sql text)
+    RETURNS SETOF record AS 'MODULE_PATHNAME', 'message_columns' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- The index of `relation` whose key columns are exactly `columns`, if any:
 -- enable() recognizes its own indexes by what they index, not by name.
@@ -118,140 +108,31 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                'causal.message_truncate()'::regprocedure]::oid[]
 $$;
 
--- What of `relation` would run code while the replication apply worker,
--- a superuser, builds a row from replicated values, before any trigger
--- fires: domain types (their constraints check every value) and column
--- defaults (filled in for columns the sending region lacks) of a role that
--- is not a superuser. Types are followed through arrays, domains, ranges and
--- composites; defaults through the functions, operators and types they use.
-CREATE FUNCTION causal.code_before_trigger(relation regclass) RETURNS TABLE (what text)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  WITH RECURSIVE types(oid) AS (
-      SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = relation AND a.attnum > 0 AND NOT a.attisdropped
-    UNION
-      SELECT n.next FROM types JOIN pg_type t ON t.oid = types.oid
-        CROSS JOIN LATERAL (SELECT t.typbasetype WHERE t.typtype = 'd'
-                            UNION ALL SELECT t.typelem WHERE t.typelem <> 0 AND t.typsubscript = 'array_subscript_handler'::regproc
-                            UNION ALL SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid
-                            UNION ALL SELECT a.atttypid FROM pg_attribute a
-                             WHERE t.typtype = 'c' AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) n(next)
-  ), defaults AS (
-    SELECT d.refclassid, d.refobjid FROM pg_attrdef ad
-      JOIN pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum AND a.attgenerated = ''
-      JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
-     WHERE ad.adrelid = relation
-  )
-  SELECT format('type %s', t.oid::regtype) FROM types JOIN pg_type t ON t.oid = types.oid
-    JOIN pg_roles o ON o.oid = t.typowner
-   WHERE t.typtype IN ('d', 'c') AND NOT o.rolsuper AND t.typrelid IS DISTINCT FROM relation::oid
-  UNION ALL
-  SELECT format('the default calling %s', p.oid::regprocedure) FROM defaults d
-    JOIN pg_proc p ON (d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid)
-                   OR (d.refclassid = 'pg_operator'::regclass
-                       AND p.oid = (SELECT o.oprcode FROM pg_operator o WHERE o.oid = d.refobjid)::oid)
-    JOIN pg_roles o ON o.oid = p.proowner
-   WHERE NOT o.rolsuper
-  UNION ALL
-  SELECT format('the default of type %s', t.oid::regtype) FROM defaults d
-    JOIN pg_type t ON d.refclassid = 'pg_type'::regclass AND t.oid = d.refobjid
-    JOIN pg_roles o ON o.oid = t.typowner
-   WHERE t.typtype IN ('d', 'c') AND NOT o.rolsuper
-$$;
-
--- What keeps `relation` from being a message table at all, the first thing
--- found, or no row: its SQLSTATE, the problem and a hint. For enable(),
--- before it changes anything, and for causal.message_table_problem().
+-- What of `relation` its owner controls is outside what a message table
+-- may be (extension/table_shape.hpp, the allow-list), the first thing
+-- found, or no row: its SQLSTATE, the problem and a hint. What enable()
+-- requires before it changes a table.
 CREATE FUNCTION causal.unfit_table(relation regclass, OUT sqlstate text, OUT problem text, OUT hint text)
-RETURNS SETOF record LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  rel pg_class;
-  ours constant oid[] := causal.trigger_functions();
-  foreign_trigger name;
-BEGIN
-  SELECT * INTO rel FROM pg_class c WHERE c.oid = relation;
-  -- Triggers that fire in the replication apply worker run as a superuser.
-  SELECT t.tgname INTO foreign_trigger FROM pg_trigger t
-   WHERE t.tgrelid = relation AND NOT t.tgisinternal AND t.tgenabled IN ('A', 'R') AND t.tgfoid <> ALL (ours)
-   ORDER BY t.tgname LIMIT 1;
-  IF FOUND THEN
-    RETURN QUERY SELECT '42501', format('trigger %I would fire on rows replicated from other regions', foreign_trigger),
-      'The replication apply worker runs as a superuser: a trigger enabled ALWAYS or REPLICA would run the table owner''s code with its rights. Enable it for local writes only (ENABLE TRIGGER), or LISTEN (causal.enable(..., notify => true)).';
-  ELSIF rel.relpersistence <> 'p' THEN
-    RETURN QUERY SELECT '42P16', 'it must be a permanent table: logical replication carries no other',
-      'ALTER TABLE ... SET LOGGED.';
-  ELSIF rel.relispartition OR EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = relation OR i.inhparent = relation) THEN
-    RETURN QUERY SELECT '42P16', 'it must have no inheritance parents, children or partitions',
-      'Rows written to a child do not pass the parent''s triggers: they would reach every region unstamped.';
-  ELSIF EXISTS (SELECT FROM causal.code_before_trigger(relation)) THEN
-    RETURN QUERY SELECT '42501',
-      format('%s would run on rows replicated from other regions',
-             (SELECT string_agg(what, ', ') FROM causal.code_before_trigger(relation))),
-      'The replication apply worker turns replicated values into a row, and fills in columns the sender lacks, as a superuser and before any trigger: a domain or default of a role that is not a superuser would run its code with those rights. Use types and functions a superuser owns.';
-  ELSIF EXISTS (SELECT FROM pg_index i
-                 WHERE i.indrelid = relation AND i.indisunique
-                   AND NOT coalesce((SELECT a.attnum FROM pg_attribute a
-                                      WHERE a.attrelid = relation AND a.attname = 'msg_id') = ANY (i.indkey::int2[]),
-                                    false)) THEN
-    RETURN QUERY SELECT '42P16',
-      format('unique index %s does not include msg_id',
-             (SELECT string_agg(i.indexrelid::regclass::text, ', ') FROM pg_index i
-               WHERE i.indrelid = relation AND i.indisunique
-                 AND NOT coalesce((SELECT a.attnum FROM pg_attribute a
-                                    WHERE a.attrelid = relation AND a.attname = 'msg_id') = ANY (i.indkey::int2[]),
-                                  false))),
-      'Rows written in different regions would collide on it when they replicate. Drop it, or add msg_id to its columns.';
-  END IF;
-END $$;
+    RETURNS SETOF record AS 'MODULE_PATHNAME', 'unfit_table' LANGUAGE C STABLE;
 
 -- What keeps `message_table` from being the message table causal.enable()
--- makes, the first thing found, or no row: its SQLSTATE, the problem and a
--- hint. The one definition of a well-formed message table, for the DDL
--- guard, causalctl verify and enable() itself.
+-- makes, the first thing found, or no row: the owner's part as above,
+-- pg_causal's triggers and columns, the replica identity, the replication
+-- role's rights. The one definition of a well-formed message table, for the
+-- DDL guard, causalctl and enable() itself.
 CREATE FUNCTION causal.message_table_problem(message_table regclass, conversation name,
                                              OUT sqlstate text, OUT problem text, OUT hint text)
-RETURNS SETOF record LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  rel pg_class;
-  ours constant oid[] := causal.trigger_functions();
-  col record;
-  found_type regtype;
-  identity regclass;
-BEGIN
-  SELECT * INTO rel FROM pg_class c WHERE c.oid = message_table;
-  -- pg_causal's three triggers, each with its own function, enabled ALWAYS
-  IF (SELECT count(*) FROM pg_trigger t
-       WHERE t.tgrelid = message_table AND t.tgenabled = 'A'
-         AND (t.tgname, t.tgfoid) IN (('causal_message', ours[1]), ('causal_message_stored', ours[2]),
-                                      ('causal_message_truncate', ours[3]))) <> 3 THEN
-    RETURN QUERY SELECT '42501', 'pg_causal''s triggers must stay on it, enabled ALWAYS',
-      'Only a superuser can change them; causal.disable() (for causal_admin) turns a message table back into an ordinary table.';
-    RETURN;
-  END IF;
-  RETURN QUERY SELECT * FROM causal.unfit_table(message_table);
-  IF FOUND THEN
-    RETURN;
-  END IF;
-  FOR col IN SELECT c.name, c.type FROM causal.message_columns() c
-             UNION ALL SELECT conversation, NULL LOOP
-    SELECT a.atttypid::regtype INTO found_type FROM pg_attribute a
-     WHERE a.attrelid = message_table AND a.attname = col.name AND a.attnum > 0 AND NOT a.attisdropped;
-    IF NOT FOUND THEN
-      RETURN QUERY SELECT '42P16', format('it must keep its column %I', col.name),
-        'pg_causal''s columns, and the conversation column, stay as causal.enable() made them.';
-      RETURN;
-    ELSIF found_type <> col.type THEN
-      RETURN QUERY SELECT '42P16', format('column %I must keep type %s, not %s', col.name, col.type, found_type),
-        'pg_causal''s columns, and the conversation column, stay as causal.enable() made them.';
-      RETURN;
-    END IF;
-  END LOOP;
-  SELECT i.indexrelid::regclass INTO identity FROM pg_index i WHERE i.indrelid = message_table AND i.indisreplident;
-  IF rel.relreplident <> 'i' OR identity IS DISTINCT FROM causal.index_on(message_table, ARRAY['msg_id']::name[], true) THEN
-    RETURN QUERY SELECT '42P16', 'its replica identity must stay the unique index on msg_id',
-      'Every region finds a message by its msg_id.';
-    RETURN;
-  END IF;
-END $$;
+    RETURNS SETOF record AS 'MODULE_PATHNAME', 'message_table_problem' LANGUAGE C STABLE;
+
+-- enable()'s first step: the table's ACCESS EXCLUSIVE lock, then what
+-- enable() asks of its caller, checked of the table as it is under the
+-- lock. And its rows read as the owner, by a scan of the heap. Only
+-- superusers (and so enable()) may call them.
+CREATE FUNCTION causal.lock_for_enable(message_table regclass) RETURNS void
+    AS 'MODULE_PATHNAME', 'lock_for_enable' LANGUAGE C STRICT;
+CREATE FUNCTION causal.unstamped_rows(message_table regclass) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'unstamped_rows' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION causal.lock_for_enable(regclass), causal.unstamped_rows(regclass) FROM PUBLIC;
 
 -- Every causal message table of this database: a plain table carrying one
 -- of pg_causal's trigger functions, with its conversation column (the
@@ -389,7 +270,6 @@ CREATE FUNCTION causal.enable(
 RETURNS regclass
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $$
 DECLARE
-  rel pg_class;
   qualified text;
   column_type regtype;
   col record;
@@ -398,28 +278,16 @@ DECLARE
   current_epoch bigint;
   problem record;
   populated boolean;
-  added_msg_id boolean := false;
 BEGIN
   IF message_table IS NULL OR conversation IS NULL THEN
     RAISE EXCEPTION 'causal.enable() needs a table and its conversation column' USING ERRCODE = '22004';
   END IF;
-  SELECT * INTO rel FROM pg_class WHERE oid = message_table;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'relation with OID % does not exist', message_table::oid USING ERRCODE = '42P01';
-  END IF;
+  -- The lock first: every check below, and every change, is of the table
+  -- as it is while enable() holds it. Its owner cannot turn it into
+  -- something else (a view whose rule would run as this function's
+  -- definer) between a check and a use.
+  PERFORM causal.lock_for_enable(message_table);
   qualified := message_table::text;
-  IF rel.relkind = 'p' THEN
-    RAISE EXCEPTION 'cannot enable partitioned table %', qualified USING ERRCODE = '0A000',
-      DETAIL = 'Causal message tables are plain tables in this version.';
-  ELSIF rel.relkind <> 'r' THEN
-    RAISE EXCEPTION '"%" is not a table', qualified USING ERRCODE = '42809';
-  END IF;
-  -- SECURITY DEFINER: the caller (causal_admin) gets pg_causal's changes to
-  -- a table, never a system catalog's or pg_causal's own.
-  IF rel.oid < 16384 OR rel.relnamespace IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace,
-                                             'pg_toast'::regnamespace, 'causal'::regnamespace) THEN
-    RAISE EXCEPTION 'cannot enable %: it belongs to the system or to pg_causal', qualified USING ERRCODE = '42501';
-  END IF;
   SELECT * INTO problem FROM causal.unfit_table(message_table);
   IF FOUND THEN
     RAISE EXCEPTION 'cannot enable %: %', qualified, problem.problem USING ERRCODE = problem.sqlstate,
@@ -434,6 +302,11 @@ BEGIN
   END IF;
   IF conversation IN (SELECT c.name FROM causal.message_columns() c) THEN
     RAISE EXCEPTION 'column "%" is one of pg_causal''s own columns', conversation USING ERRCODE = '42P16';
+  END IF;
+  IF EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = message_table AND a.attname = conversation
+                AND a.attgenerated <> '') THEN
+    RAISE EXCEPTION 'conversation column "%" of table % is generated', conversation, qualified
+      USING ERRCODE = '42P16', HINT = 'A message''s conversation is what its writer gave it, in every region.';
   END IF;
 
   -- pg_causal's triggers go first: until they are back the table is no
@@ -456,7 +329,6 @@ BEGIN
       -- below (from `key`, alike in every region), not a random one.
       PERFORM causal.run_as_owner(message_table, format('ALTER TABLE %s ADD COLUMN %I %s', qualified, col.name,
                                                         CASE WHEN col.name = 'msg_id' THEN 'uuid' ELSE col.definition END));
-      added_msg_id := added_msg_id OR col.name = 'msg_id';
     ELSIF column_type <> col.type THEN
       RAISE EXCEPTION 'column "%" of table % has type %, not %', col.name, qualified, column_type, col.type
         USING ERRCODE = '42804';
@@ -470,8 +342,7 @@ BEGIN
   -- in one millisecond numbered by msg_id), in no region, epoch 0. Without
   -- them, rows are stamped now, in this region: only where no other region
   -- is registered.
-  EXECUTE format('SELECT EXISTS (SELECT FROM %s WHERE hlc IS NULL OR msg_id IS NULL OR deps IS NULL)', qualified)
-    INTO populated;
+  populated := causal.unstamped_rows(message_table);
   IF populated AND (key IS NULL) <> (sent_at IS NULL) THEN
     RAISE EXCEPTION 'key and sent_at go together' USING ERRCODE = '22023',
       HINT = 'Name both: the column that identifies a message, and the one that says when it was sent.';
@@ -516,14 +387,16 @@ BEGIN
                WHERE hlc IS NULL OR msg_id IS NULL OR deps IS NULL', qualified, this_region, coalesce(current_epoch, 0)),
       replica => true);
   END IF;
-  IF added_msg_id THEN
-    PERFORM causal.run_as_owner(message_table,
-      format('ALTER TABLE %s ALTER COLUMN msg_id SET DEFAULT causal.new_msg_id()', qualified));
-  END IF;
+  -- pg_causal's columns as the shape wants them (extension/table_shape.cpp):
+  -- NOT NULL where it says, its defaults and no other (a column the table
+  -- had before keeps its values).
   PERFORM causal.run_as_owner(message_table,
-    format('ALTER TABLE %s ALTER COLUMN msg_id SET NOT NULL, ALTER COLUMN hlc SET NOT NULL,
-            ALTER COLUMN deps SET NOT NULL, ALTER COLUMN crdb_region SET NOT NULL,
-            ALTER COLUMN epoch SET NOT NULL', qualified));
+    format('ALTER TABLE %s ', qualified)
+    || (SELECT string_agg(format('ALTER COLUMN %I %s', c.name,
+                                 coalesce('SET DEFAULT ' || c.default_sql, 'DROP DEFAULT'))
+                          || CASE WHEN c.not_null THEN format(', ALTER COLUMN %I SET NOT NULL', c.name) ELSE '' END,
+                          ', ')
+          FROM causal.message_columns() c));
 
   -- msg_id identifies a message in every region: the dedupe key and the
   -- replica identity (a local serial key would differ from region to region).
@@ -544,6 +417,21 @@ BEGIN
   END IF;
   PERFORM causal.run_as_owner(message_table, format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', qualified,
                  (SELECT relname FROM pg_class WHERE oid = msg_id_index)));
+
+  -- PostgreSQL 15's replication workers, which run as pg_causal's
+  -- replication role, check its rights on the table (and find it through
+  -- its schema) before any trigger: without them every link would stop.
+  -- The sequences the table's defaults draw from, for a row whose sender
+  -- lacks the column.
+  EXECUTE format('GRANT USAGE ON SCHEMA %I TO causal_replicator',
+                 (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE c.oid = message_table));
+  EXECUTE format('GRANT SELECT, INSERT, UPDATE ON TABLE %s TO causal_replicator', qualified);
+  FOR col IN SELECT d.objid::regclass AS sequence FROM pg_depend d JOIN pg_class s ON s.oid = d.objid
+              WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+                AND d.refobjid = message_table AND d.deptype = 'a' AND s.relkind = 'S' LOOP
+    EXECUTE format('GRANT USAGE ON SEQUENCE %s TO causal_replicator', col.sequence);
+  END LOOP;
 
   EXECUTE format('CREATE TRIGGER causal_message BEFORE INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW
                   EXECUTE FUNCTION causal.message_trigger(%L, %L)', qualified, conversation,

@@ -40,10 +40,16 @@ COMMENT ON TABLE causal.fences IS 'fenced epochs: a region''s writes in that epo
 GRANT SELECT ON causal.regions, causal.fences TO PUBLIC;
 
 CREATE FUNCTION causal.regions_register() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   current causal.regions;
 BEGIN
+  -- SECURITY DEFINER, so that it runs its statements in the replication
+  -- workers too (they run none as the replication role): for its own
+  -- table's trigger alone.
+  IF TG_RELID OPERATOR(pg_catalog.<>) 'causal.regions'::regclass THEN
+    RAISE EXCEPTION 'causal.regions_register() is causal.regions''s trigger' USING ERRCODE = '39P01';
+  END IF;
   -- The register's order: epoch, then fenced over active (a fence and an
   -- unfence racing to one epoch end fenced everywhere), then changed_at.
   IF TG_OP = 'UPDATE' THEN
@@ -70,11 +76,17 @@ BEGIN
 END $$;
 
 CREATE FUNCTION causal.fences_register() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   earlier_fence bool;
   earlier_lift bool;
 BEGIN
+  -- SECURITY DEFINER, so that it runs its statements in the replication
+  -- workers too (they run none as the replication role): for its own
+  -- table's trigger alone.
+  IF TG_RELID OPERATOR(pg_catalog.<>) 'causal.fences'::regclass THEN
+    RAISE EXCEPTION 'causal.fences_register() is causal.fences''s trigger' USING ERRCODE = '39P01';
+  END IF;
   IF TG_OP = 'UPDATE' THEN
     -- Fenced, or lifted, from two places at once: the earlier time holds
     -- everywhere. Each field is its own register.

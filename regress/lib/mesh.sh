@@ -70,6 +70,7 @@ mesh_region_start() {
     "wal_retrieve_retry_interval = '500ms'" "wal_receiver_timeout = '10s'" "wal_sender_timeout = '10s'" \
     "max_wal_senders = 20" "max_replication_slots = 20" "max_logical_replication_workers = 20" \
     "max_worker_processes = 32" "causal.database = '$MESH_DB'" "causal.heartbeat_interval = '250ms'" \
+    "causal.notify_payload = 'hlc'" \
     "${MESH_CONF[@]}" >/dev/null || return 1
   instance_start "$(mesh_instance "$r")" || return 1
   instance_psql "$(mesh_instance "$r")" -d postgres -c "CREATE DATABASE $MESH_DB" >/dev/null
@@ -162,7 +163,7 @@ ALTER TABLE chat.messages ALTER COLUMN origin SET DEFAULT :'region';
 CREATE INDEX ON chat.messages (conversation_id, sent_at);
 CREATE FUNCTION chat.announce() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM pg_notify('chat.messages', NEW.conversation_id || ' ' || NEW.msg_id);
+  PERFORM pg_notify('chat.messages', 'message ' || NEW.msg_id);
   RETURN NULL;
 END $$;
 CREATE TRIGGER announce AFTER INSERT ON chat.messages FOR EACH ROW EXECUTE FUNCTION chat.announce();

@@ -160,9 +160,14 @@ bool subscribe(RegionSetup& to, RegionSetup& from_setup, const std::string& dsn,
         // synchronous_commit = local (the default): the subscriber flushes
         // what it applied at once and says so, which
         // causal.await_replicated() waits for (Options::apply_commit).
+        // Made disabled and given to the replication role before it starts:
+        // its workers never run as the superuser who made it (PostgreSQL 15
+        // wants a superuser to make it).
         db.exec("CREATE SUBSCRIPTION " + name + " CONNECTION " + quote_literal(dsn) +
                 " PUBLICATION " + kMeshPublications + " WITH (copy_data = true, synchronous_commit = " +
-                quote_literal(apply_commit) + ", slot_name = " + quote_literal(name) + ")");
+                quote_literal(apply_commit) + ", slot_name = " + quote_literal(name) + ", enabled = false)");
+        db.exec("SELECT count(*) FROM causal.adopt_links()");
+        db.exec("ALTER SUBSCRIPTION " + name + " ENABLE");
         to.done.push_back("subscribed to " + from);
         return true;
     }
@@ -251,6 +256,17 @@ int init(const Mesh& mesh, const Options& options, std::ostream& out, std::ostre
         }
         for (RegionSetup& r : setups) configure(r);
         for (RegionSetup& r : setups) publish(r);
+        // The replication role as pg_causal makes it, owner of every link
+        // (a mesh made before 0.4.0 had a superuser's): the liveness worker
+        // restarts the workers still running as the former owner.
+        for (RegionSetup& r : setups) {
+            if (r.db->value("SELECT causal.mend_replication_role()::text") == "true")
+                r.done.push_back("replication role causal_replicator mended");
+            const std::string adopted = r.db->value("SELECT count(*) FROM causal.adopt_links()");
+            if (adopted != "0")
+                r.done.push_back(adopted + " subscription" + (adopted == "1" ? "" : "s") +
+                                 " given to causal_replicator");
+        }
         for (RegionSetup& to : setups)
             for (RegionSetup& from : setups)
                 if (from.region != to.region)

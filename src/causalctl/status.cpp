@@ -116,6 +116,30 @@ std::string ms_text(std::optional<double> ms) {
     return buffer;
 }
 
+// What keeps a region's tenants apart, as the catalog says it: message
+// tables outside their shape, and the replication role and its links as
+// pg_causal makes them (a region before 0.4.0 has no such role).
+std::vector<std::string> tenant_boundary(Connection& db, const std::string& region) {
+    std::vector<std::string> warnings;
+    Result tables = db.exec("SELECT relid::text, problem FROM causal.message_tables() WHERE problem IS NOT NULL");
+    for (int i = 0; i < tables.rows(); ++i)
+        warnings.push_back(region + ": message table " + tables.text(i, 0) + " is outside the shape of a message table: " +
+                           tables.text(i, 1) + " (its rows are stored as its owner, and its owner's changes to it are "
+                           "refused, until a superuser changes it back and runs causal.enable() on it)");
+    if (db.value("SELECT to_regprocedure('causal.replication_role_problem()') IS NOT NULL") != "t") return warnings;
+    const std::string role = db.value("SELECT coalesce(causal.replication_role_problem(), '')");
+    if (!role.empty()) warnings.push_back(region + ": " + role + " (causalctl init mends it)");
+    Result links = db.exec("SELECT s.subname, s.subowner::regrole::text FROM pg_subscription s"
+                           " WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                           "   AND s.subpublications && '{causal_mesh,causal_messages,causal_copy}'::name[]"
+                           "   AND s.subowner <> 'causal_replicator'::regrole ORDER BY 1");
+    for (int i = 0; i < links.rows(); ++i)
+        warnings.push_back(region + ": subscription " + links.text(i, 0) + " belongs to " + links.text(i, 1) +
+                           ", not causal_replicator: its workers run with that role's rights (causalctl init gives it "
+                           "to causal_replicator)");
+    return warnings;
+}
+
 }  // namespace
 
 int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err) {
@@ -175,6 +199,7 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
                 if (!u.is_null(i, 8)) sub.last_error = LinkError{u.text(i, 8), u.text(i, 9), u.text(i, 10), u.boolean(i, 11)};
                 subscriptions[region.name][u.text(i, 0)] = sub;
             }
+            for (auto& w : tenant_boundary(db, region.name)) warnings.push_back(std::move(w));
         } catch (const DbError& error) {
             r.error = error.what();
             unreachable = true;

@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
         ("conversations", po::value<int>()->default_value(100), "conversations written to")
         ("table", po::value<std::string>()->default_value("chat.messages"), "the message table (notify on)")
         ("key-column", po::value<std::string>()->default_value("hlc"),
-         "the column whose text the NOTIFY payload carries after the conversation")
+         "the column whose text the NOTIFY payload carries after the kind (causal.notify_payload = hlc)")
         ("slowest", po::value<int>()->default_value(0), "also print the N slowest deliveries")
         ("synchronous", po::bool_switch(), "acknowledge a message only once another region has it (causal.await_replicated)")
         ("ack-log", po::value<std::string>(), "write '<region> <msg_id>' for every acknowledged message to this file")
@@ -162,11 +162,11 @@ int main(int argc, char** argv) {
                 if (fds[i].revents == 0) continue;
                 PQconsumeInput(listeners[i]);
                 while (PGnotify* note = PQnotifies(listeners[i])) {
-                    std::string payload = note->extra;  // "<conversation> <key>[ orphan]"
+                    // "<kind> <key>": causal.notify_payload = hlc on the servers
+                    std::string payload = note->extra;
                     auto space = payload.find(' ');
-                    auto end = payload.find(' ', space + 1);
                     std::lock_guard<std::mutex> guard(received_lock);
-                    received.push_back({i, payload.substr(space + 1, end - space - 1), now});
+                    if (space != std::string::npos) received.push_back({i, payload.substr(space + 1), now});
                     PQfreemem(note);
                 }
                 // The region went away: libpq has closed the socket, and

@@ -86,6 +86,6 @@ SELECT throws_ok(format('SELECT dblink_exec(%L, %L)', :'south',
                  '5C001', NULL, 'south, now that it knows, refuses local writes');
 
 -- listeners hear about applied rows
-SELECT matches(:'notified'::text, 'notification "chat.messages" with payload "77 [0-9]+\.[0-9]{5}@1"',
+SELECT matches(:'notified'::text, 'notification "chat.messages" with payload "message"',
                'west''s listener was notified of the row applied from east');
 SELECT * FROM finish();

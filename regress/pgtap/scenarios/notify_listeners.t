@@ -77,8 +77,17 @@ settle_listener 1 || bail "the listening session did not answer"
 is "$(announces 'someone listens')" yes "a write while a session listens is announced"
 hlc=$(sql -c "SELECT hlc FROM n.messages WHERE body = 'someone listens'")
 settle_listener 1
-ok "$(grep -q "notification \"n.messages\" with payload \"7 $hlc\"" "$work/out.1"; echo $?)" \
-   "and the listening session is told of it"
+ok "$(grep -q "notification \"n.messages\" with payload \"message\"" "$work/out.1"; echo $?)" \
+   "and the listening session is told of it: payload message, nothing of the message itself (any login may LISTEN)"
+ok "$(! grep -q "$hlc" "$work/out.1"; echo $?)" "... not its hlc"
+sql -c "ALTER SYSTEM SET causal.notify_payload = 'hlc'" -c "SELECT pg_reload_conf()" >/dev/null
+for _ in $(seq 50); do [ "$(sql -c "SHOW causal.notify_payload")" = hlc ] && break; sleep 0.1; done
+is "$(announces 'with its hlc')" yes "with causal.notify_payload = hlc, a write is announced"
+hlc=$(sql -c "SELECT hlc FROM n.messages WHERE body = 'with its hlc'")
+settle_listener 1
+ok "$(grep -q "notification \"n.messages\" with payload \"message $hlc\"" "$work/out.1"; echo $?)" \
+   "... with payload 'message <hlc>', for a latency probe"
+sql -c "ALTER SYSTEM RESET causal.notify_payload" -c "SELECT pg_reload_conf()" >/dev/null
 listen_in 'BEGIN; UNLISTEN *; ROLLBACK;'
 settle_listener 1
 is "$(announces 'unlisten rolled back')" yes "UNLISTEN * rolled back: the session still counts as listening"

@@ -24,7 +24,7 @@ ALTER SYSTEM RESET causal.region;
 SELECT pg_reload_conf();
 SELECT is(ARRAY(SELECT name FROM pg_settings WHERE name LIKE 'causal.%' ORDER BY name),
           ARRAY['causal.allow_drop_extension', 'causal.database', 'causal.heartbeat_interval',
-                'causal.max_clock_offset', 'causal.max_hlc_lead', 'causal.node_id', 'causal.region',
-                'causal.relay_after', 'causal.self_fence_after'],
-          'the settings: clock, region, liveness, relay, self-fencing, and the guards');
+                'causal.max_clock_offset', 'causal.max_hlc_lead', 'causal.node_id', 'causal.notify_payload',
+                'causal.region', 'causal.relay_after', 'causal.self_fence_after'],
+          'the settings: clock, region, liveness, relay, self-fencing, NOTIFY, and the guards');
 SELECT * FROM finish();
