@@ -82,6 +82,29 @@ Shared* shared = nullptr;
 
 int64 now_ms() { return static_cast<int64>(causal::system_wall_ms()); }
 
+// The relay runs as the replication role, so a process of the role's
+// starts it; and a replication worker still running as its subscription's
+// former owner (a superuser, before 0.4.0) is restarted as the new one. In
+// a transaction of its own, after the heartbeat's: a failure here costs no
+// beat.
+void supervise_replication(bool installed, int64 now) {
+    if (!installed) return;
+    const bool check_owners = now - last_owner_check_ms >= kOwnerCheckMs;
+    if (!check_owners && !relay_supervision_due()) return;
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    relay_supervise();
+    if (check_owners) {
+        last_owner_check_ms = now;
+        (void)restart_workers_of_former_owners();
+    }
+    PopActiveSnapshot();
+    SPI_finish();
+    CommitTransactionCommand();
+}
+
 // One round: beat if it is time, then read the peers' beats. Runs in a
 // transaction of its own.
 void watch_once(int64& last_beat_ms) {
@@ -140,19 +163,11 @@ void watch_once(int64& last_beat_ms) {
             p.heard_ms = 0;  // not heard yet: with self-fencing on, the region starts fenced
         }
     }
-    // The relay runs as the replication role, so a process of the role's
-    // starts it; and a replication worker still running as its
-    // subscription's former owner (a superuser, before 0.4.0) is restarted
-    // as the new one.
-    relay_supervise(installed);
-    if (installed && now - last_owner_check_ms >= kOwnerCheckMs) {
-        last_owner_check_ms = now;
-        (void)restart_workers_of_former_owners();
-    }
     PopActiveSnapshot();
     SPI_finish();
     CommitTransactionCommand();
     pgstat_report_activity(STATE_IDLE, nullptr);
+    supervise_replication(installed, now);
 
     SpinLockAcquire(&shared->mutex);
     // Keep when each peer was last heard; a changed beat is news.

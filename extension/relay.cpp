@@ -194,8 +194,10 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
                 view.peers[i].stream_silent = std::strcmp(spi_text(r, 3), "t") == 0;
             }
         }
-        spi_run("SELECT m.relid::pg_catalog.oid, m.relid::text FROM causal.message_tables() m WHERE m.problem IS NULL",
-                SPI_OK_SELECT, {}, true);
+        // Every message table, those outside their shape too: the rows go
+        // through the apply path, which stores them as the table's owner.
+        spi_run("SELECT m.relid::pg_catalog.oid, m.relid::text FROM causal.message_tables() m", SPI_OK_SELECT, {},
+                true);
         view.table_count = static_cast<int>(SPI_processed);
         view.tables = static_cast<Table*>(MemoryContextAllocZero(keep, sizeof(Table) * (view.table_count + 1)));
         for (int i = 0; i < view.table_count; ++i) {
@@ -495,17 +497,20 @@ constexpr int64 kRelaunchMs = 5000;
 
 }  // namespace
 
-void relay_supervise(bool installed) {
-    if (!installed || relay_after_ms <= 0) return;
+bool relay_supervision_due() {
+    if (relay_after_ms <= 0) return false;
     if (relay_handle != nullptr) {
         pid_t pid = 0;
-        if (GetBackgroundWorkerPid(relay_handle, &pid) != BGWH_STOPPED) return;
+        if (GetBackgroundWorkerPid(relay_handle, &pid) != BGWH_STOPPED) return false;
         pfree(relay_handle);
         relay_handle = nullptr;
     }
-    const int64 now = now_ms();
-    if (now - relay_launched_ms < kRelaunchMs) return;
-    relay_launched_ms = now;
+    return now_ms() - relay_launched_ms >= kRelaunchMs;
+}
+
+void relay_supervise() {
+    if (!relay_supervision_due()) return;
+    relay_launched_ms = now_ms();
     const Oid role = replication_role();
     if (!OidIsValid(role)) return;
     // One relay per database: one that a liveness worker before this one

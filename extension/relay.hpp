@@ -5,8 +5,11 @@
 namespace causal::pg {
 
 // Keeps the relay worker of this database running, as the replication
-// role: for the liveness worker's rounds (in a transaction, SPI connected).
-// `installed`: the extension is in this database.
-void relay_supervise(bool installed);
+// role: for the liveness worker's rounds, in a database with the
+// extension. relay_supervision_due() says, outside any transaction,
+// whether relay_supervise() has anything to do; relay_supervise() runs in
+// a transaction, SPI connected.
+bool relay_supervision_due();
+void relay_supervise();
 
 }  // namespace causal::pg

@@ -81,7 +81,7 @@ int restart_workers_of_former_owners() {
             " WHERE a.usesysid OPERATOR(pg_catalog.<>) s.subowner"
             "   AND s.subdbid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d"
             "                                         WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())"
-            "   AND s.subpublications OPERATOR(pg_catalog.&&) '{causal_mesh,causal_messages,causal_copy}'::pg_catalog.name[]",
+            "   AND s.subpublications OPERATOR(pg_catalog.&&) '{causal_mesh,causal_messages,causal_copy}'::pg_catalog.text[]",
             SPI_OK_SELECT);
     const int restarted = static_cast<int>(SPI_processed);
     if (restarted > 0)

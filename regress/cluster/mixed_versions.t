@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # A rolling upgrade, as README's "Upgrading" says to do it, under load: three
-# regions at 0.2.0 (its install script as it shipped, sql/updates/),
-# subscribed to each other the way 0.2.0's causalctl init made it, writing
-# replies all along. One region at a time is restarted and updated to 0.3.0,
-# so the mesh runs mixed for a while (a tombstone made by an updated region
-# meanwhile too); then the new causalctl init moves the links to 0.3.0's
-# publications. No apply worker stops with an error at any step, and every
-# region ends with the same messages in the same order.
+# regions at 0.3.0 (its install script as it shipped, sql/updates/),
+# subscribed to each other the way 0.3.0's causalctl init made it (links a
+# superuser owns), writing replies all along, into a table of the demo and
+# into a tenant's table 0.3.0 took and 0.4.0's shape does not (a default of
+# uuid-ossp's, a CHECK calling its owner's function). One region at a time
+# is restarted and updated to 0.4.0, so the mesh runs mixed for a while: an
+# updated region's links move to causal_replicator during the update, its
+# workers restart as it, while the others' stay a superuser's. Then
+# causalctl status names the tenant's tables and init completes the mesh.
+# No apply worker stops with an error at any step, and every region ends
+# with the same messages in the same order, the tenant's too.
 source "$(dirname "$0")/../lib/cluster-test.sh"
 regions=(us-east eu-west ap-south)
 MESH_PREFIX=mixed MESH_REGIONS=("${regions[@]}")
 base=28100
 
-# --- a 0.2.0 mesh ------------------------------------------------------------
+# --- a 0.3.0 mesh ------------------------------------------------------------
 config="$CAUSAL_WORK/mixed.causalctl.conf"
 : >"$config"
 i=0
@@ -27,29 +31,42 @@ for r in "${regions[@]}"; do
 done
 for r in "${regions[@]}"; do
   instance_psql "$(mesh_instance "$r")" -d postgres -c "CREATE DATABASE chat" >/dev/null || bail "no database in $r"
-  mesh_sql "$r" -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || bail "could not install 0.2.0 in $r"
+  mesh_sql "$r" -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || bail "could not install 0.3.0 in $r"
 SET client_min_messages = warning;
-CREATE EXTENSION pg_causal VERSION '0.2.0';
+CREATE EXTENSION pg_causal VERSION '0.3.0';
+CREATE EXTENSION "uuid-ossp";
 SELECT causal.register_region('us-east', 1), causal.register_region('eu-west', 2), causal.register_region('ap-south', 3);
 CREATE SCHEMA chat;
 CREATE TABLE chat.messages (conversation_id bigint NOT NULL, sender text NOT NULL DEFAULT '', body text NOT NULL DEFAULT '');
 SELECT causal.enable('chat.messages', conversation => 'conversation_id', notify => true);
+CREATE ROLE app LOGIN;
+CREATE SCHEMA legacy AUTHORIZATION app;
+SET ROLE app;
+CREATE FUNCTION legacy.polite(body text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT body <> 'rude' $$;
+CREATE TABLE legacy.talk (conversation_id bigint NOT NULL, tag uuid DEFAULT uuid_generate_v4(),
+                          body text NOT NULL DEFAULT '' CHECK (legacy.polite(body)));
+RESET ROLE;
+SELECT causal.enable('legacy.talk', conversation => 'conversation_id');
 SQL
 done
-# 0.2.0's causalctl init: one subscription per link, to causal_mesh alone.
+# 0.3.0's causalctl init: one subscription per link, to the three
+# publications, made and owned by a superuser; causal_mesh then carries no
+# message table.
 for to in "${regions[@]}"; do
   for from in "${regions[@]}"; do
     [ "$from" = "$to" ] && continue
     link=causal_${from//-/_}_to_${to//-/_}
     mesh_sql "$to" -v ON_ERROR_STOP=1 -c "CREATE SUBSCRIPTION $link CONNECTION '$(mesh_region_dsn "$from")'
-      PUBLICATION causal_mesh WITH (copy_data = true, synchronous_commit = 'local', slot_name = '$link')" \
+      PUBLICATION causal_mesh, causal_messages, causal_copy
+      WITH (copy_data = true, synchronous_commit = 'local', slot_name = '$link')" \
       >/dev/null 2>&1 || bail "could not subscribe $to to $from"
   done
 done
-mesh_wait_streaming || bail "the 0.2.0 mesh does not stream"
+for r in "${regions[@]}"; do mesh_sql "$r" -c "SELECT causal.mesh_publication(false)" >/dev/null; done
+mesh_wait_streaming || bail "the 0.3.0 mesh does not stream"
 
 versions() { for r in "${regions[@]}"; do printf '%s ' "$(mesh_sql "$r" -At -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_causal'")"; done; }
-is "$(versions)" "0.2.0 0.2.0 0.2.0 " "three regions at 0.2.0, joined as 0.2.0 joined them"
+is "$(versions)" "0.3.0 0.3.0 0.3.0 " "three regions at 0.3.0, joined as 0.3.0 joined them, by a superuser's links"
 
 # What the servers logged as errors since the start, but a link's
 # connection lost or refused while its peer restarted: nothing else may
@@ -76,6 +93,7 @@ SELECT 1 + (random() * 19)::int AS conversation \gset
 INSERT INTO chat.messages (conversation_id, sender, body, deps)
 SELECT :conversation, current_setting('causal.region'), 'reply',
        ARRAY(SELECT hlc FROM chat.messages WHERE conversation_id = :conversation ORDER BY hlc DESC LIMIT 1);
+INSERT INTO legacy.talk (conversation_id, body) VALUES (:conversation, 'legacy ' || current_setting('causal.region'));
 SQL
 seconds=40
 writer() {  # writer REGION: replies until the time is up; how many went in, in $work/sent-REGION
@@ -94,10 +112,17 @@ sleep 4
 for r in "${regions[@]}"; do
   instance_stop "$(mesh_instance "$r")" && instance_start "$(mesh_instance "$r")" || bail "could not restart $r"
   out=$(mesh_sql "$r" -v ON_ERROR_STOP=1 -c "ALTER EXTENSION pg_causal UPDATE" 2>&1)
-  ok $? "$r restarted and updated to 0.3.0 while the others run $(versions | tr ' ' '\n' | grep -c 0.2.0)x 0.2.0${out:+: $out}"
+  ok $? "$r restarted and updated to 0.4.0 while the others run $(versions | tr ' ' '\n' | grep -c 0.3.0)x 0.3.0"
+  ok "$([[ $out == *"legacy.talk is outside the shape of a message table"* ]]; echo $?)" \
+     "... the update names the tenant's table it takes as it is (${out%%$'\n'*})"
+  is "$(mesh_sql "$r" -At -c "SELECT string_agg(DISTINCT subowner::regrole::text, ',') FROM pg_subscription")" \
+     causal_replicator "... its links belong to causal_replicator now"
+  wait_until "$(mesh_instance "$r")" chat \
+    "SELECT count(*) = 2 FROM pg_stat_subscription w JOIN pg_stat_activity a ON a.pid = w.pid
+      WHERE w.relid IS NULL AND a.usename = 'causal_replicator'" 20
+  ok $? "... and their workers run as it"
   if [ "$r" = us-east ]; then
-    # a tombstone made by a region of 0.3.0 (it has written_by) while its
-    # peers run 0.2.0 (whose tables lack the column)
+    # a tombstone made by a region of 0.4.0 while its peers run 0.3.0
     mesh_sql us-east -c "DELETE FROM chat.messages WHERE msg_id = (SELECT msg_id FROM chat.messages
                            WHERE crdb_region = 'eu-west' AND deleted_at IS NULL ORDER BY hlc LIMIT 1)" >/dev/null
   fi
@@ -106,28 +131,34 @@ for r in "${regions[@]}"; do
   ok $? "... and every link still streams"
   is "$(apply_errors)" "" "... and no apply worker has stopped on an error but a lost connection"
 done
-is "$(versions)" "0.3.0 0.3.0 0.3.0 " "every region runs 0.3.0"
+is "$(versions)" "0.4.0 0.4.0 0.4.0 " "every region runs 0.4.0"
 for r in eu-west ap-south; do
   wait_until "$(mesh_instance "$r")" chat \
     "SELECT count(*) = 1 FROM chat.messages WHERE deleted_at IS NOT NULL AND crdb_region = 'eu-west'" 20
   ok $? "the tombstone us-east made while mixed reached $r"
 done
 
-# --- the new causalctl init moves the links ---------------------------------------------
-out=$(CAUSALCTL_CONFIG="$config" "$CAUSAL_BUILD/causalctl" init 2>&1)
-ok $? "causalctl init (0.3.0) moves the mesh to 0.3.0's publications${out:+: $(tail -n 1 <<<"$out")}"
+# --- status, then the new causalctl init ---------------------------------------------------
+run out env CAUSALCTL_CONFIG="$config" "$CAUSAL_BUILD/causalctl" status
+is "$rc" 1 "causalctl status after the update: exit 1, with what needs attention"
+ok "$([[ $out == *"message table legacy.talk is outside the shape of a message table"* ]]; echo $?)" \
+   "... it names the tenant's table outside the shape, in every region ($(grep -c 'legacy.talk is outside' <<<"$out"))"
+run out env CAUSALCTL_CONFIG="$config" "$CAUSAL_BUILD/causalctl" init
+is "$rc" 0 "causalctl init (0.4.0) on the updated mesh${out:+: $(tail -n 1 <<<"$out")}"
 is "$(for r in "${regions[@]}"; do mesh_sql "$r" -At -c "SELECT string_agg(DISTINCT array_to_string(subpublications, ','), ' ')
                                                         FROM pg_subscription WHERE subname LIKE 'causal\_%'"; done | sort -u)" \
    "causal_mesh,causal_messages,causal_copy" "every link subscribes to the three publications"
-is "$(for r in "${regions[@]}"; do mesh_sql "$r" -At -c "SELECT count(*) FROM pg_publication_tables
-                                                        WHERE pubname = 'causal_mesh' AND schemaname = 'chat'"; done | sort -u)" \
-   0 "no region's causal_mesh carries the messages any longer"
 for pid in "${pids[@]}"; do wait "$pid"; done
 sent=$(for r in "${regions[@]}"; do printf '%s:%s ' "$r" "$(cat "$work/sent-$r")"; done)
 diag "replies written during the upgrade: $sent"
 ok "$(for r in "${regions[@]}"; do [ "$(cat "$work/sent-$r")" -gt 100 ] || echo no; done | grep -q no; [ $? = 1 ]; echo $?)" \
    "every region took replies all along (more than 100 in ${seconds} s each: $sent)"
 is "$(apply_errors)" "" "no apply worker stopped on an error but a lost connection, from start to end"
+
+# The tenant's table took every region's rows all along, stored as its owner.
+legacy_counts=$(for r in "${regions[@]}"; do mesh_sql "$r" -At -c "SELECT count(*) FROM legacy.talk"; done | sort -u)
+is "$(wc -l <<<"$legacy_counts")" 1 "every region holds the same rows of the tenant's table ($legacy_counts)"
+ok "$([ "$legacy_counts" -gt 100 ]; echo $?)" "... written in all three regions through the upgrade"
 
 # a tombstone now travels with its written_by
 mesh_sql ap-south -c "DELETE FROM chat.messages WHERE msg_id = (SELECT msg_id FROM chat.messages
@@ -137,7 +168,20 @@ for r in us-east eu-west; do
   ok $? "a tombstone ap-south makes now reaches $r with its written_by"
 done
 run out env CAUSALCTL_CONFIG="$config" "$CAUSAL_BUILD/causalctl" verify --wait 30
-is "$rc" 0 "causalctl verify: every region holds the same messages in the same order"
+is "$rc" 1 "causalctl verify: exit 1, for the tenant's table outside the shape"
+is "$(grep -c 'legacy.talk cannot be verified' <<<"$out")" 3 "... which it names in every region"
+ok "$(contains "$out" "the other 20 conversation histories and the fencing state agree")" "... and verifies the rest"
+# A superuser brings the tenant's table into the shape, as the update's
+# warning says: built-in functions only, then enable() again.
+for r in "${regions[@]}"; do
+  mesh_sql "$r" -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || diag "could not mend legacy.talk in $r"
+ALTER TABLE legacy.talk ALTER COLUMN tag SET DEFAULT gen_random_uuid(), DROP CONSTRAINT talk_body_check,
+  ADD CONSTRAINT talk_body_check CHECK (body <> 'rude');
+SELECT causal.enable('legacy.talk', 'conversation_id');
+SQL
+done
+run out env CAUSALCTL_CONFIG="$config" "$CAUSAL_BUILD/causalctl" verify --wait 30
+is "$rc" 0 "causalctl verify: then every region holds the same messages in the same order, the tenant's too"
 [ "$rc" = 0 ] || diag "$out"
 is "$(for r in "${regions[@]}"; do mesh_sql "$r" -At -c "$MESH_ORDER_VIOLATIONS_SQL"; done | sort -u)" 0 \
    "no region delivers a reply before what it answers"

@@ -43,6 +43,30 @@ CREATE DATABASE $SEC_DB OWNER dbowner;
 SQL
 }
 
+# spy_in SCHEMA ROLE: a function SCHEMA.spy(what) of ROLE's, the payload of
+# an attack. It logs "pg_causal spy: WHAT ran as ROLE" (RAISE LOG runs no
+# SQL, so the line is there even where no statement may run), and where it
+# runs as a superuser it records that and makes its author one.
+spy_in() {
+  sql "$2" >/dev/null <<SQL
+CREATE FUNCTION $1.spy(what text) RETURNS boolean LANGUAGE plpgsql AS \$\$
+BEGIN
+  RAISE LOG 'pg_causal spy: % ran as %', what, current_user;
+  IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) current_user) THEN
+    INSERT INTO public.ran_as_superuser (what, role) VALUES (what, current_user);
+    EXECUTE 'ALTER ROLE $2 SUPERUSER';
+  END IF;
+  RETURN true;
+END \$\$;
+SQL
+}
+# spied LOG OWNER: what the spy logged it ran as, other than OWNER ("none")
+spied() {
+  local lines
+  lines=$(grep -ho "pg_causal spy: .* ran as [a-z_]*" "$1" | grep -v " ran as $2\$" | sort -u | paste -sd ';' -)
+  echo "${lines:-none}"
+}
+
 # The checks every attack ends with: nobody but postgres became superuser or
 # gained causal_admin, the server log shows no crashed process (a crash
 # ends every session), and the messages are all there.

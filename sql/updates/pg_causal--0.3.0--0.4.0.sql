@@ -197,6 +197,10 @@ BEGIN
     ELSIF column_type <> col.type THEN
       RAISE EXCEPTION 'column "%" of table % has type %, not %', col.name, qualified, column_type, col.type
         USING ERRCODE = '42804';
+    ELSIF EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = message_table AND a.attname = col.name
+                     AND (a.attgenerated <> '' OR a.attidentity <> '')) THEN
+      RAISE EXCEPTION 'column "%" of table % is generated or an identity column', col.name, qualified
+        USING ERRCODE = '42P16', HINT = 'pg_causal stamps it: drop the column, or make it a plain one.';
     END IF;
   END LOOP;
 

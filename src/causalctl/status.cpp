@@ -131,7 +131,7 @@ std::vector<std::string> tenant_boundary(Connection& db, const std::string& regi
     if (!role.empty()) warnings.push_back(region + ": " + role + " (causalctl init mends it)");
     Result links = db.exec("SELECT s.subname, s.subowner::regrole::text FROM pg_subscription s"
                            " WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-                           "   AND s.subpublications && '{causal_mesh,causal_messages,causal_copy}'::name[]"
+                           "   AND s.subpublications && '{causal_mesh,causal_messages,causal_copy}'::text[]"
                            "   AND s.subowner <> 'causal_replicator'::regrole ORDER BY 1");
     for (int i = 0; i < links.rows(); ++i)
         warnings.push_back(region + ": subscription " + links.text(i, 0) + " belongs to " + links.text(i, 1) +
