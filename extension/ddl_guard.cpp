@@ -187,12 +187,8 @@ void add_granted(List** tables, const InternalGrant* grant) {
     spi_run("SELECT m.relid::pg_catalog.oid, c.relnamespace FROM causal.message_tables() m"
             "  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) m.relid",
             SPI_OK_SELECT);
-    for (uint64 row = 0; row < SPI_processed; ++row) {
-        bool isnull = false;
-        const Oid table = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull));
-        const Oid schema = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2, &isnull));
-        if (list_member_oid(grant->objects, schema)) add_table(tables, table);
-    }
+    for (uint64 row = 0; row < SPI_processed; ++row)
+        if (list_member_oid(grant->objects, spi_oid(row, 2))) add_table(tables, spi_oid(row, 1));
 }
 
 // Every table this command touched, and their inheritance parents (a child
@@ -233,6 +229,11 @@ List* touched_tables() {
 
 const char* table_name(Oid relid);
 
+// One of pg_causal's columns, or the conversation.
+bool stamp_column(const char* column, const char* conversation) {
+    return is_message_column(column) || (conversation != nullptr && std::strcmp(column, conversation) == 0);
+}
+
 // ALTER COLUMN ... TYPE rewrites every value of the column, through an
 // expression of the caller's choice, and fires no trigger: on pg_causal's
 // columns (and the conversation's) it would restamp messages unchecked.
@@ -246,7 +247,7 @@ void guard_rewrites(Node* parsetree) {
     foreach (cell, stmt->cmds) {
         const auto* cmd = reinterpret_cast<AlterTableCmd*>(lfirst(cell));
         if (cmd->subtype != AT_AlterColumnType || cmd->name == nullptr) continue;
-        if (is_message_column(cmd->name) || (conversation != nullptr && std::strcmp(cmd->name, conversation) == 0))
+        if (stamp_column(cmd->name, conversation))
             ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                             errmsg("cannot change the type of column \"%s\" of causal message table %s", cmd->name,
                                    table_name(relid)),
@@ -310,10 +311,7 @@ void guard_message_tables(Node* parsetree) {
                 "  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) m.relid"
                 " WHERE pg_catalog.pg_has_role(c.relowner, 'MEMBER')",
                 SPI_OK_SELECT);
-        for (uint64 row = 0; row < SPI_processed; ++row) {
-            bool isnull = false;
-            add_table(&tables, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull)));
-        }
+        for (uint64 row = 0; row < SPI_processed; ++row) add_table(&tables, spi_oid(row, 1));
     }
     // A column with a serial default, added by this command: the replication
     // role draws from its sequence for a row whose sender lacks the column,
@@ -341,12 +339,11 @@ void guard_dropped_columns() {
             " WHERE d.object_type OPERATOR(pg_catalog.=) 'table column'",
             SPI_OK_SELECT);
     for (uint64 row = 0; row < SPI_processed; ++row) {
-        bool isnull = false;
-        const Oid relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull));
+        const Oid relid = spi_oid(row, 1);
         const char* column = spi_text(row, 2);
         char* conversation = nullptr;
         if (column == nullptr || !is_message_table(relid, &conversation)) continue;
-        if (!is_message_column(column) && (conversation == nullptr || std::strcmp(column, conversation) != 0)) continue;
+        if (!stamp_column(column, conversation)) continue;
         ereport(ERROR, (errcode(ERRCODE_INVALID_TABLE_DEFINITION),
                         errmsg("cannot drop column \"%s\" of causal message table %s", column, table_name(relid)),
                         errdetail("pg_causal's columns, and the conversation column, stay as causal.enable() made "

@@ -186,10 +186,7 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
             view.peers[i].stream_silent = true;
             for (uint64 r = 0; r < SPI_processed; ++r) {
                 if (std::strcmp(spi_text(r, 1), link) != 0) continue;
-                bool isnull = false;
-                const Oid subscription =
-                    DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
-                Subscription* sub = GetSubscription(subscription, true);
+                Subscription* sub = GetSubscription(spi_oid(r, 2), true);
                 if (sub != nullptr) view.peers[i].conninfo = MemoryContextStrdup(keep, sub->conninfo);
                 view.peers[i].stream_silent = std::strcmp(spi_text(r, 3), "t") == 0;
             }
@@ -200,11 +197,7 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
                 true);
         view.table_count = static_cast<int>(SPI_processed);
         view.tables = static_cast<Table*>(MemoryContextAllocZero(keep, sizeof(Table) * (view.table_count + 1)));
-        for (int i = 0; i < view.table_count; ++i) {
-            bool isnull = false;
-            view.tables[i].relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-            view.tables[i].name = copy_text(i, 2, keep);
-        }
+        for (int i = 0; i < view.table_count; ++i) view.tables[i] = Table{spi_oid(i, 1), copy_text(i, 2, keep)};
     }
     PopActiveSnapshot();
     SPI_finish();

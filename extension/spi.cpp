@@ -103,4 +103,10 @@ Datum spi_value(int column, bool* isnull) {
 
 char* spi_text(uint64 row, int column) { return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column); }
 
+Oid spi_oid(uint64 row, int column) {
+    bool isnull = false;
+    const Datum value = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column, &isnull);
+    return isnull ? InvalidOid : DatumGetObjectId(value);
+}
+
 }  // namespace causal::pg

@@ -50,5 +50,7 @@ SPIPlanPtr kept_plan(const char* query, int nargs, const Oid* types, int cursor_
 Datum spi_value(int column, bool* isnull);
 // The same in text form (palloc'd), or nullptr for NULL.
 char* spi_text(uint64 row, int column);
+// An oid column of a row of the last result (InvalidOid for NULL).
+Oid spi_oid(uint64 row, int column);
 
 }  // namespace causal::pg

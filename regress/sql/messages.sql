@@ -141,6 +141,19 @@ SELECT causal.enable('chat.family', 'conversation_id');
 SELECT causal.enable('pg_catalog.pg_class', 'relname');
 SELECT causal.disable('chat.family');
 
+-- the shape of a message table, asked of anything
+SELECT * FROM causal.message_table_problem('chat.messages', 'conversation_id');
+SELECT * FROM causal.message_table_problem('chat.messages', 'no_such_column');
+SELECT * FROM causal.message_table_problem('chat.messages', NULL);
+SELECT * FROM causal.message_table_problem(NULL, 'conversation_id');
+SELECT sqlstate, problem FROM causal.message_table_problem(0, 'conversation_id');
+SELECT sqlstate, problem FROM causal.message_table_problem('pg_class', 'relname');
+SELECT sqlstate, problem FROM causal.unfit_table('pg_class_oid_index');
+SELECT sqlstate, problem FROM causal.unfit_table('causal.quarantine_id_seq');
+SELECT sqlstate, problem FROM causal.unfit_table('causal.stat_tables');
+SELECT sqlstate, problem FROM causal.unfit_table('chat.family');
+SELECT name, type, not_null, default_sql FROM causal.message_columns();
+
 -- DROP EXTENSION ... CASCADE would drop every message's hlc and deps
 DROP EXTENSION pg_causal CASCADE;
 
