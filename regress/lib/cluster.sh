@@ -60,7 +60,7 @@ instance_start() {
   local dir pid; dir=$(instance_dir "$name")
   # After a kill -9 the pid file stays; pg_ctl would start anyway but warn
   # that another server might be running. None is when its pid is gone.
-  pid=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null)
+  pid=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null || true)
   [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null && rm -f "$dir/data/postmaster.pid"
   as_server env "$@" "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
     { tail -n 30 "$dir/server.log" >&2; return 1; }
