@@ -94,6 +94,16 @@ refused 42501 "ALTER TABLE app.talk ADD CHECK (NOT (body OPERATOR(app.===) 'x'))
 refused 42501 "ALTER TABLE app.talk ADD CHECK (now() > '2000-01-01')" "a CHECK calling a function that is not immutable"
 refused 42501 "CREATE INDEX ON app.talk (app.key(sender))" "an index on the owner's function"
 refused 42501 "CREATE INDEX ON app.talk (sender) WHERE app.key(sender) <> ''" "a partial index whose predicate calls it"
+# CREATE INDEX CONCURRENTLY commits the index before the guard can judge
+# it: refused, it stays behind invalid (as after any failure of it), and the
+# table is outside the shape until its owner drops it: its rows are then
+# stored as the owner, never by PostgreSQL's own insert.
+refused 42501 "CREATE INDEX CONCURRENTLY talk_bad ON app.talk (app.key(sender))" \
+        "an index built CONCURRENTLY on the owner's function"
+ok "$([[ $(fit) == *"index app.talk_bad uses function app.key(text)"* ]]; echo $?)" \
+   "... which PostgreSQL leaves behind, invalid: the table is outside the shape ($(fit))"
+is "$(sqlstate owner "DROP INDEX app.talk_bad")" ok "... until its owner drops it"
+is "$(fit)" fit "... and it is within again"
 refused 42P16 "ALTER TABLE app.talk ADD EXCLUDE USING btree (body WITH =)" \
         "an exclusion constraint (rows of different regions would violate it together)"
 refused 42P16 "CREATE UNIQUE INDEX ON app.talk (body)" "a unique index without msg_id"
