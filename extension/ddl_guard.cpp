@@ -136,8 +136,10 @@ Oid table_of(Oid classid, Oid objid) {
     if (classid == RelationRelationId) {
         switch (get_rel_relkind(objid)) {
             case RELKIND_RELATION:
+            case RELKIND_PARTITIONED_TABLE:
                 return objid;
             case RELKIND_INDEX:
+            case RELKIND_PARTITIONED_INDEX:
                 return IndexGetRelation(objid, true);
             case RELKIND_SEQUENCE: {
                 Oid table = InvalidOid;
@@ -224,6 +226,15 @@ List* touched_tables() {
         table_close(inherits, AccessShareLock);
     }
     foreach (cell, parents) add_table(&tables, lfirst_oid(cell));
+    // And everything below them: a command on a partitioned table or an
+    // inheritance parent recurses into its children (ATTACH PARTITION names
+    // the parent, and makes the table it attaches one of them).
+    List* below = NIL;
+    foreach (cell, tables) {
+        ListCell* child;
+        foreach (child, find_all_inheritors(lfirst_oid(cell), NoLock, nullptr)) add_table(&below, lfirst_oid(child));
+    }
+    foreach (cell, below) add_table(&tables, lfirst_oid(cell));
     return tables;
 }
 
@@ -240,19 +251,26 @@ bool stamp_column(const char* column, const char* conversation) {
 void guard_rewrites(Node* parsetree) {
     if (parsetree == nullptr || !IsA(parsetree, AlterTableStmt)) return;
     const auto* stmt = reinterpret_cast<AlterTableStmt*>(parsetree);
-    const Oid relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-    char* conversation = nullptr;
-    if (!OidIsValid(relid) || !is_message_table(relid, &conversation)) return;
-    ListCell* cell;
-    foreach (cell, stmt->cmds) {
-        const auto* cmd = reinterpret_cast<AlterTableCmd*>(lfirst(cell));
-        if (cmd->subtype != AT_AlterColumnType || cmd->name == nullptr) continue;
-        if (stamp_column(cmd->name, conversation))
-            ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                            errmsg("cannot change the type of column \"%s\" of causal message table %s", cmd->name,
-                                   table_name(relid)),
-                            errdetail("It would rewrite every message's %s unchecked.", cmd->name),
-                            errhint("Only a superuser can.")));
+    const Oid named = RangeVarGetRelid(stmt->relation, NoLock, true);
+    if (!OidIsValid(named)) return;
+    // The table named, and those the command recurses into.
+    List* tables = stmt->relation->inh ? find_all_inheritors(named, NoLock, nullptr) : list_make1_oid(named);
+    ListCell* table;
+    foreach (table, tables) {
+        const Oid relid = lfirst_oid(table);
+        char* conversation = nullptr;
+        if (!is_message_table(relid, &conversation)) continue;
+        ListCell* cell;
+        foreach (cell, stmt->cmds) {
+            const auto* cmd = reinterpret_cast<AlterTableCmd*>(lfirst(cell));
+            if (cmd->subtype != AT_AlterColumnType || cmd->name == nullptr) continue;
+            if (stamp_column(cmd->name, conversation))
+                ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                                errmsg("cannot change the type of column \"%s\" of causal message table %s", cmd->name,
+                                       table_name(relid)),
+                                errdetail("It would rewrite every message's %s unchecked.", cmd->name),
+                                errhint("Only a superuser can.")));
+        }
     }
 }
 

@@ -47,6 +47,7 @@
 #include "bgworker.hpp"
 #include "guard.hpp"
 #include "liveness.hpp"
+#include "owner.hpp"
 #include "postgres.hpp"
 #include "settings.hpp"
 #include "spi.hpp"
@@ -60,6 +61,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "rewrite/rewriteHandler.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "common/hashfn.h"
@@ -192,7 +194,9 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
             }
         }
         // Every message table, those outside their shape too: the rows go
-        // through the apply path, which stores them as the table's owner.
+        // through the apply path, which stores them as the table's owner
+        // (and what PostgreSQL's apply worker would run before it, a
+        // column's default, runs as the owner here).
         spi_run("SELECT m.relid::pg_catalog.oid, m.relid::text FROM causal.message_tables() m", SPI_OK_SELECT, {},
                 true);
         view.table_count = static_cast<int>(SPI_processed);
@@ -245,14 +249,50 @@ WalRcvExecResult* remote(const char* query, int columns, const Oid* types, WalRc
     return result;
 }
 
-WalRcvExecResult* remote_columns(const Table& table) {
-    const Oid text_type = TEXTOID;
-    return remote(psprintf("SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a"
-                           " WHERE a.attrelid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass"
-                           "   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped"
-                           "   AND a.attgenerated OPERATOR(pg_catalog.=) ''",
-                           quote_literal_cstr(table.name)),
-                  1, &text_type, WALRCV_OK_TUPLES);
+// The peer's table by this one's name, locked there for the snapshot's
+// transaction (ACCESS SHARE: no ALTER TABLE, no DROP until it ends), and
+// its columns, if it is a plain table whose stamp columns have pg_causal's
+// types: the query after this compares and unpacks them with pg_causal's
+// functions, and a column of a type of the tenant's could otherwise reach
+// them through a cast of the tenant's, run there as the link's login.
+// nullptr, with a WARNING, otherwise.
+WalRcvExecResult* remote_columns(const Table& table, const Peer& source) {
+    const char* name = quote_literal_cstr(table.name);
+    (void)remote(psprintf("LOCK TABLE ONLY %s IN ACCESS SHARE MODE", table.name), 0, nullptr, WALRCV_OK_COMMAND);
+    const Oid types[2] = {TEXTOID, BOOLOID};
+    WalRcvExecResult* columns =
+        remote(psprintf("SELECT a.attname::pg_catalog.text,"
+                        "       CASE a.attname WHEN 'hlc' THEN a.atttypid OPERATOR(pg_catalog.=) 'causal.hlc'::pg_catalog.regtype"
+                        "                      WHEN 'deleted_at' THEN a.atttypid OPERATOR(pg_catalog.=) 'causal.hlc'::pg_catalog.regtype"
+                        "                      WHEN 'copies' THEN a.atttypid OPERATOR(pg_catalog.=) 'causal.copy[]'::pg_catalog.regtype"
+                        "                      ELSE true END"
+                        "  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid"
+                        " WHERE a.attrelid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass"
+                        "   AND c.relkind OPERATOR(pg_catalog.=) 'r'"
+                        "   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped"
+                        "   AND a.attgenerated OPERATOR(pg_catalog.=) ''",
+                        name),
+               2, types, WALRCV_OK_TUPLES);
+    int stamps = 0;
+    bool fit = true;
+    TupleTableSlot* slot = MakeSingleTupleTableSlot(columns->tupledesc, &TTSOpsMinimalTuple);
+    while (tuplestore_gettupleslot(columns->tuplestore, true, false, slot)) {
+        bool isnull = false;
+        const char* column = TextDatumGetCString(slot_getattr(slot, 1, &isnull));
+        const bool typed = DatumGetBool(slot_getattr(slot, 2, &isnull));
+        if (std::strcmp(column, "hlc") == 0 || std::strcmp(column, "deleted_at") == 0 ||
+            std::strcmp(column, "copies") == 0) {
+            ++stamps;
+            fit = fit && typed;
+        }
+    }
+    ExecDropSingleTupleTableSlot(slot);
+    tuplestore_rescan(columns->tuplestore);
+    if (fit && stamps == 3) return columns;
+    ereport(WARNING, (errmsg("pg_causal relay: %s of region \"%s\" is no plain table with pg_causal's stamp columns; "
+                             "its rows are not pulled from there",
+                             table.name, source.region)));
+    return nullptr;
 }
 
 // Pulls `table`'s rows that carry `peer`'s stamps and stores each as the
@@ -260,11 +300,12 @@ WalRcvExecResult* remote_columns(const Table& table) {
 // ones both regions have; one the peer lacks gets its default here, as the
 // apply worker would give it; one this region lacks stops the table's pull
 // (the apply worker stops on it too: causalctl status names it).
-void pull_table(const Table& table, Peer& peer) {
+void pull_table(const Table& table, const Peer& source, Peer& peer) {
+    WalRcvExecResult* theirs = remote_columns(table, source);
+    if (theirs == nullptr) return;
     Relation rel = table_open(table.relid, RowExclusiveLock);
     const TupleDesc desc = RelationGetDescr(rel);
     const int n = desc->natts;
-    WalRcvExecResult* theirs = remote_columns(table);
     bool* sent = static_cast<bool*>(palloc0(sizeof(bool) * n));
     StringInfoData columns;
     initStringInfo(&columns);
@@ -319,14 +360,21 @@ void pull_table(const Table& table, Peer& peer) {
     TupleTableSlot* row = MakeSingleTupleTableSlot(rows->tupledesc, &TTSOpsMinimalTuple);
     while (tuplestore_gettupleslot(rows->tuplestore, true, false, row)) {
         MemoryContext outside = MemoryContextSwitchTo(per_row);
+        // A default runs as the table's owner: the owner's code, with the
+        // owner's rights (a table outside the shape may have one of its own).
+        bool defaulted = false;
+        for (int a = 0; a < n; ++a) defaulted = defaulted || defaults[a] != nullptr;
+        const OwnerScope scope = defaulted ? enter_owner_scope(table.relid) : OwnerScope{};
         for (int a = 0; a < n; ++a) {
             values[a] = Datum(0);
             nulls[a] = true;
-            if (defaults[a] != nullptr) {
-                values[a] = ExecEvalExprSwitchContext(defaults[a], GetPerTupleExprContext(estate), &nulls[a]);
-                ResetPerTupleExprContext(estate);
-            }
+            if (defaults[a] == nullptr) continue;
+            const Form_pg_attribute attribute = TupleDescAttr(desc, a);
+            values[a] = ExecEvalExprSwitchContext(defaults[a], GetPerTupleExprContext(estate), &nulls[a]);
+            if (!nulls[a]) values[a] = datumCopy(values[a], attribute->attbyval, attribute->attlen);
+            ResetPerTupleExprContext(estate);
         }
+        if (defaulted) leave_owner_scope(scope);
         for (int i = 0; i < count; ++i) {
             bool isnull = false;
             const Datum sent_text = slot_getattr(row, i + 1, &isnull);
@@ -387,7 +435,7 @@ void pull_from(const Peer& source, View& view) {
                                                  " WHERE h.region OPERATOR(pg_catalog.=) %s",
                                                  quote_literal_cstr(peer.region)),
                                         2, text_types, WALRCV_OK_TUPLES);
-        for (int t = 0; t < view.table_count; ++t) pull_table(view.tables[t], peer);
+        for (int t = 0; t < view.table_count; ++t) pull_table(view.tables[t], source, peer);
         TupleTableSlot* slot = MakeSingleTupleTableSlot(beat->tupledesc, &TTSOpsMinimalTuple);
         if (tuplestore_gettupleslot(beat->tuplestore, true, false, slot)) {
             Datum args[3];

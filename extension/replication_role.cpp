@@ -4,6 +4,7 @@
 #include "table_shape.hpp"
 
 extern "C" {
+#include "access/parallel.h"
 #include "executor/executor.h"
 #include "tcop/utility.h"
 #include "utils/inval.h"
@@ -35,7 +36,8 @@ bool runs_as_replication_role() {
 }
 
 void refuse_foreign_statement() {
-    if (own_statements > 0 || !runs_as_replication_role()) return;
+    // A parallel worker runs part of its leader's statement, which passed.
+    if (own_statements > 0 || IsParallelWorker() || !runs_as_replication_role()) return;
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                     errmsg("%s runs no SQL statements but pg_causal's own", kReplicationRole),
                     errdetail("It runs PostgreSQL's replication workers and pg_causal's relay; code that reaches it "

@@ -68,6 +68,11 @@ void store_insert(Relation rel, HeapTuple row) {
 }
 
 bool lock_stored(Relation rel, AttrNumber key_attnum, Datum key, TupleTableSlot* out) {
+    const Oid index = RelationGetReplicaIndex(rel);
+    if (!OidIsValid(index))
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("the replica identity of \"%s\" is not its msg_id index", RelationGetRelationName(rel)),
+                        errhint("Run causal.enable() on the table again.")));
     // A row the statement running now stored (the apply worker's own insert
     // of an earlier copy) can be locked only from a later command.
     CommandCounterIncrement();
@@ -80,7 +85,7 @@ bool lock_stored(Relation rel, AttrNumber key_attnum, Datum key, TupleTableSlot*
     search->tts_values[key_attnum - 1] = key;
     search->tts_isnull[key_attnum - 1] = false;
     ExecStoreVirtualTuple(search);
-    const bool found = RelationFindReplTupleByIndex(rel, RelationGetReplicaIndex(rel), LockTupleExclusive, search, out);
+    const bool found = RelationFindReplTupleByIndex(rel, index, LockTupleExclusive, search, out);
     ExecDropSingleTupleTableSlot(search);
     return found;
 }

@@ -13,6 +13,7 @@ extern "C" {
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_attrdef.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_depend.h"
 #include "catalog/pg_index.h"
@@ -417,18 +418,20 @@ ShapeProblem indexes_problem(Oid relid) {
 
 struct ColumnFacts {
     AttrNumber attnum;
-    Oid type;
+    Oid type;  // InvalidOid: dropped, or no such column
+    Oid collation;
     bool not_null, generated, identity;
     char* default_text;  // the stored default or generation expression
 };
 
 ColumnFacts column_facts(Oid relid, AttrNumber attnum) {
-    ColumnFacts facts = {attnum, InvalidOid, false, false, false, nullptr};
+    ColumnFacts facts = {attnum, InvalidOid, InvalidOid, false, false, false, nullptr};
     HeapTuple tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
     if (!HeapTupleIsValid(tuple)) return facts;
     const auto* att = reinterpret_cast<Form_pg_attribute>(GETSTRUCT(tuple));
     if (!att->attisdropped) {
         facts.type = att->atttypid;
+        facts.collation = att->attcollation;
         facts.not_null = att->attnotnull;
         facts.generated = att->attgenerated != '\0';
         facts.identity = att->attidentity != '\0';
@@ -502,6 +505,11 @@ ShapeProblem stamp_columns_problem(Oid relid, const char* conversation) {
                            psprintf("column %s must not be %s", wanted.name,
                                     c.generated ? "generated" : "an identity column"),
                            "pg_causal stamps it; a generated or identity value would restamp messages.");
+        // A collation of another role's could go, and take the column with
+        // it (DROP COLLATION ... CASCADE): pg_causal's text is the database's.
+        if (OidIsValid(c.collation) && c.collation != DEFAULT_COLLATION_OID)
+            return problem(ERRCODE_INVALID_TABLE_DEFINITION,
+                           psprintf("column %s must keep the database's collation", wanted.name), kKeepHint);
         if (c.not_null != wanted.not_null)
             return problem(ERRCODE_INVALID_TABLE_DEFINITION,
                            psprintf("column %s must %s", wanted.name, wanted.not_null ? "stay NOT NULL" : "allow NULL"),
@@ -530,7 +538,11 @@ ShapeProblem stamp_columns_problem(Oid relid, const char* conversation) {
         return problem(ERRCODE_INVALID_TABLE_DEFINITION,
                        psprintf("it must keep its column %s", conversation ? conversation : "(the conversation)"),
                        kKeepHint);
-    if (column_facts(relid, attnum).generated)
+    const ColumnFacts conversation_facts = column_facts(relid, attnum);
+    if (!OidIsValid(conversation_facts.type))
+        return problem(ERRCODE_INVALID_TABLE_DEFINITION, psprintf("it must keep its column %s", conversation),
+                       kKeepHint);
+    if (conversation_facts.generated)
         return problem(ERRCODE_INVALID_TABLE_DEFINITION,
                        psprintf("its conversation column %s must not be generated", conversation), kKeepHint);
     return ShapeProblem{};
@@ -562,6 +574,8 @@ ShapeProblem our_triggers_problem(Oid relid) {
 
 ShapeProblem replica_identity_problem(Oid relid) {
     HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+    if (!HeapTupleIsValid(tuple))  // dropped meanwhile: the shape takes no lock
+        return problem(ERRCODE_UNDEFINED_TABLE, psprintf("relation with OID %u does not exist", relid), nullptr);
     const char identity = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relreplident;
     ReleaseSysCache(tuple);
     const AttrNumber msg_id = attnum_of(relid, "msg_id");

@@ -19,8 +19,9 @@ CREATE EVENT TRIGGER causal_guard_ddl_start ON ddl_command_start
                  'CREATE INDEX', 'DROP INDEX', 'ALTER INDEX', 'CREATE RULE', 'ALTER RULE', 'DROP RULE',
                  'GRANT', 'REVOKE', 'ALTER SEQUENCE')
     EXECUTE FUNCTION causal.guard_ddl();
+-- Every command that drops objects: a column also goes with what it
+-- depends on (DROP COLLATION ... CASCADE, DROP EXTENSION ... CASCADE).
 CREATE EVENT TRIGGER causal_guard_ddl_drop ON sql_drop
-    WHEN TAG IN ('ALTER TABLE')
     EXECUTE FUNCTION causal.guard_ddl();
 -- Also with session_replication_role = replica: pg_causal stores replicated
 -- rows, and stamps the rows from before enable(), as the table's owner in

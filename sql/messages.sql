@@ -336,6 +336,10 @@ BEGIN
                      AND (a.attgenerated <> '' OR a.attidentity <> '')) THEN
       RAISE EXCEPTION 'column "%" of table % is generated or an identity column', col.name, qualified
         USING ERRCODE = '42P16', HINT = 'pg_causal stamps it: drop the column, or make it a plain one.';
+    ELSIF EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = message_table AND a.attname = col.name
+                     AND a.attcollation NOT IN (0, 'pg_catalog.default'::regcollation)) THEN
+      RAISE EXCEPTION 'column "%" of table % has a collation of its own', col.name, qualified
+        USING ERRCODE = '42P16', HINT = 'pg_causal''s text is the database''s: DROP COLLATION ... CASCADE would take it.';
     END IF;
   END LOOP;
 

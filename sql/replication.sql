@@ -46,16 +46,20 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       'causal_replicator is a member of another role'
     WHEN EXISTS (SELECT FROM pg_auth_members m WHERE m.roleid OPERATOR(pg_catalog.=) r.oid) THEN
       'another role is a member of causal_replicator'
+    WHEN EXISTS (SELECT FROM pg_db_role_setting s WHERE s.setrole OPERATOR(pg_catalog.=) r.oid) THEN
+      'causal_replicator has settings of its own (ALTER ROLE ... SET), which its workers would run with'
   END
   FROM (SELECT) dual LEFT JOIN pg_roles r ON r.rolname OPERATOR(pg_catalog.=) 'causal_replicator'
 $$;
 
 -- Makes the role what pg_causal makes it again: a role of the cluster,
--- which a superuser or a CREATEROLE role may have changed.
+-- which a superuser or a CREATEROLE role may have changed (its attributes,
+-- its password, its settings, its memberships).
 CREATE FUNCTION causal.mend_replication_role() RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   grant_row record;
+  database name;
   was text := causal.replication_role_problem();
 BEGIN
   IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user) THEN
@@ -66,6 +70,11 @@ BEGIN
   END IF;
   ALTER ROLE causal_replicator NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOINHERIT LOGIN BYPASSRLS
     PASSWORD NULL CONNECTION LIMIT -1 VALID UNTIL 'infinity';
+  ALTER ROLE causal_replicator RESET ALL;
+  FOR database IN SELECT d.datname FROM pg_db_role_setting s JOIN pg_database d ON d.oid OPERATOR(pg_catalog.=) s.setdatabase
+                   WHERE s.setrole OPERATOR(pg_catalog.=) 'causal_replicator'::regrole LOOP
+    EXECUTE format('ALTER ROLE causal_replicator IN DATABASE %I RESET ALL', database);
+  END LOOP;
   FOR grant_row IN SELECT m.roleid::regrole AS role, m.member::regrole AS member FROM pg_auth_members m
                     WHERE m.member OPERATOR(pg_catalog.=) 'causal_replicator'::regrole
                        OR m.roleid OPERATOR(pg_catalog.=) 'causal_replicator'::regrole LOOP

@@ -132,6 +132,13 @@ is "$(sqlstate owner "ALTER TABLE app.talk ADD COLUMN tags text[], ADD COLUMN ex
 refused 42P16 "CREATE TABLE app.child () INHERITS (app.talk)" "an inheritance child"
 refused 42P16 "CREATE TABLE app.orphanage (LIKE app.talk INCLUDING ALL); ALTER TABLE app.orphanage INHERIT app.talk" \
         "another table made a child"
+# A partitioned table of the owner's, which a message table joins as a
+# partition: the command names the parent, and judges the table it attaches.
+sql owner -c "CREATE TABLE app.small (conversation_id bigint NOT NULL, body text)" >/dev/null
+su_sql -c "SELECT causal.enable('app.small', 'conversation_id')" >/dev/null
+sql owner -c "CREATE TABLE app.parted (LIKE app.small) PARTITION BY LIST (conversation_id)" >/dev/null
+refused 42P16 "ALTER TABLE app.parted ATTACH PARTITION app.small DEFAULT" \
+        "a message table attached as a partition (the parent's ALTER TABLE would reach it unjudged)"
 state=$(sqlstate owner "ALTER TABLE app.talk SET UNLOGGED")
 ok "$([[ $state == 42P16 || $state == 55000 ]]; echo $?)" "refused ($state): an unlogged table (logical replication carries none)"
 refused 42P16 "ALTER TABLE app.talk REPLICA IDENTITY FULL" "another replica identity"
@@ -149,6 +156,18 @@ is "$(sqlstate owner "CREATE PUBLICATION mine FOR TABLE app.talk WITH (publish =
    "allowed: a publication of the owner's own (no link of the mesh takes it)"
 
 # ---- pg_causal's columns ----------------------------------------------------------------
+# A collation of the owner's, which DROP COLLATION ... CASCADE takes with
+# every column of it.
+sql owner -c "CREATE COLLATION app.mine (provider = libc, locale = 'C')" >/dev/null
+sql owner -c "CREATE TABLE app.collated (conversation_id text COLLATE app.mine, body text,
+                                         crdb_region text COLLATE app.mine)" >/dev/null
+is "$(sqlstate postgres "SELECT causal.enable('app.collated', 'conversation_id')")" 42P16 \
+   "enable() refuses pg_causal's crdb_region of a collation of the owner's"
+sql owner -c "ALTER TABLE app.collated DROP COLUMN crdb_region" >/dev/null
+is "$(sqlstate postgres "SELECT causal.enable('app.collated', 'conversation_id')")" ok \
+   "... and takes the table with a conversation of that collation (the owner's column)"
+refused 42P16 "DROP COLLATION app.mine CASCADE" "dropping the collation, and with it the conversation column"
+
 refused 42P16 "ALTER TABLE app.talk DROP COLUMN hlc, ADD COLUMN hlc causal.hlc GENERATED ALWAYS AS ('1.00000@7') STORED" \
         "hlc dropped and added again as a generated column (every message restamped)"
 refused 42P16 "ALTER TABLE app.talk DROP COLUMN deps, ADD COLUMN deps causal.hlc[] NOT NULL DEFAULT '{}'" \

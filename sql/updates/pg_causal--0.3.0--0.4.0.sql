@@ -201,6 +201,10 @@ BEGIN
                      AND (a.attgenerated <> '' OR a.attidentity <> '')) THEN
       RAISE EXCEPTION 'column "%" of table % is generated or an identity column', col.name, qualified
         USING ERRCODE = '42P16', HINT = 'pg_causal stamps it: drop the column, or make it a plain one.';
+    ELSIF EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = message_table AND a.attname = col.name
+                     AND a.attcollation NOT IN (0, 'pg_catalog.default'::regcollation)) THEN
+      RAISE EXCEPTION 'column "%" of table % has a collation of its own', col.name, qualified
+        USING ERRCODE = '42P16', HINT = 'pg_causal''s text is the database''s: DROP COLLATION ... CASCADE would take it.';
     END IF;
   END LOOP;
 
@@ -390,16 +394,20 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       'causal_replicator is a member of another role'
     WHEN EXISTS (SELECT FROM pg_auth_members m WHERE m.roleid OPERATOR(pg_catalog.=) r.oid) THEN
       'another role is a member of causal_replicator'
+    WHEN EXISTS (SELECT FROM pg_db_role_setting s WHERE s.setrole OPERATOR(pg_catalog.=) r.oid) THEN
+      'causal_replicator has settings of its own (ALTER ROLE ... SET), which its workers would run with'
   END
   FROM (SELECT) dual LEFT JOIN pg_roles r ON r.rolname OPERATOR(pg_catalog.=) 'causal_replicator'
 $$;
 
 -- Makes the role what pg_causal makes it again: a role of the cluster,
--- which a superuser or a CREATEROLE role may have changed.
+-- which a superuser or a CREATEROLE role may have changed (its attributes,
+-- its password, its settings, its memberships).
 CREATE FUNCTION causal.mend_replication_role() RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   grant_row record;
+  database name;
   was text := causal.replication_role_problem();
 BEGIN
   IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user) THEN
@@ -410,6 +418,11 @@ BEGIN
   END IF;
   ALTER ROLE causal_replicator NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOINHERIT LOGIN BYPASSRLS
     PASSWORD NULL CONNECTION LIMIT -1 VALID UNTIL 'infinity';
+  ALTER ROLE causal_replicator RESET ALL;
+  FOR database IN SELECT d.datname FROM pg_db_role_setting s JOIN pg_database d ON d.oid OPERATOR(pg_catalog.=) s.setdatabase
+                   WHERE s.setrole OPERATOR(pg_catalog.=) 'causal_replicator'::regrole LOOP
+    EXECUTE format('ALTER ROLE causal_replicator IN DATABASE %I RESET ALL', database);
+  END LOOP;
   FOR grant_row IN SELECT m.roleid::regrole AS role, m.member::regrole AS member FROM pg_auth_members m
                     WHERE m.member OPERATOR(pg_catalog.=) 'causal_replicator'::regrole
                        OR m.roleid OPERATOR(pg_catalog.=) 'causal_replicator'::regrole LOOP
@@ -469,8 +482,9 @@ CREATE EVENT TRIGGER causal_guard_ddl_start ON ddl_command_start
                  'CREATE INDEX', 'DROP INDEX', 'ALTER INDEX', 'CREATE RULE', 'ALTER RULE', 'DROP RULE',
                  'GRANT', 'REVOKE', 'ALTER SEQUENCE')
     EXECUTE FUNCTION causal.guard_ddl();
+-- Every command that drops objects: a column also goes with what it
+-- depends on (DROP COLLATION ... CASCADE, DROP EXTENSION ... CASCADE).
 CREATE EVENT TRIGGER causal_guard_ddl_drop ON sql_drop
-    WHEN TAG IN ('ALTER TABLE')
     EXECUTE FUNCTION causal.guard_ddl();
 -- Also with session_replication_role = replica: pg_causal stores replicated
 -- rows, and stamps the rows from before enable(), as the table's owner in
@@ -498,7 +512,8 @@ BEGIN
                       ', ')
       INTO changes FROM causal.message_columns() c
      WHERE EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) m.relid
-                      AND a.attname OPERATOR(pg_catalog.=) c.name AND NOT a.attisdropped AND a.attgenerated = '');
+                      AND a.attname OPERATOR(pg_catalog.=) c.name AND NOT a.attisdropped AND a.attgenerated = ''
+                      AND a.attidentity = '');
     IF changes IS NOT NULL THEN
       EXECUTE format('ALTER TABLE %s ', m.relid) || changes;
     END IF;
@@ -514,21 +529,29 @@ BEGIN
     END LOOP;
   END LOOP;
   -- PostgreSQL 15 records every GRANT of an extension's script as the
-  -- extension's initial privileges, also on objects that are not its own,
-  -- and pg_dump then leaves them out: these are the tables' own, to dump.
-  DELETE FROM pg_catalog.pg_init_privs i
-   WHERE i.privtype OPERATOR(pg_catalog.=) 'e'
-     AND ((i.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
-           AND (i.objoid IN (SELECT t.relid FROM causal.message_tables() t)
-                OR i.objoid IN (SELECT d.objid FROM pg_catalog.pg_depend d
-                                 WHERE d.refobjid IN (SELECT t.relid FROM causal.message_tables() t)
-                                   AND d.deptype OPERATOR(pg_catalog.=) 'a')))
-          OR (i.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::regclass
-              AND i.objoid IN (SELECT c.relnamespace FROM pg_catalog.pg_class c
-                                WHERE c.oid IN (SELECT t.relid FROM causal.message_tables() t))))
-     AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e
-                      WHERE e.classid OPERATOR(pg_catalog.=) i.classoid AND e.objid OPERATOR(pg_catalog.=) i.objoid
-                        AND e.deptype OPERATOR(pg_catalog.=) 'e');
+  -- extension's initial privileges, also on objects that are not its own
+  -- (a row of its own, or folded into initdb's, as for schema public), and
+  -- pg_dump then leaves them out: these grants are the tables' own, to dump.
+  CREATE TEMPORARY TABLE granted ON COMMIT DROP AS
+  SELECT 'pg_catalog.pg_class'::regclass AS classoid, t.relid::oid AS objoid FROM causal.message_tables() t
+  UNION SELECT 'pg_catalog.pg_class'::regclass, d.objid FROM pg_catalog.pg_depend d
+         WHERE d.refobjid IN (SELECT t.relid FROM causal.message_tables() t) AND d.deptype OPERATOR(pg_catalog.=) 'a'
+  UNION SELECT 'pg_catalog.pg_namespace'::regclass, c.relnamespace FROM pg_catalog.pg_class c
+         WHERE c.oid IN (SELECT t.relid FROM causal.message_tables() t);
+  DELETE FROM granted g WHERE EXISTS (SELECT FROM pg_catalog.pg_depend e
+                                       WHERE e.classid OPERATOR(pg_catalog.=) g.classoid
+                                         AND e.objid OPERATOR(pg_catalog.=) g.objoid
+                                         AND e.deptype OPERATOR(pg_catalog.=) 'e');
+  DELETE FROM pg_catalog.pg_init_privs i USING granted g
+   WHERE i.classoid OPERATOR(pg_catalog.=) g.classoid AND i.objoid OPERATOR(pg_catalog.=) g.objoid
+     AND i.privtype OPERATOR(pg_catalog.=) 'e';
+  UPDATE pg_catalog.pg_init_privs i
+     SET initprivs = ARRAY(SELECT a FROM pg_catalog.unnest(i.initprivs) a
+                            WHERE NOT EXISTS (SELECT FROM pg_catalog.aclexplode(ARRAY[a]) e
+                                               WHERE e.grantee OPERATOR(pg_catalog.=) 'causal_replicator'::regrole))
+    FROM granted g
+   WHERE i.classoid OPERATOR(pg_catalog.=) g.classoid AND i.objoid OPERATOR(pg_catalog.=) g.objoid;
+  DROP TABLE granted;
   FOR m IN SELECT t.relid, t.problem FROM causal.message_tables() t WHERE t.problem IS NOT NULL LOOP
     RAISE WARNING 'causal message table % is outside the shape of a message table: %', m.relid, m.problem
       USING HINT = 'Its rows are stored as its owner, and its owner''s changes to it are refused, until a superuser '

@@ -132,7 +132,7 @@ std::vector<std::string> tenant_boundary(Connection& db, const std::string& regi
     Result links = db.exec("SELECT s.subname, s.subowner::regrole::text FROM pg_subscription s"
                            " WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
                            "   AND s.subpublications && '{causal_mesh,causal_messages,causal_copy}'::text[]"
-                           "   AND s.subowner <> 'causal_replicator'::regrole ORDER BY 1");
+                           "   AND s.subowner IS DISTINCT FROM to_regrole('causal_replicator') ORDER BY 1");
     for (int i = 0; i < links.rows(); ++i)
         warnings.push_back(region + ": subscription " + links.text(i, 0) + " belongs to " + links.text(i, 1) +
                            ", not causal_replicator: its workers run with that role's rights (causalctl init gives it "

@@ -18,7 +18,9 @@ trap 'instance_stop update-catalog >/dev/null 2>&1' EXIT
 sql() { local db=$1; shift; instance_psql update-catalog -d "$db" -v ON_ERROR_STOP=1 "$@"; }
 message_table="CREATE SCHEMA chat;
 CREATE TABLE chat.messages (conversation_id bigint NOT NULL, sender text NOT NULL DEFAULT '', body text);
-SELECT causal.enable('chat.messages', 'conversation_id', notify => true);"
+SELECT causal.enable('chat.messages', 'conversation_id', notify => true);
+CREATE TABLE public.talk (conversation_id bigint NOT NULL, id bigserial, body text);
+SELECT causal.enable('public.talk', 'conversation_id');"
 for db in installed from_0_2 from_0_3; do sql postgres -c "CREATE DATABASE $db" >/dev/null || bail "no database $db"; done
 sql installed -c "CREATE EXTENSION pg_causal" -c "$message_table" >/dev/null 2>&1 || bail "could not install"
 current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" pg_causal.control)
@@ -27,7 +29,21 @@ catalog() {
     grep -Ev '^(--|$)|binary_upgrade_set_next_|relfrozenxid|^WHERE oid = |^\\(un)?restrict ' |
     sed -E "/binary_upgrade_create_empty_extension/ s/'\{[0-9,]+\}'/'{the configuration tables' oids}'/"
 }
+# pg_dump leaves out what pg_init_privs says an object started with: the
+# initial privileges of the tables' schemas and of the tables, which are
+# not the extension's, must be what they are in a fresh install.
+initial_privileges() {
+  sql "$1" -At -c "SELECT i.classoid::regclass || ' ' || coalesce(n.nspname, c.oid::regclass::text) || ' ' || i.privtype::text
+                          || ' ' || i.initprivs::text
+                     FROM pg_init_privs i
+                     LEFT JOIN pg_namespace n ON i.classoid = 'pg_namespace'::regclass AND n.oid = i.objoid
+                     LEFT JOIN pg_class c ON i.classoid = 'pg_class'::regclass AND c.oid = i.objoid
+                    WHERE coalesce(n.nspname, c.relnamespace::regnamespace::text) IN ('public', 'chat') ORDER BY 1"
+}
 installed=$(catalog installed) || bail "pg_dump failed"
+installed_privileges=$(initial_privileges installed) || bail "could not read pg_init_privs"
+ok "$([[ $installed_privileges == *"pg_namespace public i "* ]]; echo $?)" \
+   "a fresh install's schema public has its initial privileges ($installed_privileges)"
 ok "$([ "$(grep -c 'ALTER EXTENSION pg_causal ADD' <<<"$installed")" -gt 100 ]; echo $?)" \
    "the dump lists the extension's members ($(grep -c 'ALTER EXTENSION pg_causal ADD' <<<"$installed"))"
 # From each earlier version: made there, with the same table, updated, and
@@ -42,5 +58,7 @@ for version in 0.2.0 0.3.0; do
   sql "$db" -c "SELECT causal.mesh_publication(false)" >/dev/null || bail "could not move the publications on"
   updated=$(catalog "$db") || bail "pg_dump failed"
   is "$(diff <(echo "$installed") <(echo "$updated"))" "" "the catalog of a database updated from $version is the installed one's"
+  is "$(initial_privileges "$db")" "$installed_privileges" \
+     "... and so are the initial privileges pg_dump goes by, of the tables' schemas (public) and the tables"
 done
 done_testing
