@@ -8,7 +8,7 @@ BEGIN;
 -- operators live in schema causal, like every object of the extension
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(127);
+SELECT plan(131);
 
 -- pg_causal's part of a table: columns, indexes, triggers, publications.
 CREATE FUNCTION pg_temp.columns_of(rel regclass)
@@ -292,6 +292,24 @@ SELECT throws_ok(format('INSERT INTO tap.chat (conversation_id, sender, body, de
                         'ana', 'future dep',
                         pg_temp.wall_ms() + (SELECT setting::bigint FROM pg_settings WHERE name = 'causal.max_clock_offset') + 300),
                  '22008', NULL, 'a dep further ahead of the wall clock than causal.max_clock_offset: 22008');
+-- deps are a list: what every region compares alike
+SELECT throws_ok(format('INSERT INTO tap.chat (conversation_id, sender, body, deps) VALUES (43, %L, %L, ARRAY[ARRAY[%L::causal.hlc]])',
+                        'ana', 'nested deps', :'dep_a'),
+                 '2202E', 'deps must be a one-dimensional array starting at index 1', 'deps of two dimensions: 2202E');
+SELECT throws_ok(format('INSERT INTO tap.chat (conversation_id, sender, body, deps) VALUES (43, %L, %L, %L::causal.hlc[])',
+                        'ana', 'shifted deps', '[0:0]={' || :'dep_a' || '}'),
+                 '2202E', 'deps must be a one-dimensional array starting at index 1', 'deps starting at index 0: 2202E');
+CREATE TABLE tap.listed (conversation_id bigint, sender text, body text);
+SELECT causal.enable('tap.listed', 'conversation_id') \g /dev/null
+SET session_replication_role = replica;
+INSERT INTO tap.listed (msg_id, conversation_id, sender, body, hlc, deps, crdb_region, epoch)
+VALUES (gen_random_uuid(), 43, 'ana', 'replicated nested deps', causal.hlc_now(),
+        ARRAY[ARRAY[:'dep_a'::causal.hlc]], 'test-west', 0);
+SET session_replication_role = origin;
+SELECT is((SELECT count(*) FROM tap.listed WHERE body = 'replicated nested deps'), 0::bigint,
+          'a replicated row with deps of two dimensions is not stored');
+SELECT is((SELECT reason FROM causal.quarantine WHERE row_data->>'body' = 'replicated nested deps'),
+          'deps must be a one-dimensional array starting at index 1', 'it is quarantined, with the reason');
 SELECT throws_ok($$INSERT INTO tap.chat (conversation_id, sender, body) VALUES (NULL, 'ana', 'nowhere')$$,
                  '23502', 'a message needs a conversation: column "conversation_id" is NULL', 'a NULL conversation: 23502');
 SELECT is((SELECT count(*) FROM tap.chat WHERE body IN ('129 deps', 'null dep', 'future dep', 'nowhere')), 0::bigint,
