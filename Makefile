@@ -6,7 +6,7 @@ EXTVERSION  = 0.4.0
 MODULE_big  = pg_causal
 
 CORE_SRCS      = $(wildcard src/core/*.cpp)
-EXTENSION_SRCS = $(wildcard extension/*.cpp)
+EXTENSION_SRCS = $(wildcard extension/*/*.cpp)
 OBJS = $(CORE_SRCS:.cpp=.o) $(EXTENSION_SRCS:.cpp=.o)
 
 # One file per topic in sql/, concatenated in this order into the install script.
@@ -24,6 +24,9 @@ PG_CONFIG ?= pg_config
 # -MMD -MP: each object also depends on the headers it includes (the .d
 # files read below), so a changed struct rebuilds every object that uses it.
 PG_CXXFLAGS = -std=c++17 -Wno-register -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -MMD -MP
+# extension/'s subsystems include each other as "table/store.hpp", and the
+# core as "core/hlc.hpp".
+PG_CPPFLAGS = -Iextension -Isrc
 SHLIB_LINK  = -lstdc++
 # No LLVM bitcode: JIT-inlining these small functions gains nothing, and it
 # would make clang a build dependency.

@@ -53,7 +53,7 @@ COMMENT ON FUNCTION causal.self_fenced() IS
     'whether this region fenced itself, cut off from the majority (causal.self_fence_after)';
 
 -- The last error of each subscription's replication worker since the server
--- started (extension/link_errors.cpp), which PostgreSQL 15 keeps only in
+-- started (extension/mesh/link_errors.cpp), which PostgreSQL 15 keeps only in
 -- the log, for causalctl status: its SQLSTATE, its message as PostgreSQL
 -- wrote it before any value went in (a row's values are not kept), and the
 -- objects it names. For causal_admin and pg_monitor.

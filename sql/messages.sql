@@ -78,7 +78,7 @@ COMMENT ON VIEW causal.stat_tables IS 'per causal message table the caller may r
 GRANT SELECT ON causal.stat_tables TO PUBLIC;
 
 -- pg_causal's columns of a message table, as enable() adds them: the list
--- is extension/table_shape.cpp's, which the triggers and the shape check
+-- is extension/table/table_shape.cpp's, which the triggers and the shape check
 -- read too. not_null: NOT NULL once enable() has stamped the rows;
 -- default_sql: the one default the column may have (NULL: none).
 CREATE FUNCTION causal.message_columns(OUT name text, OUT type regtype, OUT definition text, OUT not_null boolean,
@@ -109,7 +109,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- What of `relation` its owner controls is outside what a message table
--- may be (extension/table_shape.hpp, the allow-list), the first thing
+-- may be (extension/table/table_shape.hpp, the allow-list), the first thing
 -- found, or no row: its SQLSTATE, the problem and a hint. What enable()
 -- requires before it changes a table.
 CREATE FUNCTION causal.unfit_table(relation regclass, OUT sqlstate text, OUT problem text, OUT hint text)
@@ -395,7 +395,7 @@ BEGIN
                WHERE hlc IS NULL OR msg_id IS NULL OR deps IS NULL', qualified, this_region, coalesce(current_epoch, 0)),
       replica => true);
   END IF;
-  -- pg_causal's columns as the shape wants them (extension/table_shape.cpp):
+  -- pg_causal's columns as the shape wants them (extension/table/table_shape.cpp):
   -- NOT NULL where it says, its defaults and no other (a column the table
   -- had before keeps its values).
   PERFORM causal.run_as_owner(message_table,

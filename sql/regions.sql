@@ -219,7 +219,7 @@ GRANT EXECUTE ON FUNCTION causal.register_region(text, int), causal.fence_region
 -- Where the clients of `region` go while it is fenced: the first active
 -- region other than it, by name in byte order (the same answer in every
 -- region that sees the same states). The rule lives in the library
--- (extension/regions.cpp), which also gives it in the 5C001 HINT a fenced
+-- (extension/mesh/regions.cpp), which also gives it in the 5C001 HINT a fenced
 -- region's writers get; causalctl failover's advice asks here.
 CREATE FUNCTION causal.region_for_clients(region text) RETURNS text
     AS 'MODULE_PATHNAME', 'region_for_clients' LANGUAGE C STABLE STRICT;
