@@ -12,9 +12,15 @@ OBJS = $(CORE_SRCS:.cpp=.o) $(EXTENSION_SRCS:.cpp=.o)
 # One file per topic in sql/, concatenated in this order into the install script.
 SQL_TOPICS = sql/schema.sql sql/hlc_type.sql sql/clock.sql sql/cockroach.sql sql/regions.sql \
              sql/messages.sql sql/merge.sql sql/failover.sql sql/replication.sql sql/guard.sql
-DATA_built = $(EXTENSION)--$(EXTVERSION).sql
-# ALTER EXTENSION pg_causal UPDATE: one frozen script per step, and the
-# previous version's install script, frozen too.
+# ALTER EXTENSION pg_causal UPDATE: from each version with a step in
+# sql/updates/steps/ straight to this one, generated (tools/gen-update: the
+# steps' schema deltas, the topics' current functions, the steps' data
+# migrations). Frozen: the hand-written steps from before (0.2.0 to 0.3.0),
+# and the earlier versions' install scripts, which the tests update from.
+UPDATE_STEPS = $(filter-out %.post.sql,$(wildcard sql/updates/steps/*--*.sql))
+UPDATE_FROM  = $(foreach step,$(UPDATE_STEPS),$(firstword $(subst --, ,$(basename $(notdir $(step))))))
+UPDATE_SCRIPTS = $(foreach version,$(UPDATE_FROM),$(EXTENSION)--$(version)--$(EXTVERSION).sql)
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPDATE_SCRIPTS)
 DATA = $(wildcard sql/updates/$(EXTENSION)--*.sql)
 
 REGRESS      = hlc_type hlc_errors hlc_operators search_path clock cockroach messages merge
@@ -43,6 +49,9 @@ endif
 
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_TOPICS)
 	cat $^ > $@
+
+$(UPDATE_SCRIPTS): $(EXTENSION)--%--$(EXTVERSION).sql: tools/gen-update $(SQL_TOPICS) $(wildcard sql/updates/steps/*.sql)
+	tools/gen-update $* $(EXTVERSION) $(SQL_TOPICS) > $@
 
 .PHONY: deps unit fuzz test bench demo clean-test tools install-tools deb
 
