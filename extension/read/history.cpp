@@ -182,13 +182,7 @@ void read_and_merge(const ConversationQuery& query, FenceList fences, Tuplestore
     spi_run_plan(kept_plan(query.rows_sql, 1, types), SPI_OK_SELECT, args, nullptr, true, query.rows_sql);
     const uint64 rows = SPI_processed;
     SPITupleTable* table = SPI_tuptable;
-    for (uint64 i = 0; i < rows; ++i) {
-        bool null[6];
-        Datum value[6];
-        for (int c = 0; c < 6; ++c) value[c] = SPI_getbinval(table->vals[i], table->tupdesc, c + 1, &null[c]);
-        add_row(*input, value[0], null[0], value[1], null[1], value[2], null[2], value[3], null[3], value[4],
-                null[4], value[5], null[5]);
-    }
+    add_selected_rows(*input, table, rows);
     merge::History* history = merge_in(*input, fences, area);
     // (position in the history, row): a row is found by its own hlc, which
     // names its message whichever copy is presented. palloc'd, as whatever
@@ -235,7 +229,7 @@ CAUSAL_FUNCTION(conversation_history) {
                         errmsg("causal.history needs a message table's row type, not %s", format_type_be(row_type)),
                         errhint("Pass the table as NULL::schema.table.")));
     char* conversation = TextDatumGetCString(PG_GETARG_DATUM(1));
-    const ConversationQuery query = conversation_query(relid, conversation, get_func_namespace(fcinfo->flinfo->fn_oid));
+    const ConversationQuery query = conversation_query(relid, conversation);
     InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
     auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     WorkArea area = new_work_area();

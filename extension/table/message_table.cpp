@@ -36,43 +36,13 @@ void forget_columns(Datum, Oid relid) {
 }
 void forget_all_columns(Datum, int, uint32) { column_cache.valid = false; }
 
-// Where pg_causal's columns (table_shape.hpp) and the conversation are,
-// and whether they have pg_causal's types. written_by is optional: a table
-// enabled before it existed has none until ALTER EXTENSION ... UPDATE adds
-// it, and a server restarted with this library keeps working in between.
+// Where pg_causal's columns and the conversation are, and whether they
+// have pg_causal's types (table_shape.hpp).
 void read_columns(Firing& t, const char* conversation) {
-    column_cache.problem[0] = '\0';
-    column_cache.problem_code = 0;
-    const int conversation_attnum = SPI_fnumber(t.desc, conversation);
-    if (conversation_attnum <= 0) {
-        snprintf(column_cache.problem, sizeof column_cache.problem,
-                 "causal message table \"%s\" has no column \"%s\"", RelationGetRelationName(t.rel), conversation);
-        column_cache.problem_code = ERRCODE_UNDEFINED_COLUMN;
-        return;
-    }
-    column_cache.columns.conversation = static_cast<AttrNumber>(conversation_attnum);
-    for (int i = 0; i < kMessageColumnCount; ++i) {
-        const MessageColumn& w = kMessageColumns[i];
-        const bool optional = std::strcmp(w.name, "written_by") == 0;
-        const int attnum = SPI_fnumber(t.desc, w.name);
-        if (attnum <= 0 && optional) continue;
-        if (attnum <= 0) {
-            snprintf(column_cache.problem, sizeof column_cache.problem,
-                     "causal message table \"%s\" has no column \"%s\"", RelationGetRelationName(t.rel), w.name);
-            column_cache.problem_code = ERRCODE_UNDEFINED_COLUMN;
-            return;
-        }
-        const Oid type = TupleDescAttr(t.desc, attnum - 1)->atttypid;
-        const Oid wanted = message_column_type(w);
-        if (type != wanted) {
-            snprintf(column_cache.problem, sizeof column_cache.problem,
-                     "column \"%s\" of causal message table \"%s\" has type %s, not %s", w.name,
-                     RelationGetRelationName(t.rel), format_type_be(type), format_type_be(wanted));
-            column_cache.problem_code = ERRCODE_DATATYPE_MISMATCH;
-            return;
-        }
-        column_cache.columns.*(w.attnum) = static_cast<AttrNumber>(attnum);
-    }
+    const ShapeProblem p =
+        locate_message_columns(t.desc, RelationGetRelationName(t.rel), conversation, &column_cache.columns);
+    strlcpy(column_cache.problem, p ? p.problem : "", sizeof column_cache.problem);
+    column_cache.problem_code = p.sqlstate;
 }
 
 void load_columns(Firing& t, const char* conversation) {
@@ -161,7 +131,7 @@ Deps read_deps(const Firing& t, HeapTuple row) {
     }
     deconstruct_array(array, ARR_ELEMTYPE(array), sizeof(Hlc), false, TYPALIGN_DOUBLE, &deps.elements,
                       &deps.nulls, &deps.count);
-    if (deps.count > kMaxDeps) {
+    if (deps.count > kMaxDepsAccepted) {
         deps.problem = "too many deps";
         deps.problem_code = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
         return deps;

@@ -23,6 +23,7 @@ extern "C" {
 #include "catalog/pg_rewrite.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "commands/extension.h"
 #include "nodes/nodeFuncs.h"
 #include "utils/acl.h"
@@ -57,6 +58,30 @@ bool is_message_column(const char* attname) {
     for (const MessageColumn& c : kMessageColumns)
         if (std::strcmp(c.name, attname) == 0) return true;
     return false;
+}
+
+ShapeProblem locate_message_columns(TupleDesc desc, const char* relname, const char* conversation, Columns* where) {
+    const int conversation_attnum = SPI_fnumber(desc, conversation);
+    if (conversation_attnum <= 0)
+        return {ERRCODE_UNDEFINED_COLUMN,
+                psprintf("causal message table \"%s\" has no column \"%s\"", relname, conversation), nullptr};
+    where->conversation = static_cast<AttrNumber>(conversation_attnum);
+    for (const MessageColumn& wanted : kMessageColumns) {
+        const int attnum = SPI_fnumber(desc, wanted.name);
+        if (attnum <= 0 && std::strcmp(wanted.name, "written_by") == 0) continue;
+        if (attnum <= 0)
+            return {ERRCODE_UNDEFINED_COLUMN,
+                    psprintf("causal message table \"%s\" has no column \"%s\"", relname, wanted.name), nullptr};
+        const Oid type = TupleDescAttr(desc, attnum - 1)->atttypid;
+        const Oid wanted_type = message_column_type(wanted);
+        if (type != wanted_type)
+            return {ERRCODE_DATATYPE_MISMATCH,
+                    psprintf("column \"%s\" of causal message table \"%s\" has type %s, not %s", wanted.name, relname,
+                             format_type_be(type), format_type_be(wanted_type)),
+                    nullptr};
+        where->*(wanted.attnum) = static_cast<AttrNumber>(attnum);
+    }
+    return ShapeProblem{};
 }
 
 Oid causal_namespace() { return get_namespace_oid("causal", true); }

@@ -91,6 +91,13 @@ ShapeProblem message_table_problem(Oid relid, const char* conversation);
 // without that trigger; palloc'd).
 bool is_message_table(Oid relid, char** conversation);
 
+// Where pg_causal's columns and the conversation column are in `desc`,
+// each with pg_causal's type: what a trigger or a reader needs of a table
+// on every call (message_table_problem() is the whole shape, asked when
+// the table changes). written_by may be missing: a table of 0.2.0 that
+// ALTER EXTENSION ... UPDATE has not reached yet. 42703 or 42804.
+ShapeProblem locate_message_columns(TupleDesc desc, const char* relname, const char* conversation, Columns* where);
+
 // Whether `attname` is one of pg_causal's columns.
 bool is_message_column(const char* attname);
 
