@@ -4,7 +4,7 @@
 // and epoch. A message is append-only; a DELETE turns it into a tombstone.
 
 #include "core/clock.hpp"
-#include "core/msg_id.hpp"
+#include "table/msg_id.hpp"
 #include "hlc/clock.hpp"
 #include "hlc/hlc_datum.hpp"
 #include "mesh/liveness.hpp"
@@ -19,7 +19,6 @@
 #include "table/store.hpp"
 
 extern "C" {
-#include "common/pg_prng.h"
 #include "lib/stringinfo.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -82,20 +81,6 @@ void require_current_epoch(const Firing& t, HeapTuple row, const char* region, c
 
 }  // namespace
 
-// The random bits come from the backend's PRNG, seeded from the kernel's
-// strong randomness at backend start: a msg_id must be unique, not secret,
-// and the strong source cost 3.5 % of an insert's CPU time.
-Datum new_msg_id() {
-    uint8_t random[10];
-    uint64 high = pg_prng_uint64(&pg_global_prng_state);
-    uint16 low = static_cast<uint16>(pg_prng_uint32(&pg_global_prng_state));
-    std::memcpy(random, &high, sizeof high);
-    std::memcpy(random + sizeof high, &low, sizeof low);
-    auto* id = static_cast<pg_uuid_t*>(palloc(sizeof(pg_uuid_t)));
-    uuid_v7(system_wall_ms(), random, *reinterpret_cast<uint8_t(*)[16]>(id->data));
-    return UUIDPGetDatum(id);
-}
-
 HeapTuple local_insert(const Firing& t) {
     require_fit(t);
     HeapTuple row = t.data->tg_trigtuple;
@@ -110,9 +95,9 @@ HeapTuple local_insert(const Firing& t) {
                                NameStr(TupleDescAttr(t.desc, t.columns.conversation - 1)->attname))));
 
     const Deps deps = read_deps(t, row);
-    if (deps.problem != nullptr && deps.count > kMaxDeps)
+    if (deps.problem != nullptr && deps.count > kMaxDepsAccepted)
         ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-                        errmsg("a message may depend on at most %d messages, not %d", kMaxDeps, deps.count)));
+                        errmsg("a message may depend on at most %d messages, not %d", kMaxDepsAccepted, deps.count)));
     if (deps.problem_code == ERRCODE_NULL_VALUE_NOT_ALLOWED)
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("deps must not contain NULL")));
     if (deps.problem != nullptr) ereport(ERROR, (errcode(deps.problem_code), errmsg("%s", deps.problem)));

@@ -150,5 +150,3 @@ CAUSAL_FUNCTION(message_truncate) {
                             "alone, an admin runs causal.disable() on the table first.")));
     PG_RETURN_NULL();
 }
-
-CAUSAL_FUNCTION(new_msg_id) { return causal::pg::new_msg_id(); }

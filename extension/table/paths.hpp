@@ -17,7 +17,4 @@ HeapTuple apply_insert(const Firing& t);
 HeapTuple apply_update(const Firing& t);
 HeapTuple apply_delete(const Firing& t);
 
-// A time-ordered UUID (version 7), the default msg_id.
-Datum new_msg_id();
-
 }  // namespace causal::pg
