@@ -220,7 +220,7 @@ void causal_clock_worker_main(Datum) {
             ConfigReloadPending = false;
             ProcessConfigFile(PGC_SIGHUP);
         }
-        uint64_t issued_ms = require_clock().last.load(std::memory_order_acquire) >> 16;
+        uint64_t issued_ms = causal::Hlc::physical_ms_of(require_clock().last.load(std::memory_order_acquire));
         uint64_t now = causal::system_wall_ms();
         ensure_ceiling_above(std::max(issued_ms, now), kWorkerKeepAheadMs);
     }
@@ -262,7 +262,7 @@ CAUSAL_FUNCTION(clock_status) {
 
     uint64_t now = causal::system_wall_ms();
     uint64_t last = clock.last.load(std::memory_order_acquire);
-    uint64_t last_ms = last >> 16;
+    uint64_t last_ms = causal::Hlc::physical_ms_of(last);
     Datum values[9];
     bool nulls[9] = {};
     causal::Hlc current;

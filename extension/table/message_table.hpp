@@ -20,9 +20,11 @@ extern "C" {
 
 namespace causal::pg {
 
-// More dependencies than any chat client sends: a context is the latest
-// message of each thread of a conversation the client has seen.
-constexpr int kMaxDeps = 128;
+// The most deps pg_causal accepts on a message, a policy: more than any
+// chat client sends (a context is the latest message of each thread of a
+// conversation the client has seen). Not the merge state's format limit
+// (merge::Input::kDepsFieldMax, 65,535), which the merge checks itself.
+constexpr int kMaxDepsAccepted = 128;
 
 // Where pg_causal's columns are in this table's rows; written_by is 0 in a
 // table of 0.2.0 not updated yet.
