@@ -197,9 +197,9 @@ DECLARE
   -- the insert position: past this session's commit record even when the
   -- commit did not wait for its WAL to be written (synchronous_commit = off)
   target pg_lsn := pg_current_wal_insert_lsn();
-  -- the mesh's slots here are this region's, one per subscriber
-  -- (causal_<region>_to_<peer>): no need to spell the region's name
-  prefix text := 'causal_';
+  -- the mesh's slots here: one per region that subscribes to this one
+  slots name[] := ARRAY(SELECT l.link FROM causal.links l
+                         WHERE l.from_region OPERATOR(pg_catalog.=) current_setting('causal.region', true));
   deadline timestamptz := clock_timestamp() + timeout;
   confirmed int;
 BEGIN
@@ -207,13 +207,13 @@ BEGIN
     RAISE EXCEPTION 'causal.await_replicated() waits for committed writes: call it after COMMIT'
       USING ERRCODE = '25000';
   END IF;
-  IF regions < 1 OR regions > (SELECT count(*) FROM pg_replication_slots WHERE starts_with(slot_name, prefix)) THEN
+  IF regions < 1 OR regions > (SELECT count(*) FROM pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) ANY (slots)) THEN
     RAISE EXCEPTION 'regions must be between 1 and the number of regions subscribed to this one'
       USING ERRCODE = '22023';
   END IF;
   LOOP
     SELECT count(*) INTO confirmed FROM pg_replication_slots
-     WHERE starts_with(slot_name, prefix) AND confirmed_flush_lsn >= target;
+     WHERE slot_name OPERATOR(pg_catalog.=) ANY (slots) AND confirmed_flush_lsn >= target;
     EXIT WHEN confirmed >= regions;
     IF clock_timestamp() >= deadline THEN
       RAISE EXCEPTION 'only % of % other regions have this region''s writes up to % after %',

@@ -229,12 +229,26 @@ COMMENT ON FUNCTION causal.region_for_clients(text) IS
 -- Whether a message is an orphan by itself: written by `region` in an epoch
 -- that was fenced before `hlc`. The same answer in every region once the
 -- fences have replicated. (Its causal descendants are orphans too; the merge
--- aggregate follows deps to find them.)
+-- aggregate follows deps to find them.) The rule is the merge's own
+-- (src/core/merge.hpp, fenced_write), against causal.fences as the query
+-- sees it.
 CREATE FUNCTION causal.is_orphan(region text, epoch bigint, hlc causal.hlc) RETURNS bool
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT EXISTS (SELECT FROM causal.fences f
-                  WHERE f.region = $1 AND f.epoch = $2 AND $3 OPERATOR(pg_catalog.>) f.fenced_at)
-$$;
+    AS 'MODULE_PATHNAME', 'is_orphan' LANGUAGE C STABLE PARALLEL SAFE;
+
+-- The name of the link along which `to_region` receives what `from_region`
+-- writes: its subscription there, its slot in `from_region`. The one rule
+-- (src/core/links.hpp) that causalctl makes them by.
+CREATE FUNCTION causal.link_name(from_region text, to_region text) RETURNS name
+    AS 'MODULE_PATHNAME', 'link_name' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Every link of the mesh as causal.regions has it: what the monitoring
+-- queries and causal.await_replicated() find subscriptions and slots by.
+CREATE VIEW causal.links WITH (security_invoker = true) AS
+SELECT f.region AS from_region, t.region AS to_region, causal.link_name(f.region, t.region) AS link
+  FROM causal.regions f CROSS JOIN causal.regions t
+ WHERE f.region OPERATOR(pg_catalog.<>) t.region;
+COMMENT ON VIEW causal.links IS 'each link of the mesh: the subscription in to_region and the slot in from_region';
+GRANT SELECT ON causal.links TO PUBLIC;
 
 -- pg_dump keeps the fencing state: without it a restored region would
 -- forget its epochs, and orphans would no longer be orphans.

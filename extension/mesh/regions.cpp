@@ -1,6 +1,7 @@
 #include "mesh/regions.hpp"
 
 #include <cstring>
+#include <string_view>
 #include <new>
 #include <type_traits>
 
@@ -170,6 +171,26 @@ CAUSAL_FUNCTION(regions_changed) {
                         errmsg("regions_changed() must be called as a trigger")));
     CacheInvalidateRelcacheByRelid(RelationGetRelid(trigger->tg_relation));
     return PointerGetDatum(nullptr);
+}
+
+// causal.is_orphan(region, epoch, hlc): the core's orphan rule against the
+// fences as the statement sees them, read once per query (STABLE).
+CAUSAL_FUNCTION(is_orphan) {
+    using namespace causal::pg;
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_BOOL(false);
+    if (fcinfo->flinfo->fn_extra == nullptr) {
+        auto* fences = static_cast<FenceList*>(MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(FenceList)));
+        *fences = read_fences_into(fcinfo->flinfo->fn_mcxt, false);
+        fcinfo->flinfo->fn_extra = fences;
+    }
+    const auto* fences = static_cast<const FenceList*>(fcinfo->flinfo->fn_extra);
+    text* region = PG_GETARG_TEXT_PP(0);
+    const std::string_view name(VARDATA_ANY(region), VARSIZE_ANY_EXHDR(region));
+    const int64 epoch = PG_GETARG_INT64(1);
+    const causal::Hlc& hlc = *arg_hlc(fcinfo, 2);
+    for (size_t i = 0; i < fences->count; ++i)
+        if (causal::merge::fenced_write(fences->fences[i], name, epoch, hlc)) PG_RETURN_BOOL(true);
+    PG_RETURN_BOOL(false);
 }
 
 // causal.region_for_clients(region): where a fenced region's clients go.

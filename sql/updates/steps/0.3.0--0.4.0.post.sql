@@ -97,3 +97,11 @@ END $$;
 -- The links of this region to causal_replicator; the liveness worker
 -- restarts their workers, which keep running as the former owner until then.
 SELECT pg_catalog.count(*) FROM causal.adopt_links();
+
+-- Every link of the mesh as causal.regions has it (sql/regions.sql).
+CREATE VIEW causal.links WITH (security_invoker = true) AS
+SELECT f.region AS from_region, t.region AS to_region, causal.link_name(f.region, t.region) AS link
+  FROM causal.regions f CROSS JOIN causal.regions t
+ WHERE f.region OPERATOR(pg_catalog.<>) t.region;
+COMMENT ON VIEW causal.links IS 'each link of the mesh: the subscription in to_region and the slot in from_region';
+GRANT SELECT ON causal.links TO PUBLIC;
