@@ -25,17 +25,17 @@ BEGIN
   IF TG_RELID OPERATOR(pg_catalog.<>) 'causal.heartbeats'::regclass THEN
     RAISE EXCEPTION 'causal.heartbeats_register() is causal.heartbeats''s trigger' USING ERRCODE = '39P01';
   END IF;
+  -- A late beat of a removed region brings no ghost back.
+  IF causal.removed(NEW.region) THEN
+    RETURN NULL;
+  END IF;
   IF TG_OP = 'UPDATE' THEN
     IF NEW.beat > OLD.beat THEN RETURN NEW; END IF;
     RETURN NULL;
   END IF;
-  -- A first beat arrives by several paths at once (direct and relayed):
-  -- one at a time, or two inserts would collide and stop an apply worker.
-  PERFORM pg_advisory_xact_lock(hashtext('causal.heartbeats'), hashtext(NEW.region));
-  IF NOT EXISTS (SELECT FROM causal.heartbeats h WHERE h.region = NEW.region) THEN
+  IF causal.register_first_copy(NEW, '{region}') THEN
     RETURN NEW;
   END IF;
-  UPDATE causal.heartbeats h SET beat = NEW.beat, stable = NEW.stable WHERE h.region = NEW.region;
   RETURN NULL;
 END $$;
 CREATE TRIGGER heartbeats_register BEFORE INSERT OR UPDATE ON causal.heartbeats
@@ -151,13 +151,17 @@ END $$;
 REVOKE ALL ON FUNCTION causal.carry_fence(jsonb, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION causal.carry_fence(jsonb, jsonb) TO causal_admin;
 
--- causalctl remove: a region leaves the mesh for good. Its row goes from
--- causal.regions (the majority is counted over the rest), with its
--- heartbeat and the votes to fence it; its fences stay, so that what it
--- wrote in a fenced epoch stays an orphan everywhere. Not replicated
--- (causal_mesh publishes no DELETE): causalctl runs it in every region.
+-- causalctl remove: a region leaves the mesh for good. Its removal
+-- (causal.removed_regions) replicates, and where it lands the region's row
+-- goes from causal.regions (the majority is counted over the rest), with
+-- its heartbeat and the votes to fence it; its fences stay, so that what
+-- it wrote in a fenced epoch stays an orphan everywhere. causalctl runs it
+-- in every region it reaches; the others learn it from them. Returns
+-- whether the region was registered here.
 CREATE FUNCTION causal.unregister_region(region text) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  registered causal.regions;
 BEGIN
   IF region IS NULL THEN
     RAISE EXCEPTION 'region must not be NULL' USING ERRCODE = '22004';
@@ -166,14 +170,17 @@ BEGIN
     RAISE EXCEPTION 'region "%" is this region: a region does not remove itself', region USING ERRCODE = '55000',
       HINT = 'Remove it from the other regions (causalctl remove).';
   END IF;
-  IF EXISTS (SELECT FROM causal.regions r WHERE r.region = unregister_region.region AND r.state = 'active') THEN
+  SELECT * INTO registered FROM causal.regions r WHERE r.region = unregister_region.region;
+  IF registered.state = 'active' THEN
     RAISE EXCEPTION 'region "%" is active', region USING ERRCODE = '55000',
       HINT = 'Fence it first (causalctl failover): its clients must stop writing where the mesh no longer reads.';
   END IF;
-  DELETE FROM causal.heartbeats h WHERE h.region = unregister_region.region;
-  DELETE FROM causal.fence_votes v WHERE v.target = unregister_region.region;
-  DELETE FROM causal.regions r WHERE r.region = unregister_region.region;
-  RETURN FOUND;
+  INSERT INTO causal.removed_regions (region, epoch, removed_at)
+  VALUES (unregister_region.region,
+          greatest(coalesce(registered.epoch, 0),
+                   (SELECT x.epoch FROM causal.removed_regions x WHERE x.region = unregister_region.region)),
+          causal.hlc_now());
+  RETURN registered.region IS NOT NULL;
 END $$;
 REVOKE ALL ON FUNCTION causal.unregister_region(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION causal.unregister_region(text) TO causal_admin;

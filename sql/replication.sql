@@ -115,7 +115,8 @@ END $$;
 REVOKE ALL ON FUNCTION causal.adopt_links() FROM PUBLIC;
 
 -- What replication writes of pg_causal's own.
-GRANT SELECT, INSERT, UPDATE ON causal.regions, causal.fences, causal.heartbeats TO causal_replicator;
+GRANT SELECT, INSERT, UPDATE ON causal.regions, causal.fences, causal.removed_regions, causal.heartbeats
+    TO causal_replicator;
 GRANT INSERT ON causal.quarantine TO causal_replicator;
 GRANT USAGE ON SEQUENCE causal.quarantine_id_seq TO causal_replicator;
 SELECT causal.mend_replication_role();

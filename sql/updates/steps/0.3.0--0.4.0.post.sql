@@ -105,3 +105,13 @@ SELECT f.region AS from_region, t.region AS to_region, causal.link_name(f.region
  WHERE f.region OPERATOR(pg_catalog.<>) t.region;
 COMMENT ON VIEW causal.links IS 'each link of the mesh: the subscription in to_region and the slot in from_region';
 GRANT SELECT ON causal.links TO PUBLIC;
+
+CREATE TRIGGER removed_regions_register BEFORE INSERT OR UPDATE ON causal.removed_regions
+    FOR EACH ROW EXECUTE FUNCTION causal.removed_regions_register();
+ALTER TABLE causal.removed_regions ENABLE ALWAYS TRIGGER removed_regions_register;
+CREATE TRIGGER region_removed AFTER INSERT OR UPDATE ON causal.removed_regions
+    FOR EACH ROW EXECUTE FUNCTION causal.region_removed();
+ALTER TABLE causal.removed_regions ENABLE ALWAYS TRIGGER region_removed;
+-- causal_mesh carries the removals (a peer takes them once causalctl init
+-- refreshes its links).
+SELECT causal.mesh_publication();

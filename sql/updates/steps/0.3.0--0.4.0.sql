@@ -47,3 +47,14 @@ COMMENT ON ROLE causal_replicator IS 'owns pg_causal''s subscriptions; runs its 
 GRANT SELECT, INSERT, UPDATE ON causal.regions, causal.fences, causal.heartbeats TO causal_replicator;
 GRANT INSERT ON causal.quarantine TO causal_replicator;
 GRANT USAGE ON SEQUENCE causal.quarantine_id_seq TO causal_replicator;
+
+-- A removed region is a replicated fact (sql/regions.sql).
+CREATE TABLE causal.removed_regions (
+    region      text PRIMARY KEY,
+    epoch       bigint NOT NULL,      -- its epoch when it was removed
+    removed_at  causal.hlc NOT NULL
+);
+COMMENT ON TABLE causal.removed_regions IS 'regions removed from the mesh; a region of that name returns only at a larger epoch';
+GRANT SELECT ON causal.removed_regions TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE ON causal.removed_regions TO causal_replicator;
+SELECT pg_catalog.pg_extension_config_dump('causal.removed_regions', '');
