@@ -11,7 +11,8 @@ OBJS = $(CORE_SRCS:.cpp=.o) $(EXTENSION_SRCS:.cpp=.o)
 
 # One file per topic in sql/, concatenated in this order into the install script.
 SQL_TOPICS = sql/schema.sql sql/hlc_type.sql sql/clock.sql sql/cockroach.sql sql/regions.sql \
-             sql/messages.sql sql/merge.sql sql/failover.sql sql/replication.sql sql/guard.sql
+             sql/messages.sql sql/enable.sql sql/merge.sql sql/failover.sql sql/publications.sql \
+             sql/replication.sql sql/guard.sql
 # ALTER EXTENSION pg_causal UPDATE: from each version with a step in
 # sql/updates/steps/ straight to this one, generated (tools/gen-update: the
 # steps' schema deltas, the topics' current functions, the steps' data

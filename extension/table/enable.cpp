@@ -1,4 +1,4 @@
-// What causal.enable() (sql/messages.sql, SECURITY DEFINER) needs of C.
+// What causal.enable() (sql/enable.sql, SECURITY DEFINER) needs of C.
 //
 // enable() acts on a table that an untrusted role owns, with pg_causal's
 // rights. So it locks the table before it looks at it (a check made before
