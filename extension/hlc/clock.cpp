@@ -144,6 +144,37 @@ void start_clock_from_disk(ClockState& clock) {
     clock.ceiling_ms.store(ceiling, std::memory_order_release);
 }
 
+// A peer whose clock runs ahead sends many rows, and an apply worker would
+// log one WARNING per row: at most one per process every
+// kNotAdoptedWarningEveryMs, which counts the ones it stands for.
+constexpr uint64_t kNotAdoptedWarningEveryMs = 10000;
+uint64_t not_adopted_warned_ms = 0;
+uint64_t not_adopted_unwarned = 0;
+
+void warn_not_adopted(const Hlc& remote, uint64_t lead_ms) {
+    const uint64_t now = system_wall_ms();
+    if (not_adopted_warned_ms != 0 && now - not_adopted_warned_ms < kNotAdoptedWarningEveryMs) {
+        ++not_adopted_unwarned;
+        return;
+    }
+    char text[kHlcTextMax];
+    format(remote, text);
+    ereport(WARNING,
+            (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+             errmsg("hlc %s is %llu ms ahead of the local clock; not adopted", text,
+                    static_cast<unsigned long long>(lead_ms)),
+             not_adopted_unwarned > 0
+                 ? errdetail("causal.max_clock_offset is %d ms. The local clock ticked without moving past it. "
+                             "This process met %llu more such hlcs since its last warning of them.",
+                             max_clock_offset_ms, static_cast<unsigned long long>(not_adopted_unwarned))
+                 : errdetail("causal.max_clock_offset is %d ms. The local clock ticked without moving past it.",
+                             max_clock_offset_ms),
+             errhint("Check the clock of node %u; causal.clock_status counts these.",
+                     static_cast<unsigned>(remote.node))));
+    not_adopted_warned_ms = now;
+    not_adopted_unwarned = 0;
+}
+
 }  // namespace
 
 void clock_request_shmem() {
@@ -182,19 +213,7 @@ Observation clock_observe(const Hlc& remote) {
     uint16_t node = require_node_id();
     RemoteCheck check = check_remote(require_clock(), remote.wall, system_wall_ms(),
                                      static_cast<uint64_t>(max_clock_offset_ms));
-    if (!check.adopt) {
-        char text[kHlcTextMax];
-        format(remote, text);
-        ereport(WARNING,
-                (errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-                 errmsg("hlc %s is %llu ms ahead of the local clock; not adopted", text,
-                        static_cast<unsigned long long>(check.lead_ms)),
-                 errdetail("causal.max_clock_offset is %d ms. The local clock ticked without "
-                           "moving past it.",
-                           max_clock_offset_ms),
-                 errhint("Check the clock of node %u; causal.clock_status counts these.",
-                         static_cast<unsigned>(remote.node))));
-    }
+    if (!check.adopt) warn_not_adopted(remote, check.lead_ms);
     Hlc value;
     value.node = node;
     value.wall = run_clock(check.adopt ? std::optional<uint64_t>(remote.wall) : std::nullopt);
@@ -211,20 +230,14 @@ void causal_clock_worker_main(Datum) {
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
     BackgroundWorkerUnblockSignals();
-    for (;;) {
-        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, kWorkerNapMs,
-                        PG_WAIT_EXTENSION);
-        ResetLatch(MyLatch);
-        if (ShutdownRequestPending) break;
-        if (ConfigReloadPending) {
-            ConfigReloadPending = false;
-            ProcessConfigFile(PGC_SIGHUP);
-        }
-        uint64_t issued_ms = causal::Hlc::physical_ms_of(require_clock().last.load(std::memory_order_acquire));
-        uint64_t now = causal::system_wall_ms();
-        ensure_ceiling_above(std::max(issued_ms, now), kWorkerKeepAheadMs);
-    }
-    proc_exit(0);
+    run_rounds(
+        kWorkerNapMs,
+        [] {
+            const uint64_t issued_ms =
+                causal::Hlc::physical_ms_of(require_clock().last.load(std::memory_order_acquire));
+            ensure_ceiling_above(std::max(issued_ms, causal::system_wall_ms()), kWorkerKeepAheadMs);
+        },
+        [] {}, [] {});
 }
 
 CAUSAL_FUNCTION(hlc_now) { return hlc_datum(clock_now()); }

@@ -4,7 +4,9 @@
 #include "infra/spi.hpp"
 
 extern "C" {
+#include "common/pg_prng.h"
 #include "tcop/tcopprot.h"
+#include "utils/timestamp.h"
 #include "utils/guc.h"
 }
 
@@ -36,6 +38,17 @@ void unblock_signals() {
 }
 
 }  // namespace
+
+void sleep_after_error() {
+    const long sleep_ms = 1000 + static_cast<long>(pg_prng_uint64_range(&pg_global_prng_state, 0, 1000));
+    const TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sleep_ms);
+    for (long left = sleep_ms; left > 0 && !ShutdownRequestPending;
+         left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until)) {
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left, PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+    }
+}
 
 void connect_worker_to_mesh_database() {
     unblock_signals();

@@ -16,6 +16,7 @@
 #include "core/clock.hpp"
 #include "core/fencing.hpp"
 #include "infra/bgworker.hpp"
+#include "infra/guard.hpp"
 #include "hlc/hlc_datum.hpp"
 #include "infra/postgres.hpp"
 #include "mesh/relay.hpp"
@@ -37,7 +38,6 @@ extern "C" {
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
-#include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
@@ -47,9 +47,13 @@ extern "C" {
 
 namespace causal::pg {
 
-int self_fence_after_ms = 0;
-int heartbeat_interval_ms = 1000;
+int self_fence_after_setting = 0;
+int heartbeat_interval_setting = 1000;
 char* liveness_database = nullptr;
+
+fencing::Timing liveness_timing() {
+    return fencing::effective_timing({heartbeat_interval_setting, relay_after_setting, self_fence_after_setting});
+}
 
 namespace {
 
@@ -64,8 +68,10 @@ struct Peer {
     int64 heard_ms;    // when it last changed (this instance's clock, ms); 0: never
 };
 
+// What the worker knows, for every backend. Under an LWLock: readers copy
+// it out (peers_now()) and judge outside the lock.
 struct Shared {
-    slock_t mutex;
+    LWLock* lock;
     bool self_fenced;
     bool watching;      // the worker runs and this region is registered
     int regions;        // registered regions, this one included
@@ -81,6 +87,38 @@ struct Shared {
 Shared* shared = nullptr;
 
 int64 now_ms() { return static_cast<int64>(causal::system_wall_ms()); }
+
+// The shared state as it is now, copied out under the lock.
+struct SharedCopy {
+    bool self_fenced;
+    bool watching;
+    int regions;
+    int peer_count;
+    int64 fenced_since_ms;
+    int64 evaluated_ms;
+    Peer peers[kMaxPeers];
+};
+void copy_out(SharedCopy& out) {
+    LWLockAcquire(shared->lock, LW_SHARED);
+    out.self_fenced = shared->self_fenced;
+    out.watching = shared->watching;
+    out.regions = shared->regions;
+    out.peer_count = shared->peer_count;
+    out.fenced_since_ms = shared->fenced_since_ms;
+    out.evaluated_ms = shared->evaluated_ms;
+    std::memcpy(out.peers, shared->peers, sizeof(Peer) * shared->peer_count);
+    LWLockRelease(shared->lock);
+}
+
+bool heard(const Peer& peer, int64 now, int64 window_ms) {
+    return fencing::heard_within(peer.heard_ms > 0 ? std::optional<int64_t>(now - peer.heard_ms) : std::nullopt,
+                                 window_ms);
+}
+int heard_count(const Peer* peers, int count, int64 now, int64 window_ms) {
+    int n = 0;
+    for (int i = 0; i < count; ++i) n += heard(peers[i], now, window_ms);
+    return n;
+}
 
 // The relay runs as the replication role, so a process of the role's
 // starts it; and a replication worker still running as its subscription's
@@ -131,7 +169,8 @@ void watch_once(int64& last_beat_ms) {
         registered = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)) > 0;
     }
     const int64 now = now_ms();
-    if (registered && now - last_beat_ms >= heartbeat_interval_ms) {
+    const fencing::Timing timing = liveness_timing();
+    if (registered && now - last_beat_ms >= timing.heartbeat_interval_ms) {
         // With it, this region's stable point: its peers then hold every
         // message it stamped below that (stable.hpp).
         char stable[kHlcTextMax];
@@ -169,41 +208,48 @@ void watch_once(int64& last_beat_ms) {
     pgstat_report_activity(STATE_IDLE, nullptr);
     supervise_replication(installed, now);
 
-    SpinLockAcquire(&shared->mutex);
-    // Keep when each peer was last heard; a changed beat is news.
+    // Keep when each peer was last heard; a changed beat is news. Judged
+    // on a copy: only the worker writes the state, so it stays as copied.
+    SharedCopy before;
+    copy_out(before);
     for (int i = 0; i < seen_count; ++i) {
-        for (int j = 0; j < shared->peer_count; ++j) {
-            if (std::strcmp(shared->peers[j].region, seen[i].region) != 0) continue;
-            seen[i].heard_ms = seen[i].beat != shared->peers[j].beat ? now : shared->peers[j].heard_ms;
+        for (int j = 0; j < before.peer_count; ++j) {
+            if (std::strcmp(before.peers[j].region, seen[i].region) != 0) continue;
+            seen[i].heard_ms = seen[i].beat != before.peers[j].beat ? now : before.peers[j].heard_ms;
         }
     }
+    const int heard = heard_count(seen, seen_count, now, timing.self_fence_after_ms);
+    const bool fence = registered && timing.self_fence_after_ms > 0 &&
+                       fencing::cut_off(static_cast<size_t>(regions), static_cast<size_t>(heard));
+    const bool was = before.self_fenced;
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     std::memcpy(shared->peers, seen, sizeof(Peer) * seen_count);
     shared->peer_count = seen_count;
     shared->regions = regions;
     shared->watching = registered;
     shared->evaluated_ms = now;
-    int heard = 0;
-    for (int i = 0; i < seen_count; ++i) heard += seen[i].heard_ms > 0 && now - seen[i].heard_ms <= self_fence_after_ms;
-    const bool fence = registered && self_fence_after_ms > 0 &&
-                       fencing::cut_off(static_cast<size_t>(regions), static_cast<size_t>(heard));
-    const bool was = shared->self_fenced;
     shared->self_fenced = fence;
     if (fence && !was) shared->fenced_since_ms = now;
     pg_atomic_write_u64(&shared->open_until_ms, !registered ? PG_UINT64_MAX
                                                 : fence      ? 0
-                                                             : static_cast<uint64>(now + self_fence_after_ms));
-    SpinLockRelease(&shared->mutex);
+                                                             : static_cast<uint64>(now + timing.self_fence_after_ms));
+    LWLockRelease(shared->lock);
     if (fence != was)
         ereport(fence ? WARNING : LOG,
                 (errmsg(fence ? "region \"%s\" fenced itself: it heard from %d of %d regions within %d ms"
                               : "region \"%s\" lifted its own fence: it hears from %d of %d regions again "
                                 "(within %d ms)",
-                        region, heard + 1, regions, self_fence_after_ms)));
+                        region, heard + 1, regions, static_cast<int>(timing.self_fence_after_ms))));
 }
 
 }  // namespace
 
-void liveness_request_shmem() { RequestAddinShmemSpace(MAXALIGN(sizeof(Shared))); }
+constexpr const char* kTrancheName = "pg_causal liveness";
+
+void liveness_request_shmem() {
+    RequestAddinShmemSpace(MAXALIGN(sizeof(Shared)));
+    RequestNamedLWLockTranche(kTrancheName, 1);
+}
 
 void liveness_startup_shmem() {
     bool found = false;
@@ -211,9 +257,9 @@ void liveness_startup_shmem() {
     shared = static_cast<Shared*>(ShmemInitStruct("pg_causal liveness", sizeof(Shared), &found));
     if (!found) {
         std::memset(shared, 0, sizeof(Shared));
-        SpinLockInit(&shared->mutex);
         pg_atomic_init_u64(&shared->open_until_ms, 0);
     }
+    shared->lock = &GetNamedLWLockTranche(kTrancheName)->lock;
     LWLockRelease(AddinShmemInitLock);
 }
 
@@ -226,43 +272,39 @@ void liveness_register_worker() {
 
 SelfFence self_fence() {
     SelfFence state = {false, 0, 0, 0};
-    if (shared == nullptr || self_fence_after_ms <= 0) return state;
+    const int64 window_ms = liveness_timing().self_fence_after_ms;
+    if (shared == nullptr || window_ms <= 0) return state;
     const int64 now = now_ms();
     if (static_cast<uint64>(now) <= pg_atomic_read_u64(&shared->open_until_ms)) return state;
-    SpinLockAcquire(&shared->mutex);
+    SharedCopy s;
+    copy_out(s);
     // A worker that stopped evaluating (it failed, or has not started) must
     // not leave the region open: fail closed.
-    const bool stale = shared->watching && now - shared->evaluated_ms > self_fence_after_ms;
-    if (shared->self_fenced || stale) {
+    const bool stale = s.watching && now - s.evaluated_ms > window_ms;
+    if (s.self_fenced || stale) {
         state.fenced = true;
-        state.regions = shared->regions;
-        for (int i = 0; i < shared->peer_count; ++i)
-            state.heard += shared->peers[i].heard_ms > 0 && now - shared->peers[i].heard_ms <= self_fence_after_ms;
-        state.since_ms = shared->self_fenced ? now - shared->fenced_since_ms : now - shared->evaluated_ms;
+        state.regions = s.regions;
+        state.heard = heard_count(s.peers, s.peer_count, now, window_ms);
+        state.since_ms = s.self_fenced ? now - s.fenced_since_ms : now - s.evaluated_ms;
     }
-    SpinLockRelease(&shared->mutex);
     return state;
 }
 
 int64_t peer_heard_ms(const char* region) {
-    int64_t heard = -1;
-    if (shared == nullptr) return heard;
-    SpinLockAcquire(&shared->mutex);
-    for (int i = 0; i < shared->peer_count; ++i)
-        if (std::strcmp(shared->peers[i].region, region) == 0) heard = shared->peers[i].heard_ms;
-    SpinLockRelease(&shared->mutex);
-    return heard;
+    if (shared == nullptr) return -1;
+    SharedCopy s;
+    copy_out(s);
+    for (int i = 0; i < s.peer_count; ++i)
+        if (std::strcmp(s.peers[i].region, region) == 0) return s.peers[i].heard_ms;
+    return -1;
 }
 
 bool some_peer_unheard(int64_t ms) {
     if (shared == nullptr) return false;
+    SharedCopy s;
+    copy_out(s);
     const int64 now = now_ms();
-    bool unheard = false;
-    SpinLockAcquire(&shared->mutex);
-    for (int i = 0; shared->watching && i < shared->peer_count; ++i)
-        unheard = unheard || shared->peers[i].heard_ms == 0 || now - shared->peers[i].heard_ms > ms;
-    SpinLockRelease(&shared->mutex);
-    return unheard;
+    return s.watching && heard_count(s.peers, s.peer_count, now, ms) < s.peer_count;
 }
 
 }  // namespace causal::pg
@@ -271,10 +313,27 @@ using namespace causal::pg;
 
 extern "C" PGDLLEXPORT void causal_liveness_worker_main(Datum);
 
+namespace {
+
+// The configuration's order, checked where it is used: at start and on
+// every reload.
+void warn_of_timing() {
+    const causal::fencing::Timing configured{heartbeat_interval_setting, relay_after_setting,
+                                             self_fence_after_setting};
+    for (const std::string& warning : cpp_guard([&] { return causal::fencing::timing_warnings(configured); }))
+        ereport(WARNING, (errmsg("%s", warning.c_str()),
+                          errhint("Keep causal.heartbeat_interval < causal.relay_after < causal.self_fence_after "
+                                  "(0 turns the last two off).")));
+}
+
+int64 last_beat = 0;
+
+}  // namespace
+
 void causal_liveness_worker_main(Datum) {
     connect_worker_to_mesh_database();
-    int64 last_beat = 0;
-    run_rounds(kNapMs, [&] { watch_once(last_beat); }, [] {});
+    warn_of_timing();
+    run_rounds(kNapMs, [] { watch_once(last_beat); }, [] {}, [] { warn_of_timing(); });
 }
 
 // What this instance hears of its peers.
@@ -282,14 +341,11 @@ CAUSAL_FUNCTION(liveness) {
     InitMaterializedSRF(fcinfo, 0);
     auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     if (shared == nullptr) return Datum(0);
-    Peer peers[kMaxPeers];
-    int count = 0;
-    SpinLockAcquire(&shared->mutex);
-    count = shared->peer_count;
-    std::memcpy(peers, shared->peers, sizeof(Peer) * count);
-    SpinLockRelease(&shared->mutex);
+    SharedCopy s;
+    copy_out(s);
+    const Peer* peers = s.peers;
     const int64 now = static_cast<int64>(causal::system_wall_ms());
-    for (int i = 0; i < count; ++i) {
+    for (int i = 0; i < s.peer_count; ++i) {
         Datum values[3];
         bool nulls[3] = {false, false, false};
         values[0] = CStringGetTextDatum(peers[i].region);

@@ -4,11 +4,19 @@
 
 #include <cstdint>
 
+#include "core/fencing.hpp"
+
 namespace causal::pg {
 
 void liveness_request_shmem();
 void liveness_startup_shmem();
 void liveness_register_worker();
+
+// causal.heartbeat_interval, causal.relay_after and causal.self_fence_after
+// as pg_causal uses them: in their order (fencing::effective_timing). The
+// liveness worker warns of a configuration out of order at start and on
+// reload.
+fencing::Timing liveness_timing();
 
 struct SelfFence {
     bool fenced;

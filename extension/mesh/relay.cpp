@@ -80,7 +80,7 @@ extern "C" {
 
 namespace causal::pg {
 
-int relay_after_ms = 2000;
+int relay_after_setting = 2000;
 
 namespace {
 
@@ -150,7 +150,7 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
     PushActiveSnapshot(GetTransactionSnapshot());
     pgstat_report_activity(STATE_RUNNING, "pg_causal relay: reading the mesh");
     const Oid type = TEXTOID, int_type = INT4OID;
-    const Datum arg = CStringGetTextDatum(region), relay_after = Int32GetDatum(relay_after_ms);
+    const Datum arg = CStringGetTextDatum(region), relay_after = Int32GetDatum(static_cast<int32>(liveness_timing().relay_after_ms));
     spi_run("SELECT 1 FROM pg_catalog.pg_extension e, causal.regions r"
             " WHERE e.extname OPERATOR(pg_catalog.=) 'pg_causal' AND r.region OPERATOR(pg_catalog.=) $1",
             SPI_OK_SELECT, {1, &type, &arg}, true);
@@ -467,6 +467,7 @@ void pull_from(const Peer& source, View& view) {
 void relay_once(MemoryContext round_memory, int64 started_ms) {
     const char* region = region_setting ? region_setting : "";
     const int64 now = now_ms();
+    const int64 relay_after_ms = liveness_timing().relay_after_ms;
     // The streams get their chance first after a start.
     if (relay_after_ms <= 0 || region[0] == '\0' || now - started_ms < relay_after_ms) return;
     // Every peer heard: nothing to read, and a peer that goes unheard later
@@ -483,7 +484,8 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
         Peer& peer = view.peers[i];
         PeerState& state = state_of(peer.region);
         const int64 heard = peer_heard_ms(peer.region);
-        peer.heard = heard > 0 && now - heard <= relay_after_ms;
+        peer.heard = fencing::heard_within(heard > 0 ? std::optional<int64_t>(now - heard) : std::nullopt,
+                                           relay_after_ms);
         if (peer.heard) state = PeerState{};
         strlcpy(state.region, peer.region, NAMEDATALEN);
         // A stream that still brings data is one that lags: a pull from a
@@ -503,12 +505,15 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
         }
         PG_CATCH();
         {
+            // As the worker's own error block (bgworker.hpp), for one source:
+            // the abort ends the SPI connection too.
+            HOLD_INTERRUPTS();
             MemoryContextSwitchTo(round_memory);
             EmitErrorReport();
             FlushErrorState();
             close_connection();
             AbortCurrentTransaction();
-            SPI_finish();
+            RESUME_INTERRUPTS();
         }
         PG_END_TRY();
     }
@@ -539,7 +544,7 @@ constexpr int64 kRelaunchMs = 5000;
 }  // namespace
 
 bool relay_supervision_due() {
-    if (relay_after_ms <= 0) return false;
+    if (liveness_timing().relay_after_ms <= 0) return false;
     if (relay_handle != nullptr) {
         pid_t pid = 0;
         if (GetBackgroundWorkerPid(relay_handle, &pid) != BGWH_STOPPED) return false;
@@ -594,5 +599,6 @@ void causal_relay_worker_main(Datum role) {
     MemoryContext round_memory =
         AllocSetContextCreate(TopMemoryContext, "pg_causal relay round", ALLOCSET_DEFAULT_SIZES);
     const int64 started_ms = now_ms();
-    run_rounds(kNapMs, [&] { relay_once(round_memory, started_ms); }, [] { close_connection(); });
+    run_rounds(
+        kNapMs, [&] { relay_once(round_memory, started_ms); }, [] { close_connection(); }, [] {});
 }

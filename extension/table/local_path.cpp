@@ -52,7 +52,7 @@ RegionState require_open_region(const char* region) {
                         errdetail("For %lld ms it has heard from %d of %d regions, itself included: fewer "
                                   "than a majority (causal.self_fence_after is %d ms).",
                                   static_cast<long long>(cut.since_ms), cut.heard + 1, cut.regions,
-                                  self_fence_after_ms),
+                                  static_cast<int>(liveness_timing().self_fence_after_ms)),
                         hint_live_region(state)));
     return state;
 }
