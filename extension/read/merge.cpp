@@ -85,6 +85,19 @@ Datum history_array(const merge::History& history, const FinalSetup& type) {
                                            TYPALIGN_DOUBLE));
 }
 
+// Once per aggregate in a query (its transition function's flinfo lives as
+// long): the five-argument form goes in the next version.
+void warn_five_arguments(FunctionCallInfo fcinfo) {
+    if (fcinfo->flinfo->fn_extra != nullptr) return;
+    fcinfo->flinfo->fn_extra = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, 1);
+    ereport(WARNING,
+            (errcode(ERRCODE_WARNING_DEPRECATED_FEATURE),
+             errmsg("causal.merge() with five arguments is deprecated, and goes in the next version of pg_causal"),
+             errdetail("It does not see a message's other copies (the copies column), so the replies to a message "
+                       "sent twice may stay undelivered; and an ORDER BY inside the call can pick the wrong form."),
+             errhint("Pass the copies too: causal.merge(msg_id, hlc, deps, crdb_region, epoch, copies).")));
+}
+
 }  // namespace
 
 }  // namespace causal::pg
@@ -97,6 +110,7 @@ CAUSAL_FUNCTION(merge_transition) {
     MergeState* state = PG_ARGISNULL(0) ? new_state(context) : state_arg(fcinfo, 0);
     // causal.merge(msg_id, hlc, deps, region, epoch [, copies])
     const bool with_copies = PG_NARGS() > 6;
+    if (!with_copies) warn_five_arguments(fcinfo);
     add_row(state->input, PG_GETARG_DATUM(1), PG_ARGISNULL(1), PG_GETARG_DATUM(2), PG_ARGISNULL(2),
             PG_GETARG_DATUM(3), PG_ARGISNULL(3), PG_GETARG_DATUM(4), PG_ARGISNULL(4), PG_GETARG_DATUM(5),
             PG_ARGISNULL(5), with_copies ? PG_GETARG_DATUM(6) : Datum(0), !with_copies || PG_ARGISNULL(6));
