@@ -19,12 +19,7 @@ GRANT SELECT ON causal.heartbeats TO PUBLIC;
 CREATE FUNCTION causal.heartbeats_register() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  -- SECURITY DEFINER, so that it runs its statements in the replication
-  -- workers too (they run none as the replication role): for its own
-  -- table's trigger alone.
-  IF TG_RELID OPERATOR(pg_catalog.<>) 'causal.heartbeats'::regclass THEN
-    RAISE EXCEPTION 'causal.heartbeats_register() is causal.heartbeats''s trigger' USING ERRCODE = '39P01';
-  END IF;
+  PERFORM causal.require_trigger_on(TG_RELID, 'causal.heartbeats_register()', 'causal.heartbeats');
   -- A late beat of a removed region brings no ghost back.
   IF causal.removed(NEW.region) THEN
     RETURN NULL;
@@ -33,10 +28,7 @@ BEGIN
     IF NEW.beat > OLD.beat THEN RETURN NEW; END IF;
     RETURN NULL;
   END IF;
-  IF causal.register_first_copy(NEW, '{region}') THEN
-    RETURN NEW;
-  END IF;
-  RETURN NULL;
+  RETURN CASE WHEN causal.register_first_copy(NEW, '{region}') THEN NEW END;
 END $$;
 CREATE TRIGGER heartbeats_register BEFORE INSERT OR UPDATE ON causal.heartbeats
     FOR EACH ROW EXECUTE FUNCTION causal.heartbeats_register();

@@ -93,15 +93,22 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                                                   WHERE r.region OPERATOR(pg_catalog.=) $1), x.epoch))
 $$;
 
+-- pg_causal's triggers on its own tables are SECURITY DEFINER, so that they
+-- run their statements in the replication workers too (which run none as
+-- the replication role): each for its own table's trigger alone.
+CREATE FUNCTION causal.require_trigger_on(relation regclass, function text, own_table regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF relation OPERATOR(pg_catalog.<>) own_table THEN
+    RAISE EXCEPTION '% is %''s trigger', function, own_table USING ERRCODE = '39P01';
+  END IF;
+END $$;
+REVOKE ALL ON FUNCTION causal.require_trigger_on(regclass, text, regclass) FROM PUBLIC;
+
 CREATE FUNCTION causal.regions_register() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  -- SECURITY DEFINER, so that it runs its statements in the replication
-  -- workers too (they run none as the replication role): for its own
-  -- table's trigger alone.
-  IF TG_RELID OPERATOR(pg_catalog.<>) 'causal.regions'::regclass THEN
-    RAISE EXCEPTION 'causal.regions_register() is causal.regions''s trigger' USING ERRCODE = '39P01';
-  END IF;
+  PERFORM causal.require_trigger_on(TG_RELID, 'causal.regions_register()', 'causal.regions');
   -- A removed region's row comes back only at a larger epoch.
   IF causal.removed(NEW.region, NEW.epoch) THEN
     RETURN NULL;
@@ -117,10 +124,7 @@ BEGIN
     END IF;
     RETURN NULL;  -- older than what is here: keep what is here
   END IF;
-  IF causal.register_first_copy(NEW, '{region}') THEN
-    RETURN NEW;
-  END IF;
-  RETURN NULL;
+  RETURN CASE WHEN causal.register_first_copy(NEW, '{region}') THEN NEW END;
 END $$;
 
 CREATE FUNCTION causal.fences_register() RETURNS trigger
@@ -129,12 +133,7 @@ DECLARE
   earlier_fence bool;
   earlier_lift bool;
 BEGIN
-  -- SECURITY DEFINER, so that it runs its statements in the replication
-  -- workers too (they run none as the replication role): for its own
-  -- table's trigger alone.
-  IF TG_RELID OPERATOR(pg_catalog.<>) 'causal.fences'::regclass THEN
-    RAISE EXCEPTION 'causal.fences_register() is causal.fences''s trigger' USING ERRCODE = '39P01';
-  END IF;
+  PERFORM causal.require_trigger_on(TG_RELID, 'causal.fences_register()', 'causal.fences');
   IF TG_OP = 'UPDATE' THEN
     -- Fenced, or lifted, from two places at once: the earlier time holds
     -- everywhere. Each field is its own register.
@@ -148,21 +147,13 @@ BEGIN
     IF NOT earlier_lift THEN NEW.lifted_at := OLD.lifted_at; END IF;
     RETURN NEW;
   END IF;
-  IF causal.register_first_copy(NEW, '{region,epoch}') THEN
-    RETURN NEW;
-  END IF;
-  RETURN NULL;
+  RETURN CASE WHEN causal.register_first_copy(NEW, '{region,epoch}') THEN NEW END;
 END $$;
 
 CREATE FUNCTION causal.removed_regions_register() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  -- SECURITY DEFINER, so that it runs its statements in the replication
-  -- workers too (they run none as the replication role): for its own
-  -- table's trigger alone.
-  IF TG_RELID OPERATOR(pg_catalog.<>) 'causal.removed_regions'::regclass THEN
-    RAISE EXCEPTION 'causal.removed_regions_register() is causal.removed_regions''s trigger' USING ERRCODE = '39P01';
-  END IF;
+  PERFORM causal.require_trigger_on(TG_RELID, 'causal.removed_regions_register()', 'causal.removed_regions');
   IF TG_OP = 'UPDATE' THEN
     -- the larger epoch, and for one epoch the earlier removal
     IF NEW.epoch > OLD.epoch
@@ -171,10 +162,7 @@ BEGIN
     END IF;
     RETURN NULL;
   END IF;
-  IF causal.register_first_copy(NEW, '{region}') THEN
-    RETURN NEW;
-  END IF;
-  RETURN NULL;
+  RETURN CASE WHEN causal.register_first_copy(NEW, '{region}') THEN NEW END;
 END $$;
 
 -- Where the removal lands, by any path, the region goes: its row, its
@@ -184,9 +172,7 @@ END $$;
 CREATE FUNCTION causal.region_removed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  IF TG_RELID OPERATOR(pg_catalog.<>) 'causal.removed_regions'::regclass THEN
-    RAISE EXCEPTION 'causal.region_removed() is causal.removed_regions''s trigger' USING ERRCODE = '39P01';
-  END IF;
+  PERFORM causal.require_trigger_on(TG_RELID, 'causal.region_removed()', 'causal.removed_regions');
   DELETE FROM causal.regions r WHERE r.region OPERATOR(pg_catalog.=) NEW.region AND r.epoch <= NEW.epoch;
   -- A region that joined again above that epoch keeps its beat: a peer
   -- that lacks its row would skip every later beat, an UPDATE.

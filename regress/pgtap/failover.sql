@@ -5,7 +5,7 @@
 BEGIN;
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(44);
+SELECT plan(45);
 
 -- Heartbeats: a max register, so relayed copies end their loops.
 INSERT INTO causal.heartbeats VALUES ('tap-a', 5);
@@ -141,6 +141,13 @@ SELECT is((SELECT epoch FROM causal.register_region('tap-far', 43)),
           'a region of a removed name registers again above its removed epoch');
 INSERT INTO causal.heartbeats (region, beat) VALUES ('tap-far', 2);
 SELECT is((SELECT beat FROM causal.heartbeats WHERE region = 'tap-far'), 2::bigint, '... and its heartbeats count again');
+-- The registers' triggers run with pg_causal's rights: each on its own table alone.
+CREATE TABLE tap_failover_not_regions (region text, epoch bigint);
+CREATE TRIGGER borrowed BEFORE INSERT ON tap_failover_not_regions
+    FOR EACH ROW EXECUTE FUNCTION causal.regions_register();
+SELECT throws_ok($$INSERT INTO tap_failover_not_regions VALUES ('x', 0)$$, '39P01',
+                 'causal.regions_register() is causal.regions''s trigger',
+                 'a register''s trigger function on another table refuses to run: 39P01');
 SELECT ok(NOT has_table_privilege('tap_failover_nobody', 'causal.removed_regions', 'INSERT')
           AND NOT has_function_privilege('tap_failover_nobody', 'causal.register_first_copy(anyelement, text[])', 'EXECUTE'),
           'a plain role cannot remove a region by a row, nor call the registers'' helper');
