@@ -92,6 +92,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                     AND x.epoch >= coalesce($2, (SELECT r.epoch FROM causal.regions r
                                                   WHERE r.region OPERATOR(pg_catalog.=) $1), x.epoch))
 $$;
+REVOKE ALL ON FUNCTION causal.removed(text, bigint) FROM PUBLIC;
 
 -- pg_causal's triggers on its own tables are SECURITY DEFINER, so that they
 -- run their statements in the replication workers too (which run none as
