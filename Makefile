@@ -6,7 +6,7 @@ EXTVERSION  = 0.4.0
 MODULE_big  = pg_causal
 
 CORE_SRCS      = $(wildcard src/core/*.cpp)
-EXTENSION_SRCS = $(wildcard extension/*/*.cpp)
+EXTENSION_SRCS = $(wildcard extension/*.cpp extension/*/*.cpp)
 OBJS = $(CORE_SRCS:.cpp=.o) $(EXTENSION_SRCS:.cpp=.o)
 
 # One file per topic in sql/, concatenated in this order into the install script.

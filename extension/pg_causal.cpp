@@ -1,4 +1,5 @@
-// Module entry: settings, and the shared-memory clock when preloaded.
+// The module's entry (_PG_init): every subsystem's settings, shared memory,
+// workers and hooks wired in one place, above them all.
 #include "hlc/clock.hpp"
 #include "mesh/link_errors.hpp"
 #include "table/listeners.hpp"
