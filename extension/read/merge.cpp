@@ -95,7 +95,8 @@ void warn_five_arguments(FunctionCallInfo fcinfo) {
              errmsg("causal.merge() with five arguments is deprecated, and goes in the next version of pg_causal"),
              errdetail("It does not see a message's other copies (the copies column), so the replies to a message "
                        "sent twice may stay undelivered; and an ORDER BY inside the call can pick the wrong form."),
-             errhint("Pass the copies too: causal.merge(msg_id, hlc, deps, crdb_region, epoch, copies).")));
+             errhint("Pass the copies too: causal.merge(msg_id, hlc, deps, crdb_region, epoch, copies), or NULL for "
+                     "rows that have no other copies.")));
 }
 
 }  // namespace

@@ -151,7 +151,7 @@ diag "at the kill eu-west held $(count_in eu-west "body LIKE 'just before the ki
 wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = $N FROM chat.messages WHERE body LIKE 'just before the kill %'" 10
 ok $? "what us-east wrote just before it was killed reaches eu-west from ap-south ($(since "$killed_at") s after the kill)"
 
-total=$((1 + 40 + 5 * N + 1 + 1))
+total=$((1 + 40 + 2 + 5 * N + 1 + 1))  # ... 40 steady, their 2 markers, ...
 for r in eu-west ap-south; do
   is "$(mesh_sql "$r" -At -c "SELECT count(*) || ' ' || count(DISTINCT msg_id) FROM chat.messages")" "$total $total" \
     "$r holds each of the $total messages exactly once"

@@ -83,7 +83,7 @@ SELECT set_eq($$SELECT a.amopstrategy::int FROM pg_amop a JOIN pg_opclass c ON c
               ARRAY[1, 2, 3, 4, 5], 'the btree class of causal.hlc has all five strategies');
 SELECT set_eq($$SELECT p.amprocnum::int FROM pg_amproc p JOIN pg_opclass c ON c.opcfamily = p.amprocfamily
                  WHERE c.opcname = 'hlc_ops' AND c.opcmethod = (SELECT oid FROM pg_am WHERE amname = 'btree')$$,
-              ARRAY[1, 2], '... its comparison and its sort support');
+              ARRAY[1, 2, 4], '... its comparison, its sort support, and equalimage (deduplication)');
 
 -- Aggregates and casts
 SELECT is_empty($$SELECT a.aggfnoid::regprocedure FROM pg_aggregate a JOIN our_functions p ON p.oid = a.aggfnoid

@@ -46,7 +46,8 @@ ok "$(grep -q 'causal.self_fence_after (2000 ms) is not above' "$log"; [ $? = 1 
 pid=$(worker_pid)
 sql -c "CREATE FUNCTION public.refuse_beat() RETURNS trigger LANGUAGE plpgsql AS
           \$\$ BEGIN RAISE EXCEPTION 'no beat today'; END \$\$" \
-    -c "CREATE TRIGGER refuse_beat BEFORE INSERT ON causal.heartbeats FOR EACH ROW EXECUTE FUNCTION public.refuse_beat()" \
+    -c "CREATE TRIGGER refuse_beat BEFORE INSERT OR UPDATE ON causal.heartbeats
+          FOR EACH ROW EXECUTE FUNCTION public.refuse_beat()" \
     >/dev/null
 for _ in $(seq 1 150); do
   [ "$(grep -c "\[$pid\] ERROR:  no beat today" "$log")" -ge 4 ] && break
