@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's quick start ("Using it"), verbatim, on a fresh instance: its
+# The README's quick start, verbatim, on a fresh instance: its
 # postgresql.conf lines, then each SQL block in a session of its own (the
 # default search_path), as a reader would paste them into psql.
 set -u
@@ -7,7 +7,9 @@ cd "$(dirname "$0")/../../.."
 source regress/lib/cluster.sh
 source regress/lib/tap.sh
 trap 'instance_stop quickstart >/dev/null 2>&1' EXIT
-section=$(sed -n '/^## Using it$/,/^## Reference$/p' README.md)
+# From "## Quick start" to the next heading of its level.
+section=$(awk '/^## / { inside = ($0 == "## Quick start") } inside' README.md)
+[ -n "$section" ] || bail "the README has no quick start"
 block() {  # block LANG N: the Nth fenced block of that language in the section
   awk -v lang="$1" -v want="$2" '
     $0 == "```" lang { n++; inside = (n == want); next }
@@ -52,5 +54,5 @@ ok $? "the third block runs in a new session, causal off its search_path${out:+:
 is "$(grep -E "^(ana|ben)\|" <<<"$out" | cut -d'|' -f1 | tr '\n' ' ')" "ana ben ana ben " \
    "... and reads the conversation in order, twice: its history, and on from a cursor"
 ok "$(grep -qE '^[0-9]+\.[0-9]{5}@[0-9]+$' <<<"$out"; echo $?)" "... and shows the cursor"
-is "$(sed -n '/^## Using it$/,/^## Reference$/p' README.md | grep -c '^```sql$')" 3 \
+is "$(grep -c '^```sql$' <<<"$section")" 3 \
    "the quick start has the three SQL blocks this test runs"
