@@ -11,7 +11,7 @@
 
 namespace causalctl {
 
-// Documented in `causalctl --help` and the README.
+// Documented in `causalctl --help` and docs/operations.md.
 enum Exit : int {
     kOk = 0,           // done; converged; every link streaming
     kAttention = 1,    // verify: regions differ; status: a warning; init: links wait for tables

@@ -20,8 +20,8 @@
 // Refused: DROP COLUMN and RENAME. Rows a region wrote before the change
 // still carry the old column when they reach a region that already changed,
 // and replication matches columns by name: that link would stop for good.
-// Their order is the README's (stop writing the column, let every link
-// drain, then change every region).
+// Their order is docs/operations.md's (stop writing the column, let every
+// link drain, then change every region).
 
 #include <algorithm>
 #include <memory>
@@ -78,7 +78,7 @@ int ddl(const Mesh& mesh, const Options& options, std::ostream& out, std::ostrea
                     "refused: a dropped or renamed column cannot be ordered across regions (rows written before the "
                     "change still carry the old column, and would stop the link of every region that changed first). "
                     "Stop writing the column, wait until causalctl status shows no lag, then run the statement in "
-                    "every region (README, Schema changes).\nNothing was changed.",
+                    "every region (docs/operations.md, Schema changes).\nNothing was changed.",
                     {}, all);
     static const std::regex concurrently("\\bconcurrently\\b", std::regex::icase);
     std::vector<std::string> changed;

@@ -121,8 +121,8 @@ row written after the change in one region waits, in every other, for the
 change there. If it fails anywhere, no region changes. Name tables by their
 schema (causalctl pins search_path to pg_catalog). CREATE INDEX
 CONCURRENTLY runs region by region. Refuses DROP COLUMN and RENAME: rows
-written before them would stop the links (README, Schema changes). Every
-region must be reachable.
+written before them would stop the links (docs/operations.md, Schema
+changes). Every region must be reachable.
 )"},
 };
 
