@@ -94,7 +94,7 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::o
             return refuse(options, out, err, "failover",
                           "causal.regions has " + std::to_string(registered) + " regions, the configuration " +
                               std::to_string(mesh.regions().size()) + ": give every region of the mesh");
-        const size_t needed = mesh.majority();
+        const size_t needed = majority(mesh.regions().size());
         if (voters.size() < needed)
             return refuse(options, out, err, "failover",
                           "fencing " + target + " needs " + std::to_string(needed) + " of the " +
@@ -110,7 +110,8 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::o
         }
         // A region that, with the peers still hearing it, makes a majority is
         // alive and connected: fencing it is a choice. --wait gives it the
-        // time to count as dead.
+        // time to count as dead: cut off from the majority, by the rule a
+        // region fences itself by.
         if (!options.force) {
             const auto dead_by = Clock::now() + std::chrono::duration<double>(options.wait_s.value_or(0));
             for (;;) {
@@ -120,7 +121,7 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::o
                     if (!ago.empty() && std::stod(ago) < options.dead_after_s * 1000)
                         hearing.push_back(v->region->name + " (" + ago + " ms ago)");
                 }
-                if (hearing.size() + 1 < needed) break;
+                if (cut_off(mesh.regions().size(), hearing.size())) break;
                 if (Clock::now() >= dead_by)
                     return refuse(options, out, err, "failover",
                                   target + " is alive: " + join(hearing) + " heard from it within " +
@@ -200,7 +201,7 @@ int rejoin(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
         else survivors.push_back(&r);
     }
     if (region == nullptr) return refuse(options, out, err, "rejoin", target + " cannot be reached");
-    if (survivors.size() + 1 < mesh.majority())
+    if (everyone.size() < majority(mesh.regions().size()))
         return refuse(options, out, err, "rejoin",
                       "a majority must be reachable to lift a fence; unreachable: " + join(down));
     const double timeout = options.wait_s.value_or(60);
