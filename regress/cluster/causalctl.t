@@ -54,6 +54,21 @@ run out "$causalctl" status
 is "$rc" 2 "no regions at all (no --region, --config or \$CAUSALCTL_CONFIG): exit 2"
 run out "$causalctl" init --region a='host=127.0.0.1 port=25299'
 is "$rc" 2 "init with a single region: exit 2"
+# A number option is all number, in range, or refused before any region is
+# reached (std::stoi took "5x" for 5; 0 made libpq wait forever).
+for bad in "--connect-timeout 5x" "--connect-timeout 0" "--wait nan" "--wait -1" "--dead-after 1.5s" \
+           "--max-slot-wal-mb 99999999999999999"; do
+  # shellcheck disable=SC2086
+  run out "$causalctl" status $bad --region a="host=127.0.0.1 port=25299 user=postgres"
+  is "$rc" 2 "status $bad: refused as a usage error, exit 2"
+done
+ok "$([[ $out == *'--max-slot-wal-mb: "99999999999999999" is out of range'* ]]; echo $?)" \
+   "... saying which option, what it was and that it is out of range"
+[[ $out == *'--max-slot-wal-mb'* ]] || diag "$out"
+printf 'region = a=host=127.0.0.1 port=25299 user=postgres\nwait = 2x\n' >"$work/bad-number.conf"
+run out "$causalctl" verify --config "$work/bad-number.conf"
+is "$rc" 2 "a malformed number in the configuration file: exit 2"
+ok "$(contains "$out" '"2x" is not a number')" "... saying what it was"
 
 # --- init on plain instances ------------------------------------------------
 # Instances as an operator gets them: pg_causal preloaded for the mesh's

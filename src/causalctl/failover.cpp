@@ -89,7 +89,7 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::o
         // a partial list of regions must not lower it.
         size_t registered = 0;
         if (!voters.empty())
-            registered = std::stoul(voters.front()->db->value("SELECT count(*) FROM causal.regions"));
+            registered = voters.front()->db->exec("SELECT count(*) FROM causal.regions").integer(0, 0);
         if (!voters.empty() && registered != mesh.regions().size())
             return refuse(options, out, err, "failover",
                           "causal.regions has " + std::to_string(registered) + " regions, the configuration " +
@@ -118,7 +118,7 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::o
                 std::vector<std::string> hearing;
                 for (auto* v : voters) {
                     std::string ago = v->db->value("SELECT heard_ms_ago FROM causal.liveness() WHERE region = $1", {target});
-                    if (!ago.empty() && std::stod(ago) < options.dead_after_s * 1000)
+                    if (!ago.empty() && number_from(v->region->name, ago, "heard_ms_ago") < options.dead_after_s * 1000)
                         hearing.push_back(v->region->name + " (" + ago + " ms ago)");
                 }
                 if (cut_off(mesh.regions().size(), hearing.size())) break;

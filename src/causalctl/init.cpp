@@ -65,7 +65,7 @@ std::vector<std::string> check_server(RegionSetup& r) {
     if (db.value("SELECT rolsuper::text FROM pg_roles WHERE rolname = current_user") != "true")
         problem("causalctl init needs a superuser (ALTER SYSTEM, subscriptions)");
     const std::string node_id = db.value("SELECT current_setting('causal.node_id', true)");
-    r.node_id = node_id.empty() ? -1 : std::stoi(node_id);
+    r.node_id = node_id.empty() ? -1 : static_cast<int>(integer_from(r.region->name, node_id, "causal.node_id", -1, 65535));
     std::string configured = db.value("SELECT current_setting('causal.region', true)");
     if (!configured.empty() && configured != r.region->name)
         problem("its causal.region is '" + configured + "'; a region keeps its name");

@@ -3,6 +3,8 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "core/numbers.hpp"
+
 namespace causalctl {
 
 namespace {
@@ -27,6 +29,23 @@ bool names_user(const std::string& dsn) {
 }
 
 }  // namespace
+
+long long integer_from(const std::string& region, const std::string& text, const std::string& what, long long min,
+                       long long max) {
+    try {
+        return causal::parse_integer(text, min, max);
+    } catch (const causal::Error& e) {
+        throw DbError(region, what + ": " + e.what());
+    }
+}
+
+double number_from(const std::string& region, const std::string& text, const std::string& what) {
+    try {
+        return causal::parse_decimal(text);
+    } catch (const causal::Error& e) {
+        throw DbError(region, what + ": " + e.what());
+    }
+}
 
 Connection::Connection(std::string region, const std::string& dsn, int timeout_s)
     : region_(std::move(region)), conn_(nullptr, PQfinish) {
@@ -62,7 +81,7 @@ Result Connection::exec(const std::string& sql, const std::vector<std::optional<
     for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
     PGresult* raw = PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr,
                                  values.data(), nullptr, nullptr, 0);
-    Result result(raw);
+    Result result(raw, region_);
     const ExecStatusType status = PQresultStatus(raw);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
         const char* sqlstate = raw ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;

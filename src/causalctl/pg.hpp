@@ -5,6 +5,7 @@
 
 #include <libpq-fe.h>
 
+#include <limits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -26,9 +27,17 @@ private:
     std::string sqlstate_;
 };
 
+// A number a region sent, read strictly (core/numbers.hpp): text that is not
+// all the number, or out of range, is a DbError of that region naming
+// `what`, never a number made of its first digits.
+long long integer_from(const std::string& region, const std::string& text, const std::string& what,
+                       long long min = std::numeric_limits<long long>::min(),
+                       long long max = std::numeric_limits<long long>::max());
+double number_from(const std::string& region, const std::string& text, const std::string& what);
+
 class Result {
 public:
-    explicit Result(PGresult* result) : result_(result, PQclear) {}
+    Result(PGresult* result, std::string region) : result_(result, PQclear), region_(std::move(region)) {}
     int rows() const { return PQntuples(result_.get()); }
     bool is_null(int row, int column) const { return PQgetisnull(result_.get(), row, column); }
     std::string text(int row, int column) const { return PQgetvalue(result_.get(), row, column); }
@@ -36,12 +45,14 @@ public:
         if (is_null(row, column)) return std::nullopt;
         return text(row, column);
     }
-    long long integer(int row, int column) const { return std::stoll(text(row, column)); }
-    double number(int row, int column) const { return std::stod(text(row, column)); }
+    long long integer(int row, int column) const { return integer_from(region_, text(row, column), name(column)); }
+    double number(int row, int column) const { return number_from(region_, text(row, column), name(column)); }
     bool boolean(int row, int column) const { return text(row, column) == "t"; }
 
 private:
+    std::string name(int column) const { return "column " + std::string(PQfname(result_.get(), column)); }
     std::unique_ptr<PGresult, void (*)(PGresult*)> result_;
+    std::string region_;
 };
 
 class Connection {

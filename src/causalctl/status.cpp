@@ -161,7 +161,7 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
                 r.node_id = maybe_integer(own, 0, 2);
             }
             const double sent = now_ms();
-            const double remote = std::stod(db.value("SELECT extract(epoch FROM clock_timestamp()) * 1000"));
+            const double remote = db.exec("SELECT extract(epoch FROM clock_timestamp()) * 1000").number(0, 0);
             r.clock_offset_ms = remote - (sent + now_ms()) / 2;
 
             Result s = db.exec(
