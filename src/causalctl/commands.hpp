@@ -14,7 +14,8 @@ namespace causalctl {
 // Documented in `causalctl --help` and the README.
 enum Exit : int {
     kOk = 0,           // done; converged; every link streaming
-    kAttention = 1,    // verify: regions differ; status: a warning; init: links wait for tables
+    kAttention = 1,    // verify: regions differ; status: a warning; init: links wait for tables;
+                       // rejoin: not active everywhere yet; reseed: links new, not rejoined yet
     kUsage = 2,        // bad command line or configuration
     kUnreachable = 3,  // a region could not be reached or a statement failed
     kRefused = 4,      // the command would be unsafe and changed nothing

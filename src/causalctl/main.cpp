@@ -115,7 +115,10 @@ backup or a dump (which brings its source's subscriptions). Drops every
 link to and from it, makes them anew (causalctl init), each copying every
 row its publisher holds (the apply path keeps one of each message), waits
 for the copies (--wait, default 120 s), then rejoins it. Every region must
-be reachable. Needs a superuser.
+be reachable. Needs a superuser. Exit 1 when the copies do not finish in
+time or rejoin refuses: the links are new, the fence stays; causalctl
+rejoin REGION once they have caught up. With --json, one document: what
+it dropped, and init's and rejoin's documents as "init" and "rejoin".
 )"},
     {"ddl", "one schema change in every region",
      "causalctl ddl STATEMENT", R"(
@@ -155,7 +158,9 @@ others, no unit.
 exit codes
   0  done; converged; every link streaming
   1  verify: the regions differ; status: a warning; init: some links wait
-     for tables a region lacks (create them there, run init again)
+     for tables a region lacks (create them there, run init again);
+     rejoin: not every region sees it active yet; reseed: its links are
+     new, but it has not rejoined yet
   2  bad command line or configuration
   3  a region could not be reached, or a statement failed there (also:
      causalctl stopped on an error it did not expect; the message says it)
