@@ -195,6 +195,15 @@ is "$status_rc" 0 "status after the heal: exit 0, every link streaming"
 run out causalctl_mesh status --max-slot-wal-mb 0
 is "$rc" 1 "status --max-slot-wal-mb 0: exit 1"
 ok "$(grep -q 'slot causal_[a-z_]* holds .* of WAL' <<<"$out"; echo $?)" "... with a warning that a slot holds WAL"
+# status knows the mesh's slots by the links' names (causal::link_name over
+# the regions given and registered), not by a prefix: someone else's slot
+# named causal_... is none of its business.
+mesh_sql us-east -c "SELECT pg_create_logical_replication_slot('causal_archive', 'pgoutput')" >/dev/null
+run out causalctl_mesh status
+is "$rc" 0 "status with another tool's slot causal_archive in us-east: exit 0"
+ok "$([[ $out != *causal_archive* ]]; echo $?)" "... and it does not call it a link's"
+[ "$rc" = 0 ] || diag "$out"
+mesh_sql us-east -c "SELECT pg_drop_replication_slot('causal_archive')" >/dev/null
 
 # The configuration file: --config, $CAUSALCTL_CONFIG, and --config first.
 run out env -u CAUSALCTL_CONFIG "$causalctl" status --config "$config"

@@ -56,8 +56,10 @@ share a node id. Needs a superuser (ALTER SYSTEM, CREATE SUBSCRIPTION).
 Each region's node id, epoch, state and clock offset; each link's state
 (streaming, starting, down, lost, missing), lag in bytes and ms, last
 message, the WAL its slot holds, the apply worker's error counts and its
-last error with what to do about it; slots and subscriptions of pg_causal
-that belong to no region given. Exit 1 on any warning.
+last error with what to do about it; the slots and subscriptions of links
+to a region that is registered but not given (known by the names init
+gives links), and subscriptions to the mesh's publications under another
+name. Exit 1 on any warning.
   --max-slot-wal-mb N   warn when a slot holds more WAL (default 1024)
 )"},
     {"verify", "whether every region holds the same history",

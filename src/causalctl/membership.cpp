@@ -116,11 +116,7 @@ int reseed(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
         // region brought from its source, and every slot of pg_causal's in it.
         // A restored region's subscriptions are its source's links (named
         // causal_<from>_to_<source>): those of any region of the mesh go.
-        std::string names = "{";
-        for (const auto& from : mesh.regions())
-            for (const auto& to : mesh.regions())
-                if (from.name != to.name) names += (names.size() > 1 ? "," : "") + link_name(from.name, to.name);
-        names += "}";
+        const std::string names = text_array(link_names(mesh.names()));
         std::vector<std::string> gone;  // "subscription NAME in REGION", "slot NAME in REGION"
         Result subscriptions = region->db->exec("SELECT quote_ident(subname) FROM pg_subscription WHERE subname = ANY ($1::text[])"
                                                 " AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
@@ -163,10 +159,12 @@ int reseed(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
     // The copies done (every table of every link ready), then rejoin waits
     // for the streams to catch up and lifts the fence.
     const int copied = op.run([&]() -> int {
+        const std::string links = text_array(link_names(mesh.names()));
         const auto deadline = Clock::now() + std::chrono::duration<double>(options.wait_s.value_or(120));
         for (auto* r : everyone) {
             while (r->db->value("SELECT count(*) FROM pg_subscription_rel sr JOIN pg_subscription s ON s.oid = sr.srsubid"
-                                " WHERE s.subname LIKE 'causal\\_%' AND sr.srsubstate <> 'r'") != "0") {
+                                " WHERE s.subname = ANY ($1::text[]) AND sr.srsubstate <> 'r'",
+                                {links}) != "0") {
                 // Not a refusal: the links are made anew already.
                 if (Clock::now() >= deadline)
                     return op.error("the copies into " + r->region->name + " have not finished within " +

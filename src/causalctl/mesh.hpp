@@ -24,6 +24,7 @@ public:
     Mesh(const std::vector<std::string>& region_specs, const std::vector<std::string>& link_specs);
 
     const std::vector<Region>& regions() const { return regions_; }
+    std::vector<std::string> names() const;
     const Region* find(const std::string& name) const;
     // The DSN `to` subscribes to `from` with: the link's, or `from`'s own.
     std::string link_dsn(const std::string& from, const std::string& to) const;
@@ -38,6 +39,10 @@ using causal::link_name;
 using causal::object_name;
 using causal::fencing::cut_off;
 using causal::fencing::majority;
+
+// The names of every link between `regions`, both ways: causal::link_name,
+// which the slots and subscriptions of the mesh are matched by, exactly.
+std::vector<std::string> link_names(const std::vector<std::string>& regions);
 
 // What every link subscribes to, as pg_subscription.subpublications lists
 // them: pg_causal's own tables, each region's own messages, and the first

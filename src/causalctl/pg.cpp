@@ -98,6 +98,19 @@ std::string Connection::value(const std::string& sql, const std::vector<std::opt
     return result.text(0, 0);
 }
 
+std::string text_array(const std::vector<std::string>& items) {
+    std::string out = "{";
+    for (size_t i = 0; i < items.size(); ++i) {
+        out += i ? ",\"" : "\"";
+        for (char c : items[i]) {
+            if (c == '"' || c == '\\') out += '\\';
+            out += c;
+        }
+        out += '"';
+    }
+    return out + "}";
+}
+
 std::string quote_literal(const std::string& value) {
     std::string out = "'";
     for (char c : value) {

@@ -70,6 +70,10 @@ private:
     std::unique_ptr<PGconn, void (*)(PGconn*)> conn_;
 };
 
+// A text[] parameter's text: every item double-quoted, so that any name is
+// one element (compare with `= ANY ($1::text[])`).
+std::string text_array(const std::vector<std::string>& items);
+
 // Quotes a literal for a statement sent elsewhere (a DSN inside CREATE
 // SUBSCRIPTION cannot be a parameter).
 std::string quote_literal(const std::string& value);
