@@ -65,7 +65,7 @@ CAUSALCTL_SRCS = $(wildcard src/causalctl/*.cpp)
 # causalctl applies rules of src/core (the majority, the links' names)
 # rather than restating them: -Isrc, "core/fencing.hpp"; CAUSALCTL_CORE are
 # the core's sources those rules need beyond their headers.
-CAUSALCTL_CORE =
+CAUSALCTL_CORE = src/core/schema_change.cpp
 build/causal-wan: $(WAN_SRCS) $(wildcard src/wan/*.hpp)
 	@mkdir -p build
 	$(CXX) $(TOOL_CXXFLAGS) -o $@ $(WAN_SRCS) -lboost_program_options

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "mesh.hpp"
+#include "pg.hpp"
 
 namespace causalctl {
 
@@ -23,7 +24,7 @@ enum Exit : int {
 
 struct Options {
     bool json = false;
-    int connect_timeout_s = 5;
+    SessionLimits session;  // --connect-timeout, --lock-timeout, --idle-timeout
     std::optional<std::string> conversation;  // verify
     // How long to wait, when given: verify retries until converged (default:
     // look once), failover waits for the region to count as dead (default:

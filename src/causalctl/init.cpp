@@ -219,7 +219,7 @@ int init(const Mesh& mesh, const Options& options, std::ostream& out, std::ostre
         std::vector<std::string> problems, unreachable;
         for (const Region& region : mesh.regions()) {
             try {
-                setups.push_back(RegionSetup{&region, std::make_unique<Connection>(region.name, region.dsn, options.connect_timeout_s), -1, {}, {}});
+                setups.push_back(RegionSetup{&region, std::make_unique<Connection>(region.name, region.dsn, options.session), -1, {}, {}});
             } catch (const DbError& error) {
                 problems.push_back(error.what());
                 unreachable.push_back(json::string(region.name));

@@ -126,13 +126,29 @@ it dropped, and init's and rejoin's documents as "init" and "rejoin".
      "causalctl ddl STATEMENT", R"(
 Runs one statement (ALTER TABLE ..., CREATE INDEX ...) in every region, in
 the order that keeps the links flowing: in a transaction in each region
-first (each holds the table's lock), then committed region by region, so a
-row written after the change in one region waits, in every other, for the
-change there. If it fails anywhere, no region changes. Name tables by their
-schema (causalctl pins search_path to pg_catalog). CREATE INDEX
-CONCURRENTLY runs region by region. Refuses DROP COLUMN and RENAME: rows
-written before them would stop the links (README, Schema changes). Every
-region must be reachable.
+first, in every region at once (each holds the table's lock), then
+committed region by region, so a row written after the change in one
+region waits, in every other, for the change there. If it fails anywhere,
+no region changes. Name tables by their schema (causalctl pins search_path
+to pg_catalog). CREATE INDEX CONCURRENTLY (and DROP, REINDEX) runs region
+by region. Every region must be reachable.
+Refuses, judging by the catalog inside the open transactions, before and
+after the statement, whatever its text: a replicated table (a message
+table, or one of the mesh's publications) dropped, renamed or moved, a
+column of one dropped or renamed, a type changed to one the old values
+may not fit (kept: a type the old one casts to implicitly, a wider
+modifier), pg_causal's columns or the conversation column changed, a
+message table taken out of its shape or made an ordinary table. Rows
+written before such a change would stop the links (README, Schema
+changes); every region rolls back, and it says what and where.
+  --lock-timeout S      how long each region waits for the table's lock
+                        (default 10)
+  --idle-timeout S      how long a region keeps the transaction while
+                        causalctl says nothing (default 60): the longest a
+                        killed or frozen causalctl's locks outlive it. Keep
+                        it above the time the statement takes in the
+                        slowest region (else that change fails, changing
+                        nothing)
 )"},
 };
 
@@ -150,6 +166,13 @@ regions
 options of every command
   --json                one JSON document on stdout instead of text
   --connect-timeout S   seconds to reach a region (default 5, at least 1)
+  --lock-timeout S      seconds a statement waits for a lock before it fails
+                        (default 10): causalctl's waiting request would queue
+                        every later one on the table behind it
+  --idle-timeout S      seconds a region keeps a transaction of causalctl's
+                        open while causalctl sends nothing (default 60;
+                        idle_in_transaction_session_timeout): a causalctl
+                        killed, frozen or cut off mid-ddl holds no lock longer
   -h, --help            this text; with a command, that command's
 
 Results go to stdout, errors and refusals to stderr (with --json, both are
@@ -253,6 +276,9 @@ int main(int argc, char** argv) {
         ("config", po::value<std::string>(), "a file of region = and link = lines")
         ("json", po::bool_switch(), "one JSON document on stdout")
         ("connect-timeout", po::value<std::string>()->default_value("5"), "seconds to reach a region")
+        ("lock-timeout", po::value<std::string>()->default_value("10"), "seconds a statement waits for a lock")
+        ("idle-timeout", po::value<std::string>()->default_value("60"),
+         "seconds a region keeps causalctl's open transaction while it says nothing")
         ("conversation", po::value<std::string>(), "verify: only this conversation")
         ("wait", po::value<std::string>(), "verify, failover, rejoin: seconds to wait")
         ("max-slot-wal-mb", po::value<std::string>()->default_value("1024"), "status: warn above this")
@@ -298,7 +324,9 @@ int main(int argc, char** argv) {
         if (vm.count("link")) link_specs = vm["link"].as<std::vector<std::string>>();
         settings.json = vm["json"].as<bool>();
         // libpq waits forever for a connect_timeout of 0.
-        settings.connect_timeout_s = static_cast<int>(integer_option(vm, "connect-timeout", 1, kMaxSeconds));
+        settings.session.connect_timeout_s = static_cast<int>(integer_option(vm, "connect-timeout", 1, kMaxSeconds));
+        settings.session.lock_timeout_s = seconds_option(vm, "lock-timeout", 0.001);
+        settings.session.idle_in_transaction_s = seconds_option(vm, "idle-timeout", 0.001);
         if (vm.count("conversation")) settings.conversation = vm["conversation"].as<std::string>();
         if (vm.count("wait")) settings.wait_s = seconds_option(vm, "wait", 0);
         // Compared in bytes: MB * 2^20 must fit.

@@ -48,6 +48,7 @@ public:
     long long integer(int row, int column) const { return integer_from(region_, text(row, column), name(column)); }
     double number(int row, int column) const { return number_from(region_, text(row, column), name(column)); }
     bool boolean(int row, int column) const { return text(row, column) == "t"; }
+    const std::string& region() const { return region_; }
 
 private:
     std::string name(int column) const { return "column " + std::string(PQfname(result_.get(), column)); }
@@ -55,15 +56,37 @@ private:
     std::string region_;
 };
 
+// What every session of causalctl's is held to, besides the statement
+// timeout: how long it tries to reach a region, how long a statement waits
+// for a lock (a waiting ACCESS EXCLUSIVE request queues every later one on
+// the table behind it), and how long the server keeps a transaction open
+// while causalctl says nothing (a causalctl killed, frozen or cut off must
+// not hold its locks: the server ends the session, which rolls back).
+struct SessionLimits {
+    int connect_timeout_s = 5;
+    double lock_timeout_s = 10;
+    double idle_in_transaction_s = 60;
+};
+
+using Params = std::vector<std::optional<std::string>>;
+
 class Connection {
 public:
-    // Throws DbError when the region cannot be reached within `timeout_s`.
-    Connection(std::string region, const std::string& dsn, int timeout_s = 5);
+    // Throws DbError when the region cannot be reached within the limit.
+    Connection(std::string region, const std::string& dsn, const SessionLimits& limits);
     const std::string& region() const { return region_; }
 
     // One statement, parameters as text (nullopt is NULL). Throws DbError.
-    Result exec(const std::string& sql, const std::vector<std::optional<std::string>>& params = {});
-    std::string value(const std::string& sql, const std::vector<std::optional<std::string>>& params = {});
+    Result exec(const std::string& sql, const Params& params = {});
+    std::string value(const std::string& sql, const Params& params = {});
+
+    // The same in two steps, so that several regions work at once: send()
+    // returns once the statement is on its way, receive() waits for its
+    // result. Throws DbError (receive() once the server is done with it).
+    void send(const std::string& sql, const Params& params = {});
+    Result receive();
+    // Whether a transaction is open (or failed) in this session.
+    bool in_transaction() const;
 
 private:
     std::string region_;

@@ -30,7 +30,7 @@ std::optional<int> Operation::begin(Reach need, const std::string& purpose, bool
     for (const Region& region : mesh_.regions()) {
         try {
             reached_.push_back(
-                {&region, std::make_unique<Connection>(region.name, region.dsn, options().connect_timeout_s)});
+                {&region, std::make_unique<Connection>(region.name, region.dsn, options().session)});
         } catch (const DbError&) {
             down.push_back(region.name);
             if (region.name != name) others_down.push_back(region.name);

@@ -153,7 +153,7 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
         RegionStatus r;
         r.name = region.name;
         try {
-            Connection db(region.name, region.dsn, options.connect_timeout_s);
+            Connection db(region.name, region.dsn, options.session);
             Result own = db.exec("SELECT epoch, state, node_id FROM causal.regions WHERE region = $1", {region.name});
             if (own.rows() > 0) {
                 r.epoch = own.integer(0, 0);
