@@ -63,13 +63,17 @@ $(UPDATE_SCRIPTS): $(EXTENSION)--%--$(EXTVERSION).sql: tools/gen-update $(SQL_TO
 TOOL_CXXFLAGS = -std=c++17 -O2 -g -Wall -Wextra -pthread
 WAN_SRCS = $(wildcard src/wan/*.cpp)
 CAUSALCTL_SRCS = $(wildcard src/causalctl/*.cpp)
+# causalctl applies rules of src/core (the majority, the links' names)
+# rather than restating them: -Isrc, "core/fencing.hpp"; CAUSALCTL_CORE are
+# the core's sources those rules need beyond their headers.
+CAUSALCTL_CORE = src/core/schema_change.cpp
 build/causal-wan: $(WAN_SRCS) $(wildcard src/wan/*.hpp)
 	@mkdir -p build
 	$(CXX) $(TOOL_CXXFLAGS) -o $@ $(WAN_SRCS) -lboost_program_options
-build/causalctl: $(CAUSALCTL_SRCS) $(wildcard src/causalctl/*.hpp) Makefile
+build/causalctl: $(CAUSALCTL_SRCS) $(wildcard src/causalctl/*.hpp) $(CAUSALCTL_CORE) $(wildcard src/core/*.hpp) Makefile
 	@mkdir -p build
-	$(CXX) $(TOOL_CXXFLAGS) -DCAUSAL_VERSION='"$(EXTVERSION)"' -I$(shell $(PG_CONFIG) --includedir 2>/dev/null) \
-		-o $@ $(CAUSALCTL_SRCS) \
+	$(CXX) $(TOOL_CXXFLAGS) -DCAUSAL_VERSION='"$(EXTVERSION)"' -Isrc -I$(shell $(PG_CONFIG) --includedir 2>/dev/null) \
+		-o $@ $(CAUSALCTL_SRCS) $(CAUSALCTL_CORE) \
 		-L$(shell $(PG_CONFIG) --libdir 2>/dev/null) -lpq -lboost_program_options
 build/causal-probe: src/probe/main.cpp src/probe/open_loop.hpp
 	@mkdir -p build

@@ -31,6 +31,20 @@ Mesh::Mesh(const std::vector<std::string>& region_specs, const std::vector<std::
     }
 }
 
+std::vector<std::string> Mesh::names() const {
+    std::vector<std::string> names;
+    for (const auto& region : regions_) names.push_back(region.name);
+    return names;
+}
+
+std::vector<std::string> link_names(const std::vector<std::string>& regions) {
+    std::vector<std::string> names;
+    for (const auto& from : regions)
+        for (const auto& to : regions)
+            if (from != to) names.push_back(link_name(from, to));
+    return names;
+}
+
 const Region* Mesh::find(const std::string& name) const {
     for (const auto& region : regions_)
         if (region.name == name) return &region;
