@@ -48,6 +48,16 @@ done
 ok "$(contains "$out" "--region wants NAME=DSN")" "... and it says what --region wants"
 run out "$causalctl" status --region a='port=25299' --region a='port=25298'
 is "$rc" 2 "a region given twice: exit 2"
+# Two links one name would share a slot and a subscription: refused, by the
+# links' names as PostgreSQL keeps them.
+long=$(printf 'r%.0s' {1..60})
+for names in "a b_to_c a_to_b c" "EU-West eu_west" "${long}1 ${long}2 c"; do
+  regions=()
+  for name in $names; do regions+=(--region "$name=port=25299"); done
+  run out "$causalctl" status "${regions[@]}"
+  is "$rc" 2 "regions $names: two links would share a name, exit 2"
+done
+ok "$(contains "$out" "would share the name causal_")" "... and it names the name they would share"
 run out "$causalctl" status --region a='port=25299' --link a:b='port=25297'
 is "$rc" 2 "a --link naming an unknown region: exit 2"
 run out "$causalctl" status
