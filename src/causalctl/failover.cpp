@@ -12,6 +12,7 @@
 // they have everything it wrote, then lifts the fence with a new epoch.
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <algorithm>
 #include <map>
@@ -107,7 +108,9 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::o
                 std::vector<std::string> hearing;
                 for (auto* v : voters) {
                     std::string ago = v->db->value("SELECT heard_ms_ago FROM causal.liveness() WHERE region = $1", {target});
-                    if (!ago.empty() && number_from(v->region->name, ago, "heard_ms_ago") < options.dead_after_s * 1000)
+                    std::optional<int64_t> ago_ms;
+                    if (!ago.empty()) ago_ms = std::llround(number_from(v->region->name, ago, "heard_ms_ago"));
+                    if (heard_within(ago_ms, std::llround(options.dead_after_s * 1000)))
                         hearing.push_back(v->region->name + " (" + ago + " ms ago)");
                 }
                 if (cut_off(mesh.regions().size(), hearing.size())) break;

@@ -38,6 +38,7 @@ private:
 using causal::link_name;
 using causal::object_name;
 using causal::fencing::cut_off;
+using causal::fencing::heard_within;
 using causal::fencing::majority;
 
 // The names of every link between `regions`, both ways: causal::link_name,
