@@ -6,8 +6,11 @@ EXTVERSION  = 0.4.0
 MODULE_big  = pg_causal
 
 CORE_SRCS      = $(wildcard src/core/*.cpp)
+# The core's rules that only causalctl applies (the schema changes it
+# refuses): linked into causalctl, not into the server.
+CAUSALCTL_CORE = src/core/schema_change.cpp
 EXTENSION_SRCS = $(wildcard extension/*.cpp extension/*/*.cpp)
-OBJS = $(CORE_SRCS:.cpp=.o) $(EXTENSION_SRCS:.cpp=.o)
+OBJS = $(filter-out $(CAUSALCTL_CORE:.cpp=.o),$(CORE_SRCS:.cpp=.o)) $(EXTENSION_SRCS:.cpp=.o)
 
 # One file per topic in sql/, concatenated in this order into the install script.
 SQL_TOPICS = sql/schema.sql sql/hlc_type.sql sql/clock.sql sql/cockroach.sql sql/regions.sql \
@@ -64,9 +67,7 @@ TOOL_CXXFLAGS = -std=c++17 -O2 -g -Wall -Wextra -pthread
 WAN_SRCS = $(wildcard src/wan/*.cpp)
 CAUSALCTL_SRCS = $(wildcard src/causalctl/*.cpp)
 # causalctl applies rules of src/core (the majority, the links' names)
-# rather than restating them: -Isrc, "core/fencing.hpp"; CAUSALCTL_CORE are
-# the core's sources those rules need beyond their headers.
-CAUSALCTL_CORE = src/core/schema_change.cpp
+# rather than restating them: -Isrc, "core/fencing.hpp", and CAUSALCTL_CORE.
 build/causal-wan: $(WAN_SRCS) $(wildcard src/wan/*.hpp)
 	@mkdir -p build
 	$(CXX) $(TOOL_CXXFLAGS) -o $@ $(WAN_SRCS) -lboost_program_options
