@@ -1,7 +1,5 @@
 #include "infra/spi.hpp"
 
-#include "mesh/replication_role.hpp"
-
 #include <cstring>
 
 extern "C" {
@@ -22,24 +20,28 @@ void unpin_search_path(int level) { AtEOXact_GUC(false, level); }
 
 namespace {
 
-// Runs `execute` as a statement of pg_causal's own (replication_role.hpp).
+int own_statements = 0;
+
+// Runs `execute` as a statement of pg_causal's own.
 template <typename Execute>
 int own_statement(Execute execute) {
     volatile int result = 0;
-    begin_own_statement();
+    ++own_statements;
     PG_TRY();
     {
         result = execute();
     }
     PG_FINALLY();
     {
-        end_own_statement();
+        --own_statements;
     }
     PG_END_TRY();
     return result;
 }
 
 }  // namespace
+
+bool in_own_statement() { return own_statements > 0; }
 
 void spi_run(const char* query, int expected, SpiArgs args, bool read_only, long limit) {
     const int level = pin_search_path();

@@ -46,6 +46,11 @@ void spi_run_plan(SPIPlanPtr plan, int expected, const Datum* values, const char
 // statements a hot function runs on every call. SPI connected.
 SPIPlanPtr kept_plan(const char* query, int nargs, const Oid* types, int cursor_options = 0);
 
+// Whether a statement run through this module is running (at any depth):
+// the replication role's hooks (mesh/replication_role.hpp) let those alone
+// through.
+bool in_own_statement();
+
 // A column of the first row of the last result.
 Datum spi_value(int column, bool* isnull);
 // The same in text form (palloc'd), or nullptr for NULL.

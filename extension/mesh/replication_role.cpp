@@ -18,8 +18,6 @@ namespace {
 ExecutorStart_hook_type previous_executor_start = nullptr;
 ProcessUtility_hook_type previous_process_utility = nullptr;
 
-int own_statements = 0;
-
 // The role's OID, looked up again after any change to pg_authid.
 Oid role_oid = InvalidOid;
 bool role_known = false;
@@ -37,7 +35,7 @@ bool runs_as_replication_role() {
 
 void refuse_foreign_statement() {
     // A parallel worker runs part of its leader's statement, which passed.
-    if (own_statements > 0 || IsParallelWorker() || !runs_as_replication_role()) return;
+    if (in_own_statement() || IsParallelWorker() || !runs_as_replication_role()) return;
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                     errmsg("%s runs no SQL statements but pg_causal's own", kReplicationRole),
                     errdetail("It runs PostgreSQL's replication workers and pg_causal's relay; code that reaches it "
@@ -72,9 +70,6 @@ void replication_role_install_hooks() {
     ProcessUtility_hook = process_utility;
     CacheRegisterSyscacheCallback(AUTHOID, forget_role, 0);
 }
-
-void begin_own_statement() { ++own_statements; }
-void end_own_statement() { --own_statements; }
 
 int restart_workers_of_former_owners() {
     spi_run("SELECT pg_catalog.pg_terminate_backend(w.pid) FROM pg_catalog.pg_stat_subscription w"

@@ -7,12 +7,12 @@
 // table (table_shape.hpp) keeps the owner's code out of those; this is the
 // layer behind it: no SQL statement runs as the replication role but
 // pg_causal's own. An executor start or utility command while the current
-// user is that role, outside a statement pg_causal runs itself (spi.hpp
-// marks them), is refused. So a function of a table's owner that reached
-// the role anyway (a default of a table older than the shape, a function
-// that runs SQL given as a string) runs no query with its rights. pg_causal's
-// code that runs a table owner's runs it as the owner (owner.hpp), and its
-// triggers on its own tables are SECURITY DEFINER.
+// user is that role, outside a statement pg_causal runs itself
+// (spi.hpp's in_own_statement()), is refused. So a function of a table's
+// owner that reached the role anyway (a default of a table older than the
+// shape, a function that runs SQL given as a string) runs no query with its
+// rights. pg_causal's code that runs a table owner's runs it as the owner
+// (owner.hpp), and its triggers on its own tables are SECURITY DEFINER.
 #pragma once
 
 #include "infra/postgres.hpp"
@@ -20,10 +20,6 @@
 namespace causal::pg {
 
 void replication_role_install_hooks();
-
-// Statements pg_causal runs itself (spi.cpp) are marked while they run.
-void begin_own_statement();
-void end_own_statement();
 
 // Restarts the replication workers of this database that run as another
 // role than their subscription's owner: PostgreSQL 15's worker keeps the
