@@ -6,15 +6,25 @@ EXTVERSION  = 0.4.0
 MODULE_big  = pg_causal
 
 CORE_SRCS      = $(wildcard src/core/*.cpp)
-EXTENSION_SRCS = $(wildcard extension/*.cpp)
-OBJS = $(CORE_SRCS:.cpp=.o) $(EXTENSION_SRCS:.cpp=.o)
+# The core's rules that only causalctl applies (the schema changes it
+# refuses): linked into causalctl, not into the server.
+CAUSALCTL_CORE = src/core/schema_change.cpp
+EXTENSION_SRCS = $(wildcard extension/*.cpp extension/*/*.cpp)
+OBJS = $(filter-out $(CAUSALCTL_CORE:.cpp=.o),$(CORE_SRCS:.cpp=.o)) $(EXTENSION_SRCS:.cpp=.o)
 
 # One file per topic in sql/, concatenated in this order into the install script.
 SQL_TOPICS = sql/schema.sql sql/hlc_type.sql sql/clock.sql sql/cockroach.sql sql/regions.sql \
-             sql/messages.sql sql/merge.sql sql/failover.sql sql/replication.sql sql/guard.sql
-DATA_built = $(EXTENSION)--$(EXTVERSION).sql
-# ALTER EXTENSION pg_causal UPDATE: one frozen script per step, and the
-# previous version's install script, frozen too.
+             sql/messages.sql sql/enable.sql sql/merge.sql sql/failover.sql sql/publications.sql \
+             sql/replication.sql sql/guard.sql
+# ALTER EXTENSION pg_causal UPDATE: from each version with a step in
+# sql/updates/steps/ straight to this one, generated (tools/gen-update: the
+# steps' schema deltas, the topics' current functions, the steps' data
+# migrations). Frozen: the hand-written steps from before (0.2.0 to 0.3.0),
+# and the earlier versions' install scripts, which the tests update from.
+UPDATE_STEPS = $(filter-out %.post.sql,$(wildcard sql/updates/steps/*--*.sql))
+UPDATE_FROM  = $(foreach step,$(UPDATE_STEPS),$(firstword $(subst --, ,$(basename $(notdir $(step))))))
+UPDATE_SCRIPTS = $(foreach version,$(UPDATE_FROM),$(EXTENSION)--$(version)--$(EXTVERSION).sql)
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPDATE_SCRIPTS)
 DATA = $(wildcard sql/updates/$(EXTENSION)--*.sql)
 
 REGRESS      = hlc_type hlc_errors hlc_operators search_path clock cockroach messages merge
@@ -24,6 +34,9 @@ PG_CONFIG ?= pg_config
 # -MMD -MP: each object also depends on the headers it includes (the .d
 # files read below), so a changed struct rebuilds every object that uses it.
 PG_CXXFLAGS = -std=c++17 -Wno-register -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -MMD -MP
+# extension/'s subsystems include each other as "table/store.hpp", and the
+# core as "core/hlc.hpp".
+PG_CPPFLAGS = -Iextension -Isrc
 SHLIB_LINK  = -lstdc++
 # No LLVM bitcode: JIT-inlining these small functions gains nothing, and it
 # would make clang a build dependency.
@@ -41,6 +54,9 @@ endif
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_TOPICS)
 	cat $^ > $@
 
+$(UPDATE_SCRIPTS): $(EXTENSION)--%--$(EXTVERSION).sql: tools/gen-update $(SQL_TOPICS) $(wildcard sql/updates/steps/*.sql)
+	tools/gen-update $* $(EXTVERSION) $(SQL_TOPICS) > $@
+
 .PHONY: deps unit fuzz test bench demo clean-test tools install-tools deb
 
 # The tools beside the extension: causalctl (libpq), the WAN proxy the tests
@@ -50,13 +66,15 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_TOPICS)
 TOOL_CXXFLAGS = -std=c++17 -O2 -g -Wall -Wextra -pthread
 WAN_SRCS = $(wildcard src/wan/*.cpp)
 CAUSALCTL_SRCS = $(wildcard src/causalctl/*.cpp)
+# causalctl applies rules of src/core (the majority, the links' names)
+# rather than restating them: -Isrc, "core/fencing.hpp", and CAUSALCTL_CORE.
 build/causal-wan: $(WAN_SRCS) $(wildcard src/wan/*.hpp)
 	@mkdir -p build
 	$(CXX) $(TOOL_CXXFLAGS) -o $@ $(WAN_SRCS) -lboost_program_options
-build/causalctl: $(CAUSALCTL_SRCS) $(wildcard src/causalctl/*.hpp) Makefile
+build/causalctl: $(CAUSALCTL_SRCS) $(wildcard src/causalctl/*.hpp) $(CAUSALCTL_CORE) $(wildcard src/core/*.hpp) Makefile
 	@mkdir -p build
-	$(CXX) $(TOOL_CXXFLAGS) -DCAUSAL_VERSION='"$(EXTVERSION)"' -I$(shell $(PG_CONFIG) --includedir 2>/dev/null) \
-		-o $@ $(CAUSALCTL_SRCS) \
+	$(CXX) $(TOOL_CXXFLAGS) -DCAUSAL_VERSION='"$(EXTVERSION)"' -Isrc -I$(shell $(PG_CONFIG) --includedir 2>/dev/null) \
+		-o $@ $(CAUSALCTL_SRCS) $(CAUSALCTL_CORE) \
 		-L$(shell $(PG_CONFIG) --libdir 2>/dev/null) -lpq -lboost_program_options
 build/causal-probe: src/probe/main.cpp src/probe/open_loop.hpp
 	@mkdir -p build

@@ -1,15 +1,16 @@
-// Module entry: settings, and the shared-memory clock when preloaded.
-#include "clock.hpp"
-#include "link_errors.hpp"
-#include "listeners.hpp"
-#include "notify.hpp"
-#include "liveness.hpp"
-#include "owner.hpp"
-#include "postgres.hpp"
-#include "replication_role.hpp"
-#include "settings.hpp"
-#include "stable.hpp"
-#include "table_stats.hpp"
+// The module's entry (_PG_init): every subsystem's settings, shared memory,
+// workers and hooks wired in one place, above them all.
+#include "hlc/clock.hpp"
+#include "mesh/link_errors.hpp"
+#include "table/listeners.hpp"
+#include "table/notify.hpp"
+#include "mesh/liveness.hpp"
+#include "infra/owner.hpp"
+#include "infra/postgres.hpp"
+#include "mesh/replication_role.hpp"
+#include "infra/settings.hpp"
+#include "read/stable.hpp"
+#include "table/table_stats.hpp"
 
 extern "C" {
 #include "storage/ipc.h"
@@ -92,11 +93,11 @@ void define_settings() {
         "Heard means a peer's heartbeat arrived by replication. While fenced it refuses local writes "
         "(5C001); it lifts its own fence when it hears a majority again. 0 turns self-fencing off: "
         "a region cut off keeps taking writes, which become orphans if the others fence it.",
-        &self_fence_after_ms, 0, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+        &self_fence_after_setting, 0, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("causal.heartbeat_interval", "How often this region writes its heartbeat.",
                             "The heartbeat is a row of causal.heartbeats that replication carries to "
                             "the other regions.",
-                            &heartbeat_interval_ms, 1000, 100, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
+                            &heartbeat_interval_setting, 1000, 100, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
                             nullptr, nullptr);
     DefineCustomIntVariable(
         "causal.relay_after",
@@ -105,7 +106,7 @@ void define_settings() {
         "Each region publishes only what its own writes made; a region cut off from a writer takes the "
         "writer's messages from a peer that has them, over its subscription's connection to that peer. "
         "0 turns relay off: a cut link then delays that writer's messages until it heals.",
-        &relay_after_ms, 2000, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+        &relay_after_setting, 2000, 0, 3600 * 1000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "causal.max_hlc_lead",
         "How far ahead of this region's clock a replicated message's hlc may be before it is quarantined.",

@@ -19,24 +19,16 @@ GRANT SELECT ON causal.heartbeats TO PUBLIC;
 CREATE FUNCTION causal.heartbeats_register() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-  -- SECURITY DEFINER, so that it runs its statements in the replication
-  -- workers too (they run none as the replication role): for its own
-  -- table's trigger alone.
-  IF TG_RELID OPERATOR(pg_catalog.<>) 'causal.heartbeats'::regclass THEN
-    RAISE EXCEPTION 'causal.heartbeats_register() is causal.heartbeats''s trigger' USING ERRCODE = '39P01';
+  PERFORM causal.require_trigger_on(TG_RELID, 'causal.heartbeats_register()', 'causal.heartbeats');
+  -- A late beat of a removed region brings no ghost back.
+  IF causal.removed(NEW.region) THEN
+    RETURN NULL;
   END IF;
   IF TG_OP = 'UPDATE' THEN
     IF NEW.beat > OLD.beat THEN RETURN NEW; END IF;
     RETURN NULL;
   END IF;
-  -- A first beat arrives by several paths at once (direct and relayed):
-  -- one at a time, or two inserts would collide and stop an apply worker.
-  PERFORM pg_advisory_xact_lock(hashtext('causal.heartbeats'), hashtext(NEW.region));
-  IF NOT EXISTS (SELECT FROM causal.heartbeats h WHERE h.region = NEW.region) THEN
-    RETURN NEW;
-  END IF;
-  UPDATE causal.heartbeats h SET beat = NEW.beat, stable = NEW.stable WHERE h.region = NEW.region;
-  RETURN NULL;
+  RETURN CASE WHEN causal.register_first_copy(NEW, '{region}') THEN NEW END;
 END $$;
 CREATE TRIGGER heartbeats_register BEFORE INSERT OR UPDATE ON causal.heartbeats
     FOR EACH ROW EXECUTE FUNCTION causal.heartbeats_register();
@@ -53,7 +45,7 @@ COMMENT ON FUNCTION causal.self_fenced() IS
     'whether this region fenced itself, cut off from the majority (causal.self_fence_after)';
 
 -- The last error of each subscription's replication worker since the server
--- started (extension/link_errors.cpp), which PostgreSQL 15 keeps only in
+-- started (extension/mesh/link_errors.cpp), which PostgreSQL 15 keeps only in
 -- the log, for causalctl status: its SQLSTATE, its message as PostgreSQL
 -- wrote it before any value went in (a row's values are not kept), and the
 -- objects it names. For causal_admin and pg_monitor.
@@ -151,13 +143,17 @@ END $$;
 REVOKE ALL ON FUNCTION causal.carry_fence(jsonb, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION causal.carry_fence(jsonb, jsonb) TO causal_admin;
 
--- causalctl remove: a region leaves the mesh for good. Its row goes from
--- causal.regions (the majority is counted over the rest), with its
--- heartbeat and the votes to fence it; its fences stay, so that what it
--- wrote in a fenced epoch stays an orphan everywhere. Not replicated
--- (causal_mesh publishes no DELETE): causalctl runs it in every region.
+-- causalctl remove: a region leaves the mesh for good. Its removal
+-- (causal.removed_regions) replicates, and where it lands the region's row
+-- goes from causal.regions (the majority is counted over the rest), with
+-- its heartbeat and the votes to fence it; its fences stay, so that what
+-- it wrote in a fenced epoch stays an orphan everywhere. causalctl runs it
+-- in every region it reaches; the others learn it from them. Returns
+-- whether the region was registered here.
 CREATE FUNCTION causal.unregister_region(region text) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  registered causal.regions;
 BEGIN
   IF region IS NULL THEN
     RAISE EXCEPTION 'region must not be NULL' USING ERRCODE = '22004';
@@ -166,14 +162,17 @@ BEGIN
     RAISE EXCEPTION 'region "%" is this region: a region does not remove itself', region USING ERRCODE = '55000',
       HINT = 'Remove it from the other regions (causalctl remove).';
   END IF;
-  IF EXISTS (SELECT FROM causal.regions r WHERE r.region = unregister_region.region AND r.state = 'active') THEN
+  SELECT * INTO registered FROM causal.regions r WHERE r.region = unregister_region.region;
+  IF registered.state = 'active' THEN
     RAISE EXCEPTION 'region "%" is active', region USING ERRCODE = '55000',
       HINT = 'Fence it first (causalctl failover): its clients must stop writing where the mesh no longer reads.';
   END IF;
-  DELETE FROM causal.heartbeats h WHERE h.region = unregister_region.region;
-  DELETE FROM causal.fence_votes v WHERE v.target = unregister_region.region;
-  DELETE FROM causal.regions r WHERE r.region = unregister_region.region;
-  RETURN FOUND;
+  INSERT INTO causal.removed_regions (region, epoch, removed_at)
+  VALUES (unregister_region.region,
+          greatest(coalesce(registered.epoch, 0),
+                   (SELECT x.epoch FROM causal.removed_regions x WHERE x.region = unregister_region.region)),
+          causal.hlc_now());
+  RETURN registered.region IS NOT NULL;
 END $$;
 REVOKE ALL ON FUNCTION causal.unregister_region(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION causal.unregister_region(text) TO causal_admin;
@@ -197,9 +196,9 @@ DECLARE
   -- the insert position: past this session's commit record even when the
   -- commit did not wait for its WAL to be written (synchronous_commit = off)
   target pg_lsn := pg_current_wal_insert_lsn();
-  -- the mesh's slots here are this region's, one per subscriber
-  -- (causal_<region>_to_<peer>): no need to spell the region's name
-  prefix text := 'causal_';
+  -- the mesh's slots here: one per region that subscribes to this one
+  slots name[] := ARRAY(SELECT l.link FROM causal.links l
+                         WHERE l.from_region OPERATOR(pg_catalog.=) current_setting('causal.region', true));
   deadline timestamptz := clock_timestamp() + timeout;
   confirmed int;
 BEGIN
@@ -207,13 +206,13 @@ BEGIN
     RAISE EXCEPTION 'causal.await_replicated() waits for committed writes: call it after COMMIT'
       USING ERRCODE = '25000';
   END IF;
-  IF regions < 1 OR regions > (SELECT count(*) FROM pg_replication_slots WHERE starts_with(slot_name, prefix)) THEN
+  IF regions < 1 OR regions > (SELECT count(*) FROM pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) ANY (slots)) THEN
     RAISE EXCEPTION 'regions must be between 1 and the number of regions subscribed to this one'
       USING ERRCODE = '22023';
   END IF;
   LOOP
     SELECT count(*) INTO confirmed FROM pg_replication_slots
-     WHERE starts_with(slot_name, prefix) AND confirmed_flush_lsn >= target;
+     WHERE slot_name OPERATOR(pg_catalog.=) ANY (slots) AND confirmed_flush_lsn >= target;
     EXIT WHEN confirmed >= regions;
     IF clock_timestamp() >= deadline THEN
       RAISE EXCEPTION 'only % of % other regions have this region''s writes up to % after %',

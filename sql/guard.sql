@@ -1,4 +1,4 @@
--- The DDL guard (extension/ddl_guard.cpp): at the end of every command that
+-- The DDL guard (extension/table/ddl_guard.cpp): at the end of every command that
 -- can change a message table, a role that is not a superuser must have left
 -- the message tables the command touched within their shape
 -- (causal.message_table_problem); it may not drop one of pg_causal's

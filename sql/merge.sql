@@ -36,8 +36,13 @@ CREATE AGGREGATE causal.merge(msg_id uuid, hlc causal.hlc, deps causal.hlc[], re
     DESERIALFUNC = causal.merge_deserialize,
     PARALLEL = SAFE
 );
+-- Deprecated (a WARNING once per query), and gone in the next version: it
+-- does not see copies, so it strands the replies to a retried message, and
+-- it differs from the form below by a trailing argument only, an overload
+-- PostgreSQL avoids for aggregates (where ORDER BY goes can pick the wrong
+-- one).
 COMMENT ON AGGREGATE causal.merge(uuid, causal.hlc, causal.hlc[], text, bigint) IS
-    'one deterministic, duplicate-free, causally ordered history of the messages given';
+    'deprecated, goes in the next version: the six-argument form, with copies, is the one to use';
 
 -- The same over a message table's rows with their other copies (the
 -- `copies` column): every hlc a message was given names it, and the copy

@@ -37,18 +37,82 @@ CREATE TABLE causal.fences (
 );
 COMMENT ON TABLE causal.fences IS 'fenced epochs: a region''s writes in that epoch after fenced_at are orphans';
 
-GRANT SELECT ON causal.regions, causal.fences TO PUBLIC;
+-- Regions removed from the mesh for good (causalctl remove): a fact that
+-- replicates like the others, so that a late copy of the region's row, of
+-- its heartbeat or of a register (relayed by a peer that had not heard of
+-- the removal yet) cannot bring it back as a ghost. A max register on
+-- epoch: a region of that name joins again only above it.
+CREATE TABLE causal.removed_regions (
+    region      text PRIMARY KEY,
+    epoch       bigint NOT NULL,      -- its epoch when it was removed
+    removed_at  causal.hlc NOT NULL
+);
+COMMENT ON TABLE causal.removed_regions IS 'regions removed from the mesh; a region of that name returns only at a larger epoch';
+
+GRANT SELECT ON causal.regions, causal.fences, causal.removed_regions TO PUBLIC;
+
+-- The first copy of a row of one of these registers can arrive by several
+-- paths at once (direct, relayed, carried by causalctl): one at a time,
+-- or two inserts would collide and stop an apply worker. A row that is
+-- already there is updated with the new copy instead, through its
+-- register's UPDATE half, which keeps whichever wins. `key` names the
+-- primary key's columns. For the registers' triggers alone.
+CREATE FUNCTION causal.register_first_copy(new_row anyelement, key text[]) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  relation regclass := (SELECT t.typrelid FROM pg_type t WHERE t.oid OPERATOR(pg_catalog.=) pg_typeof(new_row));
+  matches text := (SELECT string_agg(format('t.%I OPERATOR(pg_catalog.=) ($1).%I', k, k), ' AND ') FROM unnest(key) k);
+  found_row boolean;
+  columns text;
+  new_values text;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext(relation::text),
+                                hashtext(array_to_string(ARRAY(SELECT to_jsonb(new_row) ->> k FROM unnest(key) k), ',')));
+  EXECUTE format('SELECT EXISTS (SELECT FROM %s t WHERE %s)', relation, matches) INTO found_row USING new_row;
+  IF NOT found_row THEN
+    RETURN true;
+  END IF;
+  SELECT string_agg(format('%I', a.attname), ', ' ORDER BY a.attnum),
+         string_agg(format('($1).%I', a.attname), ', ' ORDER BY a.attnum)
+    INTO columns, new_values
+    FROM pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) relation AND a.attnum > 0 AND NOT a.attisdropped
+     AND a.attname <> ALL (key);
+  EXECUTE format('UPDATE %s t SET (%s) = ROW(%s) WHERE %s', relation, columns, new_values, matches) USING new_row;
+  RETURN false;
+END $$;
+REVOKE ALL ON FUNCTION causal.register_first_copy(anyelement, text[]) FROM PUBLIC;
+
+-- Whether `region` was removed and has not joined again since, at a
+-- larger epoch: its rows are a ghost's.
+CREATE FUNCTION causal.removed(region text, epoch bigint DEFAULT NULL) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT EXISTS (SELECT FROM causal.removed_regions x
+                  WHERE x.region OPERATOR(pg_catalog.=) $1
+                    AND x.epoch >= coalesce($2, (SELECT r.epoch FROM causal.regions r
+                                                  WHERE r.region OPERATOR(pg_catalog.=) $1), x.epoch))
+$$;
+REVOKE ALL ON FUNCTION causal.removed(text, bigint) FROM PUBLIC;
+
+-- pg_causal's triggers on its own tables are SECURITY DEFINER, so that they
+-- run their statements in the replication workers too (which run none as
+-- the replication role): each for its own table's trigger alone.
+CREATE FUNCTION causal.require_trigger_on(relation regclass, function text, own_table regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF relation OPERATOR(pg_catalog.<>) own_table THEN
+    RAISE EXCEPTION '% is %''s trigger', function, own_table USING ERRCODE = '39P01';
+  END IF;
+END $$;
+REVOKE ALL ON FUNCTION causal.require_trigger_on(regclass, text, regclass) FROM PUBLIC;
 
 CREATE FUNCTION causal.regions_register() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-  current causal.regions;
 BEGIN
-  -- SECURITY DEFINER, so that it runs its statements in the replication
-  -- workers too (they run none as the replication role): for its own
-  -- table's trigger alone.
-  IF TG_RELID OPERATOR(pg_catalog.<>) 'causal.regions'::regclass THEN
-    RAISE EXCEPTION 'causal.regions_register() is causal.regions''s trigger' USING ERRCODE = '39P01';
+  PERFORM causal.require_trigger_on(TG_RELID, 'causal.regions_register()', 'causal.regions');
+  -- A removed region's row comes back only at a larger epoch.
+  IF causal.removed(NEW.region, NEW.epoch) THEN
+    RETURN NULL;
   END IF;
   -- The register's order: epoch, then fenced over active (a fence and an
   -- unfence racing to one epoch end fenced everywhere), then changed_at.
@@ -61,18 +125,7 @@ BEGIN
     END IF;
     RETURN NULL;  -- older than what is here: keep what is here
   END IF;
-  -- A region's first row can arrive by several paths at once: one at a time.
-  PERFORM pg_advisory_xact_lock(hashtext('causal.regions'), hashtext(NEW.region));
-  SELECT * INTO current FROM causal.regions r WHERE r.region = NEW.region FOR UPDATE;
-  IF NOT FOUND THEN
-    RETURN NEW;
-  END IF;
-  -- The same region registered elsewhere too: one row, the larger value.
-  UPDATE causal.regions r
-     SET node_id = NEW.node_id, epoch = NEW.epoch, state = NEW.state,
-         fenced_at = NEW.fenced_at, changed_at = NEW.changed_at
-   WHERE r.region = NEW.region;
-  RETURN NULL;
+  RETURN CASE WHEN causal.register_first_copy(NEW, '{region}') THEN NEW END;
 END $$;
 
 CREATE FUNCTION causal.fences_register() RETURNS trigger
@@ -81,12 +134,7 @@ DECLARE
   earlier_fence bool;
   earlier_lift bool;
 BEGIN
-  -- SECURITY DEFINER, so that it runs its statements in the replication
-  -- workers too (they run none as the replication role): for its own
-  -- table's trigger alone.
-  IF TG_RELID OPERATOR(pg_catalog.<>) 'causal.fences'::regclass THEN
-    RAISE EXCEPTION 'causal.fences_register() is causal.fences''s trigger' USING ERRCODE = '39P01';
-  END IF;
+  PERFORM causal.require_trigger_on(TG_RELID, 'causal.fences_register()', 'causal.fences');
   IF TG_OP = 'UPDATE' THEN
     -- Fenced, or lifted, from two places at once: the earlier time holds
     -- everywhere. Each field is its own register.
@@ -100,12 +148,39 @@ BEGIN
     IF NOT earlier_lift THEN NEW.lifted_at := OLD.lifted_at; END IF;
     RETURN NEW;
   END IF;
-  PERFORM pg_advisory_xact_lock(hashtext('causal.fences'), hashtext(NEW.region));
-  IF NOT EXISTS (SELECT FROM causal.fences f WHERE f.region = NEW.region AND f.epoch = NEW.epoch) THEN
-    RETURN NEW;
+  RETURN CASE WHEN causal.register_first_copy(NEW, '{region,epoch}') THEN NEW END;
+END $$;
+
+CREATE FUNCTION causal.removed_regions_register() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM causal.require_trigger_on(TG_RELID, 'causal.removed_regions_register()', 'causal.removed_regions');
+  IF TG_OP = 'UPDATE' THEN
+    -- the larger epoch, and for one epoch the earlier removal
+    IF NEW.epoch > OLD.epoch
+       OR (NEW.epoch = OLD.epoch AND NEW.removed_at OPERATOR(pg_catalog.<) OLD.removed_at) THEN
+      RETURN NEW;
+    END IF;
+    RETURN NULL;
   END IF;
-  UPDATE causal.fences f SET fenced_at = NEW.fenced_at, lifted_at = NEW.lifted_at
-   WHERE f.region = NEW.region AND f.epoch = NEW.epoch;
+  RETURN CASE WHEN causal.register_first_copy(NEW, '{region}') THEN NEW END;
+END $$;
+
+-- Where the removal lands, by any path, the region goes: its row, its
+-- heartbeat and the votes to fence it; its fences stay, so that what it
+-- wrote in a fenced epoch stays an orphan everywhere. (causal_mesh
+-- publishes no DELETE: each region does this itself.)
+CREATE FUNCTION causal.region_removed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM causal.require_trigger_on(TG_RELID, 'causal.region_removed()', 'causal.removed_regions');
+  DELETE FROM causal.regions r WHERE r.region OPERATOR(pg_catalog.=) NEW.region AND r.epoch <= NEW.epoch;
+  -- A region that joined again above that epoch keeps its beat: a peer
+  -- that lacks its row would skip every later beat, an UPDATE.
+  IF NOT EXISTS (SELECT FROM causal.regions r WHERE r.region OPERATOR(pg_catalog.=) NEW.region) THEN
+    DELETE FROM causal.heartbeats h WHERE h.region OPERATOR(pg_catalog.=) NEW.region;
+    DELETE FROM causal.fence_votes v WHERE v.target OPERATOR(pg_catalog.=) NEW.region;
+  END IF;
   RETURN NULL;
 END $$;
 
@@ -115,6 +190,13 @@ ALTER TABLE causal.regions ENABLE ALWAYS TRIGGER regions_register;
 CREATE TRIGGER fences_register BEFORE INSERT OR UPDATE ON causal.fences
     FOR EACH ROW EXECUTE FUNCTION causal.fences_register();
 ALTER TABLE causal.fences ENABLE ALWAYS TRIGGER fences_register;
+
+CREATE TRIGGER removed_regions_register BEFORE INSERT OR UPDATE ON causal.removed_regions
+    FOR EACH ROW EXECUTE FUNCTION causal.removed_regions_register();
+ALTER TABLE causal.removed_regions ENABLE ALWAYS TRIGGER removed_regions_register;
+CREATE TRIGGER region_removed AFTER INSERT OR UPDATE ON causal.removed_regions
+    FOR EACH ROW EXECUTE FUNCTION causal.region_removed();
+ALTER TABLE causal.removed_regions ENABLE ALWAYS TRIGGER region_removed;
 
 -- Backends cache their region's state; a committed change tells them all.
 CREATE FUNCTION causal.regions_changed() RETURNS trigger
@@ -126,7 +208,8 @@ CREATE TRIGGER fences_changed AFTER INSERT OR UPDATE OR DELETE ON causal.fences
     FOR EACH ROW EXECUTE FUNCTION causal.regions_changed();
 ALTER TABLE causal.fences ENABLE ALWAYS TRIGGER fences_changed;
 -- Trigger functions are for these triggers alone.
-REVOKE ALL ON FUNCTION causal.regions_register(), causal.fences_register(), causal.regions_changed() FROM PUBLIC;
+REVOKE ALL ON FUNCTION causal.regions_register(), causal.fences_register(), causal.removed_regions_register(),
+    causal.region_removed(), causal.regions_changed() FROM PUBLIC;
 
 CREATE FUNCTION causal.register_region(region text, node_id int) RETURNS causal.regions
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -138,8 +221,12 @@ BEGIN
    WHERE r.region = register_region.region
   RETURNING * INTO result;
   IF NOT FOUND THEN
-    INSERT INTO causal.regions (region, node_id, changed_at)
-    VALUES (register_region.region, register_region.node_id, causal.hlc_now())
+    -- a region of a name that was removed joins above the epoch it had
+    INSERT INTO causal.regions (region, node_id, epoch, changed_at)
+    VALUES (register_region.region, register_region.node_id,
+            coalesce((SELECT x.epoch + 1 FROM causal.removed_regions x
+                       WHERE x.region OPERATOR(pg_catalog.=) register_region.region), 0),
+            causal.hlc_now())
     RETURNING * INTO result;
   END IF;
   RETURN result;
@@ -219,7 +306,7 @@ GRANT EXECUTE ON FUNCTION causal.register_region(text, int), causal.fence_region
 -- Where the clients of `region` go while it is fenced: the first active
 -- region other than it, by name in byte order (the same answer in every
 -- region that sees the same states). The rule lives in the library
--- (extension/regions.cpp), which also gives it in the 5C001 HINT a fenced
+-- (extension/mesh/regions.cpp), which also gives it in the 5C001 HINT a fenced
 -- region's writers get; causalctl failover's advice asks here.
 CREATE FUNCTION causal.region_for_clients(region text) RETURNS text
     AS 'MODULE_PATHNAME', 'region_for_clients' LANGUAGE C STABLE STRICT;
@@ -229,14 +316,29 @@ COMMENT ON FUNCTION causal.region_for_clients(text) IS
 -- Whether a message is an orphan by itself: written by `region` in an epoch
 -- that was fenced before `hlc`. The same answer in every region once the
 -- fences have replicated. (Its causal descendants are orphans too; the merge
--- aggregate follows deps to find them.)
+-- aggregate follows deps to find them.) The rule is the merge's own
+-- (src/core/merge.hpp, fenced_write), against causal.fences as the query
+-- sees it.
 CREATE FUNCTION causal.is_orphan(region text, epoch bigint, hlc causal.hlc) RETURNS bool
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT EXISTS (SELECT FROM causal.fences f
-                  WHERE f.region = $1 AND f.epoch = $2 AND $3 OPERATOR(pg_catalog.>) f.fenced_at)
-$$;
+    AS 'MODULE_PATHNAME', 'is_orphan' LANGUAGE C STABLE PARALLEL SAFE;
+
+-- The name of the link along which `to_region` receives what `from_region`
+-- writes: its subscription there, its slot in `from_region`. The one rule
+-- (src/core/links.hpp) that causalctl makes them by.
+CREATE FUNCTION causal.link_name(from_region text, to_region text) RETURNS name
+    AS 'MODULE_PATHNAME', 'link_name' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Every link of the mesh as causal.regions has it: what the monitoring
+-- queries and causal.await_replicated() find subscriptions and slots by.
+CREATE VIEW causal.links WITH (security_invoker = true) AS
+SELECT f.region AS from_region, t.region AS to_region, causal.link_name(f.region, t.region) AS link
+  FROM causal.regions f CROSS JOIN causal.regions t
+ WHERE f.region OPERATOR(pg_catalog.<>) t.region;
+COMMENT ON VIEW causal.links IS 'each link of the mesh: the subscription in to_region and the slot in from_region';
+GRANT SELECT ON causal.links TO PUBLIC;
 
 -- pg_dump keeps the fencing state: without it a restored region would
 -- forget its epochs, and orphans would no longer be orphans.
 SELECT pg_catalog.pg_extension_config_dump('causal.regions', '');
 SELECT pg_catalog.pg_extension_config_dump('causal.fences', '');
+SELECT pg_catalog.pg_extension_config_dump('causal.removed_regions', '');

@@ -17,7 +17,7 @@
 --    them), INSERT on the quarantine;
 --  * no superuser, no CREATEROLE, CREATEDB or REPLICATION, member of no
 --    role and with no members (causal.mend_replication_role()).
--- No statement runs as it but pg_causal's own (extension/replication_role.cpp):
+-- No statement runs as it but pg_causal's own (extension/mesh/replication_role.cpp):
 -- a table owner's function that PostgreSQL's apply worker calls as it (a
 -- default of a table made before 0.4.0, say) cannot run SQL.
 --
@@ -89,7 +89,7 @@ REVOKE ALL ON FUNCTION causal.mend_replication_role() FROM PUBLIC;
 -- it: the role a superuser for this transaction alone. Returns the names
 -- of those it gave. A running worker keeps its role until it restarts:
 -- the liveness worker restarts one whose role is not its subscription's
--- owner (extension/replication_role.cpp).
+-- owner (extension/mesh/replication_role.cpp).
 CREATE FUNCTION causal.adopt_links() RETURNS SETOF name
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -115,7 +115,8 @@ END $$;
 REVOKE ALL ON FUNCTION causal.adopt_links() FROM PUBLIC;
 
 -- What replication writes of pg_causal's own.
-GRANT SELECT, INSERT, UPDATE ON causal.regions, causal.fences, causal.heartbeats TO causal_replicator;
+GRANT SELECT, INSERT, UPDATE ON causal.regions, causal.fences, causal.removed_regions, causal.heartbeats
+    TO causal_replicator;
 GRANT INSERT ON causal.quarantine TO causal_replicator;
 GRANT USAGE ON SEQUENCE causal.quarantine_id_seq TO causal_replicator;
 SELECT causal.mend_replication_role();

@@ -48,12 +48,37 @@ done
 ok "$(contains "$out" "--region wants NAME=DSN")" "... and it says what --region wants"
 run out "$causalctl" status --region a='port=25299' --region a='port=25298'
 is "$rc" 2 "a region given twice: exit 2"
+# Two links one name would share a slot and a subscription: refused, by the
+# links' names as PostgreSQL keeps them.
+long=$(printf 'r%.0s' {1..60})
+for names in "a b_to_c a_to_b c" "EU-West eu_west" "${long}1 ${long}2 c"; do
+  regions=()
+  for name in $names; do regions+=(--region "$name=port=25299"); done
+  run out "$causalctl" status "${regions[@]}"
+  is "$rc" 2 "regions $names: two links would share a name, exit 2"
+done
+ok "$(contains "$out" "would share the name causal_")" "... and it names the name they would share"
 run out "$causalctl" status --region a='port=25299' --link a:b='port=25297'
 is "$rc" 2 "a --link naming an unknown region: exit 2"
 run out "$causalctl" status
 is "$rc" 2 "no regions at all (no --region, --config or \$CAUSALCTL_CONFIG): exit 2"
 run out "$causalctl" init --region a='host=127.0.0.1 port=25299'
 is "$rc" 2 "init with a single region: exit 2"
+# A number option is all number, in range, or refused before any region is
+# reached (std::stoi took "5x" for 5; 0 made libpq wait forever).
+for bad in "--connect-timeout 5x" "--connect-timeout 0" "--wait nan" "--wait -1" "--dead-after 1.5s" \
+           "--max-slot-wal-mb 99999999999999999"; do
+  # shellcheck disable=SC2086
+  run out "$causalctl" status $bad --region a="host=127.0.0.1 port=25299 user=postgres"
+  is "$rc" 2 "status $bad: refused as a usage error, exit 2"
+done
+ok "$([[ $out == *'--max-slot-wal-mb: "99999999999999999" is out of range'* ]]; echo $?)" \
+   "... saying which option, what it was and that it is out of range"
+[[ $out == *'--max-slot-wal-mb'* ]] || diag "$out"
+printf 'region = a=host=127.0.0.1 port=25299 user=postgres\nwait = 2x\n' >"$work/bad-number.conf"
+run out "$causalctl" verify --config "$work/bad-number.conf"
+is "$rc" 2 "a malformed number in the configuration file: exit 2"
+ok "$(contains "$out" '"2x" is not a number')" "... saying what it was"
 
 # --- init on plain instances ------------------------------------------------
 # Instances as an operator gets them: pg_causal preloaded for the mesh's
@@ -180,6 +205,15 @@ is "$status_rc" 0 "status after the heal: exit 0, every link streaming"
 run out causalctl_mesh status --max-slot-wal-mb 0
 is "$rc" 1 "status --max-slot-wal-mb 0: exit 1"
 ok "$(grep -q 'slot causal_[a-z_]* holds .* of WAL' <<<"$out"; echo $?)" "... with a warning that a slot holds WAL"
+# status knows the mesh's slots by the links' names (causal::link_name over
+# the regions given and registered), not by a prefix: someone else's slot
+# named causal_... is none of its business.
+mesh_sql us-east -c "SELECT pg_create_logical_replication_slot('causal_archive', 'pgoutput')" >/dev/null
+run out causalctl_mesh status
+is "$rc" 0 "status with another tool's slot causal_archive in us-east: exit 0"
+ok "$([[ $out != *causal_archive* ]]; echo $?)" "... and it does not call it a link's"
+[ "$rc" = 0 ] || diag "$out"
+mesh_sql us-east -c "SELECT pg_drop_replication_slot('causal_archive')" >/dev/null
 
 # The configuration file: --config, $CAUSALCTL_CONFIG, and --config first.
 run out env -u CAUSALCTL_CONFIG "$causalctl" status --config "$config"

@@ -74,7 +74,17 @@ ok "$([ "$succeeded" -le 1 ]; echo $?)" "two forced failovers racing: at most on
 for r in "${regions[@]}"; do
   wait_until "$(mesh_instance "$r")" "$MESH_DB" "SELECT count(*) FILTER (WHERE state = 'fenced') >= 1 FROM causal.regions" 10 || break
 done
-sleep 1  # a second fence, if one landed too, would have replicated by now
+# Proof that a second fence, if one landed too, has replicated: each
+# region's next heartbeat, which its stream carries after whatever it
+# wrote before, has reached every other region.
+for p in "${regions[@]}"; do
+  beat=$(mesh_sql "$p" -At -c "SELECT beat FROM causal.heartbeats WHERE region = '$p'")
+  for r in "${regions[@]}"; do
+    [ "$r" = "$p" ] && continue
+    wait_until "$(mesh_instance "$r")" "$MESH_DB" "SELECT beat > $beat FROM causal.heartbeats WHERE region = '$p'" 20 ||
+      bail "$r did not hear $p's next heartbeat"
+  done
+done
 fenced=$(for r in "${regions[@]}"; do printf '[%s]' "$(fenced_in "$r")"; done)
 it=$(fenced_in us-east)
 is "$fenced" "[$it][$it][$it]" "every region sees the same fenced region"

@@ -8,8 +8,10 @@ source "$(dirname "$0")/../lib/cluster-test.sh"
 
 regions=(us-east eu-west ap-south sa-east me-central)
 conversation=500
-mesh_up five 24900 5 "${regions[@]}" || bail "could not build the mesh of five"
-ok 0 "mesh_up builds a mesh of five regions through causalctl init"
+mesh_up five 24900 5 "${regions[@]}"
+built=$?
+ok $built "mesh_up builds a mesh of five regions through causalctl init"
+[ $built = 0 ] || bail "could not build the mesh of five"
 
 # The apply workers run (mesh_up waited for them); the walsenders' side of
 # each link may take a moment more.

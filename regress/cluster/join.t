@@ -19,8 +19,10 @@ for r in us-east eu-west ap-south; do
 done
 before=$(mesh_sql us-east -At -c "SELECT duplicates FROM causal.stat_tables WHERE relid = 'chat.messages'::regclass")
 
-mesh_add_region sa-east 25790 || bail "sa-east could not join"
-ok 0 "sa-east joined with causalctl init"
+mesh_add_region sa-east 25790
+joined=$?
+ok $joined "sa-east joined with causalctl init"
+[ $joined = 0 ] || bail "sa-east could not join"
 is "$(mesh_sql sa-east -At -c "SELECT count(*) || ' ' || count(DISTINCT msg_id) FROM chat.messages")" "600 600" \
    "it copied all 600 messages from its three peers, each once"
 is "$(mesh_sql sa-east -At -c "SELECT applied FROM causal.stat_tables WHERE relid = 'chat.messages'::regclass")" 600 \

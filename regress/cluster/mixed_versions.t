@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A rolling upgrade, as README's "Upgrading" says to do it, under load: three
+# A rolling upgrade, as docs/operations.md (Upgrading) says, under load: three
 # regions at 0.3.0 (its install script as it shipped, sql/updates/),
 # subscribed to each other the way 0.3.0's causalctl init made it (links a
 # superuser owns), writing replies all along, into a table of the demo and

@@ -124,7 +124,16 @@ mesh_sql ap-south -c "ALTER SYSTEM SET causal.self_fence_after = '2s'" -c "SELEC
   bail "could not set causal.self_fence_after"
 wait_until "$(mesh_instance ap-south)" "$MESH_DB" "SELECT current_setting('causal.self_fence_after') = '2s'" 10 ||
   bail "causal.self_fence_after did not change"
-sleep 0.5  # the liveness worker reloads it too
+# The liveness worker reads it at its next round: ap-south's own heartbeat
+# moving twice more proves a round began after the reload (a sleep would
+# make the check below pass whether it had or not).
+own_beat() { mesh_sql ap-south -At -c "SELECT beat FROM causal.heartbeats WHERE region = 'ap-south'"; }
+beat=$(own_beat)
+for _ in 1 2; do
+  for _ in $(seq 1 100); do next=$(own_beat); [ -n "$next" ] && [ "$next" -gt "$beat" ] && break; sleep 0.05; done
+  [ "$next" -gt "$beat" ] || bail "ap-south's liveness worker does not beat"
+  beat=$next
+done
 is "$(mesh_sql ap-south -At -c "SELECT causal.self_fenced()")" f "with self-fencing on and every peer heard, ap-south is not fenced"
 
 cut_ap_south || bail "could not cut ap-south's links"

@@ -40,10 +40,20 @@ write_us_east steady 20 || bail "could not write in us-east"
 mesh_sql ap-south -c "INSERT INTO chat.messages (conversation_id, sender, body)
                       SELECT 1, 'cy', 'steady from ap-south ' || i FROM generate_series(1, 20) i" >/dev/null ||
   bail "could not write in ap-south"
-wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = 40 FROM chat.messages WHERE body LIKE 'steady %'" 20 ||
-  diag "the steady messages did not all reach eu-west"
-sleep 1  # what a relaying region would have sent would be here by now
-is "$(($(stat eu-west applied) - applied0)) $(($(stat eu-west duplicates) - dropped0))" "40 0" \
+for r in eu-west us-east ap-south; do
+  wait_until "$(mesh_instance "$r")" "$MESH_DB" "SELECT count(*) = 40 FROM chat.messages WHERE body LIKE 'steady %'" 20 ||
+    diag "the steady messages did not all reach $r"
+done
+# Proof that us-east and ap-south sent eu-west what they would: each writes
+# once it holds all 40, and a stream keeps commit order, so a copy either
+# would send on of the other's messages is at eu-west once its marker is.
+for r in us-east ap-south; do
+  mesh_sql "$r" -c "INSERT INTO chat.messages (conversation_id, sender, body) VALUES (1, 'ana', 'steady marker $r')" \
+    >/dev/null || bail "could not write in $r"
+done
+wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = 2 FROM chat.messages WHERE body LIKE 'steady marker %'" 20
+ok $? "the markers us-east and ap-south wrote after the 40 reached eu-west"
+is "$(($(stat eu-west applied) - applied0 - 2)) $(($(stat eu-west duplicates) - dropped0))" "40 0" \
   "steady state: eu-west receives each of 40 messages of two writers once, and no copy of any"
 
 # A deletion in eu-west of a message us-east wrote: eu-west wrote the
@@ -87,11 +97,16 @@ is "$liveness" t "eu-west still hears us-east's heartbeat, through ap-south"
 # us-east writes then waits for the heal, or for relay to come back.
 mesh_sql eu-west -c "ALTER SYSTEM SET causal.relay_after = 0" -c "SELECT pg_reload_conf()" >/dev/null ||
   bail "could not turn relay off in eu-west"
-sleep 1
+# Proof that relay is off, not slow: with it on, eu-west hears us-east
+# through ap-south within 5 s (above). Unheard for 6 s: relay is off in its
+# worker; unheard 3 s more after the write, the write stays at us-east.
+unheard() { echo "SELECT heard_ms_ago > $1 FROM causal.liveness() WHERE region = 'us-east'"; }
+wait_until "$eu_west" "$MESH_DB" "$(unheard 6000)" 30
+ok $? "with causal.relay_after = 0, eu-west stops hearing us-east through ap-south (6 s)"
 write_us_east "with relay off" 1 || bail "could not write in us-east"
-sleep 5
+wait_until "$eu_west" "$MESH_DB" "$(unheard 9000)" 30
 is "$(count_in eu-west "body LIKE 'with relay off %'")" 0 \
-   "with causal.relay_after = 0, eu-west pulls nothing while its link from us-east is cut (5 s)"
+   "... and pulls nothing while its link from us-east is cut"
 mesh_sql eu-west -c "ALTER SYSTEM RESET causal.relay_after" -c "SELECT pg_reload_conf()" >/dev/null ||
   bail "could not turn relay on again in eu-west"
 wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = 1 FROM chat.messages WHERE body LIKE 'with relay off %'" 5
@@ -136,7 +151,7 @@ diag "at the kill eu-west held $(count_in eu-west "body LIKE 'just before the ki
 wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = $N FROM chat.messages WHERE body LIKE 'just before the kill %'" 10
 ok $? "what us-east wrote just before it was killed reaches eu-west from ap-south ($(since "$killed_at") s after the kill)"
 
-total=$((1 + 40 + 5 * N + 1 + 1))
+total=$((1 + 40 + 2 + 5 * N + 1 + 1))  # ... 40 steady, their 2 markers, ...
 for r in eu-west ap-south; do
   is "$(mesh_sql "$r" -At -c "SELECT count(*) || ' ' || count(DISTINCT msg_id) FROM chat.messages")" "$total $total" \
     "$r holds each of the $total messages exactly once"

@@ -10,7 +10,13 @@ source "$(dirname "$0")/../lib/cluster-test.sh"
 regions=(us-east eu-west ap-south)
 MESH_CONF=("max_slot_wal_keep_size = 1")  # MB: a slot left behind is lost after a few segments
 mesh_up rs 28800 5 "${regions[@]}" || bail "could not build the mesh"
-count() { mesh_sql "$1" -At -c "SELECT count(*) FROM chat.messages"; }
+# A region's messages, or which region did not answer: two regions that
+# both fail to answer never compare equal.
+count() {
+  local n
+  n=$(mesh_sql "$1" -At -c "SELECT count(*) FROM chat.messages" 2>/dev/null)
+  [[ $n =~ ^[1-9][0-9]*$ ]] && echo "$n" || echo "no messages from $1"
+}
 write() {  # write REGION N: N messages
   mesh_sql "$1" -c "INSERT INTO chat.messages (conversation_id, sender, body)
                     SELECT g % 7, current_setting('causal.region'), 'line ' || g FROM generate_series(1, $2) g" >/dev/null
@@ -70,9 +76,16 @@ mesh_region_start ap-south "$port" || bail "no new server for ap-south"
 diag "pg_restore: $(grep -c 'error' "$work/restore.log") errors: $(grep -m 3 error "$work/restore.log" | tr '\n' ' ')"
 is "$(mesh_sql ap-south -At -c "SELECT count(*) FROM pg_subscription WHERE subname LIKE 'causal\_%\_to\_eu\_west'")" 2 \
    "the new ap-south came back with eu-west's subscriptions, from the dump"
-run out causalctl_mesh reseed ap-south --wait 60
-is "$rc" 0 "reseed ap-south: exit 0"
-[ "$rc" = 0 ] || diag "$out"
+# --json: one document on stdout, init's and rejoin's reports inside it,
+# nothing on stderr (PostgreSQL parses it: jsonb refuses two documents).
+doc=$(causalctl_mesh reseed ap-south --wait 60 --json 2>"$work/reseed.stderr"); rc=$?
+is "$rc" 0 "reseed ap-south --json: exit 0"
+[ "$rc" = 0 ] || diag "$doc" "$(cat "$work/reseed.stderr")"
+json() { mesh_sql eu-west -At -v doc="$doc" 2>&1 <<<"SELECT $1 FROM (SELECT :'doc'::jsonb AS d) x"; }
+is "$(json "d->>'ok', d->>'reseeded', d->'init'->>'ok', d->'rejoin'->>'ok', d->'rejoin'->>'rejoined'" | tr '\n' ' ')" \
+   "true|ap-south|true|true|ap-south " "... its stdout is one JSON document: reseeded, init's and rejoin's reports inside"
+ok "$([ "$(json "jsonb_array_length(d->'dropped') > 0")" = t ]; echo $?)" "... naming the links it dropped"
+is "$(cat "$work/reseed.stderr")" "" "... and nothing on stderr"
 is "$(mesh_sql ap-south -At -c "SELECT string_agg(subname, ',' ORDER BY subname) FROM pg_subscription")" \
    "causal_eu_west_to_ap_south,causal_us_east_to_ap_south" "... its subscriptions are ap-south's own"
 is "$(count ap-south)" "$(count eu-west)" "... and it holds every message"

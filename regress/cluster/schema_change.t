@@ -125,6 +125,96 @@ is "$(mesh_sql ap-south -At -c "SELECT count(*) FROM pg_attribute WHERE attrelid
    0 "... ap-south, which has the table, does not have the column"
 is "$(columns)" "$had" "... and no message table changed"
 
+# --- refused by what the catalog shows, whatever the statement's text ----------
+# Each runs in every region's open transaction and is judged by the message
+# table's columns, type and shape before and after it (src/core/schema_change).
+run out causalctl_mesh ddl "ALTER TABLE chat.messages DROP mood"
+is "$rc" 4 "ddl ALTER TABLE ... DROP mood (no COLUMN for a pattern to see): refused, exit 4"
+ok "$(contains "$out" "drops column mood of message table chat.messages (in every region)")" \
+   "... naming the column, the table and where"
+[ "$rc" = 4 ] || diag "$out"
+is "$(columns)" "$had" "... and every region still has the column"
+type_of() { everywhere "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                         WHERE attrelid = 'chat.messages'::regclass AND attname = '$1'"; }
+run out causalctl_mesh ddl "ALTER TABLE chat.messages ALTER COLUMN mood TYPE integer USING length(mood)"
+is "$rc" 4 "ddl: a column's type changed to one the old values may not fit (text to integer): refused, exit 4"
+ok "$(contains "$out" "changes the type of column mood of message table chat.messages from text to integer")" \
+   "... saying which change"
+is "$(type_of mood)" "text|text|text|" "... and it is text in every region"
+run out causalctl_mesh ddl "ALTER TABLE chat.messages ALTER COLUMN hlc TYPE text"
+is "$rc" 4 "ddl: pg_causal's column hlc retyped: refused, exit 4"
+ok "$(contains "$out" "pg_causal's column hlc")" "... saying it is pg_causal's"
+run out causalctl_mesh ddl "ALTER TABLE chat.messages DISABLE TRIGGER causal_message_stored"
+is "$rc" 4 "ddl: one of pg_causal's triggers disabled: refused, exit 4"
+ok "$(contains "$out" "out of the shape of a message table")" "... as taking the table out of the shape"
+is "$(everywhere "SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'chat.messages'::regclass
+                   AND tgname = 'causal_message_stored'")" "A|A|A|" "... and the trigger stays enabled everywhere"
+run out causalctl_mesh ddl "ALTER TABLE chat.messages RENAME TO letters"
+is "$rc" 4 "ddl: the message table renamed: refused, exit 4"
+ok "$(contains "$out" "renames message table chat.messages to chat.letters")" "... saying so"
+
+# --- the locks: in every region at once, and never held by a causalctl gone ----
+# causalctl's granted ACCESS EXCLUSIVE locks on chat.messages in REGION
+ctl_locks() {
+  mesh_sql "$1" -At -c "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                        WHERE a.application_name = 'causalctl' AND l.relation = 'chat.messages'::regclass
+                          AND l.mode = 'AccessExclusiveLock' AND l.granted"
+}
+# hold_lock REGION SECONDS: a session that holds chat.messages that long, in
+# the background (blocker_pid), once it has the lock.
+hold_lock() {
+  PGAPPNAME=blocker mesh_sql "$1" -c "BEGIN" -c "LOCK TABLE chat.messages IN ACCESS SHARE MODE" \
+    -c "SELECT pg_sleep($2)" -c "COMMIT" >/dev/null 2>&1 &
+  blocker_pid=$!
+  wait_until "$(mesh_instance "$1")" "$MESH_DB" "SELECT count(*) = 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE a.application_name = 'blocker' AND l.relation = 'chat.messages'::regclass AND l.granted" 10
+}
+# until_locks EXPECTED: polls (10 s) until eu-west's and ap-south's count is EXPECTED
+until_locks() {
+  local _
+  for _ in $(seq 1 100); do
+    [ "$(ctl_locks eu-west)$(ctl_locks ap-south)" = "$1" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+hold_lock us-east 5 || bail "the blocker did not get its lock in us-east"
+causalctl_mesh ddl "ALTER TABLE chat.messages ADD COLUMN note text" >"$work/ddl-note.out" 2>&1 &
+ddl_pid=$!
+until_locks 11
+ok $? "while us-east's lock is waited for, eu-west and ap-south hold theirs already: the locks go to every region at once"
+wait "$ddl_pid"
+is "$?" 0 "... and once us-east's lock is free, the change goes through: exit 0"
+wait "$blocker_pid"
+is "$(type_of note)" "text|text|text|" "... in every region"
+
+# A causalctl frozen (SIGSTOP: a host gone, its sockets still open) while it
+# holds the locks: each region ends its session once it has said nothing
+# for --idle-timeout, which rolls back and frees the lock.
+hold_lock us-east 120 || bail "the blocker did not get its lock in us-east"
+CAUSALCTL_CONFIG="$CAUSAL_WORK/$MESH_PREFIX.causalctl.conf" "$CAUSAL_BUILD/causalctl" \
+  ddl "ALTER TABLE chat.messages ADD COLUMN frozen text" --idle-timeout 2 --lock-timeout 100 >/dev/null 2>&1 &
+ctl_pid=$!
+until_locks 11
+held=$?
+ok "$held" "causalctl holds its locks in eu-west and ap-south, waiting for us-east's"
+kill -STOP "$ctl_pid"
+stopped_at=$(now)
+until_locks 00
+released=$?
+# (not ok as well when it never held them: nothing was shown then)
+ok "$((held || released))" "frozen, it holds them no longer than its --idle-timeout 2 ($(since "$stopped_at") s after it froze)"
+kill -9 "$ctl_pid"
+wait "$ctl_pid" 2>/dev/null
+mesh_sql us-east -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'blocker'" >/dev/null
+wait "$blocker_pid" 2>/dev/null
+for r in "${regions[@]}"; do
+  wait_until "$(mesh_instance "$r")" "$MESH_DB" \
+    "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'causalctl'" 20 || break
+done
+ok $? "killed (kill -9), no session of it is left in any region"
+is "$(type_of frozen)" "|||" "... and no region has the column it was adding"
+
 run out causalctl_mesh verify --wait 30
 is "$rc" 0 "verify: every region holds the same messages in the same order"
 [ "$rc" = 0 ] || diag "$out"

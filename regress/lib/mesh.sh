@@ -200,18 +200,27 @@ mesh_add_region() {
   mesh_wait_streaming
 }
 
-# What readers check: delivered messages with a dep that is not delivered
-# earlier in their merged history (0 when causal order holds).
+# What readers check, against an order found independently of the merge:
+# from the table alone, a message is deliverable when each of its deps
+# names (by its hlc or a copy's) a message of its conversation that is here
+# and deliverable. Counts the merged histories' violations of that: a
+# deliverable message not delivered or one that is not delivered, and a
+# delivered message placed before one of its deps (0 when causal order holds).
 MESH_ORDER_VIOLATIONS_SQL="
-WITH h AS (SELECT g.c, u.* FROM (SELECT conversation_id AS c, causal.merge(msg_id, hlc, deps, crdb_region, epoch, copies) AS m
-                                   FROM chat.messages GROUP BY 1) g, causal.unnest(g.m) u),
-     names AS (SELECT msg_id, hlc FROM chat.messages
-               UNION ALL SELECT m.msg_id, (c).hlc FROM chat.messages m, unnest(m.copies) c),
-     d AS (SELECT h.*, m.deps FROM h JOIN chat.messages m USING (msg_id))
-SELECT count(*) FROM d, unnest(d.deps) AS dep
- WHERE d.delivered AND NOT EXISTS (SELECT FROM d p JOIN names n ON n.msg_id = p.msg_id
-                                    WHERE p.c = d.c AND n.hlc OPERATOR(pg_catalog.=) dep
-                                      AND p.delivered AND p.position < d.position)"
+WITH RECURSIVE
+  names AS (SELECT conversation_id AS c, msg_id, hlc FROM chat.messages
+            UNION ALL SELECT m.conversation_id, m.msg_id, (x).hlc FROM chat.messages m, unnest(m.copies) x),
+  edges AS (SELECT m.conversation_id AS c, m.msg_id, n.msg_id AS dep_id
+              FROM chat.messages m CROSS JOIN LATERAL unnest(m.deps) dep
+              LEFT JOIN names n ON n.c = m.conversation_id AND n.hlc OPERATOR(pg_catalog.=) dep),
+  undeliverable AS (SELECT msg_id FROM edges WHERE dep_id IS NULL
+                    UNION SELECT e.msg_id FROM edges e JOIN undeliverable u ON u.msg_id = e.dep_id),
+  h AS (SELECT g.c, u.* FROM (SELECT conversation_id AS c, causal.merge(msg_id, hlc, deps, crdb_region, epoch, copies) AS m
+                                FROM chat.messages GROUP BY 1) g, causal.unnest(g.m) u)
+SELECT (SELECT count(*) FROM h WHERE h.delivered = (h.msg_id IN (SELECT msg_id FROM undeliverable)))
+     + (SELECT count(*) FROM edges e JOIN h m ON m.msg_id = e.msg_id JOIN h d ON d.msg_id = e.dep_id
+         WHERE m.delivered AND d.position >= m.position)
+     + (SELECT count(*) FROM (SELECT DISTINCT msg_id FROM chat.messages) t WHERE t.msg_id NOT IN (SELECT msg_id FROM h))"
 
 # mesh_reply_script FILE: a pgbench script that replies to the newest
 # message its region has in a random conversation of 20.

@@ -21,11 +21,17 @@ ok "$(has /usr/bin/causal-wan)" "causal-wan is in /usr/bin"
 ext=$(pg_config --sharedir)/extension
 ok "$(has "$(pg_config --pkglibdir)/pg_causal.so")" "the library is where PostgreSQL 15 loads it"
 missing=""
-for f in pg_causal.control "pg_causal--$version.sql" $(cd sql/updates && ls pg_causal--*.sql); do
+steps=$(cd sql/updates/steps && ls ./*--*.sql | grep -v '\.post\.sql$' | sed 's|^\./\([^-]*\)--.*|pg_causal--\1--'"$version"'.sql|')
+for f in pg_causal.control "pg_causal--$version.sql" $(cd sql/updates && ls pg_causal--*.sql) $steps; do
   [ "$(has "$ext/$f")" = 0 ] || missing+=" $f"
 done
 is "$missing" "" "the control file, the install script and every update script are in $ext"
 ok "$(has /usr/share/doc/postgresql-15-pg-causal/copyright)" "the license is in the package's copyright file"
+missing=""
+for f in README.md CONTRIBUTING.md DESIGN.md $(cd docs && ls ./*.md | sed 's|^\./|docs/|'); do
+  [ "$(has "/usr/share/doc/postgresql-15-pg-causal/$f")" = 0 ] || missing+=" $f"
+done
+is "$missing" "" "the README, CONTRIBUTING.md, DESIGN.md and every file of docs/ are in its documentation"
 
 # Every library a binary of the package links directly must come from a
 # package in Depends (the others arrive through those).

@@ -1,4 +1,4 @@
--- The apply path's two ways (extension/direct_store.hpp): a table whose
+-- The apply path's two ways (extension/table/direct_store.hpp): a table whose
 -- insert runs no code but PostgreSQL's own and cannot fail for one row takes
 -- replicated rows directly, without a subtransaction or a second executor
 -- run; any other table stores each row through the executor, as its

@@ -5,7 +5,7 @@
 BEGIN;
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(38);
+SELECT plan(45);
 
 -- Heartbeats: a max register, so relayed copies end their loops.
 INSERT INTO causal.heartbeats VALUES ('tap-a', 5);
@@ -111,6 +111,46 @@ SELECT throws_ok($$SELECT causal.unregister_region('test-east')$$, '55000', NULL
 SELECT is((SELECT causal.unregister_region('tap-far')), true, 'it removes a fenced one');
 SELECT is((SELECT count(*)::int || ' ' || (SELECT count(*) FROM causal.fences WHERE region = 'tap-far')
              FROM causal.regions WHERE region = 'tap-far'), '0 1', '... whose fence stays');
+SELECT is((SELECT epoch FROM causal.removed_regions WHERE region = 'tap-far'), 3::bigint,
+          '... and whose removal is a row of causal.removed_regions, at the epoch it had (3, its fence''s)');
+
+-- A removed region is a replicated fact: a late copy of its row, of a
+-- register or of its heartbeat, as a peer that had not heard of the
+-- removal would send it, brings no ghost back.
+SET LOCAL session_replication_role = replica;
+INSERT INTO causal.regions (region, epoch, state, fenced_at, changed_at)
+VALUES ('tap-far', 1, 'fenced', causal.hlc_now(), causal.hlc_now());
+INSERT INTO causal.regions (region, changed_at) VALUES ('tap-far', causal.hlc_now());
+INSERT INTO causal.heartbeats (region, beat) VALUES ('tap-far', 1);
+RESET session_replication_role;
+SELECT is((SELECT count(*)::int FROM causal.regions WHERE region = 'tap-far')
+          + (SELECT count(*)::int FROM causal.heartbeats WHERE region = 'tap-far'), 0,
+          'a late row, register or heartbeat of a removed region is dropped');
+-- The removal arriving from a peer removes a region here too.
+SELECT causal.fence_region('tap-live', 1) \g /dev/null
+INSERT INTO causal.heartbeats (region, beat) VALUES ('tap-live', 1);
+SET LOCAL session_replication_role = replica;
+INSERT INTO causal.removed_regions VALUES ('tap-live', 1, causal.hlc_now());
+RESET session_replication_role;
+SELECT is((SELECT count(*)::int FROM causal.regions WHERE region = 'tap-live')
+          + (SELECT count(*)::int FROM causal.heartbeats WHERE region = 'tap-live'), 0,
+          'a removal that replication brings removes the region and its heartbeat here');
+-- A region of a removed name joins again above the epoch it had.
+SELECT is((SELECT epoch FROM causal.register_region('tap-far', 43)),
+          (SELECT epoch + 1 FROM causal.removed_regions WHERE region = 'tap-far'),
+          'a region of a removed name registers again above its removed epoch');
+INSERT INTO causal.heartbeats (region, beat) VALUES ('tap-far', 2);
+SELECT is((SELECT beat FROM causal.heartbeats WHERE region = 'tap-far'), 2::bigint, '... and its heartbeats count again');
+-- The registers' triggers run with pg_causal's rights: each on its own table alone.
+CREATE TABLE tap_failover_not_regions (region text, epoch bigint);
+CREATE TRIGGER borrowed BEFORE INSERT ON tap_failover_not_regions
+    FOR EACH ROW EXECUTE FUNCTION causal.regions_register();
+SELECT throws_ok($$INSERT INTO tap_failover_not_regions VALUES ('x', 0)$$, '39P01',
+                 'causal.regions_register() is causal.regions''s trigger',
+                 'a register''s trigger function on another table refuses to run: 39P01');
+SELECT ok(NOT has_table_privilege('tap_failover_nobody', 'causal.removed_regions', 'INSERT')
+          AND NOT has_function_privilege('tap_failover_nobody', 'causal.register_first_copy(anyelement, text[])', 'EXECUTE'),
+          'a plain role cannot remove a region by a row, nor call the registers'' helper');
 
 -- A link's last error may quote row values: not PUBLIC's to read.
 SELECT ok(NOT has_function_privilege('tap_failover_nobody', 'causal.link_errors()', 'EXECUTE'),

@@ -42,17 +42,17 @@ CREATE FUNCTION pg_temp.histories(query text) RETURNS TABLE (holder text, conver
 LANGUAGE plpgsql AS $$ BEGIN RETURN QUERY EXECUTE query; END $$;
 CREATE TABLE tap_merge.expected AS
 SELECT * FROM pg_temp.histories($$
-  SELECT holder, conversation, causal.merge(msg_id, hlc, deps, region, epoch ORDER BY msg_id)::text
+  SELECT holder, conversation, causal.merge(msg_id, hlc, deps, region, epoch, NULL ORDER BY msg_id)::text
     FROM tap_merge.received GROUP BY holder, conversation$$);
 
 -- Order and grouping
 SELECT results_eq(
-  $$SELECT holder, conversation, causal.merge(msg_id, hlc, deps, region, epoch ORDER BY random())::text
+  $$SELECT holder, conversation, causal.merge(msg_id, hlc, deps, region, epoch, NULL ORDER BY random())::text
       FROM tap_merge.received GROUP BY 1, 2 ORDER BY 1, 2$$,
   'SELECT * FROM tap_merge.expected ORDER BY 1, 2',
   'the history does not depend on the order rows arrive in');
 SELECT results_eq(
-  $$SELECT holder, conversation, causal.merge(msg_id, hlc, deps, region, epoch ORDER BY hlc DESC, region DESC)::text
+  $$SELECT holder, conversation, causal.merge(msg_id, hlc, deps, region, epoch, NULL ORDER BY hlc DESC, region DESC)::text
       FROM tap_merge.received GROUP BY 1, 2 ORDER BY 1, 2$$,
   'SELECT * FROM tap_merge.expected ORDER BY 1, 2',
   'nor on arriving newest first');
@@ -62,7 +62,7 @@ SELECT ok((SELECT bool_and(e1.history = e2.history) FROM tap_merge.expected e1 J
             WHERE e1.holder = 'r1' AND e2.holder = 'r2'),
           'r1 (with relayed duplicates) and r2 agree in every conversation');
 SELECT results_eq(
-  $$SELECT holder, conversation, causal.merge(msg_id, hlc, deps, region, epoch)::text
+  $$SELECT holder, conversation, causal.merge(msg_id, hlc, deps, region, epoch, NULL)::text
       FROM (SELECT * FROM tap_merge.received UNION ALL
             SELECT * FROM tap_merge.received WHERE abs(hashint4(i * conversation)) % 3 = 0) twice
      GROUP BY 1, 2 ORDER BY 1, 2$$,
@@ -71,7 +71,7 @@ SELECT results_eq(
 
 -- Statuses
 CREATE TABLE tap_merge.r3_view AS
-SELECT h.* FROM causal.unnest((SELECT causal.merge(msg_id, hlc, deps, region, epoch)
+SELECT h.* FROM causal.unnest((SELECT causal.merge(msg_id, hlc, deps, region, epoch, NULL)
                                  FROM tap_merge.received WHERE holder = 'r3' AND conversation = 1)) h;
 SELECT is((SELECT count(*) FROM tap_merge.r3_view), 57::bigint, 'r3 lacks three messages of 60');
 SELECT ok((SELECT bool_and(NOT delivered) FROM tap_merge.r3_view v WHERE hlc > (SELECT hlc FROM tap_merge.messages WHERE conversation = 1 AND i = 17)
@@ -83,15 +83,15 @@ SELECT is((SELECT count(*) FROM tap_merge.r3_view WHERE delivered AND hlc > (SEL
 SELECT is((SELECT array_agg(position ORDER BY hlc) FROM tap_merge.r3_view), (SELECT array_agg(position ORDER BY position) FROM tap_merge.r3_view),
           'without orphans the history ascends in hlc');
 SELECT ok((SELECT bool_and(h.position > d.position)
-             FROM causal.unnest((SELECT causal.merge(msg_id, hlc, deps, region, epoch) FROM tap_merge.messages WHERE conversation = 2)) h
+             FROM causal.unnest((SELECT causal.merge(msg_id, hlc, deps, region, epoch, NULL) FROM tap_merge.messages WHERE conversation = 2)) h
              JOIN tap_merge.messages m ON m.msg_id = h.msg_id
-             JOIN causal.unnest((SELECT causal.merge(msg_id, hlc, deps, region, epoch) FROM tap_merge.messages WHERE conversation = 2)) d
+             JOIN causal.unnest((SELECT causal.merge(msg_id, hlc, deps, region, epoch, NULL) FROM tap_merge.messages WHERE conversation = 2)) d
                ON d.hlc = ANY (m.deps)),
           'no message comes before one of its deps');
 SELECT is((SELECT array_agg(h.concurrent ORDER BY h.position)
-             FROM causal.unnest((SELECT causal.merge(msg_id, hlc, deps, region, epoch) FROM tap_merge.messages WHERE conversation = 3)) h),
+             FROM causal.unnest((SELECT causal.merge(msg_id, hlc, deps, region, epoch, NULL) FROM tap_merge.messages WHERE conversation = 3)) h),
           (WITH RECURSIVE ordered AS (
-             SELECT h.position, m.hlc, m.deps FROM causal.unnest((SELECT causal.merge(msg_id, hlc, deps, region, epoch)
+             SELECT h.position, m.hlc, m.deps FROM causal.unnest((SELECT causal.merge(msg_id, hlc, deps, region, epoch, NULL)
                                                                      FROM tap_merge.messages WHERE conversation = 3)) h
                JOIN tap_merge.messages m USING (msg_id)),
            reach(start_pos, hlc) AS (  -- the causal past of every message
@@ -106,34 +106,34 @@ SELECT is((SELECT array_agg(h.concurrent ORDER BY h.position)
 
 -- Parallel plans, against the same merges planned without workers.
 CREATE TABLE tap_merge.whole AS
-SELECT holder, causal.merge(msg_id, hlc, deps, region, epoch)::text AS history FROM tap_merge.received GROUP BY holder;
+SELECT holder, causal.merge(msg_id, hlc, deps, region, epoch, NULL)::text AS history FROM tap_merge.received GROUP BY holder;
 SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL max_parallel_workers_per_gather = 2;
 SET LOCAL parallel_leader_participation = off;
 SET LOCAL enable_hashagg = off;
-SELECT matches(tap_helpers.plan_of($$SELECT holder, conversation, causal.merge(msg_id, hlc, deps, region, epoch)
+SELECT matches(tap_helpers.plan_of($$SELECT holder, conversation, causal.merge(msg_id, hlc, deps, region, epoch, NULL)
                                        FROM tap_merge.received GROUP BY 1, 2$$),
                'Finalize GroupAggregate.*Gather Merge.*Partial GroupAggregate',
                'the planner splits the merge across parallel workers');
 SELECT results_eq(
-  $$SELECT holder, conversation, causal.merge(msg_id, hlc, deps, region, epoch)::text
+  $$SELECT holder, conversation, causal.merge(msg_id, hlc, deps, region, epoch, NULL)::text
       FROM tap_merge.received GROUP BY 1, 2 ORDER BY 1, 2$$,
   'SELECT * FROM tap_merge.expected ORDER BY 1, 2',
   'partial states merged by the combine function give the same histories');
-SELECT matches(tap_helpers.plan_of($$SELECT causal.merge(msg_id, hlc, deps, region, epoch) FROM tap_merge.received$$),
+SELECT matches(tap_helpers.plan_of($$SELECT causal.merge(msg_id, hlc, deps, region, epoch, NULL) FROM tap_merge.received$$),
                'Finalize Aggregate.*Gather.*Partial Aggregate', 'one group split across workers');
-SELECT is((SELECT causal.merge(msg_id, hlc, deps, region, epoch)::text FROM tap_merge.received WHERE holder = 'r1'),
+SELECT is((SELECT causal.merge(msg_id, hlc, deps, region, epoch, NULL)::text FROM tap_merge.received WHERE holder = 'r1'),
           (SELECT history FROM tap_merge.whole WHERE holder = 'r1'), 'one group split across workers: the same history');
 -- The whole aggregate, final function included, inside a worker: it reads
 -- causal.fences there with the query's snapshot.
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 SET LOCAL force_parallel_mode = on;
-SELECT matches(tap_helpers.plan_of($$SELECT causal.merge(msg_id, hlc, deps, region, epoch) FROM tap_merge.received$$),
+SELECT matches(tap_helpers.plan_of($$SELECT causal.merge(msg_id, hlc, deps, region, epoch, NULL) FROM tap_merge.received$$),
                'Single Copy: true.*Aggregate', 'force_parallel_mode runs the final function in a worker');
-SELECT is((SELECT causal.merge(msg_id, hlc, deps, region, epoch)::text FROM tap_merge.received WHERE holder = 'r2'),
+SELECT is((SELECT causal.merge(msg_id, hlc, deps, region, epoch, NULL)::text FROM tap_merge.received WHERE holder = 'r2'),
           (SELECT history FROM tap_merge.whole WHERE holder = 'r2'), 'and gives the same history');
 RESET force_parallel_mode;
 RESET max_parallel_workers_per_gather;
@@ -144,9 +144,9 @@ RESET parallel_leader_participation;
 RESET enable_hashagg;
 
 -- As a window function (the final function leaves the state as it was)
-SELECT is((SELECT h FROM (SELECT causal.merge(msg_id, hlc, deps, region, epoch) OVER (ORDER BY hlc)::text AS h, hlc
+SELECT is((SELECT h FROM (SELECT causal.merge(msg_id, hlc, deps, region, epoch, NULL) OVER (ORDER BY hlc)::text AS h, hlc
                             FROM tap_merge.messages WHERE conversation = 4) w ORDER BY hlc DESC LIMIT 1),
-          (SELECT causal.merge(msg_id, hlc, deps, region, epoch)::text FROM tap_merge.messages WHERE conversation = 4),
+          (SELECT causal.merge(msg_id, hlc, deps, region, epoch, NULL)::text FROM tap_merge.messages WHERE conversation = 4),
           'a running merge over a window ends with the whole history');
 
 -- Orphans follow the fences the admin functions write.
@@ -154,7 +154,7 @@ CREATE TABLE tap_merge.live (body text, msg_id uuid DEFAULT gen_random_uuid(), h
                              deps hlc[] DEFAULT '{}', region text, epoch bigint DEFAULT 0);
 CREATE VIEW tap_merge.live_view AS
 SELECT l.body, h.position, h.orphan, h.concurrent
-  FROM causal.unnest((SELECT causal.merge(msg_id, hlc, deps, region, epoch) FROM tap_merge.live)) h
+  FROM causal.unnest((SELECT causal.merge(msg_id, hlc, deps, region, epoch, NULL) FROM tap_merge.live)) h
   JOIN tap_merge.live l USING (msg_id);
 INSERT INTO tap_merge.live (body, region) VALUES ('r2 before its fence', 'r2');
 SELECT causal.fence_region('r2', 1) \g /dev/null
@@ -239,7 +239,7 @@ CREATE ROLE tap_merge_reader;
 GRANT USAGE ON SCHEMA tap_merge, tap_helpers TO tap_merge_reader;
 SET LOCAL ROLE tap_merge_reader;
 SELECT (tap_helpers.error_of($$SELECT causal.catch_up('tap_merge.chat', '1', '{}')$$)).state AS reader_catch_up,
-       (SELECT causal.merge(gen_random_uuid(), '1.00000@1', '{}', 'r', 0) IS NOT NULL) AS reader_merge \gset
+       (SELECT causal.merge(gen_random_uuid(), '1.00000@1', '{}', 'r', 0, NULL) IS NOT NULL) AS reader_merge \gset
 RESET ROLE;
 SELECT is(:'reader_catch_up'::text, '42501', 'catch_up reads as the caller: no SELECT on the table, no history');
 SELECT is(:'reader_merge'::text, 't', 'causal.merge is for everyone');

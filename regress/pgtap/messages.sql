@@ -94,6 +94,7 @@ SELECT set_eq(
      WHERE pubname IN ('causal_mesh', 'causal_messages', 'causal_copy') AND schemaname IN ('tap', 'causal')$$,
   $$VALUES ('causal_messages', 'tap.chat', '(COALESCE(written_by, crdb_region) = ''test-east''::text)'), ('causal_copy', 'tap.chat', NULL),
            ('causal_mesh', 'causal.regions', NULL), ('causal_mesh', 'causal.fences', NULL),
+           ('causal_mesh', 'causal.removed_regions', NULL),
            ('causal_mesh', 'causal.heartbeats', '(region = ''test-east''::text)')$$,
   'the table is in causal_messages (the rows this region wrote) and causal_copy; causal_mesh has pg_causal''s tables (heartbeats: this region''s)');
 SELECT results_eq(

@@ -28,6 +28,28 @@ sqlstate() {
 }
 su_sql() { sql postgres "$@"; }
 
+# liveness_rounds_done: returns once the liveness worker has finished a
+# whole round since it started (its heartbeat, then the replication
+# supervision): the beat moved twice, and a round begins only after the
+# one before it ended. What an assertion that the worker ran nothing as a
+# superuser needs first. (Operators by schema: a session's search_path may
+# be a tenant's.)
+LIVENESS_BEAT_SQL="SELECT h.beat FROM causal.heartbeats h WHERE h.region OPERATOR(pg_catalog.=) 'test-east'"
+liveness_rounds_done() {
+  local beat i next
+  for beat in first second; do
+    next=""
+    for i in $(seq 1 300); do
+      next=$(su_sql -c "$LIVENESS_BEAT_SQL")
+      [ -n "$next" ] && [ "$next" -gt "${LIVENESS_BEAT:-0}" ] && break
+      next=""
+      sleep 0.1
+    done
+    [ -n "$next" ] || return 1
+    LIVENESS_BEAT=$next
+  done
+}
+
 sec_start() {  # sec_start NAME PORT [postgresql.conf lines...]
   SEC_INSTANCE=$1
   local port=$2; shift 2

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Class: what a table's owner attaches to its message table, judged by the
-# DDL guard against the shape of a message table (extension/table_shape.hpp).
+# DDL guard against the shape of a message table (extension/table/table_shape.hpp).
 # One test per construct PostgreSQL 15 lets an owner attach to a table:
 # refused with the reason, or allowed because it runs only as the owner or
 # in the owner's (and its writers') own sessions; for those, a replicated

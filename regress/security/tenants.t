@@ -135,8 +135,10 @@ ALTER DATABASE tenants SET search_path = evil, pg_catalog, public;
 SQL
 # Every session and worker of this database starts with that path from now
 # on: the liveness worker after the next restart, every new session at once.
+LIVENESS_BEAT=$(su_sql -c "$LIVENESS_BEAT_SQL")
 instance_stop sec-tenants && instance_start sec-tenants || bail "could not restart"
-sleep 2
+liveness_rounds_done
+ok $? "the liveness worker ran a whole round with the database's search_path (its beat moved twice)"
 sql postgres -c "INSERT INTO chat.messages (conversation_id, sender, body) VALUES (1, 'ana', 'by a superuser')" >/dev/null
 MESSAGES=$((MESSAGES + 1))
 PGAPPNAME=causalctl build/causalctl status --region "test-east=host=$CAUSAL_WORK port=24380 user=postgres dbname=tenants" >/dev/null 2>&1
@@ -151,11 +153,10 @@ su_sql -c "DELETE FROM public.ran_as_superuser; ALTER ROLE dbowner NOSUPERUSER" 
 # only, and a replicated row that cannot be stored, nor quarantined, is
 # raised (the apply worker retries it later), never dropped.
 sql dbowner -c "ALTER DATABASE tenants SET default_transaction_read_only = on" >/dev/null
+LIVENESS_BEAT=$(su_sql -c "$LIVENESS_BEAT_SQL")
 instance_stop sec-tenants && instance_start sec-tenants || bail "could not restart"
-beat=$(su_sql -c "SELECT beat FROM causal.heartbeats WHERE region = 'test-east'")
-sleep 1.5
-ok "$([ "$(su_sql -c "SELECT beat FROM causal.heartbeats WHERE region = 'test-east'")" -gt "${beat:-0}" ]; echo $?)" \
-   "the liveness worker still beats in a database whose owner made it read only"
+liveness_rounds_done
+ok $? "the liveness worker still beats in a database whose owner made it read only"
 sql dbowner -c "SET default_transaction_read_only = off" -c "ALTER DATABASE tenants RESET default_transaction_read_only" >/dev/null
 su_sql >/dev/null <<'SQL'
 CREATE FUNCTION public.full_quarantine() RETURNS trigger LANGUAGE plpgsql AS
@@ -388,7 +389,11 @@ is "$(sql owner -c "SELECT count(*) FROM causal.stat_tables WHERE relid = 'chat.
 is "$(sqlstate intruder "SELECT * FROM causal.catch_up(0, '1', NULL)")" 42P01 "catch_up on no table: 42P01, not XX000"
 ( su_sql -c "BEGIN; LOCK TABLE chat.messages; SELECT pg_sleep(4)" >/dev/null ) &
 locker=$!
-sleep 1
+for _ in $(seq 100); do
+  [ "$(su_sql -c "SELECT count(*) FROM pg_locks WHERE relation = 'chat.messages'::regclass
+                   AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
+  sleep 0.05
+done
 is "$(sqlstate intruder "SET lock_timeout = '500ms'; SELECT * FROM causal.catch_up('chat.messages', '1', NULL)")" 42501 \
    "catch_up checks the privilege before it waits for a lock on the table"
 wait $locker
@@ -409,10 +414,10 @@ listen_out="$(instance_dir "$SEC_INSTANCE")/listen.out"
 { echo 'LISTEN "chat.messages";'; sleep 1.5; echo 'SELECT 1;'; } |
   psql -X -q -At -h "$CAUSAL_WORK" -p "$(instance_port "$SEC_INSTANCE")" -U intruder -d "$SEC_DB" >"$listen_out" 2>&1 &
 listener=$!
-for _ in $(seq 50); do
-  [ "$(su_sql -c "SELECT count(*) FROM pg_stat_activity WHERE usename = 'intruder'")" -gt 0 ] && break; sleep 0.05
+for _ in $(seq 100); do  # until its LISTEN has run
+  [ "$(su_sql -c "SELECT count(*) FROM pg_stat_activity WHERE usename = 'intruder'
+                   AND state = 'idle' AND query LIKE 'LISTEN%'")" -gt 0 ] && break; sleep 0.05
 done
-sleep 0.3
 sql owner -c "INSERT INTO chat.messages (conversation_id, sender, body) VALUES (424242, 'ana', 'private')" >/dev/null
 MESSAGES=$((MESSAGES + 1))
 secret_hlc=$(su_sql -c "SELECT hlc FROM chat.messages WHERE conversation_id = 424242")

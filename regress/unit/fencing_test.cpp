@@ -119,3 +119,73 @@ TEST(Fencing, ARegionCutOffFromTheMajorityFencesItself) {
 }
 
 }  // namespace
+
+namespace {
+
+using causal::fencing::effective_timing;
+using causal::fencing::timing_warnings;
+using causal::fencing::Timing;
+
+struct Checked {
+    Timing effective;
+    std::vector<std::string> warnings;
+};
+Checked check_timing(const Timing& t) { return {effective_timing(t), timing_warnings(t)}; }
+using causal::fencing::heard_within;
+
+TEST(HeardWithin, NeverHeardIsNeverWithinAnyWindow) {
+    EXPECT_FALSE(heard_within(std::nullopt, 1'000'000));
+    EXPECT_TRUE(heard_within(0, 0));
+    EXPECT_TRUE(heard_within(2000, 2000));
+    EXPECT_FALSE(heard_within(2001, 2000));
+}
+
+TEST(Timing, TheDefaultsKeepTheOrderAndStayAsTheyAre) {
+    const auto check = check_timing({1000, 2000, 0});
+    EXPECT_TRUE(check.warnings.empty());
+    EXPECT_EQ(check.effective.relay_after_ms, 2000);
+    EXPECT_EQ(check.effective.self_fence_after_ms, 0);
+    EXPECT_TRUE(check_timing({1000, 2000, 5000}).warnings.empty());
+}
+
+TEST(Timing, ARelayNotAboveTheHeartbeatIntervalIsRaisedWithAWarning) {
+    const auto check = check_timing({1000, 500, 0});
+    ASSERT_EQ(check.warnings.size(), 1u);
+    EXPECT_NE(check.warnings[0].find("causal.relay_after (500 ms)"), std::string::npos) << check.warnings[0];
+    EXPECT_EQ(check.effective.relay_after_ms, 2000);
+}
+
+TEST(Timing, ASelfFenceNotAboveTheRelayIsRaisedAboveIt) {
+    const auto check = check_timing({1000, 2000, 1500});
+    ASSERT_EQ(check.warnings.size(), 1u);
+    EXPECT_NE(check.warnings[0].find("causal.self_fence_after (1500 ms)"), std::string::npos);
+    EXPECT_EQ(check.effective.self_fence_after_ms, 3000);
+}
+
+TEST(Timing, OffStaysOff) {
+    const auto check = check_timing({1000, 0, 0});
+    EXPECT_TRUE(check.warnings.empty());
+    EXPECT_EQ(check.effective.relay_after_ms, 0);
+    EXPECT_EQ(check.effective.self_fence_after_ms, 0);
+    // relay off: self_fence_after must only be above the interval
+    EXPECT_EQ(check_timing({1000, 0, 800}).effective.self_fence_after_ms, 2000);
+}
+
+TEST(Timing, RandomSettingsComeOutOrderedAndUntouchedWhenTheyWere) {
+    std::mt19937 random(7);
+    for (int i = 0; i < 10000; ++i) {
+        const Timing t{100 + static_cast<int64_t>(random() % 5000), static_cast<int64_t>(random() % 3) == 0 ? 0 : static_cast<int64_t>(random() % 10000),
+                       static_cast<int64_t>(random() % 3) == 0 ? 0 : static_cast<int64_t>(random() % 20000)};
+        const auto check = check_timing(t);
+        const Timing& e = check.effective;
+        EXPECT_EQ(e.heartbeat_interval_ms, t.heartbeat_interval_ms);
+        EXPECT_EQ(e.relay_after_ms == 0, t.relay_after_ms == 0);
+        EXPECT_EQ(e.self_fence_after_ms == 0, t.self_fence_after_ms == 0);
+        if (e.relay_after_ms > 0) EXPECT_GT(e.relay_after_ms, e.heartbeat_interval_ms);
+        if (e.self_fence_after_ms > 0) EXPECT_GT(e.self_fence_after_ms, std::max(e.heartbeat_interval_ms, e.relay_after_ms));
+        const bool kept = e.relay_after_ms == t.relay_after_ms && e.self_fence_after_ms == t.self_fence_after_ms;
+        EXPECT_EQ(kept, check.warnings.empty());
+    }
+}
+
+}  // namespace

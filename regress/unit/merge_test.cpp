@@ -958,18 +958,18 @@ TEST(MergeBadInput, AnEmptyInputMergesToAnEmptyHistory) {
 }
 
 TEST(MergeBadInput, MoreThanMaxDepsIsALimitAndLeavesTheStateAsItWas) {
-    std::vector<Hlc> deps(Input::kMaxDeps + 1);
+    std::vector<Hlc> deps(Input::kDepsFieldMax + 1);
     for (size_t i = 0; i < deps.size(); ++i) deps[i] = hlc_at(1000 + i / 4, static_cast<uint32_t>(i % 4), 1);
     const Hlc mine = hlc_at(900000, 0, 2);
     Input in(heap());
     const Row first{id_of(1), hlc_at(1000, 0, 1), {}, std::string("eu-west"), 1};
     add(in, first);
-    expect_error(ErrorKind::LimitExceeded, "kMaxDeps + 1 deps",
+    expect_error(ErrorKind::LimitExceeded, "kDepsFieldMax + 1 deps",
                  [&] { in.add(id_of(2), mine, deps.data(), deps.size(), std::string_view("eu-west"), 1); });
     EXPECT_EQ(in.size(), 1u);
     // Exactly the limit is fine, and survives the byte form (the count
     // is kept in 16 bits). The one dep that is here is deps[0].
-    in.add(id_of(2), mine, deps.data(), Input::kMaxDeps, std::string_view("eu-west"), 1);
+    in.add(id_of(2), mine, deps.data(), Input::kDepsFieldMax, std::string_view("eu-west"), 1);
     const auto back = round_trip(in, heap());
     for (const Input* state : {&in, back.get()}) {
         const History h = state->merge({}, heap());

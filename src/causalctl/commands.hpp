@@ -8,13 +8,15 @@
 #include <string>
 
 #include "mesh.hpp"
+#include "pg.hpp"
 
 namespace causalctl {
 
-// Documented in `causalctl --help` and the README.
+// Documented in `causalctl --help` and docs/operations.md.
 enum Exit : int {
     kOk = 0,           // done; converged; every link streaming
-    kAttention = 1,    // verify: regions differ; status: a warning; init: links wait for tables
+    kAttention = 1,    // verify: regions differ; status: a warning; init: links wait for tables;
+                       // rejoin: not active everywhere yet; reseed: links new, not rejoined yet
     kUsage = 2,        // bad command line or configuration
     kUnreachable = 3,  // a region could not be reached or a statement failed
     kRefused = 4,      // the command would be unsafe and changed nothing
@@ -22,7 +24,7 @@ enum Exit : int {
 
 struct Options {
     bool json = false;
-    int connect_timeout_s = 5;
+    SessionLimits session;  // --connect-timeout, --lock-timeout, --idle-timeout
     std::optional<std::string> conversation;  // verify
     // How long to wait, when given: verify retries until converged (default:
     // look once), failover waits for the region to count as dead (default:

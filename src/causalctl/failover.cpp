@@ -12,12 +12,14 @@
 // they have everything it wrote, then lifts the fence with a new epoch.
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <sstream>
 #include <thread>
 
 #include "commands.hpp"
@@ -30,40 +32,31 @@ namespace causalctl {
 
 int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err) {
     const std::string& target = options.target;
-    if (!mesh.find(target)) {
-        err << "causalctl failover: \"" << target << "\" is not one of the regions given\n";
-        return kUsage;
-    }
     const auto started = Clock::now();
-    std::vector<std::string> down;
-    std::vector<Reached> all = reach(mesh, options, down);
-    std::vector<Reached*> voters, everyone;  // everyone: the voters and the target, if reached
-    for (auto& r : all) {
-        everyone.push_back(&r);
-        if (r.region->name != target) voters.push_back(&r);
-    }
+    Operation op("failover", mesh, options, out, err);
+    // The majority is judged below, against causal.regions.
+    if (auto code = op.begin(Operation::Reach::any)) return *code;
+    const std::vector<Reached*>& voters = op.others;  // the target gets no vote
+    std::vector<Reached*>& everyone = op.everyone;
+    const std::vector<std::string>& down = op.down;
     std::vector<std::string> not_carried;  // regions reached that could not be told of the fence, and why
     const auto report = [&](const std::string& epoch, const std::vector<std::pair<std::string, std::string>>& ballots,
                             const std::vector<std::string>& carried_to, bool already) {
         const std::string clients_go_to =
             voters.front()->db->value("SELECT causal.region_for_clients($1)", {target});
         const double took = seconds_since(started);
-        if (options.json) {
-            std::vector<std::string> votes, carried;
-            for (const auto& b : ballots)
-                votes.push_back(json::Object().add("region", json::string(b.first)).add("vote", json::string(b.second)).str());
-            for (const auto& c : carried_to) carried.push_back(json::string(c));
-            std::vector<std::string> missed;
-            for (const auto& m : not_carried) missed.push_back(json::string(m));
-            out << json::Object().add("ok", "true").add("fenced", json::string(target)).add("epoch", epoch)
-                       .add("not_carried", json::array(missed))
-                       .add("already", json::boolean(already)).add("votes", json::array(votes))
-                       .add("carried_to", json::array(carried))
-                       .add("clients_go_to", clients_go_to.empty() ? json::null() : json::string(clients_go_to))
-                       .add("fenced_after_s", json::number(took)).str()
-                << '\n';
-            return;
-        }
+        std::vector<std::string> votes, carried;
+        for (const auto& b : ballots)
+            votes.push_back(json::Object().add("region", json::string(b.first)).add("vote", json::string(b.second)).str());
+        for (const auto& c : carried_to) carried.push_back(json::string(c));
+        std::vector<std::string> missed;
+        for (const auto& m : not_carried) missed.push_back(json::string(m));
+        op.add("fenced", json::string(target)).add("epoch", epoch).add("not_carried", json::array(missed))
+            .add("already", json::boolean(already)).add("votes", json::array(votes))
+            .add("carried_to", json::array(carried))
+            .add("clients_go_to", clients_go_to.empty() ? json::null() : json::string(clients_go_to))
+            .add("fenced_after_s", json::number(took));
+        std::ostringstream out;
         if (already)
             out << target << " is already fenced (epoch " << epoch << ")";
         else
@@ -80,50 +73,49 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::o
         if (!clients_go_to.empty())
             out << "send " << target << "'s users to " << clients_go_to << " (the region its 5C001 errors name) and "
                 << "causal.catch_up() them there\n";
+        return op.done(kOk, true, out.str());
     };
-    try {
+    return op.run([&]() -> int {
         // The voters alone: the target gets no vote.
-        if (auto why = lacks_causal_admin(voters)) return refuse(options, out, err, "failover", *why);
-        if (auto why = misnamed(everyone)) return refuse(options, out, err, "failover", *why);
+        if (auto why = lacks_causal_admin(voters)) return op.refuse(*why);
+        if (auto why = misnamed(everyone)) return op.refuse(*why);
         // The majority is of causal.regions, which the votes judge against;
         // a partial list of regions must not lower it.
         size_t registered = 0;
         if (!voters.empty())
-            registered = std::stoul(voters.front()->db->value("SELECT count(*) FROM causal.regions"));
+            registered = voters.front()->db->exec("SELECT count(*) FROM causal.regions").integer(0, 0);
         if (!voters.empty() && registered != mesh.regions().size())
-            return refuse(options, out, err, "failover",
-                          "causal.regions has " + std::to_string(registered) + " regions, the configuration " +
+            return op.refuse("causal.regions has " + std::to_string(registered) + " regions, the configuration " +
                               std::to_string(mesh.regions().size()) + ": give every region of the mesh");
-        const size_t needed = mesh.majority();
+        const size_t needed = majority(mesh.regions().size());
         if (voters.size() < needed)
-            return refuse(options, out, err, "failover",
-                          "fencing " + target + " needs " + std::to_string(needed) + " of the " +
+            return op.refuse("fencing " + target + " needs " + std::to_string(needed) + " of the " +
                               std::to_string(mesh.regions().size()) + " regions to agree; " +
                               std::to_string(voters.size()) + " other than it can be reached" +
                               (down.empty() ? "" : " (unreachable: " + join(down) + ")"));
         // A fence that landed already (a failover before this one, which
         // could not reach every survivor): finish it.
         std::vector<std::string> carried_to;
-        if (const long long epoch = carry_newest_fence(everyone, target, carried_to, &not_carried); epoch >= 0) {
-            report(std::to_string(epoch), {}, carried_to, true);
-            return kOk;
-        }
+        if (const long long epoch = carry_newest_fence(everyone, target, carried_to, &not_carried); epoch >= 0)
+            return report(std::to_string(epoch), {}, carried_to, true);
         // A region that, with the peers still hearing it, makes a majority is
         // alive and connected: fencing it is a choice. --wait gives it the
-        // time to count as dead.
+        // time to count as dead: cut off from the majority, by the rule a
+        // region fences itself by.
         if (!options.force) {
             const auto dead_by = Clock::now() + std::chrono::duration<double>(options.wait_s.value_or(0));
             for (;;) {
                 std::vector<std::string> hearing;
                 for (auto* v : voters) {
                     std::string ago = v->db->value("SELECT heard_ms_ago FROM causal.liveness() WHERE region = $1", {target});
-                    if (!ago.empty() && std::stod(ago) < options.dead_after_s * 1000)
+                    std::optional<int64_t> ago_ms;
+                    if (!ago.empty()) ago_ms = std::llround(number_from(v->region->name, ago, "heard_ms_ago"));
+                    if (heard_within(ago_ms, std::llround(options.dead_after_s * 1000)))
                         hearing.push_back(v->region->name + " (" + ago + " ms ago)");
                 }
-                if (hearing.size() + 1 < needed) break;
+                if (cut_off(mesh.regions().size(), hearing.size())) break;
                 if (Clock::now() >= dead_by)
-                    return refuse(options, out, err, "failover",
-                                  target + " is alive: " + join(hearing) + " heard from it within " +
+                    return op.refuse(target + " is alive: " + join(hearing) + " heard from it within " +
                                       seconds_text(options.dead_after_s) +
                                       ". Use --wait SECONDS to wait until it counts as dead, --force to fence it anyway.");
                 std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -167,7 +159,7 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::o
                 why += "\nThe yes votes stay pending (causal.fence_votes) until " + target +
                        " is fenced; each of those regions votes for no other fence meanwhile. If this failover is "
                        "abandoned, delete them there once no operator will apply it.";
-            return refuse(options, out, err, "failover", why);
+            return op.refuse(why);
         }
         // Applied only where the configuration is still the one voted on,
         // then carried to every region reached.
@@ -176,43 +168,28 @@ int failover(const Mesh& mesh, const Options& options, std::ostream& out, std::o
         std::vector<std::pair<std::string, std::string>> yes_ballots;
         for (const auto& b : ballots)
             if (b.second == "yes") yes_ballots.push_back(b);
-        report(epoch, yes_ballots, carried_to, false);
-        return kOk;
-    } catch (const DbError& error) {
-        return failed(options, out, err, "failover", error);
-    }
+        return report(epoch, yes_ballots, carried_to, false);
+    });
 }
 
 int rejoin(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err) {
     const std::string& target = options.target;
-    if (!mesh.find(target)) {
-        err << "causalctl rejoin: \"" << target << "\" is not one of the regions given\n";
-        return kUsage;
-    }
     const auto started = Clock::now();
-    std::vector<std::string> down;
-    std::vector<Reached> all = reach(mesh, options, down);
-    Reached* region = nullptr;
-    std::vector<Reached*> survivors, everyone;
-    for (auto& r : all) {
-        everyone.push_back(&r);
-        if (r.region->name == target) region = &r;
-        else survivors.push_back(&r);
-    }
-    if (region == nullptr) return refuse(options, out, err, "rejoin", target + " cannot be reached");
-    if (survivors.size() + 1 < mesh.majority())
-        return refuse(options, out, err, "rejoin",
-                      "a majority must be reachable to lift a fence; unreachable: " + join(down));
+    Operation op("rejoin", mesh, options, out, err);
+    if (auto code = op.begin(Operation::Reach::target_and_majority, "lift a fence")) return *code;
+    Reached* region = op.target;
+    const std::vector<Reached*>& survivors = op.others;
+    std::vector<Reached*>& everyone = op.everyone;
     const double timeout = options.wait_s.value_or(60);
-    try {
-        if (auto why = lacks_causal_admin(everyone)) return refuse(options, out, err, "rejoin", *why);
-        if (auto why = misnamed(everyone)) return refuse(options, out, err, "rejoin", *why);
+    return op.run([&]() -> int {
+        if (auto why = lacks_causal_admin(everyone)) return op.refuse(*why);
+        if (auto why = misnamed(everyone)) return op.refuse(*why);
         // Every survivor, and the region itself, must hold the fence first:
         // lifting it is a change of that state. Where it has not arrived
         // (a region whose links are down), it is carried there.
         std::vector<std::string> carried_to;
         if (carry_newest_fence(everyone, target, carried_to) < 0)
-            return refuse(options, out, err, "rejoin", target + " is not fenced: failover fences it");
+            return op.refuse(target + " is not fenced: failover fences it");
         // A link whose slot is gone can never deliver what it held: the
         // region cannot catch up by replication, only be rebuilt.
         std::vector<std::string> lost;
@@ -228,8 +205,7 @@ int rejoin(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
             }
         }
         if (!lost.empty())
-            return refuse(options, out, err, "rejoin",
-                          join(lost) + ": " + target + " cannot catch up by replication. Rebuild it: causalctl reseed " +
+            return op.refuse(join(lost) + ": " + target + " cannot catch up by replication. Rebuild it: causalctl reseed " +
                               target);
         // Caught up both ways: each survivor's slot for the region has
         // reached where that survivor's WAL was, and each of the region's
@@ -240,13 +216,11 @@ int rejoin(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
         for (auto* s : survivors) {
             outgoing.push_back(link_name(target, s->region->name));
             if (auto behind = slots_behind(*s->db, {link_name(s->region->name, target)}, deadline))
-                return refuse(options, out, err, "rejoin",
-                              "link " + *behind + " has not caught up within " + seconds_text(timeout) +
+                return op.refuse("link " + *behind + " has not caught up within " + seconds_text(timeout) +
                                   " (is replication running? see causalctl status)");
         }
         if (auto behind = slots_behind(*region->db, outgoing, deadline))
-            return refuse(options, out, err, "rejoin",
-                          "link " + *behind + " has not caught up within " + seconds_text(timeout) +
+            return op.refuse("link " + *behind + " has not caught up within " + seconds_text(timeout) +
                               " (is replication running? see causalctl status)");
         const double caught_up_s = seconds_since(started);
         Connection& applier = *survivors.front()->db;
@@ -261,18 +235,14 @@ int rejoin(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
             if (active || Clock::now() >= until) break;
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
-        if (options.json)
-            out << json::Object().add("ok", json::boolean(active)).add("rejoined", json::string(target))
-                       .add("epoch", epoch).add("caught_up_after_s", json::number(caught_up_s))
-                       .add("active_everywhere_after_s", json::number(seconds_since(started))).str() << '\n';
-        else
-            out << target << " caught up (" << seconds_text(caught_up_s) << ") and rejoined at epoch " << epoch
-                << (active ? "; every region sees it active" : "; not every region sees it active yet") << " ("
-                << seconds_text(seconds_since(started)) << ")\n";
-        return active ? kOk : kAttention;
-    } catch (const DbError& error) {
-        return failed(options, out, err, "rejoin", error);
-    }
+        const double took = seconds_since(started);
+        op.add("rejoined", json::string(target)).add("epoch", epoch).add("caught_up_after_s", json::number(caught_up_s))
+            .add("active_everywhere_after_s", json::number(took));
+        return op.done(active ? kOk : kAttention, active,
+                       target + " caught up (" + seconds_text(caught_up_s) + ") and rejoined at epoch " + epoch +
+                           (active ? "; every region sees it active" : "; not every region sees it active yet") +
+                           " (" + seconds_text(took) + ")\n");
+    });
 }
 
 }  // namespace causalctl

@@ -65,7 +65,7 @@ std::vector<std::string> check_server(RegionSetup& r) {
     if (db.value("SELECT rolsuper::text FROM pg_roles WHERE rolname = current_user") != "true")
         problem("causalctl init needs a superuser (ALTER SYSTEM, subscriptions)");
     const std::string node_id = db.value("SELECT current_setting('causal.node_id', true)");
-    r.node_id = node_id.empty() ? -1 : std::stoi(node_id);
+    r.node_id = node_id.empty() ? -1 : static_cast<int>(integer_from(r.region->name, node_id, "causal.node_id", -1, 65535));
     std::string configured = db.value("SELECT current_setting('causal.region', true)");
     if (!configured.empty() && configured != r.region->name)
         problem("its causal.region is '" + configured + "'; a region keeps its name");
@@ -219,7 +219,7 @@ int init(const Mesh& mesh, const Options& options, std::ostream& out, std::ostre
         std::vector<std::string> problems, unreachable;
         for (const Region& region : mesh.regions()) {
             try {
-                setups.push_back(RegionSetup{&region, std::make_unique<Connection>(region.name, region.dsn, options.connect_timeout_s), -1, {}, {}});
+                setups.push_back(RegionSetup{&region, std::make_unique<Connection>(region.name, region.dsn, options.session), -1, {}, {}});
             } catch (const DbError& error) {
                 problems.push_back(error.what());
                 unreachable.push_back(json::string(region.name));

@@ -50,6 +50,11 @@ public:
         members_.emplace_back(key, std::move(rendered));
         return *this;
     }
+    // Every member of `other`, after these.
+    Object& add(const Object& other) {
+        members_.insert(members_.end(), other.members_.begin(), other.members_.end());
+        return *this;
+    }
     std::string str() const {
         std::string out = "{";
         for (size_t i = 0; i < members_.size(); ++i)

@@ -7,11 +7,16 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "commands.hpp"
+#include "core/numbers.hpp"
+#include "json.hpp"
 #include "mesh.hpp"
+#include "pg.hpp"
 
 namespace po = boost::program_options;
 using namespace causalctl;
@@ -51,8 +56,10 @@ share a node id. Needs a superuser (ALTER SYSTEM, CREATE SUBSCRIPTION).
 Each region's node id, epoch, state and clock offset; each link's state
 (streaming, starting, down, lost, missing), lag in bytes and ms, last
 message, the WAL its slot holds, the apply worker's error counts and its
-last error with what to do about it; slots and subscriptions of pg_causal
-that belong to no region given. Exit 1 on any warning.
+last error with what to do about it; the slots and subscriptions of links
+to a region that is registered but not given (known by the names init
+gives links), and subscriptions to the mesh's publications under another
+name. Exit 1 on any warning.
   --max-slot-wal-mb N   warn when a slot holds more WAL (default 1024)
 )"},
     {"verify", "whether every region holds the same history",
@@ -110,19 +117,38 @@ backup or a dump (which brings its source's subscriptions). Drops every
 link to and from it, makes them anew (causalctl init), each copying every
 row its publisher holds (the apply path keeps one of each message), waits
 for the copies (--wait, default 120 s), then rejoins it. Every region must
-be reachable. Needs a superuser.
+be reachable. Needs a superuser. Exit 1 when the copies do not finish in
+time or rejoin refuses: the links are new, the fence stays; causalctl
+rejoin REGION once they have caught up. With --json, one document: what
+it dropped, and init's and rejoin's documents as "init" and "rejoin".
 )"},
     {"ddl", "one schema change in every region",
      "causalctl ddl STATEMENT", R"(
 Runs one statement (ALTER TABLE ..., CREATE INDEX ...) in every region, in
 the order that keeps the links flowing: in a transaction in each region
-first (each holds the table's lock), then committed region by region, so a
-row written after the change in one region waits, in every other, for the
-change there. If it fails anywhere, no region changes. Name tables by their
-schema (causalctl pins search_path to pg_catalog). CREATE INDEX
-CONCURRENTLY runs region by region. Refuses DROP COLUMN and RENAME: rows
-written before them would stop the links (README, Schema changes). Every
-region must be reachable.
+first, in every region at once (each holds the table's lock), then
+committed region by region, so a row written after the change in one
+region waits, in every other, for the change there. If it fails anywhere,
+no region changes. Name tables by their schema (causalctl pins search_path
+to pg_catalog). CREATE INDEX CONCURRENTLY (and DROP, REINDEX) runs region
+by region. Every region must be reachable.
+Refuses, judging by the catalog inside the open transactions, before and
+after the statement, whatever its text: a replicated table (a message
+table, or one of the mesh's publications) dropped, renamed or moved, a
+column of one dropped or renamed, a type changed to one the old values
+may not fit (kept: a type the old one casts to implicitly, a wider
+modifier), pg_causal's columns or the conversation column changed, a
+message table taken out of its shape or made an ordinary table.
+written before such a change would stop the links (docs/operations.md, Schema
+changes); every region rolls back, and it says what and where.
+  --lock-timeout S      how long each region waits for the table's lock
+                        (default 10)
+  --idle-timeout S      how long a region keeps the transaction while
+                        causalctl says nothing (default 60): the longest a
+                        killed or frozen causalctl's locks outlive it. Keep
+                        it above the time the statement takes in the
+                        slowest region (else that change fails, changing
+                        nothing)
 )"},
 };
 
@@ -139,17 +165,30 @@ regions
 
 options of every command
   --json                one JSON document on stdout instead of text
-  --connect-timeout S   seconds to reach a region (default 5)
+  --connect-timeout S   seconds to reach a region (default 5, at least 1)
+  --lock-timeout S      seconds a statement waits for a lock before it fails
+                        (default 10): causalctl's waiting request would queue
+                        every later one on the table behind it
+  --idle-timeout S      seconds a region keeps a transaction of causalctl's
+                        open while causalctl sends nothing (default 60;
+                        idle_in_transaction_session_timeout): a causalctl
+                        killed, frozen or cut off mid-ddl holds no lock longer
   -h, --help            this text; with a command, that command's
 
-Results go to stdout, errors and refusals to stderr.
+Results go to stdout, errors and refusals to stderr (with --json, both are
+the document on stdout). A number option is all number or refused (exit 2):
+whole seconds for --connect-timeout, seconds such as 2 or 0.5 for the
+others, no unit.
 
 exit codes
   0  done; converged; every link streaming
   1  verify: the regions differ; status: a warning; init: some links wait
-     for tables a region lacks (create them there, run init again)
+     for tables a region lacks (create them there, run init again);
+     rejoin: not every region sees it active yet; reseed: its links are
+     new, but it has not rejoined yet
   2  bad command line or configuration
-  3  a region could not be reached, or a statement failed there
+  3  a region could not be reached, or a statement failed there (also:
+     causalctl stopped on an error it did not expect; the message says it)
   4  refused: the command would be unsafe, and changed nothing
 
 examples
@@ -191,6 +230,41 @@ std::string command_names() {
     return names;
 }
 
+// The longest time an option takes, in seconds: PostgreSQL's timeouts are
+// an int of milliseconds.
+constexpr double kMaxSeconds = 2147483;
+
+// A number option, all of its text a number in range, or a usage error
+// that names the option (causal::parse_integer and parse_decimal).
+long long integer_option(const po::variables_map& vm, const char* name, long long min, long long max) {
+    try {
+        return causal::parse_integer(vm[name].as<std::string>(), min, max);
+    } catch (const causal::Error& e) {
+        throw po::error(std::string("--") + name + ": " + e.what());
+    }
+}
+double seconds_option(const po::variables_map& vm, const char* name, double min) {
+    try {
+        return causal::parse_decimal(vm[name].as<std::string>(), min, kMaxSeconds);
+    } catch (const causal::Error& e) {
+        throw po::error(std::string("--") + name + " (seconds): " + e.what());
+    }
+}
+
+// What a command that stopped on an exception it did not expect says: on
+// stderr, or as its JSON document; never std::terminate.
+int stopped(const Options& settings, const std::string& command, const std::string& region, const std::string& what) {
+    if (settings.json) {
+        json::Object o;
+        o.add("ok", "false");
+        if (!region.empty()) o.add("region", json::string(region));
+        std::cout << o.add("error", json::string(what)).str() << '\n';
+    } else {
+        std::cerr << "causalctl" << (command.empty() ? "" : " " + command) << ": " << what << '\n';
+    }
+    return kUnreachable;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -201,12 +275,15 @@ int main(int argc, char** argv) {
         ("link", po::value<std::vector<std::string>>()->composing(), "FROM:TO=DSN, repeated")
         ("config", po::value<std::string>(), "a file of region = and link = lines")
         ("json", po::bool_switch(), "one JSON document on stdout")
-        ("connect-timeout", po::value<int>()->default_value(5), "seconds to reach a region")
+        ("connect-timeout", po::value<std::string>()->default_value("5"), "seconds to reach a region")
+        ("lock-timeout", po::value<std::string>()->default_value("10"), "seconds a statement waits for a lock")
+        ("idle-timeout", po::value<std::string>()->default_value("60"),
+         "seconds a region keeps causalctl's open transaction while it says nothing")
         ("conversation", po::value<std::string>(), "verify: only this conversation")
-        ("wait", po::value<double>(), "verify, failover, rejoin: seconds to wait")
-        ("max-slot-wal-mb", po::value<long long>()->default_value(1024), "status: warn above this")
+        ("wait", po::value<std::string>(), "verify, failover, rejoin: seconds to wait")
+        ("max-slot-wal-mb", po::value<std::string>()->default_value("1024"), "status: warn above this")
         ("force", po::bool_switch(), "failover: fence a region its peers still hear")
-        ("dead-after", po::value<double>()->default_value(3), "failover: heard within this many seconds = alive")
+        ("dead-after", po::value<std::string>()->default_value("3"), "failover: heard within this many seconds = alive")
         ("apply-commit", po::value<std::string>()->default_value("local"),
          "init: the subscriptions' synchronous_commit, local (fast RPO-zero acknowledgements) or off (more throughput)")
         ("command", po::value<std::string>(), "the command")
@@ -246,12 +323,16 @@ int main(int argc, char** argv) {
         if (vm.count("region")) region_specs = vm["region"].as<std::vector<std::string>>();
         if (vm.count("link")) link_specs = vm["link"].as<std::vector<std::string>>();
         settings.json = vm["json"].as<bool>();
-        settings.connect_timeout_s = vm["connect-timeout"].as<int>();
+        // libpq waits forever for a connect_timeout of 0.
+        settings.session.connect_timeout_s = static_cast<int>(integer_option(vm, "connect-timeout", 1, kMaxSeconds));
+        settings.session.lock_timeout_s = seconds_option(vm, "lock-timeout", 0.001);
+        settings.session.idle_in_transaction_s = seconds_option(vm, "idle-timeout", 0.001);
         if (vm.count("conversation")) settings.conversation = vm["conversation"].as<std::string>();
-        if (vm.count("wait")) settings.wait_s = vm["wait"].as<double>();
-        settings.max_slot_wal_mb = vm["max-slot-wal-mb"].as<long long>();
+        if (vm.count("wait")) settings.wait_s = seconds_option(vm, "wait", 0);
+        // Compared in bytes: MB * 2^20 must fit.
+        settings.max_slot_wal_mb = integer_option(vm, "max-slot-wal-mb", 0, std::numeric_limits<long long>::max() >> 20);
         settings.force = vm["force"].as<bool>();
-        settings.dead_after_s = vm["dead-after"].as<double>();
+        settings.dead_after_s = seconds_option(vm, "dead-after", 0.001);
         settings.apply_commit = vm["apply-commit"].as<std::string>();
         if (settings.apply_commit != "local" && settings.apply_commit != "off")
             throw po::error("--apply-commit is local or off, not \"" + settings.apply_commit + "\"");
@@ -265,19 +346,35 @@ int main(int argc, char** argv) {
     } catch (const po::error& e) {
         std::cerr << "causalctl: " << e.what() << "\nTry causalctl --help.\n";
         return kUsage;
+    } catch (const std::exception& e) {
+        return stopped(settings, "", "", std::string("stopped on an unexpected error: ") + e.what());
+    } catch (...) {
+        return stopped(settings, "", "", "stopped on an unexpected error of no known kind");
     }
+    std::optional<Mesh> mesh;
     try {
-        Mesh mesh(region_specs, link_specs);
-        if (command == "init") return init(mesh, settings, std::cout, std::cerr);
-        if (command == "status") return status(mesh, settings, std::cout, std::cerr);
-        if (command == "verify") return verify(mesh, settings, std::cout, std::cerr);
-        if (command == "failover") return failover(mesh, settings, std::cout, std::cerr);
-        if (command == "ddl") return ddl(mesh, settings, std::cout, std::cerr);
-        if (command == "remove") return remove(mesh, settings, std::cout, std::cerr);
-        if (command == "reseed") return reseed(mesh, settings, std::cout, std::cerr);
-        return rejoin(mesh, settings, std::cout, std::cerr);
+        mesh.emplace(region_specs, link_specs);
     } catch (const std::invalid_argument& e) {
         std::cerr << "causalctl: " << e.what() << "\nTry causalctl --help.\n";
         return kUsage;
+    }
+    // Every command says what stopped it and exits non-zero, whatever it
+    // is: a statement that failed where a command did not expect it, or
+    // anything else thrown (out of memory, a bug).
+    try {
+        if (command == "init") return init(*mesh, settings, std::cout, std::cerr);
+        if (command == "status") return status(*mesh, settings, std::cout, std::cerr);
+        if (command == "verify") return verify(*mesh, settings, std::cout, std::cerr);
+        if (command == "failover") return failover(*mesh, settings, std::cout, std::cerr);
+        if (command == "ddl") return ddl(*mesh, settings, std::cout, std::cerr);
+        if (command == "remove") return remove(*mesh, settings, std::cout, std::cerr);
+        if (command == "reseed") return reseed(*mesh, settings, std::cout, std::cerr);
+        return rejoin(*mesh, settings, std::cout, std::cerr);
+    } catch (const DbError& e) {
+        return stopped(settings, command, e.region(), e.what());
+    } catch (const std::exception& e) {
+        return stopped(settings, command, "", std::string("stopped on an unexpected error: ") + e.what());
+    } catch (...) {
+        return stopped(settings, command, "", "stopped on an unexpected error of no known kind");
     }
 }

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ostream>
+#include <sstream>
 #include <thread>
 
 #include "commands.hpp"
@@ -30,43 +31,30 @@ namespace causalctl {
 
 int remove(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err) {
     const std::string& target = options.target;
-    std::vector<std::string> down;
-    std::vector<Reached> all = reach(mesh, options, down);
-    Reached* region = nullptr;  // the region leaving, when given and reachable
-    std::vector<Reached*> survivors, everyone;
-    for (auto& r : all) {
-        everyone.push_back(&r);
-        if (r.region->name == target) region = &r;
-        else survivors.push_back(&r);
-    }
-    std::vector<std::string> survivors_down;
-    for (const auto& name : down)
-        if (name != target) survivors_down.push_back(name);
-    if (!survivors_down.empty())
-        return refuse(options, out, err, "remove",
-                      "every other region must be reachable to drop its links to " + target + "; unreachable: " +
-                          join(survivors_down));
-    if (survivors.empty()) return refuse(options, out, err, "remove", "no region would remain");
-    try {
-        if (auto why = lacks_superuser(everyone, "remove")) return refuse(options, out, err, "remove", *why);
-        if (auto why = misnamed(everyone)) return refuse(options, out, err, "remove", *why);
+    Operation op("remove", mesh, options, out, err);
+    // The region leaving may be left out of the configuration already.
+    if (auto code = op.begin(Operation::Reach::all_others, "drop its links to " + target, false)) return *code;
+    Reached* region = op.target;  // the region leaving, when given and reachable
+    const std::vector<Reached*>& survivors = op.others;
+    std::vector<Reached*>& everyone = op.everyone;
+    if (survivors.empty()) return op.refuse("no region would remain");
+    return op.run([&]() -> int {
+        if (auto why = lacks_superuser(everyone, "remove")) return op.refuse(*why);
+        if (auto why = misnamed(everyone)) return op.refuse(*why);
         // Another region whose objects would have the same names.
         for (const auto& r : mesh.regions())
             if (r.name != target && link_name(r.name, "") == link_name(target, ""))
-                return refuse(options, out, err, "remove",
-                              "\"" + target + "\" names the objects of region " + r.name + ": remove " + r.name +
+                return op.refuse("\"" + target + "\" names the objects of region " + r.name + ": remove " + r.name +
                                   " by its own name");
         // Fenced, as the survivors see it: its clients write nowhere the
         // mesh reads. Not even --force removes an active region.
         std::vector<std::string> carried_to;
         if (carry_newest_fence(everyone, target, carried_to) < 0 &&
             survivors.front()->db->value("SELECT count(*) FROM causal.regions WHERE region = $1", {target}) != "0")
-            return refuse(options, out, err, "remove",
-                          target + " is active: fence it first (causalctl failover " + target +
+            return op.refuse(target + " is active: fence it first (causalctl failover " + target +
                               "), so that its clients stop writing where the mesh no longer reads");
         if (region == nullptr && !options.force)
-            return refuse(options, out, err, "remove",
-                          target + " cannot be reached: whatever it wrote that no other region received is lost with "
+            return op.refuse(target + " cannot be reached: whatever it wrote that no other region received is lost with "
                                    "it (messages acknowledged by causal.await_replicated() are not). --force to "
                                    "remove it anyway");
         // Reachable: what it wrote, its orphans included, reaches the others first.
@@ -75,8 +63,7 @@ int remove(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
         const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                                  std::chrono::duration<double>(options.wait_s.value_or(60)));
         if (region != nullptr && slots_behind(*region->db, outgoing, deadline) && !options.force)
-            return refuse(options, out, err, "remove",
-                          "the survivors have not received everything " + target + " wrote within " +
+            return op.refuse("the survivors have not received everything " + target + " wrote within " +
                               seconds_text(options.wait_s.value_or(60)) +
                               " (see causalctl status); --force to remove it anyway");
         std::vector<std::string> done;
@@ -91,98 +78,117 @@ int remove(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
             s->db->exec("SELECT causal.unregister_region($1)", {target});
             done.push_back(s->region->name);
         }
-        if (options.json) {
-            std::vector<std::string> names;
-            for (const auto& d : done) names.push_back(json::string(d));
-            out << json::Object().add("ok", "true").add("removed", json::string(target))
-                       .add("from", json::array(names)).add("reached", json::boolean(region != nullptr)).str() << '\n';
-        } else {
-            out << "removed " << target << " from " << join(done) << ": its links, the WAL kept for it, its registration"
-                << (region != nullptr ? "; it holds no link to them either" : "") << '\n'
-                << "the mesh is " << done.size() << " regions: take " << target << " out of causalctl's configuration\n";
-        }
-        return kOk;
-    } catch (const DbError& error) {
-        return failed(options, out, err, "remove", error);
-    }
+        std::vector<std::string> names;
+        for (const auto& d : done) names.push_back(json::string(d));
+        op.add("removed", json::string(target)).add("from", json::array(names))
+            .add("reached", json::boolean(region != nullptr));
+        return op.done(kOk, true,
+                       "removed " + target + " from " + join(done) + ": its links, the WAL kept for it, its registration" +
+                           (region != nullptr ? "; it holds no link to them either" : "") + "\n" + "the mesh is " +
+                           std::to_string(done.size()) + " regions: take " + target +
+                           " out of causalctl's configuration\n");
+    });
+}
+
+// A command's JSON document as another's member: its text without the
+// newline, or null when it printed none.
+std::string document_of(const std::ostringstream& printed) {
+    std::string text = printed.str();
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return text.empty() ? json::null() : text;
 }
 
 int reseed(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err) {
     const std::string& target = options.target;
-    if (!mesh.find(target)) {
-        err << "causalctl reseed: \"" << target << "\" is not one of the regions given\n";
-        return kUsage;
-    }
-    std::vector<std::string> down;
-    std::vector<Reached> all = reach(mesh, options, down);
-    if (!down.empty())
-        return refuse(options, out, err, "reseed", "every region must be reachable; unreachable: " + join(down));
-    std::vector<Reached*> everyone;
-    Reached* region = nullptr;
-    std::vector<Reached*> survivors;
-    for (auto& r : all) {
-        everyone.push_back(&r);
-        if (r.region->name == target) region = &r;
-        else survivors.push_back(&r);
-    }
-    try {
-        if (auto why = lacks_superuser(everyone, "reseed")) return refuse(options, out, err, "reseed", *why);
-        if (auto why = misnamed(survivors)) return refuse(options, out, err, "reseed", *why);
+    Operation op("reseed", mesh, options, out, err);
+    if (auto code = op.begin(Operation::Reach::all)) return *code;
+    Reached* region = op.target;
+    const std::vector<Reached*>& survivors = op.others;
+    std::vector<Reached*>& everyone = op.everyone;
+    const int dropped = op.run([&]() -> int {
+        if (auto why = lacks_superuser(everyone, "reseed")) return op.refuse(*why);
+        if (auto why = misnamed(survivors)) return op.refuse(*why);
         std::vector<std::string> carried_to;
         if (carry_newest_fence(everyone, target, carried_to) < 0)
-            return refuse(options, out, err, "reseed",
-                          target + " is not fenced: reseed rebuilds a region the others failed over (causalctl "
-                                   "failover " + target + ")");
+            return op.refuse(target + " is not fenced: reseed rebuilds a region the others failed over (causalctl "
+                                      "failover " + target + ")");
         // Every link to and from it goes, with the subscriptions a restored
         // region brought from its source, and every slot of pg_causal's in it.
         // A restored region's subscriptions are its source's links (named
         // causal_<from>_to_<source>): those of any region of the mesh go.
-        std::string names = "{";
-        for (const auto& from : mesh.regions())
-            for (const auto& to : mesh.regions())
-                if (from.name != to.name) names += (names.size() > 1 ? "," : "") + link_name(from.name, to.name);
-        names += "}";
+        const std::string names = text_array(link_names(mesh.names()));
+        std::vector<std::string> gone;  // "subscription NAME in REGION", "slot NAME in REGION"
         Result subscriptions = region->db->exec("SELECT quote_ident(subname) FROM pg_subscription WHERE subname = ANY ($1::text[])"
                                                 " AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
                                                 {names});
-        for (int i = 0; i < subscriptions.rows(); ++i) drop_subscription(*region->db, subscriptions.text(i, 0));
-        for (auto* s : survivors) drop_subscription(*s->db, link_name(target, s->region->name));
+        for (int i = 0; i < subscriptions.rows(); ++i) {
+            drop_subscription(*region->db, subscriptions.text(i, 0));
+            gone.push_back("subscription " + subscriptions.text(i, 0) + " in " + target);
+        }
+        for (auto* s : survivors) {
+            drop_subscription(*s->db, link_name(target, s->region->name));
+            gone.push_back("subscription " + link_name(target, s->region->name) + " in " + s->region->name);
+        }
         Result slots = region->db->exec("SELECT slot_name FROM pg_replication_slots WHERE slot_name = ANY ($1::text[])"
                                         " AND database = current_database()", {names});
-        for (int i = 0; i < slots.rows(); ++i) drop_slot(*region->db, slots.text(i, 0));
-        for (auto* s : survivors) drop_slot(*s->db, link_name(s->region->name, target));
-        if (!options.json)
-            out << "dropped every link to and from " << target << (carried_to.empty() ? "" : "; carried its fence to " + join(carried_to))
-                << '\n';
-    } catch (const DbError& error) {
-        return failed(options, out, err, "reseed", error);
-    }
-    // init makes the links anew, each copying what its publisher holds.
-    Options quiet = options;
-    const int made = init(mesh, quiet, options.json ? err : out, err);
-    if (made != kOk) {
-        err << "causalctl reseed: init did not complete the links (exit " << made << ")\n";
-        return made;
-    }
+        for (int i = 0; i < slots.rows(); ++i) {
+            drop_slot(*region->db, slots.text(i, 0));
+            gone.push_back("slot " + slots.text(i, 0) + " in " + target);
+        }
+        for (auto* s : survivors) {
+            drop_slot(*s->db, link_name(s->region->name, target));
+            gone.push_back("slot " + link_name(s->region->name, target) + " in " + s->region->name);
+        }
+        std::vector<std::string> carried, dropped_json;
+        for (const auto& c : carried_to) carried.push_back(json::string(c));
+        for (const auto& g : gone) dropped_json.push_back(json::string(g));
+        op.add("reseeded", json::string(target)).add("carried_to", json::array(carried))
+            .add("dropped", json::array(dropped_json));
+        if (!op.json())
+            out << "dropped every link to and from " << target
+                << (carried_to.empty() ? "" : "; carried its fence to " + join(carried_to)) << '\n';
+        return kOk;
+    });
+    if (dropped != kOk) return dropped;
+    // init makes the links anew, each copying what its publisher holds. With
+    // --json its document is a member of reseed's, which alone goes to out.
+    std::ostringstream init_document;
+    const int made = init(mesh, options, options.json ? init_document : out, err);
+    if (options.json) op.add("init", document_of(init_document));
+    if (made != kOk) return op.error("init did not complete the links (exit " + std::to_string(made) + ")", {}, made);
     // The copies done (every table of every link ready), then rejoin waits
     // for the streams to catch up and lifts the fence.
-    try {
+    const int copied = op.run([&]() -> int {
+        const std::string links = text_array(link_names(mesh.names()));
         const auto deadline = Clock::now() + std::chrono::duration<double>(options.wait_s.value_or(120));
         for (auto* r : everyone) {
             while (r->db->value("SELECT count(*) FROM pg_subscription_rel sr JOIN pg_subscription s ON s.oid = sr.srsubid"
-                                " WHERE s.subname LIKE 'causal\\_%' AND sr.srsubstate <> 'r'") != "0") {
+                                " WHERE s.subname = ANY ($1::text[]) AND sr.srsubstate <> 'r'",
+                                {links}) != "0") {
+                // Not a refusal: the links are made anew already.
                 if (Clock::now() >= deadline)
-                    return refuse(options, out, err, "reseed",
-                                  "the copies into " + r->region->name + " have not finished within " +
-                                      seconds_text(options.wait_s.value_or(120)) +
-                                      " (see causalctl status); run causalctl rejoin " + target + " once they have");
+                    return op.error("the copies into " + r->region->name + " have not finished within " +
+                                        seconds_text(options.wait_s.value_or(120)) +
+                                        " (see causalctl status); run causalctl rejoin " + target + " once they have",
+                                    {}, kAttention);
                 std::this_thread::sleep_for(std::chrono::milliseconds(200));
             }
         }
-    } catch (const DbError& error) {
-        return failed(options, out, err, "reseed", error);
+        return kOk;
+    });
+    if (copied != kOk) return copied;
+    std::ostringstream rejoin_document;
+    int joined = rejoin(mesh, options, options.json ? rejoin_document : out, err);
+    // A rejoin that refused changed nothing; the reseed did: its links are new.
+    if (joined == kRefused) {
+        joined = kAttention;
+        if (!options.json)
+            err << "causalctl reseed: the links of " << target << " are made anew; its fence stays until causalctl rejoin "
+                << target << " succeeds\n";
     }
-    return rejoin(mesh, options, out, err);
+    if (!options.json) return joined;
+    op.add("rejoin", document_of(rejoin_document));
+    return op.done(joined, joined == kOk, {});
 }
 
 }  // namespace causalctl

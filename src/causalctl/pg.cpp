@@ -1,7 +1,11 @@
 #include "pg.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
+
+#include "core/numbers.hpp"
 
 namespace causalctl {
 
@@ -26,24 +30,62 @@ bool names_user(const std::string& dsn) {
     return named;
 }
 
+// Seconds as a setting in milliseconds, at least 1 (0 would turn it off).
+std::string milliseconds(double seconds) {
+    return std::to_string(std::max(1LL, std::llround(seconds * 1000)));
+}
+
+// The error of a failed result (or of the connection) as a DbError.
+DbError result_error(const std::string& region, PGconn* conn, const PGresult* raw) {
+    const char* sqlstate = raw ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
+    std::string message = raw ? PQresultErrorMessage(raw) : "";
+    if (message.empty()) message = PQerrorMessage(conn);
+    return DbError(region, trimmed(message), sqlstate ? sqlstate : "");
+}
+
+bool failed(const PGresult* raw) {
+    const ExecStatusType status = PQresultStatus(raw);
+    return status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK;
+}
+
 }  // namespace
 
-Connection::Connection(std::string region, const std::string& dsn, int timeout_s)
+long long integer_from(const std::string& region, const std::string& text, const std::string& what, long long min,
+                       long long max) {
+    try {
+        return causal::parse_integer(text, min, max);
+    } catch (const causal::Error& e) {
+        throw DbError(region, what + ": " + e.what());
+    }
+}
+
+double number_from(const std::string& region, const std::string& text, const std::string& what) {
+    try {
+        return causal::parse_decimal(text);
+    } catch (const causal::Error& e) {
+        throw DbError(region, what + ": " + e.what());
+    }
+}
+
+Connection::Connection(std::string region, const std::string& dsn, const SessionLimits& limits)
     : region_(std::move(region)), conn_(nullptr, PQfinish) {
     // expand_dbname: the first "dbname" is the DSN itself; what it sets wins
     // over the defaults after it.
-    const std::string timeout = std::to_string(timeout_s);
+    const std::string timeout = std::to_string(limits.connect_timeout_s);
     // Keepalives: a region cut off after we connected must fail a call, not
     // hang it. The options: no statement waits forever, a vote or a fence is
     // durable when acknowledged, and the search_path is pg_catalog's alone
     // (a client option outranks the database's and the role's settings):
     // causalctl runs as a superuser, and a database owner's ALTER DATABASE
     // ... SET search_path must not put its operators into these statements.
+    // And SessionLimits: no lock waited for long, no transaction left open.
+    const std::string options =
+        "-c statement_timeout=30s -c synchronous_commit=local -c search_path=pg_catalog,pg_temp"
+        " -c lock_timeout=" + milliseconds(limits.lock_timeout_s) +
+        " -c idle_in_transaction_session_timeout=" + milliseconds(limits.idle_in_transaction_s);
     const char* keys[] = {"dbname", "connect_timeout", "fallback_application_name", "keepalives",
                           "keepalives_idle", "keepalives_interval", "keepalives_count", "options", nullptr};
-    const char* values[] = {dsn.c_str(), timeout.c_str(), "causalctl", "1", "5", "2", "3",
-                            "-c statement_timeout=30s -c synchronous_commit=local -c search_path=pg_catalog,pg_temp",
-                            nullptr};
+    const char* values[] = {dsn.c_str(), timeout.c_str(), "causalctl", "1", "5", "2", "3", options.c_str(), nullptr};
     conn_.reset(PQconnectdbParams(keys, values, 1));
     if (PQstatus(conn_.get()) != CONNECTION_OK) {
         std::string why = "cannot connect: " + trimmed(PQerrorMessage(conn_.get()));
@@ -56,27 +98,68 @@ Connection::Connection(std::string region, const std::string& dsn, int timeout_s
     PQsetNoticeProcessor(conn_.get(), [](void*, const char*) {}, nullptr);
 }
 
-Result Connection::exec(const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+Result Connection::exec(const std::string& sql, const Params& params) {
     std::vector<const char*> values;
     values.reserve(params.size());
     for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
     PGresult* raw = PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr,
                                  values.data(), nullptr, nullptr, 0);
-    Result result(raw);
-    const ExecStatusType status = PQresultStatus(raw);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-        const char* sqlstate = raw ? PQresultErrorField(raw, PG_DIAG_SQLSTATE) : nullptr;
-        std::string message = raw ? PQresultErrorMessage(raw) : "";
-        if (message.empty()) message = PQerrorMessage(conn_.get());
-        throw DbError(region_, trimmed(message), sqlstate ? sqlstate : "");
-    }
+    Result result(raw, region_);
+    if (failed(raw)) throw result_error(region_, conn_.get(), raw);
     return result;
 }
 
-std::string Connection::value(const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+void Connection::send(const std::string& sql, const Params& params) {
+    std::vector<const char*> values;
+    values.reserve(params.size());
+    for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+    if (!PQsendQueryParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                           nullptr, 0))
+        throw result_error(region_, conn_.get(), nullptr);
+}
+
+Result Connection::receive() {
+    // Every result of the statement, until libpq has none left: the
+    // session is idle again, whether or not it failed.
+    Result result(nullptr, region_);
+    bool any = false, bad = false;
+    std::optional<DbError> error;
+    while (PGresult* raw = PQgetResult(conn_.get())) {
+        if (!bad && failed(raw)) {
+            bad = true;
+            error.emplace(result_error(region_, conn_.get(), raw));
+        }
+        if (!any) result = Result(raw, region_);
+        else PQclear(raw);
+        any = true;
+    }
+    if (error) throw *error;
+    if (!any) throw result_error(region_, conn_.get(), nullptr);
+    return result;
+}
+
+bool Connection::in_transaction() const {
+    const PGTransactionStatusType status = PQtransactionStatus(conn_.get());
+    return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
+}
+
+std::string Connection::value(const std::string& sql, const Params& params) {
     Result result = exec(sql, params);
     if (result.rows() < 1 || result.is_null(0, 0)) return {};
     return result.text(0, 0);
+}
+
+std::string text_array(const std::vector<std::string>& items) {
+    std::string out = "{";
+    for (size_t i = 0; i < items.size(); ++i) {
+        out += i ? ",\"" : "\"";
+        for (char c : items[i]) {
+            if (c == '"' || c == '\\') out += '\\';
+            out += c;
+        }
+        out += '"';
+    }
+    return out + "}";
 }
 
 std::string quote_literal(const std::string& value) {

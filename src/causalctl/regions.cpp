@@ -18,42 +18,47 @@ double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Connects to every region it can; the others are listed in `down`.
-std::vector<Reached> reach(const Mesh& mesh, const Options& options, std::vector<std::string>& down) {
-    std::vector<Reached> up;
-    for (const Region& region : mesh.regions()) {
-        try {
-            up.push_back({&region, std::make_unique<Connection>(region.name, region.dsn, options.connect_timeout_s)});
-        } catch (const DbError&) {
-            down.push_back(region.name);
-        }
-    }
-    return up;
-}
-
 std::string join(const std::vector<std::string>& items) {
     std::string out;
     for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
     return out;
 }
 
-int refuse(const Options& options, std::ostream& out, std::ostream& err, const std::string& command,
-           const std::string& why) {
-    if (options.json)
-        out << json::Object().add("ok", "false").add("refused", json::string(why)).str() << '\n';
-    else
-        err << "causalctl " << command << ": refused: " << why << "\nNothing was changed.\n";
-    return kRefused;
-}
-
-int failed(const Options& options, std::ostream& out, std::ostream& err, const std::string& command,
-           const DbError& error) {
-    if (options.json)
-        out << json::Object().add("ok", "false").add("region", json::string(error.region()))
-                   .add("error", json::string(error.what())).str() << '\n';
-    else
-        err << "causalctl " << command << ": " << error.what() << '\n';
-    return kUnreachable;
+std::optional<int> Operation::begin(Reach need, const std::string& purpose, bool target_configured) {
+    const std::string& name = target_name();
+    if (target_configured && !mesh_.find(name)) return usage("\"" + name + "\" is not one of the regions given");
+    for (const Region& region : mesh_.regions()) {
+        try {
+            reached_.push_back(
+                {&region, std::make_unique<Connection>(region.name, region.dsn, options().session)});
+        } catch (const DbError&) {
+            down.push_back(region.name);
+            if (region.name != name) others_down.push_back(region.name);
+        }
+    }
+    for (auto& r : reached_) {
+        everyone.push_back(&r);
+        if (r.region->name == name) target = &r;
+        else others.push_back(&r);
+    }
+    const std::string to = purpose.empty() ? "" : " to " + purpose;
+    switch (need) {
+        case Reach::any:
+            break;
+        case Reach::target_and_majority:
+            if (target == nullptr) return refuse(name + " cannot be reached");
+            if (everyone.size() < majority(mesh_.regions().size()))
+                return refuse("a majority must be reachable" + to + "; unreachable: " + join(down));
+            break;
+        case Reach::all_others:
+            if (!others_down.empty())
+                return refuse("every other region must be reachable" + to + "; unreachable: " + join(others_down));
+            break;
+        case Reach::all:
+            if (!down.empty()) return refuse("every region must be reachable" + to + "; unreachable: " + join(down));
+            break;
+    }
+    return std::nullopt;
 }
 
 namespace {

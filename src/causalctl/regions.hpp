@@ -1,6 +1,7 @@
 // What the commands that change a region's place in the mesh share
-// (failover, rejoin, remove, reseed): connections to the regions that can
-// be reached, how they report, and the fence as each region holds it.
+// (failover, rejoin, remove, reseed): their prologue (reach the regions,
+// split the target from the others, refuse when too few were reached), how
+// they report (report.hpp), and the fence as each region holds it.
 #pragma once
 
 #include <chrono>
@@ -12,6 +13,7 @@
 
 #include "commands.hpp"
 #include "pg.hpp"
+#include "report.hpp"
 
 namespace causalctl {
 
@@ -26,15 +28,40 @@ struct Reached {
     std::unique_ptr<Connection> db;
 };
 
-// Connects to every region it can; the others are listed in `down`.
-std::vector<Reached> reach(const Mesh& mesh, const Options& options, std::vector<std::string>& down);
+// A command on one region of the mesh, options.target: the regions it
+// reached, split into that region and the others, and its Report.
+class Operation : public Report {
+public:
+    // Which regions must be reached before anything is asked of any.
+    enum class Reach {
+        any,                  // whatever can be (failover: the votes decide)
+        target_and_majority,  // the target, and with it a majority (rejoin)
+        all_others,           // every region but the target (remove)
+        all,                  // every region (reseed)
+    };
 
-// A refusal (exit 4, nothing changed) and a failed statement (exit 3), as
-// text on `err` or as the JSON document on `out`.
-int refuse(const Options& options, std::ostream& out, std::ostream& err, const std::string& command,
-           const std::string& why);
-int failed(const Options& options, std::ostream& out, std::ostream& err, const std::string& command,
-           const DbError& error);
+    Operation(std::string command, const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err)
+        : Report(std::move(command), options, out, err), mesh_(mesh) {}
+
+    // The prologue. The target must be one of the regions given (exit 2;
+    // unless `target_configured` is false: remove takes a region left out
+    // of the configuration). Every region is reached that can be, and the
+    // command refused (exit 4) unless `need` is met; the refusal says
+    // which regions were not reached, and what for (`purpose`, e.g. "lift
+    // a fence"). Nothing when the command may go on, else its exit code.
+    std::optional<int> begin(Reach need, const std::string& purpose = {}, bool target_configured = true);
+
+    const std::string& target_name() const { return options().target; }
+    Reached* target = nullptr;              // the target, when reached
+    std::vector<Reached*> others;           // every other region reached
+    std::vector<Reached*> everyone;         // every region reached, the target too
+    std::vector<std::string> down;          // the regions not reached, the target too
+    std::vector<std::string> others_down;   // ... but the target
+
+private:
+    const Mesh& mesh_;
+    std::vector<Reached> reached_;
+};
 
 // Carries the newest fence of `target` that any of `regions` holds to those
 // that lack it (causal.carry_fence), naming them in `carried_to`; where that

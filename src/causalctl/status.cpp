@@ -153,15 +153,25 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
         RegionStatus r;
         r.name = region.name;
         try {
-            Connection db(region.name, region.dsn, options.connect_timeout_s);
+            Connection db(region.name, region.dsn, options.session);
             Result own = db.exec("SELECT epoch, state, node_id FROM causal.regions WHERE region = $1", {region.name});
             if (own.rows() > 0) {
                 r.epoch = own.integer(0, 0);
                 r.state = own.text(0, 1);
                 r.node_id = maybe_integer(own, 0, 2);
             }
+            // pg_causal's slots and subscriptions here, by name: the links
+            // between the regions given and those this region has
+            // registered (a region left out of the configuration, whose
+            // links are reported below as belonging to no link given), and
+            // every subscription to the mesh's publications, whatever its name.
+            std::vector<std::string> known = mesh.names();
+            Result registered = db.exec("SELECT region FROM causal.regions ORDER BY region");
+            for (int i = 0; i < registered.rows(); ++i)
+                if (!mesh.find(registered.text(i, 0))) known.push_back(registered.text(i, 0));
+            const std::string links = text_array(link_names(known));
             const double sent = now_ms();
-            const double remote = std::stod(db.value("SELECT extract(epoch FROM clock_timestamp()) * 1000"));
+            const double remote = db.exec("SELECT extract(epoch FROM clock_timestamp()) * 1000").number(0, 0);
             r.clock_offset_ms = remote - (sent + now_ms()) / 2;
 
             Result s = db.exec(
@@ -169,7 +179,8 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
                 "       pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint, s.wal_status,"
                 "       (SELECT extract(epoch FROM w.replay_lag) * 1000 FROM pg_stat_replication w"
                 "         WHERE w.pid = s.active_pid)"
-                "  FROM pg_replication_slots s WHERE s.slot_name LIKE 'causal\\_%'");
+                "  FROM pg_replication_slots s WHERE s.slot_name = ANY ($1::text[])",
+                {links});
             for (int i = 0; i < s.rows(); ++i)
                 slots[region.name][s.text(i, 0)] =
                     Slot{s.boolean(i, 1), maybe_integer(s, i, 2), maybe_integer(s, i, 3), s.maybe(i, 4),
@@ -192,7 +203,8 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
                                                                " NULL::text, NULL::text WHERE false)") +
                 "       e (subscription, failed_at, table_sync, sqlstate, message) ON e.subscription = s.oid"
                 " WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-                "   AND s.subname LIKE 'causal\\_%'");
+                "   AND (s.subname = ANY ($1::text[]) OR s.subpublications && string_to_array($2, ', '))",
+                {links, kMeshPublications});
             for (int i = 0; i < u.rows(); ++i) {
                 Subscription sub{u.boolean(i, 1), u.boolean(i, 2), u.integer(i, 5), u.maybe(i, 3),
                                  maybe_number(u, i, 4), u.integer(i, 6), u.integer(i, 7), std::nullopt};
@@ -305,10 +317,8 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
     // pg_causal's slots and subscriptions that are no link between the
     // regions given: a removed region's, or one left out of the
     // configuration. A slot holds WAL for good.
-    std::set<std::string> configured;
-    for (const auto& from : mesh.regions())
-        for (const auto& to : mesh.regions())
-            if (from.name != to.name) configured.insert(link_name(from.name, to.name));
+    const std::vector<std::string> given = link_names(mesh.names());
+    const std::set<std::string> configured(given.begin(), given.end());
     for (const auto& [region, by_name] : slots)
         for (const auto& [name, slot] : by_name)
             if (!configured.count(name))

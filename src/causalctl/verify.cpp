@@ -209,7 +209,7 @@ int verify(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
     try {
         std::vector<std::unique_ptr<Connection>> dbs;
         for (const Region& region : mesh.regions())
-            dbs.push_back(std::make_unique<Connection>(region.name, region.dsn, options.connect_timeout_s));
+            dbs.push_back(std::make_unique<Connection>(region.name, region.dsn, options.session));
         for (;;) {
             ++attempts;
             Digests digests;

@@ -11,11 +11,11 @@ namespace causal {
 
 Tick advance(ClockState& state, uint64_t now_ms, std::optional<uint64_t> remote,
              uint64_t max_offset_ms) noexcept {
-    const uint64_t remote_ms = remote ? *remote >> 16 : 0;
-    const uint64_t remote_logical = remote ? *remote & 0xFFFF : 0;
+    const uint64_t remote_ms = remote ? Hlc::physical_ms_of(*remote) : 0;
+    const uint64_t remote_logical = remote ? Hlc::logical_of(*remote) : 0;
     uint64_t last = state.last.load(std::memory_order_acquire);
     for (;;) {
-        const uint64_t last_ms = last >> 16, last_logical = last & 0xFFFF;
+        const uint64_t last_ms = Hlc::physical_ms_of(last), last_logical = Hlc::logical_of(last);
         uint64_t ms = last_ms > now_ms ? last_ms : now_ms;
         if (remote && remote_ms > ms) ms = remote_ms;
 
@@ -42,7 +42,7 @@ Tick advance(ClockState& state, uint64_t now_ms, std::optional<uint64_t> remote,
 
 RemoteCheck check_remote(ClockState& state, uint64_t remote_wall, uint64_t now_ms,
                          uint64_t max_offset_ms) noexcept {
-    const uint64_t remote_ms = remote_wall >> 16;
+    const uint64_t remote_ms = Hlc::physical_ms_of(remote_wall);
     const uint64_t lead = remote_ms > now_ms ? remote_ms - now_ms : 0;
     atomic_max(state.max_remote_lead_ms, lead);
     if (lead <= max_offset_ms) return {true, lead};

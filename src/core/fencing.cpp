@@ -1,6 +1,7 @@
 #include "fencing.hpp"
 
 #include <algorithm>
+#include <string>
 
 namespace causal::fencing {
 
@@ -36,6 +37,24 @@ const char* describe(Vote vote) {
         case Vote::WouldLoseMajority: return "fewer than a majority of regions would stay active";
     }
     return "unknown";
+}
+
+std::vector<std::string> timing_warnings(const Timing& configured) {
+    const Timing t = effective_timing(configured);
+    const auto ms = [](int64_t value) { return std::to_string(value) + " ms"; };
+    std::vector<std::string> warnings;
+    if (t.relay_after_ms != configured.relay_after_ms)
+        warnings.push_back("causal.relay_after (" + ms(configured.relay_after_ms) +
+                           ") is not above causal.heartbeat_interval (" + ms(t.heartbeat_interval_ms) +
+                           "): a peer would look unheard between two heartbeats; using " + ms(t.relay_after_ms));
+    if (t.self_fence_after_ms != configured.self_fence_after_ms)
+        warnings.push_back("causal.self_fence_after (" + ms(configured.self_fence_after_ms) + ") is not above " +
+                           (t.relay_after_ms > t.heartbeat_interval_ms
+                                ? "causal.relay_after (" + ms(t.relay_after_ms) + ")"
+                                : "causal.heartbeat_interval (" + ms(t.heartbeat_interval_ms) + ")") +
+                           ": the region would fence itself before it tried to hear its peers through the "
+                           "others; using " + ms(t.self_fence_after_ms));
+    return warnings;
 }
 
 }  // namespace causal::fencing

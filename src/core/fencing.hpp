@@ -27,6 +27,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,5 +65,37 @@ const char* describe(Vote vote);
 // regions, out of `regions` in all, is cut off from the majority and must
 // stop taking writes.
 constexpr bool cut_off(size_t regions, size_t peers_heard) { return peers_heard + 1 < majority(regions); }
+
+// Whether a peer counts as heard within `window_ms`: its last heartbeat
+// arrived at most that long ago (`heard_ago_ms`; none: never, since this
+// server started). The one rule behind the self-fence
+// (causal.self_fence_after), the relay (causal.relay_after) and causalctl
+// failover (--dead-after).
+constexpr bool heard_within(std::optional<int64_t> heard_ago_ms, int64_t window_ms) {
+    return heard_ago_ms.has_value() && *heard_ago_ms <= window_ms;
+}
+
+// The liveness settings must keep an order: a peer looks unheard between
+// two of its heartbeats if a window is shorter than the interval, and a
+// region must try to hear a silent peer through the others (the relay)
+// before it fences itself. A check hook sees one setting at a time, and a
+// configuration that starts today must still start; so the workers check
+// the three together where they use them, and use the effective values.
+struct Timing {
+    int64_t heartbeat_interval_ms;
+    int64_t relay_after_ms;       // 0: relay off
+    int64_t self_fence_after_ms;  // 0: self-fencing off
+};
+// relay_after above heartbeat_interval (else twice the interval);
+// self_fence_after above the longer of heartbeat_interval and the
+// effective relay_after, by one interval (else that). Off stays off.
+constexpr Timing effective_timing(Timing t) {
+    if (t.relay_after_ms > 0 && t.relay_after_ms <= t.heartbeat_interval_ms) t.relay_after_ms = 2 * t.heartbeat_interval_ms;
+    const int64_t floor = t.heartbeat_interval_ms > t.relay_after_ms ? t.heartbeat_interval_ms : t.relay_after_ms;
+    if (t.self_fence_after_ms > 0 && t.self_fence_after_ms <= floor) t.self_fence_after_ms = floor + t.heartbeat_interval_ms;
+    return t;
+}
+// One warning per setting effective_timing() raised, naming the order it broke.
+std::vector<std::string> timing_warnings(const Timing& configured);
 
 }  // namespace causal::fencing

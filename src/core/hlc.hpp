@@ -22,15 +22,20 @@ struct Hlc {
     // Always zero: btree deduplication compares datums bytewise.
     uint16_t reserved[3] = {0, 0, 0};
 
-    static constexpr uint64_t kMaxPhysicalMs = (uint64_t{1} << 48) - 1;
     static constexpr uint32_t kMaxLogical = 0xFFFF;
+    static constexpr uint64_t kMaxPhysicalMs = (uint64_t{1} << 48) - 1;
     static constexpr uint32_t kMaxNode = 0xFFFF;
 
+    // The one statement of the bit layout of `wall`; the clock's shared
+    // state holds a bare wall and unpacks it with these too.
+    static constexpr int kLogicalBits = 16;
     static constexpr uint64_t pack(uint64_t physical_ms, uint32_t logical) {
-        return (physical_ms << 16) | logical;
+        return (physical_ms << kLogicalBits) | logical;
     }
-    constexpr uint64_t physical_ms() const { return wall >> 16; }
-    constexpr uint32_t logical() const { return static_cast<uint32_t>(wall & 0xFFFF); }
+    static constexpr uint64_t physical_ms_of(uint64_t wall) { return wall >> kLogicalBits; }
+    static constexpr uint32_t logical_of(uint64_t wall) { return static_cast<uint32_t>(wall & kMaxLogical); }
+    constexpr uint64_t physical_ms() const { return physical_ms_of(wall); }
+    constexpr uint32_t logical() const { return logical_of(wall); }
 
     // Validating constructor for values that come from users; throws
     // Error{OutOfRange} naming the offending part.

@@ -91,7 +91,7 @@ uint16_t Input::intern(std::string_view region) {
 }
 
 void Input::append_deps(const Hlc* deps, size_t count) {
-    if (count > kMaxDeps) limit("a message has more than 65535 deps");
+    if (count > kDepsFieldMax) limit("a message has more than 65535 deps");
     if (deps_.size() + count > kMaxDepsTotal) limit("more than 2^32 - 1 deps in one group");
     deps_.insert(deps_.end(), deps, deps + count);
 }

@@ -97,7 +97,7 @@ private:
 // Copies of messages, as given: the aggregate's transition state.
 class Input {
 public:
-    static constexpr size_t kMaxDeps = 0xFFFF;                 // per message
+    static constexpr size_t kDepsFieldMax = 0xFFFF;            // per copy: the state's 16-bit count
     static constexpr size_t kMaxCopies = size_t{1} << 31;      // per group
     static constexpr size_t kMaxDepsTotal = 0xFFFFFFFFu;       // per group
     static constexpr size_t kMaxRegions = 0xFFFE;              // distinct names per group

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Apply workers racing for one msg_id (extension/apply_path.cpp): two
+# Apply workers racing for one msg_id (extension/table/apply_path.cpp): two
 # sessions in replica mode bring copies of the same new msg_ids at the same
 # moments, as two subscriptions of one region do. Each takes the msg_id's
 # lock before it looks for the row and keeps it until its own row is in the

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # docker/entrypoint.sh outside a container (this project's machine has no
-# container engine): what README and docker/compose.yaml promise of a
-# region's first boot and its next. fsync on, no trust from the network, the
-# password required, the database made, pg_causal preloaded, and the data
-# kept across a restart without a second initialization.
+# container engine): what docs/operations.md and docker/compose.yaml
+# promise of a region's first boot and its next. fsync on, no trust from
+# the network, the password required, the database made, pg_causal
+# preloaded, and the data kept across a restart without a second
+# initialization.
 set -u
 cd "$(dirname "$0")/../../.."
 source regress/lib/cluster.sh

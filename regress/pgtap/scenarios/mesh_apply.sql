@@ -1,7 +1,7 @@
 -- Run on east by mesh_apply.t; :west and :south are connection strings of
 -- the other regions, read through dblink.
 SET search_path = public, causal;
-SELECT plan(24);
+SELECT plan(25);
 
 CREATE FUNCTION pg_temp.at(region text, query text) RETURNS text LANGUAGE sql AS $$
   SELECT v FROM dblink(region, query) AS t(v text)
@@ -38,11 +38,28 @@ SELECT is(pg_temp.at(:'west', 'SELECT md5(string_agg(concat_ws('' '', region, no
 SELECT is((SELECT duplicates FROM causal.stat_tables WHERE relid = 'chat.messages'::regclass), 0::bigint,
           'none of east''s own messages came back to it');
 SELECT count(*) AS rows_before, pg_current_wal_lsn() AS wal_before,
-       (SELECT applied + duplicates + winners_replaced FROM causal.stat_tables) AS seen_before
+       (SELECT applied + duplicates + winners_replaced FROM causal.stat_tables) AS seen_before,
+       (SELECT beat FROM causal.heartbeats WHERE region = 'south') AS south_beat
   FROM chat.messages \gset
-SELECT pg_sleep(1) \gset
-SELECT is((SELECT count(*) FROM chat.messages), :rows_before::bigint, 'no more rows arrive');
-SELECT is((SELECT applied + duplicates + winners_replaced FROM causal.stat_tables), :seen_before::bigint,
+-- Proof that west and south sent what they would have: each writes after
+-- this (west a message, south, fenced, its next heartbeat), and a stream
+-- keeps commit order, so what either would send back of east's rows, which
+-- they applied long before, is here once that is.
+CREATE FUNCTION pg_temp.await_west_and_south(south_beat bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  FOR i IN 1..600 LOOP
+    IF EXISTS (SELECT FROM chat.messages WHERE body = 'after the count')
+       AND (SELECT beat FROM causal.heartbeats WHERE region = 'south') > south_beat THEN
+      RETURN true;
+    END IF;
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+  RETURN false;
+END $$;
+SELECT dblink_exec(:'west', $$INSERT INTO chat.messages (conversation_id, body) VALUES (78, 'after the count')$$) \g /dev/null
+SELECT ok(pg_temp.await_west_and_south(:south_beat), 'west''s next message and south''s next heartbeat reached east');
+SELECT is((SELECT count(*) FROM chat.messages), :rows_before::bigint + 1, 'no more rows arrive than west''s new one');
+SELECT is((SELECT applied + duplicates + winners_replaced FROM causal.stat_tables), :seen_before::bigint + 1,
           'nothing more is applied or dropped');
 SELECT cmp_ok(pg_wal_lsn_diff(pg_current_wal_lsn(), :'wal_before'), '<', 65536::numeric,
               'no loop: idle, the region writes next to no WAL');

@@ -123,10 +123,12 @@ everywhere "SELECT count(*) = 10000 FROM chat.messages WHERE conversation_id = 9
 notified=$(instance_dir mesh-west)/notified.txt
 in_region west -c 'LISTEN "chat.messages"' -c 'SELECT pg_sleep(3)' >"$notified" 2>&1 &
 listener=$!
-sleep 1
+wait_until mesh-west postgres "SELECT EXISTS (SELECT FROM pg_stat_activity
+                                WHERE query = 'SELECT pg_sleep(3)' AND state = 'active')" ||
+  bail "the listener did not start listening"
 in_region east -c "INSERT INTO chat.messages (conversation_id, body) VALUES (77, 'ping')" >/dev/null
 wait "$listener"
-sleep 1  # let every relay settle before counting
+everywhere "SELECT count(*) = 1 FROM chat.messages WHERE body = 'ping'" || bail "the ping did not arrive everywhere"
 
 tap_sql mesh-east postgres regress/pgtap/scenarios/mesh_apply.sql \
   -v west="port=24331 dbname=postgres user=postgres host=127.0.0.1" \

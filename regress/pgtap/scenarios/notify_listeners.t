@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# NOTIFY only where someone listens (extension/listeners.cpp): a write to a
+# NOTIFY only where someone listens (extension/table/listeners.cpp): a write to a
 # notify => true table is announced (causal.stat_tables.announced) while a
 # session of the database listens, on any channel, and not otherwise. A
 # session that starts listening waits for the writers that found nobody

@@ -1,0 +1,604 @@
+// Relay by pull: how a message reaches a region that cannot hear its writer.
+//
+// Each region publishes only what its own writes made (causal_messages,
+// filtered on who wrote the row), so in steady state a message is decoded and
+// sent once per peer, not once per pair of regions. When this region has not
+// heard a peer A's heartbeat for causal.relay_after, and its subscription to
+// A has received nothing for as long, its link from A is cut or A is gone (a
+// stream that still brings data only lags: a pull would add load where there
+// is too much already). Then this worker asks every peer it does hear, over
+// the connection its subscription to that peer uses, for A's heartbeat as
+// that peer holds it and every row carrying a stamp of A's (the row's hlc, a
+// tombstone's deleted_at, a copy's hlc) at or after this region's stable
+// point for A, in one snapshot. It stores the rows as the apply worker would
+// (session_replication_role = replica, so the apply path deduplicates and
+// joins copies), then the heartbeat, in one transaction.
+//
+// Why the heartbeat may follow: the peer held every message A stamped below
+// the stable point of the heartbeat it holds (it received them first,
+// directly or by a pull of its own), and this region held A's messages
+// below its own stable point for A. So after the pull this region holds
+// every message A stamped below the new stable point too, and a client
+// cursor built on it stays honest. A pulled heartbeat is a heartbeat heard,
+// so liveness hears A through a peer while the direct link is cut, as it
+// did when every region republished everything.
+//
+// A pull that brings nothing new (A is dead and every peer has told what it
+// had) is asked again less and less often, up to once a minute: a region
+// that reaches this one late, or a peer's own late pull, is still heard.
+//
+// The worker runs as the replication role (replication_role.hpp), started
+// by the liveness worker once the extension is there. What it asks a peer
+// runs nobody's code there: plain columns of plain tables (a view by a
+// message table's name is refused, restrict_nonsystem_relation_kind, as
+// pg_dump does; no row-level security policy runs, row_security = off),
+// each value in its type's text form, which only a superuser's output
+// function makes. It stores the rows as PostgreSQL's apply worker would
+// (store.hpp): each value through its type's input function, a default for
+// a column the peer lacks, into the executor, in replica mode, so that the
+// apply path takes them; never through SQL.
+
+#include "mesh/relay.hpp"
+
+#include <cstring>
+
+#include "core/clock.hpp"
+#include "core/links.hpp"
+#include "infra/bgworker.hpp"
+#include "infra/guard.hpp"
+#include "mesh/liveness.hpp"
+#include "infra/owner.hpp"
+#include "infra/postgres.hpp"
+#include "infra/settings.hpp"
+#include "infra/spi.hpp"
+#include "table/store.hpp"
+#include "table/table_shape.hpp"
+
+extern "C" {
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_subscription.h"
+#include "catalog/pg_type.h"
+#include "executor/executor.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "replication/walreceiver.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timeout.h"
+#include "utils/tuplestore.h"
+}
+
+namespace causal::pg {
+
+int relay_after_setting = 2000;
+
+namespace {
+
+constexpr int kMaxPeers = 64;
+constexpr long kNapMs = 250;
+constexpr int64 kLongestWaitMs = 60 * 1000;
+// A peer that answers this late is not one to relay through: the round ends,
+// and the next asks again.
+constexpr int kPullTimeoutMs = 10 * 1000;
+
+int64 now_ms() { return static_cast<int64>(causal::system_wall_ms()); }
+
+// What the worker knows of a peer between rounds.
+struct PeerState {
+    char region[NAMEDATALEN];
+    int64 next_pull_ms;  // when a peer that stays unheard is asked for again
+    int64 wait_ms;       // the wait after a pull that brought nothing new
+    uint64 last_news;    // a digest of what the last pull brought
+};
+PeerState states[kMaxPeers];
+int state_count = 0;
+
+PeerState& state_of(const char* region) {
+    for (int i = 0; i < state_count; ++i)
+        if (std::strcmp(states[i].region, region) == 0) return states[i];
+    if (state_count == kMaxPeers) state_count = 0;  // more peers than a mesh has: start over
+    PeerState& s = states[state_count++];
+    s = PeerState{};
+    strlcpy(s.region, region, NAMEDATALEN);
+    return s;
+}
+
+// One round's view of the mesh, read in a transaction of its own and kept in
+// the round's memory context.
+struct Peer {
+    char* region;
+    int node_id;
+    char* stable;    // this region's stable point for it, or nullptr
+    char* conninfo;  // of this region's subscription to it, or nullptr
+    bool stream_silent;  // its subscription received nothing within causal.relay_after
+    bool heard;          // heard within causal.relay_after
+    bool unheard;        // not heard for longer, its stream silent too, and due: its rows are pulled
+    uint64 news;     // this round's digest of what pulls brought of it
+};
+struct Table {
+    Oid relid;
+    char* name;  // schema-qualified, quoted as needed
+};
+struct View {
+    Peer* peers;
+    int peer_count;
+    Table* tables;
+    int table_count;
+};
+
+char* copy_text(uint64 row, int column, MemoryContext keep) {
+    MemoryContext spi = MemoryContextSwitchTo(keep);
+    char* value = spi_text(row, column);
+    MemoryContextSwitchTo(spi);
+    return value;
+}
+
+bool read_view(const char* region, View& view, MemoryContext keep) {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    pgstat_report_activity(STATE_RUNNING, "pg_causal relay: reading the mesh");
+    const Oid type = TEXTOID, int_type = INT4OID;
+    const Datum arg = CStringGetTextDatum(region), relay_after = Int32GetDatum(static_cast<int32>(liveness_timing().relay_after_ms));
+    spi_run("SELECT 1 FROM pg_catalog.pg_extension e, causal.regions r"
+            " WHERE e.extname OPERATOR(pg_catalog.=) 'pg_causal' AND r.region OPERATOR(pg_catalog.=) $1",
+            SPI_OK_SELECT, {1, &type, &arg}, true);
+    if (SPI_processed > 0) {
+        spi_run("SELECT r.region, r.node_id, h.stable::text FROM causal.regions r"
+                "  LEFT JOIN causal.heartbeats h ON h.region OPERATOR(pg_catalog.=) r.region"
+                " WHERE r.region OPERATOR(pg_catalog.<>) $1 AND r.node_id IS NOT NULL",
+                SPI_OK_SELECT, {1, &type, &arg}, true, kMaxPeers);
+        view.peer_count = static_cast<int>(SPI_processed);
+        view.peers = static_cast<Peer*>(MemoryContextAllocZero(keep, sizeof(Peer) * (view.peer_count + 1)));
+        for (int i = 0; i < view.peer_count; ++i) {
+            Peer& p = view.peers[i];
+            p.region = copy_text(i, 1, keep);
+            p.node_id = pg_strtoint32(spi_text(i, 2));
+            p.stable = copy_text(i, 3, keep);
+        }
+        // The subscription to a peer, by the name causalctl gives it, and
+        // how long ago its apply worker last received anything. Its
+        // connection string is a superuser's to read in SQL: it is read
+        // from the catalog.
+        spi_run("SELECT s.subname::text, s.oid,"
+                "       COALESCE((SELECT pg_catalog.max(w.last_msg_receipt_time)"
+                "                              FROM pg_catalog.pg_stat_subscription w"
+                "                             WHERE w.subid OPERATOR(pg_catalog.=) s.oid AND w.relid IS NULL)"
+                "                           OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-)"
+                "                           pg_catalog.make_interval(secs => $1::pg_catalog.float8 / 1000)), true)"
+                "  FROM pg_catalog.pg_subscription s"
+                "  JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.subdbid"
+                " WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() AND s.subenabled",
+                SPI_OK_SELECT, {1, &int_type, &relay_after}, true);
+        for (int i = 0; i < view.peer_count; ++i) {
+            char link[NAMEDATALEN * 3];
+            // An allocation failure there becomes a PostgreSQL error (guard.hpp).
+            cpp_guard([&] { strlcpy(link, causal::link_name(view.peers[i].region, region).c_str(), sizeof link); });
+            view.peers[i].stream_silent = true;
+            for (uint64 r = 0; r < SPI_processed; ++r) {
+                if (std::strcmp(spi_text(r, 1), link) != 0) continue;
+                Subscription* sub = GetSubscription(spi_oid(r, 2), true);
+                if (sub != nullptr) view.peers[i].conninfo = MemoryContextStrdup(keep, sub->conninfo);
+                view.peers[i].stream_silent = std::strcmp(spi_text(r, 3), "t") == 0;
+            }
+        }
+        // Every message table, those outside their shape too: the rows go
+        // through the apply path, which stores them as the table's owner
+        // (and what PostgreSQL's apply worker would run before it, a
+        // column's default, runs as the owner here).
+        spi_run("SELECT m.relid::pg_catalog.oid, m.relid::text FROM causal.message_tables() m", SPI_OK_SELECT, {},
+                true);
+        view.table_count = static_cast<int>(SPI_processed);
+        view.tables = static_cast<Table*>(MemoryContextAllocZero(keep, sizeof(Table) * (view.table_count + 1)));
+        for (int i = 0; i < view.table_count; ++i) view.tables[i] = Table{spi_oid(i, 1), copy_text(i, 2, keep)};
+    }
+    PopActiveSnapshot();
+    SPI_finish();
+    CommitTransactionCommand();
+    return view.peer_count > 0;
+}
+
+// The rows of `table` carrying a stamp of `peer`'s at or after its stable
+// point here, as the peer behind the connection holds them: `columns`.
+char* rows_query(const Table& table, const char* columns, const Peer& peer) {
+    // Functions, not operators: they are named alike in every version of
+    // pg_causal a peer may run.
+    auto stamped = [&](const char* column) {
+        return psprintf("(causal.hlc_node(%s) OPERATOR(pg_catalog.=) %d%s)", column, peer.node_id,
+                        peer.stable ? psprintf(" AND causal.hlc_ge(%s, %s::causal.hlc)", column,
+                                               quote_literal_cstr(peer.stable))
+                                    : "");
+    };
+    return psprintf("SELECT %s FROM ONLY %s m WHERE %s OR %s"
+                    " OR EXISTS (SELECT FROM pg_catalog.unnest(m.copies) c WHERE %s)",
+                    columns, table.name, stamped("m.hlc"), stamped("m.deleted_at"), stamped("c.hlc"));
+}
+
+WalReceiverConn* connection = nullptr;
+int pull_timeout = -1;
+
+void close_connection() {
+    if (pull_timeout >= 0) disable_timeout(static_cast<TimeoutId>(pull_timeout), false);
+    if (connection != nullptr) walrcv_disconnect(connection);
+    connection = nullptr;
+}
+
+void pull_timed_out() {
+    QueryCancelPending = true;
+    InterruptPending = true;
+    SetLatch(MyLatch);
+}
+
+WalRcvExecResult* remote(const char* query, int columns, const Oid* types, WalRcvExecStatus expected) {
+    WalRcvExecResult* result = walrcv_exec(connection, query, columns, types);
+    if (result->status != expected)
+        ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("pg_causal relay: a pull failed: %s",
+                                                                  result->err ? result->err : "an unexpected answer"),
+                        errcontext("remote query: %s", query)));
+    return result;
+}
+
+// The peer's table by this one's name, locked there for the snapshot's
+// transaction (ACCESS SHARE: no ALTER TABLE, no DROP until it ends), and
+// its columns, if it is a plain table whose stamp columns have pg_causal's
+// types: the query after this compares and unpacks them with pg_causal's
+// functions, and a column of a type of the tenant's could otherwise reach
+// them through a cast of the tenant's, run there as the link's login.
+// nullptr, with a WARNING, otherwise.
+WalRcvExecResult* remote_columns(const Table& table, const Peer& source) {
+    const char* name = quote_literal_cstr(table.name);
+    (void)remote(psprintf("LOCK TABLE ONLY %s IN ACCESS SHARE MODE", table.name), 0, nullptr, WALRCV_OK_COMMAND);
+    const Oid types[2] = {TEXTOID, BOOLOID};
+    WalRcvExecResult* columns =
+        remote(psprintf("SELECT a.attname::pg_catalog.text,"
+                        "       CASE a.attname WHEN 'hlc' THEN a.atttypid OPERATOR(pg_catalog.=) 'causal.hlc'::pg_catalog.regtype"
+                        "                      WHEN 'deleted_at' THEN a.atttypid OPERATOR(pg_catalog.=) 'causal.hlc'::pg_catalog.regtype"
+                        "                      WHEN 'copies' THEN a.atttypid OPERATOR(pg_catalog.=) 'causal.copy[]'::pg_catalog.regtype"
+                        "                      ELSE true END"
+                        "  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid"
+                        " WHERE a.attrelid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass"
+                        "   AND c.relkind OPERATOR(pg_catalog.=) 'r'"
+                        "   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped"
+                        "   AND a.attgenerated OPERATOR(pg_catalog.=) ''",
+                        name),
+               2, types, WALRCV_OK_TUPLES);
+    int stamps = 0;
+    bool fit = true;
+    TupleTableSlot* slot = MakeSingleTupleTableSlot(columns->tupledesc, &TTSOpsMinimalTuple);
+    while (tuplestore_gettupleslot(columns->tuplestore, true, false, slot)) {
+        bool isnull = false;
+        const char* column = TextDatumGetCString(slot_getattr(slot, 1, &isnull));
+        const bool typed = DatumGetBool(slot_getattr(slot, 2, &isnull));
+        if (std::strcmp(column, "hlc") == 0 || std::strcmp(column, "deleted_at") == 0 ||
+            std::strcmp(column, "copies") == 0) {
+            ++stamps;
+            fit = fit && typed;
+        }
+    }
+    ExecDropSingleTupleTableSlot(slot);
+    tuplestore_rescan(columns->tuplestore);
+    if (fit && stamps == 3) return columns;
+    ereport(WARNING, (errmsg("pg_causal relay: %s of region \"%s\" is no plain table with pg_causal's stamp columns; "
+                             "its rows are not pulled from there",
+                             table.name, source.region)));
+    return nullptr;
+}
+
+// Pulls `table`'s rows that carry `peer`'s stamps and stores each as the
+// apply worker would, adding their digest to `news`. The columns are the
+// ones both regions have; one the peer lacks gets its default here, as the
+// apply worker would give it; one this region lacks stops the table's pull
+// (the apply worker stops on it too: causalctl status names it).
+void pull_table(const Table& table, const Peer& source, Peer& peer) {
+    WalRcvExecResult* theirs = remote_columns(table, source);
+    if (theirs == nullptr) return;
+    Relation rel = table_open(table.relid, RowExclusiveLock);
+    const TupleDesc desc = RelationGetDescr(rel);
+    const int n = desc->natts;
+    bool* sent = static_cast<bool*>(palloc0(sizeof(bool) * n));
+    StringInfoData columns;
+    initStringInfo(&columns);
+    int* positions = static_cast<int*>(palloc(sizeof(int) * (n + 1)));
+    int count = 0;
+    TupleTableSlot* slot = MakeSingleTupleTableSlot(theirs->tupledesc, &TTSOpsMinimalTuple);
+    while (tuplestore_gettupleslot(theirs->tuplestore, true, false, slot)) {
+        bool isnull = false;
+        const char* name = TextDatumGetCString(slot_getattr(slot, 1, &isnull));
+        const AttrNumber attnum = SPI_fnumber(desc, name);
+        if (attnum <= 0 || TupleDescAttr(desc, attnum - 1)->attgenerated) {
+            ereport(WARNING, (errmsg("pg_causal relay: %s of region \"%s\" has a column \"%s\" that this region's "
+                                     "lacks; its rows are not pulled",
+                                     table.name, peer.region, name)));
+            ExecDropSingleTupleTableSlot(slot);
+            table_close(rel, RowExclusiveLock);
+            return;
+        }
+        appendStringInfo(&columns, "%sm.%s", count ? ", " : "", quote_identifier(name));
+        sent[attnum - 1] = true;
+        positions[count++] = attnum;
+    }
+    ExecDropSingleTupleTableSlot(slot);
+    if (count == 0) {
+        table_close(rel, RowExclusiveLock);
+        return;
+    }
+    Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * count));
+    for (int i = 0; i < count; ++i) types[i] = TEXTOID;
+    WalRcvExecResult* rows = remote(rows_query(table, columns.data, peer), count, types, WALRCV_OK_TUPLES);
+
+    // Input functions of this region's types, and defaults where the peer
+    // sends nothing.
+    FmgrInfo* input = static_cast<FmgrInfo*>(palloc(sizeof(FmgrInfo) * (count + 1)));
+    Oid* ioparams = static_cast<Oid*>(palloc(sizeof(Oid) * (count + 1)));
+    for (int i = 0; i < count; ++i) {
+        Oid function = InvalidOid;
+        getTypeInputInfo(TupleDescAttr(desc, positions[i] - 1)->atttypid, &function, &ioparams[i]);
+        fmgr_info(function, &input[i]);
+    }
+    EState* estate = CreateExecutorState();
+    ExprState** defaults = static_cast<ExprState**>(palloc0(sizeof(ExprState*) * (n + 1)));
+    for (int a = 0; a < n; ++a) {
+        const Form_pg_attribute attribute = TupleDescAttr(desc, a);
+        if (sent[a] || attribute->attisdropped || attribute->attgenerated) continue;
+        if (Expr* expression = reinterpret_cast<Expr*>(build_column_default(rel, attribute->attnum)))
+            defaults[a] = ExecPrepareExpr(expression, estate);
+    }
+    Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
+    bool* nulls = static_cast<bool*>(palloc(sizeof(bool) * (n + 1)));
+    MemoryContext per_row = AllocSetContextCreate(CurrentMemoryContext, "pg_causal relay row", ALLOCSET_DEFAULT_SIZES);
+    TupleTableSlot* row = MakeSingleTupleTableSlot(rows->tupledesc, &TTSOpsMinimalTuple);
+    while (tuplestore_gettupleslot(rows->tuplestore, true, false, row)) {
+        MemoryContext outside = MemoryContextSwitchTo(per_row);
+        // A default runs as the table's owner: the owner's code, with the
+        // owner's rights (a table outside the shape may have one of its own).
+        bool defaulted = false;
+        for (int a = 0; a < n; ++a) defaulted = defaulted || defaults[a] != nullptr;
+        const OwnerScope scope = defaulted ? enter_owner_scope(table.relid) : OwnerScope{};
+        for (int a = 0; a < n; ++a) {
+            values[a] = Datum(0);
+            nulls[a] = true;
+            if (defaults[a] == nullptr) continue;
+            const Form_pg_attribute attribute = TupleDescAttr(desc, a);
+            values[a] = ExecEvalExprSwitchContext(defaults[a], GetPerTupleExprContext(estate), &nulls[a]);
+            if (!nulls[a]) values[a] = datumCopy(values[a], attribute->attbyval, attribute->attlen);
+            ResetPerTupleExprContext(estate);
+        }
+        if (defaulted) leave_owner_scope(scope);
+        for (int i = 0; i < count; ++i) {
+            bool isnull = false;
+            const Datum sent_text = slot_getattr(row, i + 1, &isnull);
+            const Form_pg_attribute attribute = TupleDescAttr(desc, positions[i] - 1);
+            char* value = isnull ? nullptr : TextDatumGetCString(sent_text);
+            if (value != nullptr)
+                peer.news += hash_bytes_extended(reinterpret_cast<const unsigned char*>(value),
+                                                 static_cast<int>(std::strlen(value)), i);
+            values[positions[i] - 1] = InputFunctionCall(&input[i], value, ioparams[i], attribute->atttypmod);
+            nulls[positions[i] - 1] = isnull;
+        }
+        store_insert(rel, heap_form_tuple(desc, values, nulls));
+        MemoryContextSwitchTo(outside);
+        MemoryContextReset(per_row);
+    }
+    ExecDropSingleTupleTableSlot(row);
+    MemoryContextDelete(per_row);
+    FreeExecutorState(estate);
+    table_close(rel, RowExclusiveLock);
+}
+
+// Pulls from `source`, in one snapshot there and one transaction here, what
+// it holds of every unheard peer: the rows, stored as the apply worker would,
+// then the heartbeat.
+void pull_from(const Peer& source, View& view) {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    pgstat_report_activity(STATE_RUNNING, "pg_causal relay: pulling");
+    // Replica: the message tables' triggers take the apply path, and the
+    // heartbeats' register keeps the newest beat.
+    (void)set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+                            true, 0, false);
+    enable_timeout_after(static_cast<TimeoutId>(pull_timeout), kPullTimeoutMs);
+    char* error = nullptr;
+    // Outside the transaction's memory: an error aborts the transaction
+    // before the connection is closed.
+    MemoryContext local = MemoryContextSwitchTo(TopMemoryContext);
+    connection = walrcv_connect(source.conninfo, true, "pg_causal relay", &error);
+    MemoryContextSwitchTo(local);
+    if (connection == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
+                        errmsg("pg_causal relay: cannot reach region \"%s\": %s", source.region, error)));
+    (void)remote("BEGIN READ ONLY ISOLATION LEVEL REPEATABLE READ", 0, nullptr, WALRCV_OK_COMMAND);
+    // Nobody's code runs there for this: a view by a message table's name
+    // is refused (a peer without this setting is not pulled from), and so
+    // is a table whose row-level security would apply to the link's login.
+    (void)remote("SET LOCAL restrict_nonsystem_relation_kind = 'view, foreign-table'", 0, nullptr, WALRCV_OK_COMMAND);
+    (void)remote("SET LOCAL row_security = off", 0, nullptr, WALRCV_OK_COMMAND);
+    const Oid text_types[2] = {TEXTOID, TEXTOID};
+    for (int i = 0; i < view.peer_count; ++i) {
+        Peer& peer = view.peers[i];
+        if (!peer.unheard) continue;
+        // The heartbeat first, the rows after, in one snapshot: the rows are
+        // then every row below its stable point, and maybe more.
+        WalRcvExecResult* beat = remote(psprintf("SELECT h.beat::text, h.stable::text FROM causal.heartbeats h"
+                                                 " WHERE h.region OPERATOR(pg_catalog.=) %s",
+                                                 quote_literal_cstr(peer.region)),
+                                        2, text_types, WALRCV_OK_TUPLES);
+        for (int t = 0; t < view.table_count; ++t) pull_table(view.tables[t], source, peer);
+        TupleTableSlot* slot = MakeSingleTupleTableSlot(beat->tupledesc, &TTSOpsMinimalTuple);
+        if (tuplestore_gettupleslot(beat->tuplestore, true, false, slot)) {
+            Datum args[3];
+            char nulls[4] = "   ";
+            for (int c = 0; c < 2; ++c) {
+                bool isnull = false;
+                args[c + 1] = slot_getattr(slot, c + 1, &isnull);
+                if (isnull) nulls[c + 1] = 'n';
+            }
+            args[0] = CStringGetTextDatum(peer.region);
+            if (nulls[1] == ' ') {
+                const text* value = DatumGetTextPP(args[1]);
+                peer.news += hash_bytes_extended(reinterpret_cast<const unsigned char*>(VARDATA_ANY(value)),
+                                                 static_cast<int>(VARSIZE_ANY_EXHDR(value)), 1);
+            }
+            const Oid types[3] = {TEXTOID, TEXTOID, TEXTOID};
+            spi_run("INSERT INTO causal.heartbeats (region, beat, stable) VALUES ($1, $2::bigint, $3::causal.hlc)",
+                    SPI_OK_INSERT, {3, types, args, nulls});
+        }
+        ExecDropSingleTupleTableSlot(slot);
+    }
+    (void)remote("COMMIT", 0, nullptr, WALRCV_OK_COMMAND);
+    close_connection();
+    PopActiveSnapshot();
+    SPI_finish();
+    CommitTransactionCommand();
+}
+
+void relay_once(MemoryContext round_memory, int64 started_ms) {
+    const char* region = region_setting ? region_setting : "";
+    const int64 now = now_ms();
+    const int64 relay_after_ms = liveness_timing().relay_after_ms;
+    // The streams get their chance first after a start.
+    if (relay_after_ms <= 0 || region[0] == '\0' || now - started_ms < relay_after_ms) return;
+    // Every peer heard: nothing to read, and a peer that goes unheard later
+    // is pulled from at once.
+    if (!some_peer_unheard(relay_after_ms)) {
+        state_count = 0;
+        return;
+    }
+    MemoryContextReset(round_memory);
+    View view = {};
+    if (!read_view(region, view, round_memory)) return;
+    int unheard = 0;
+    for (int i = 0; i < view.peer_count; ++i) {
+        Peer& peer = view.peers[i];
+        PeerState& state = state_of(peer.region);
+        const int64 heard = peer_heard_ms(peer.region);
+        peer.heard = fencing::heard_within(heard > 0 ? std::optional<int64_t>(now - heard) : std::nullopt,
+                                           relay_after_ms);
+        if (peer.heard) state = PeerState{};
+        strlcpy(state.region, peer.region, NAMEDATALEN);
+        // A stream that still brings data is one that lags: a pull from a
+        // peer, under the same load, would add to it and not help.
+        peer.unheard = !peer.heard && peer.stream_silent && heard >= 0 && state.next_pull_ms <= now;
+        unheard += peer.unheard;
+    }
+    if (unheard == 0) return;
+    MemoryContext outside = MemoryContextSwitchTo(round_memory);
+    for (int s = 0; s < view.peer_count; ++s) {
+        const Peer& source = view.peers[s];
+        if (!source.heard || source.conninfo == nullptr) continue;
+        // A source that fails costs its own pull, not the others'.
+        PG_TRY();
+        {
+            pull_from(source, view);
+        }
+        PG_CATCH();
+        {
+            // As the worker's own error block (bgworker.hpp), for one source:
+            // the abort ends the SPI connection too.
+            HOLD_INTERRUPTS();
+            MemoryContextSwitchTo(round_memory);
+            EmitErrorReport();
+            FlushErrorState();
+            close_connection();
+            AbortCurrentTransaction();
+            RESUME_INTERRUPTS();
+        }
+        PG_END_TRY();
+    }
+    MemoryContextSwitchTo(outside);
+    for (int i = 0; i < view.peer_count; ++i) {
+        const Peer& peer = view.peers[i];
+        if (!peer.unheard) continue;
+        PeerState& state = state_of(peer.region);
+        // News: pull again as soon as it is due. The same again: wait twice
+        // as long as last time.
+        state.wait_ms = peer.news != state.last_news
+                            ? relay_after_ms
+                            : std::min<int64>(kLongestWaitMs, std::max<int64>(relay_after_ms, state.wait_ms * 2));
+        state.last_news = peer.news;
+        state.next_pull_ms = now + state.wait_ms;
+    }
+    pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
+}  // namespace
+
+namespace {
+
+BackgroundWorkerHandle* relay_handle = nullptr;
+int64 relay_launched_ms = 0;
+constexpr int64 kRelaunchMs = 5000;
+
+}  // namespace
+
+bool relay_supervision_due() {
+    if (liveness_timing().relay_after_ms <= 0) return false;
+    if (relay_handle != nullptr) {
+        pid_t pid = 0;
+        if (GetBackgroundWorkerPid(relay_handle, &pid) != BGWH_STOPPED) return false;
+        pfree(relay_handle);
+        relay_handle = nullptr;
+    }
+    return now_ms() - relay_launched_ms >= kRelaunchMs;
+}
+
+void relay_supervise() {
+    if (!relay_supervision_due()) return;
+    relay_launched_ms = now_ms();
+    const Oid role = replication_role();
+    if (!OidIsValid(role)) return;
+    // One relay per database: one that a liveness worker before this one
+    // started goes on.
+    spi_run("SELECT 1 FROM pg_catalog.pg_stat_activity a"
+            " WHERE a.backend_type OPERATOR(pg_catalog.=) 'pg_causal relay'"
+            "   AND a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()",
+            SPI_OK_SELECT);
+    if (SPI_processed > 0) return;
+    BackgroundWorker worker = {};
+    snprintf(worker.bgw_name, BGW_MAXLEN, "pg_causal relay");
+    snprintf(worker.bgw_type, BGW_MAXLEN, "pg_causal relay");
+    snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_causal");
+    snprintf(worker.bgw_function_name, BGW_MAXLEN, "causal_relay_worker_main");
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    worker.bgw_restart_time = BGW_NEVER_RESTART;
+    worker.bgw_main_arg = ObjectIdGetDatum(role);
+    std::memcpy(worker.bgw_extra, &MyDatabaseId, sizeof(Oid));
+    worker.bgw_notify_pid = MyProcPid;
+    MemoryContext outside = MemoryContextSwitchTo(TopMemoryContext);
+    if (!RegisterDynamicBackgroundWorker(&worker, &relay_handle)) relay_handle = nullptr;
+    MemoryContextSwitchTo(outside);
+}
+
+}  // namespace causal::pg
+
+using namespace causal::pg;
+
+extern "C" PGDLLEXPORT void causal_relay_worker_main(Datum role);
+
+void causal_relay_worker_main(Datum role) {
+    Oid database = InvalidOid;
+    std::memcpy(&database, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+    connect_worker_as(database, DatumGetObjectId(role));
+    // libpqwalreceiver: the connection a subscription uses, interruptible
+    // while it waits, and no libpq of pg_causal's own.
+    load_file("libpqwalreceiver", false);
+    pull_timeout = RegisterTimeout(USER_TIMEOUT, pull_timed_out);
+    MemoryContext round_memory =
+        AllocSetContextCreate(TopMemoryContext, "pg_causal relay round", ALLOCSET_DEFAULT_SIZES);
+    const int64 started_ms = now_ms();
+    run_rounds(
+        kNapMs, [&] { relay_once(round_memory, started_ms); }, [] { close_connection(); }, [] {});
+}

@@ -1,0 +1,119 @@
+#include "table/direct_store.hpp"
+
+#include "table/table_shape.hpp"
+
+#include <cstring>
+
+extern "C" {
+#include "access/genam.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
+#include "nodes/pg_list.h"
+#include "utils/acl.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/relcache.h"
+}
+
+namespace causal::pg {
+
+namespace {
+
+// The last table asked about; a change to any table's relcache entry (an
+// index, a trigger, a constraint) forgets it.
+struct Verdict {
+    bool valid = false;
+    Oid relid = InvalidOid;
+    bool direct = false;
+};
+Verdict verdict;
+
+void forget(Datum, Oid relid) {
+    if (relid == InvalidOid || relid == verdict.relid) verdict.valid = false;
+}
+
+bool ours(Oid function, Oid trigger_function) {
+    if (get_func_namespace(function) != get_func_namespace(trigger_function)) return false;
+    char* name = get_func_name(function);
+    return name != nullptr && (std::strcmp(name, "message_trigger") == 0 || std::strcmp(name, "message_stored") == 0);
+}
+
+// The worker inserts new rows itself; the copy rule rewrites stored ones
+// with an UPDATE, outside any subtransaction.
+bool only_our_row_triggers(Relation rel, Oid trigger_function) {
+    if (rel->trigdesc == nullptr) return true;
+    for (int i = 0; i < rel->trigdesc->numtriggers; ++i) {
+        const Trigger& trigger = rel->trigdesc->triggers[i];
+        const bool fires_in_worker = trigger.tgenabled == TRIGGER_FIRES_ALWAYS ||
+                                     trigger.tgenabled == TRIGGER_FIRES_ON_REPLICA;
+        const bool on_write = TRIGGER_FOR_INSERT(trigger.tgtype) || TRIGGER_FOR_UPDATE(trigger.tgtype);
+        if (fires_in_worker && on_write && !ours(trigger.tgfoid, trigger_function)) return false;
+    }
+    return true;
+}
+
+bool plain_index(const Firing& t, Oid index_oid) {
+    Relation index = index_open(index_oid, AccessShareLock);
+    const Form_pg_index form = index->rd_index;
+    bool plain = !heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, nullptr) ? false
+                 : !heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, nullptr) ? false
+                                                                                           : !form->indisexclusion;
+    if (plain && form->indisunique && index_oid != RelationGetReplicaIndex(t.rel)) plain = false;
+    for (int i = 0; plain && i < form->indnatts; ++i) {
+        const AttrNumber attnum = form->indkey.values[i];
+        if (attnum == t.columns.conversation) continue;
+        if (attnum <= 0 || TupleDescAttr(t.desc, attnum - 1)->attlen <= 0) plain = false;
+    }
+    index_close(index, AccessShareLock);
+    return plain;
+}
+
+bool decide(const Firing& t, Oid trigger_function) {
+    const Relation rel = t.rel;
+    if (rel->rd_rel->relkind != RELKIND_RELATION) return false;
+    // Outside the shape, every row goes through pg_causal's store as the
+    // owner (a table a superuser altered, or one from before 0.4.0).
+    if (owners_part_problem(RelationGetRelid(rel))) return false;
+    const TupleConstr* constr = rel->rd_att->constr;
+    if (constr != nullptr && (constr->num_check > 0 || constr->has_generated_stored)) return false;
+    if (!only_our_row_triggers(rel, trigger_function)) return false;
+    List* indexes = RelationGetIndexList(rel);
+    bool plain = true;
+    ListCell* cell;
+    foreach (cell, indexes)
+        if (plain && !plain_index(t, lfirst_oid(cell))) plain = false;
+    list_free(indexes);
+    return plain;
+}
+
+}  // namespace
+
+bool table_takes_rows_directly(const Firing& t, Oid trigger_function) {
+    static bool registered = false;
+    if (!registered) {
+        CacheRegisterRelcacheCallback(forget, 0);
+        registered = true;
+    }
+    const Oid relid = RelationGetRelid(t.rel);
+    if (!verdict.valid || verdict.relid != relid) {
+        verdict.valid = false;
+        verdict.relid = relid;
+        verdict.direct = decide(t, trigger_function);
+        verdict.valid = true;
+    }
+    return verdict.direct;
+}
+
+bool breaks_not_null(const Firing& t, HeapTuple row) {
+    const TupleConstr* constr = t.desc->constr;
+    if (constr == nullptr || !constr->has_not_null) return false;
+    for (int i = 0; i < t.desc->natts; ++i) {
+        const Form_pg_attribute attribute = TupleDescAttr(t.desc, i);
+        if (attribute->attnotnull && !attribute->attisdropped && heap_attisnull(row, attribute->attnum, t.desc))
+            return true;
+    }
+    return false;
+}
+
+}  // namespace causal::pg

@@ -1,0 +1,60 @@
+-- pg_causal 0.3.0 to 0.4.0, the schema: one tenant boundary. A message
+-- table has a shape pg_causal states in one place (the allow-list,
+-- extension/table/table_shape.cpp), its stores go below SQL as the table's
+-- owner, and replication runs as causal_replicator, no superuser.
+--
+-- What goes or changes its result before the functions are made again.
+DROP FUNCTION causal.message_columns();
+DROP FUNCTION causal.code_before_trigger(regclass);
+DROP FUNCTION causal.link_errors();
+
+-- The replication role: who pg_causal's replication processes run as.
+--
+-- PostgreSQL 15's apply and table sync workers run as their subscription's
+-- owner, and fill in defaults, check constraints and build index entries
+-- as that role before any trigger fires; pg_causal's relay worker writes
+-- the rows it pulls. Owned by a superuser, a table owner's code that slipped
+-- in there would run as one. So every subscription of the mesh belongs to
+-- causal_replicator, which may do what replication needs and nothing else:
+--  * LOGIN (PostgreSQL starts the workers as a session of that role), no
+--    password: nobody logs in as it;
+--  * BYPASSRLS: PostgreSQL 15's apply worker stops on a table with
+--    row-level security unless its role bypasses it, which would stop every
+--    table of the link for one tenant's policy;
+--  * SELECT, INSERT and UPDATE on pg_causal's replicated tables and on each
+--    message table, USAGE on their schemas and on the sequences their
+--    defaults draw from (causal.enable() grants these, the DDL guard keeps
+--    them), INSERT on the quarantine;
+--  * no superuser, no CREATEROLE, CREATEDB or REPLICATION, member of no
+--    role and with no members (causal.mend_replication_role()).
+-- No statement runs as it but pg_causal's own (extension/mesh/replication_role.cpp):
+-- a table owner's function that PostgreSQL's apply worker calls as it (a
+-- default of a table made before 0.4.0, say) cannot run SQL.
+--
+-- PostgreSQL 15 wants a superuser to create a subscription and to give it
+-- to a new owner, and that owner to be a superuser at that moment: the
+-- role is one for the length of a transaction that nobody else sees
+-- (causal.adopt_links()).
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'causal_replicator') THEN
+    CREATE ROLE causal_replicator LOGIN NOINHERIT BYPASSRLS;
+  END IF;
+END $$;
+COMMENT ON ROLE causal_replicator IS 'owns pg_causal''s subscriptions; runs its replication workers and relay';
+
+-- What replication writes of pg_causal's own.
+GRANT SELECT, INSERT, UPDATE ON causal.regions, causal.fences, causal.heartbeats TO causal_replicator;
+GRANT INSERT ON causal.quarantine TO causal_replicator;
+GRANT USAGE ON SEQUENCE causal.quarantine_id_seq TO causal_replicator;
+
+-- A removed region is a replicated fact (sql/regions.sql).
+CREATE TABLE causal.removed_regions (
+    region      text PRIMARY KEY,
+    epoch       bigint NOT NULL,      -- its epoch when it was removed
+    removed_at  causal.hlc NOT NULL
+);
+COMMENT ON TABLE causal.removed_regions IS 'regions removed from the mesh; a region of that name returns only at a larger epoch';
+GRANT SELECT ON causal.removed_regions TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE ON causal.removed_regions TO causal_replicator;
+SELECT pg_catalog.pg_extension_config_dump('causal.removed_regions', '');
