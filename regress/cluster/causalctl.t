@@ -183,6 +183,7 @@ ok "$(grep -q "us-east: .*lacks 1: $lost" <<<"$out"; echo $?)" "... as lacking i
 run out causalctl_mesh verify --json
 is "$rc" 1 "verify --json: exit 1"
 ok "$(contains "$out" '"converged": false')" "verify --json: \"converged\": false"
+ok "$([[ $out == '{"ok": false, '* ]]; echo $?)" "... its first member \"ok\": false, as in every command's document"
 ok "$(contains "$out" "\"missing\": [\"$lost\"]")" "verify --json lists $lost as missing"
 
 wan heal "$(wan_link ap-south us-east)" >/dev/null && wan heal "$(wan_link ap-south eu-west)" >/dev/null ||
@@ -202,6 +203,7 @@ for _ in $(seq 1 80); do
 done
 is "$status_rc" 0 "status after the heal: exit 0, every link streaming"
 [ "$status_rc" = 0 ] || diag "$(causalctl_mesh status 2>&1)"
+ok "$([[ $(causalctl_mesh status --json) == '{"ok": true, '* ]]; echo $?)" "status --json: \"ok\": true first"
 run out causalctl_mesh status --max-slot-wal-mb 0
 is "$rc" 1 "status --max-slot-wal-mb 0: exit 1"
 ok "$(grep -q 'slot causal_[a-z_]* holds .* of WAL' <<<"$out"; echo $?)" "... with a warning that a slot holds WAL"

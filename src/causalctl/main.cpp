@@ -164,7 +164,10 @@ regions
                         default: $CAUSALCTL_CONFIG
 
 options of every command
-  --json                one JSON document on stdout instead of text
+  --json                one JSON document on stdout instead of text, its
+                        first member "ok" (true: exit 0), with "refused" or
+                        "error" (and "region") when the command did not
+                        finish
   --connect-timeout S   seconds to reach a region (default 5, at least 1)
   --lock-timeout S      seconds a statement waits for a lock before it fails
                         (default 10): causalctl's waiting request would queue

@@ -367,7 +367,8 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
             link_json.push_back(o.str());
         }
         for (const auto& w : warnings) warning_json.push_back(json::string(w));
-        out << json::Object().add("regions", json::array(region_json)).add("links", json::array(link_json))
+        out << json::Object().add("ok", json::boolean(!unreachable && warnings.empty()))
+                   .add("regions", json::array(region_json)).add("links", json::array(link_json))
                    .add("warnings", json::array(warning_json)).str() << '\n';
     } else {
         char line[256];

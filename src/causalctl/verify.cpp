@@ -225,7 +225,8 @@ int verify(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
         explain(dbs, diffs);
     } catch (const DbError& error) {
         if (options.json)
-            out << json::Object().add("converged", "false").add("error", json::string(error.what())).str() << '\n';
+            out << json::Object().add("ok", "false").add("converged", "false").add("region", json::string(error.region()))
+                       .add("error", json::string(error.what())).str() << '\n';
         else
             err << "causalctl verify: " << error.what() << "\ncannot tell whether the regions converge\n";
         return kUnreachable;
@@ -253,7 +254,8 @@ int verify(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
         }
         std::vector<std::string> problem_json;
         for (const auto& p : problems) problem_json.push_back(json::string(p));
-        out << json::Object().add("converged", json::boolean(diffs.empty() && problems.empty()))
+        out << json::Object().add("ok", json::boolean(diffs.empty() && problems.empty()))
+                   .add("converged", json::boolean(diffs.empty() && problems.empty()))
                    .add("conversations", json::number(static_cast<long long>(conversations)))
                    .add("attempts", json::number(static_cast<long long>(attempts)))
                    .add("differences", json::array(diff_json))
