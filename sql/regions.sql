@@ -169,11 +169,18 @@ END $$;
 -- Where the removal lands, by any path, the region goes: its row, its
 -- heartbeat and the votes to fence it; its fences stay, so that what it
 -- wrote in a fenced epoch stays an orphan everywhere. (causal_mesh
--- publishes no DELETE: each region does this itself.)
+-- publishes no DELETE: each region does this itself.) In the removed
+-- region itself (a survivor's link to it outlived the removal) its row
+-- stays: without it the region would count as not yet registered, and
+-- take writes no link carries any more; with it, and the removal, its
+-- writers are refused (5C001) as a fenced region's are.
 CREATE FUNCTION causal.region_removed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   PERFORM causal.require_trigger_on(TG_RELID, 'causal.region_removed()', 'causal.removed_regions');
+  IF NEW.region OPERATOR(pg_catalog.=) current_setting('causal.region', true) THEN
+    RETURN NULL;
+  END IF;
   DELETE FROM causal.regions r WHERE r.region OPERATOR(pg_catalog.=) NEW.region AND r.epoch <= NEW.epoch;
   -- A region that joined again above that epoch keeps its beat: a peer
   -- that lacks its row would skip every later beat, an UPDATE.
@@ -207,6 +214,9 @@ ALTER TABLE causal.regions ENABLE ALWAYS TRIGGER regions_changed;
 CREATE TRIGGER fences_changed AFTER INSERT OR UPDATE OR DELETE ON causal.fences
     FOR EACH ROW EXECUTE FUNCTION causal.regions_changed();
 ALTER TABLE causal.fences ENABLE ALWAYS TRIGGER fences_changed;
+CREATE TRIGGER removed_regions_changed AFTER INSERT OR UPDATE OR DELETE ON causal.removed_regions
+    FOR EACH ROW EXECUTE FUNCTION causal.regions_changed();
+ALTER TABLE causal.removed_regions ENABLE ALWAYS TRIGGER removed_regions_changed;
 -- Trigger functions are for these triggers alone.
 REVOKE ALL ON FUNCTION causal.regions_register(), causal.fences_register(), causal.removed_regions_register(),
     causal.region_removed(), causal.regions_changed() FROM PUBLIC;

@@ -39,9 +39,11 @@ Cache cache;
 uint64 invalidations = 0;
 Oid regions_relid = InvalidOid;
 Oid fences_relid = InvalidOid;
+Oid removed_relid = InvalidOid;
 
 void on_relcache_invalidation(Datum, Oid relid) {
-    if (relid == InvalidOid || relid == regions_relid || relid == fences_relid) ++invalidations;
+    if (relid == InvalidOid || relid == regions_relid || relid == fences_relid || relid == removed_relid)
+        ++invalidations;
 }
 
 const char* current_region() { return region_setting ? region_setting : ""; }
@@ -92,6 +94,7 @@ void load() {
     Oid schema = get_namespace_oid("causal", false);
     regions_relid = get_relname_relid("regions", schema);
     fences_relid = get_relname_relid("fences", schema);
+    removed_relid = get_relname_relid("removed_regions", schema);
     if (cache.context == nullptr)
         cache.context =
             AllocSetContextCreate(TopMemoryContext, "pg_causal regions", ALLOCSET_SMALL_SIZES);
@@ -114,8 +117,12 @@ void load() {
     // write (spi_run pins it; the operators are pg_catalog's by name).
     const Oid type = TEXTOID;
     const Datum arg = CStringGetTextDatum(region);
-    spi_run("SELECT r.epoch, r.state OPERATOR(pg_catalog.=) 'fenced' FROM causal.regions r"
-            " WHERE r.region OPERATOR(pg_catalog.=) $1",
+    // A region that learned of its own removal refuses writes as a fenced
+    // one does: no link carries them any more (causal.region_removed()).
+    spi_run("SELECT r.epoch, r.state OPERATOR(pg_catalog.=) 'fenced'"
+            "    OR EXISTS (SELECT FROM causal.removed_regions x WHERE x.region OPERATOR(pg_catalog.=) r.region"
+            "                AND x.epoch OPERATOR(pg_catalog.>=) r.epoch)"
+            "  FROM causal.regions r WHERE r.region OPERATOR(pg_catalog.=) $1",
             SPI_OK_SELECT, {1, &type, &arg}, true);
     if (SPI_processed > 0) {
         cache.own.epoch = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

@@ -5,7 +5,7 @@
 BEGIN;
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(45);
+SELECT plan(47);
 
 -- Heartbeats: a max register, so relayed copies end their loops.
 INSERT INTO causal.heartbeats VALUES ('tap-a', 5);
@@ -158,6 +158,22 @@ SELECT ok(NOT has_function_privilege('tap_failover_nobody', 'causal.link_errors(
 SELECT ok(has_function_privilege('pg_monitor', 'causal.link_errors()', 'EXECUTE')
           AND has_function_privilege('causal_admin', 'causal.link_errors()', 'EXECUTE'),
           'pg_monitor and causal_admin can');
+
+-- The removal of this region itself, as a survivor's link that outlived it
+-- would bring it here: the region keeps its row, and refuses its writers as
+-- a fenced region does (before, its row went, and it took writes as a
+-- region not yet registered, which no link carried).
+CREATE TABLE tap_failover_chat (conversation_id text NOT NULL, body text);
+SELECT causal.enable('tap_failover_chat', conversation => 'conversation_id') \g /dev/null
+INSERT INTO tap_failover_chat (conversation_id, body) VALUES ('1', 'before the removal');
+SET LOCAL session_replication_role = replica;
+INSERT INTO causal.removed_regions
+SELECT region, epoch, causal.hlc_now() FROM causal.regions WHERE region = 'test-east';
+RESET session_replication_role;
+SELECT is((SELECT count(*)::int FROM causal.regions WHERE region = 'test-east'), 1,
+          'the removal of this region that reaches it keeps its row');
+SELECT throws_ok($$INSERT INTO tap_failover_chat (conversation_id, body) VALUES ('1', 'after the removal')$$,
+                 '5C001', NULL, '... and its writers are refused: 5C001');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -112,6 +112,9 @@ ALTER TABLE causal.removed_regions ENABLE ALWAYS TRIGGER removed_regions_registe
 CREATE TRIGGER region_removed AFTER INSERT OR UPDATE ON causal.removed_regions
     FOR EACH ROW EXECUTE FUNCTION causal.region_removed();
 ALTER TABLE causal.removed_regions ENABLE ALWAYS TRIGGER region_removed;
+CREATE TRIGGER removed_regions_changed AFTER INSERT OR UPDATE OR DELETE ON causal.removed_regions
+    FOR EACH ROW EXECUTE FUNCTION causal.regions_changed();
+ALTER TABLE causal.removed_regions ENABLE ALWAYS TRIGGER removed_regions_changed;
 -- causal_mesh carries the removals (a peer takes them once causalctl init
 -- refreshes its links).
 SELECT causal.mesh_publication();
