@@ -123,8 +123,10 @@ int heard_count(const Peer* peers, int count, int64 now, int64 window_ms) {
 // The relay runs as the replication role, so a process of the role's
 // starts it; and a replication worker still running as its subscription's
 // former owner (a superuser, before 0.4.0) is restarted as the new one. In
-// a transaction of its own, after the heartbeat's: a failure here costs no
-// beat.
+// a transaction of its own, last in the round: a failure here costs no beat,
+// and the round's view of its peers is published already (were it not, a
+// supervision that fails every round would leave that view stale, and the
+// region would fence itself while it hears every peer).
 void supervise_replication(bool installed, int64 now) {
     if (!installed) return;
     const bool check_owners = now - last_owner_check_ms >= kOwnerCheckMs;
@@ -206,7 +208,6 @@ void watch_once(int64& last_beat_ms) {
     SPI_finish();
     CommitTransactionCommand();
     pgstat_report_activity(STATE_IDLE, nullptr);
-    supervise_replication(installed, now);
 
     // Keep when each peer was last heard; a changed beat is news. Judged
     // on a copy: only the worker writes the state, so it stays as copied.
@@ -240,6 +241,7 @@ void watch_once(int64& last_beat_ms) {
                               : "region \"%s\" lifted its own fence: it hears from %d of %d regions again "
                                 "(within %d ms)",
                         region, heard + 1, regions, static_cast<int>(timing.self_fence_after_ms))));
+    supervise_replication(installed, now);
 }
 
 }  // namespace
