@@ -153,6 +153,35 @@ run out causalctl_mesh ddl "ALTER TABLE chat.messages RENAME TO letters"
 is "$rc" 4 "ddl: the message table renamed: refused, exit 4"
 ok "$(contains "$out" "renames message table chat.messages to chat.letters")" "... saying so"
 
+# A COMMIT that fails in one region after another committed: the change
+# cannot be taken back there, so the regions after it commit still (they
+# stopped, and the links into them waited too). eu-west, second of three,
+# refuses at COMMIT (a deferred foreign key); us-east and ap-south commit.
+everywhere_do() { local r; for r in "${regions[@]}"; do mesh_sql "$r" -c "$1" >/dev/null || return 1; done; }
+everywhere_do "CREATE TABLE public.ddl_probe (x int)" || bail "could not create public.ddl_probe"
+mesh_sql eu-west -c "CREATE TABLE public.ddl_probe_parent (x int PRIMARY KEY)" \
+                 -c "ALTER TABLE public.ddl_probe ADD FOREIGN KEY (x) REFERENCES public.ddl_probe_parent
+                     DEFERRABLE INITIALLY DEFERRED" >/dev/null || bail "could not add eu-west's deferred key"
+run out causalctl_mesh ddl "INSERT INTO public.ddl_probe VALUES (1)"
+is "$rc" 3 "ddl whose COMMIT fails in eu-west, after us-east committed: exit 3"
+ok "$(contains "$out" "committed in us-east, ap-south, unknown in eu-west")" "... saying where it is, and where not"
+[ "$rc" = 3 ] || diag "$out"
+is "$(everywhere "SELECT count(*) FROM public.ddl_probe")" "1|0|1|" "... and ap-south, after eu-west, committed too"
+
+# A COPY is no schema change: libpq hands its result out again until the
+# copy ends, and causalctl spun on it with every region's transaction open.
+for copy in "COPY chat.messages TO STDOUT" "COPY chat.messages (body) FROM STDIN"; do
+  run out env CAUSALCTL_CONFIG="$CAUSAL_WORK/$MESH_PREFIX.causalctl.conf" timeout 60 "$CAUSAL_BUILD/causalctl" ddl "$copy"
+  is "$rc" 3 "ddl '$copy': ends, exit 3"
+  ok "$(contains "$out" "causalctl runs no COPY")" "... saying it runs no COPY"
+done
+sessions=""
+for _ in $(seq 1 50); do
+  sessions=$(everywhere "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'causalctl'")
+  [ "$sessions" = "0|0|0|" ] && break; sleep 0.1
+done
+is "$sessions" "0|0|0|" "... and leaves no session behind"
+
 # --- the locks: in every region at once, and never held by a causalctl gone ----
 # causalctl's granted ACCESS EXCLUSIVE locks on chat.messages in REGION
 ctl_locks() {

@@ -41,6 +41,7 @@
 #include <climits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 
 #include "commands.hpp"
@@ -296,6 +297,10 @@ int ddl(const Mesh& mesh, const Options& options, std::ostream& out, std::ostrea
         for (size_t i = 0; i < regions.size(); ++i) {
             RegionChange& r = regions[i];
             try {
+                // A CONCURRENTLY build waits for every older transaction,
+                // under lock_timeout too: no ACCESS EXCLUSIVE lock is held
+                // while it does, so it may wait as long as they last.
+                r.db->exec("SET lock_timeout = 0");
                 r.db->exec(statement);
                 changed.push_back(r.region->name);
                 Result is = r.db->exec(kCatalog, {kMeshPublications, oids(before[i])});
@@ -314,28 +319,47 @@ int ddl(const Mesh& mesh, const Options& options, std::ostream& out, std::ostrea
                 outcome(changed, rest(nullptr));
                 return report.error(std::string(error.what()) + "\nChanged in: " +
                                         (changed.empty() ? "none" : join(changed)) + "; not in: " + join(rest(nullptr)) +
-                                        ". Fix the cause and run it again where it is missing.",
+                                        ". Fix the cause and run it again where it is missing (a CREATE INDEX "
+                                        "CONCURRENTLY that failed leaves an invalid index behind: drop it first).",
                                     error.region());
             }
         }
     } else {
+        // Until the first COMMIT nothing has changed anywhere, and a failure
+        // rolls every region back. After it the change cannot be taken
+        // back: the other regions commit still, so that only the links into
+        // the regions whose COMMIT failed wait, not those into every region
+        // after them.
+        std::vector<std::string> unknown;
+        std::optional<DbError> first_error;
         for (auto& r : regions) {
             try {
                 r.db->exec("COMMIT");
                 r.committed = true;
                 changed.push_back(r.region->name);
             } catch (const DbError& error) {
-                // The region whose COMMIT failed may or may not have it (a
-                // connection lost after the server committed); the rest do not.
-                const std::vector<std::string> others = rest(&r);
-                outcome(changed, others);
-                return report.error(std::string(error.what()) + "\nThe change is committed in " +
-                                        (changed.empty() ? "no region" : join(changed)) + ", unknown in " +
-                                        r.region->name + (others.empty() ? "" : ", and not in " + join(others)) +
-                                        ": look there, and run it where it is missing (causalctl status names the "
-                                        "links that wait for it).",
-                                    error.region());
+                // A COMMIT that failed may still have committed (a connection
+                // lost after the server did): that region is unknown.
+                unknown.push_back(r.region->name);
+                if (!first_error) first_error = error;
+                if (changed.empty()) {
+                    rollback();
+                    const std::vector<std::string> others = rest(&r);
+                    outcome({}, others);
+                    return report.error(std::string(error.what()) + "\nThe change is in no region, unknown in " +
+                                            r.region->name + (others.empty() ? "" : ", and rolled back in " + join(others)) +
+                                            ": look there, then run it again.",
+                                        error.region());
+                }
             }
+        }
+        if (first_error) {
+            outcome(changed, unknown);
+            return report.error(std::string(first_error->what()) + "\nThe change is committed in " + join(changed) +
+                                    ", unknown in " + join(unknown) +
+                                    ": look there, and run it where it is missing (causalctl status names the "
+                                    "links that wait for it).",
+                                first_error->region());
         }
     }
     report.add("changed", json::array(json_strings(changed)));

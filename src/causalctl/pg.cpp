@@ -125,6 +125,23 @@ Result Connection::receive() {
     bool any = false, bad = false;
     std::optional<DbError> error;
     while (PGresult* raw = PQgetResult(conn_.get())) {
+        const ExecStatusType status = PQresultStatus(raw);
+        if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
+            // libpq hands out a COPY's result again until the copy ends:
+            // end it (refused, or its rows read and dropped), then go on.
+            PQclear(raw);
+            if (status == PGRES_COPY_OUT) {
+                char* row = nullptr;
+                while (PQgetCopyData(conn_.get(), &row, 0) > 0) PQfreemem(row);
+            } else {
+                PQputCopyEnd(conn_.get(), "causalctl runs no COPY");
+            }
+            if (!bad) {
+                bad = true;
+                error.emplace(region_, "causalctl runs no COPY: it is no schema change");
+            }
+            continue;
+        }
         if (!bad && failed(raw)) {
             bad = true;
             error.emplace(result_error(region_, conn_.get(), raw));
