@@ -47,15 +47,17 @@ MergeState* state_arg(FunctionCallInfo fcinfo, int n) {
     return reinterpret_cast<MergeState*>(PG_GETARG_POINTER(n));
 }
 
-// What the final function needs once per query: the type it builds, and the
-// fences as the query's snapshot shows them (every group sees the same).
+// What the final function needs once per query: the type it builds, the
+// fences as the query's snapshot shows them (every group sees the same),
+// and whether the five-argument form's deprecation was said.
 struct FinalSetup {
     Oid row_type;
     TupleDesc desc;
     FenceList fences;
+    bool warned;
 };
 
-const FinalSetup& final_setup(FunctionCallInfo fcinfo) {
+FinalSetup& final_setup(FunctionCallInfo fcinfo) {
     if (fcinfo->flinfo->fn_extra == nullptr) {
         MemoryContext query = fcinfo->flinfo->fn_mcxt;
         Oid row_type = get_element_type(get_func_rettype(fcinfo->flinfo->fn_oid));
@@ -65,9 +67,10 @@ const FinalSetup& final_setup(FunctionCallInfo fcinfo) {
         setup->desc = lookup_rowtype_tupdesc_copy(row_type, -1);
         MemoryContextSwitchTo(old);
         setup->fences = read_fences_into(query, false);
+        setup->warned = false;
         fcinfo->flinfo->fn_extra = setup;
     }
-    return *static_cast<const FinalSetup*>(fcinfo->flinfo->fn_extra);
+    return *static_cast<FinalSetup*>(fcinfo->flinfo->fn_extra);
 }
 
 Datum history_array(const merge::History& history, const FinalSetup& type) {
@@ -85,11 +88,15 @@ Datum history_array(const merge::History& history, const FinalSetup& type) {
                                            TYPALIGN_DOUBLE));
 }
 
-// Once per aggregate in a query (its transition function's flinfo lives as
-// long): the five-argument form goes in the next version.
-void warn_five_arguments(FunctionCallInfo fcinfo) {
-    if (fcinfo->flinfo->fn_extra != nullptr) return;
-    fcinfo->flinfo->fn_extra = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, 1);
+// Once per aggregate in a query: the five-argument form goes in the next
+// version. Said by the final function, which one process runs (the
+// transition function runs in every parallel worker, each of which would
+// say it too); not for a window aggregate, which has no Aggref.
+void warn_five_arguments(FunctionCallInfo fcinfo, FinalSetup& setup) {
+    if (setup.warned) return;
+    setup.warned = true;
+    const Aggref* aggref = AggGetAggref(fcinfo);
+    if (aggref == nullptr || get_func_nargs(aggref->aggfnoid) != 5) return;
     ereport(WARNING,
             (errcode(ERRCODE_WARNING_DEPRECATED_FEATURE),
              errmsg("causal.merge() with five arguments is deprecated, and goes in the next version of pg_causal"),
@@ -111,7 +118,6 @@ CAUSAL_FUNCTION(merge_transition) {
     MergeState* state = PG_ARGISNULL(0) ? new_state(context) : state_arg(fcinfo, 0);
     // causal.merge(msg_id, hlc, deps, region, epoch [, copies])
     const bool with_copies = PG_NARGS() > 6;
-    if (!with_copies) warn_five_arguments(fcinfo);
     add_row(state->input, PG_GETARG_DATUM(1), PG_ARGISNULL(1), PG_GETARG_DATUM(2), PG_ARGISNULL(2),
             PG_GETARG_DATUM(3), PG_ARGISNULL(3), PG_GETARG_DATUM(4), PG_ARGISNULL(4), PG_GETARG_DATUM(5),
             PG_ARGISNULL(5), with_copies ? PG_GETARG_DATUM(6) : Datum(0), !with_copies || PG_ARGISNULL(6));
@@ -163,7 +169,8 @@ CAUSAL_FUNCTION(merge_deserialize) {
 // shared aggregates may go on using it.
 CAUSAL_FUNCTION(merge_final) {
     (void)aggregate_context(fcinfo, "causal.merge_final()");
-    const FinalSetup& setup = final_setup(fcinfo);
+    FinalSetup& setup = final_setup(fcinfo);
+    warn_five_arguments(fcinfo, setup);
     // An empty group has an empty history, not an unknown one.
     if (PG_ARGISNULL(0)) PG_RETURN_DATUM(PointerGetDatum(construct_empty_array(setup.row_type)));
     WorkArea area = new_work_area();

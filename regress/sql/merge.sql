@@ -102,5 +102,22 @@ SELECT g.conversation, h.position, h.hlc
 SELECT causal.merge(msg_id, hlc, deps, region, epoch) = causal.merge(msg_id, hlc, deps, region, epoch, NULL) AS same
   FROM received WHERE region_seen = 'us-east';
 
+-- Once per query with parallel workers too: each worker runs the transition
+-- function, and said it again (the final function, which one process runs,
+-- says it now).
+CREATE TABLE many AS
+SELECT gen_random_uuid() AS msg_id, causal.hlc_from_parts(i, 0, 1) AS hlc
+  FROM generate_series(1, 20000) i;
+ANALYZE many;
+BEGIN;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SET LOCAL parallel_leader_participation = off;
+EXPLAIN (COSTS OFF) SELECT cardinality(causal.merge(msg_id, hlc, '{}', 'r', 0)) FROM many;
+SELECT cardinality(causal.merge(msg_id, hlc, '{}', 'r', 0)) FROM many;
+COMMIT;
+
 DROP VIEW chat_view;
-DROP TABLE chat, received;
+DROP TABLE chat, received, many;
