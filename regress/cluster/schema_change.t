@@ -244,6 +244,29 @@ done
 ok $? "killed (kill -9), no session of it is left in any region"
 is "$(type_of frozen)" "|||" "... and no region has the column it was adding"
 
+# Killed while its statement runs (a long rewrite, here a sleep): each
+# region notices the client gone within a second and ends the statement,
+# instead of holding what it locked until the statement ends.
+causalctl_mesh ddl "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+ctl_pid=$!
+running=1
+for _ in $(seq 1 100); do
+  [ "$(everywhere "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'causalctl'
+                    AND query = 'SELECT pg_sleep(60)' AND state = 'active'")" = "1|1|1|" ] && { running=0; break; }
+  sleep 0.1
+done
+ok "$running" "causalctl's statement runs in every region"
+kill -9 "$ctl_pid"
+wait "$ctl_pid" 2>/dev/null
+killed_at=$(now)
+gone=1
+for _ in $(seq 1 100); do
+  [ "$(everywhere "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'causalctl'")" = "0|0|0|" ] &&
+    { gone=0; break; }
+  sleep 0.1
+done
+ok "$((running || gone))" "killed, its sessions end within 10 s, not when the statement would ($(since "$killed_at") s)"
+
 run out causalctl_mesh verify --wait 30
 is "$rc" 0 "verify: every region holds the same messages in the same order"
 [ "$rc" = 0 ] || diag "$out"

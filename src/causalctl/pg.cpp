@@ -69,8 +69,9 @@ double number_from(const std::string& region, const std::string& text, const std
 
 Connection::Connection(std::string region, const std::string& dsn, const SessionLimits& limits)
     : region_(std::move(region)), conn_(nullptr, PQfinish) {
-    // expand_dbname: the first "dbname" is the DSN itself; what it sets wins
-    // over the defaults after it.
+    // expand_dbname: the first "dbname" is the DSN itself, and libpq keeps
+    // the last value of a key: the keys after it override the DSN's, so its
+    // own options= or keepalives cannot loosen what follows.
     const std::string timeout = std::to_string(limits.connect_timeout_s);
     // Keepalives: a region cut off after we connected must fail a call, not
     // hang it. The options: no statement waits forever, a vote or a fence is
@@ -78,9 +79,12 @@ Connection::Connection(std::string region, const std::string& dsn, const Session
     // (a client option outranks the database's and the role's settings):
     // causalctl runs as a superuser, and a database owner's ALTER DATABASE
     // ... SET search_path must not put its operators into these statements.
-    // And SessionLimits: no lock waited for long, no transaction left open.
+    // And SessionLimits: no lock waited for long, no transaction left open;
+    // a causalctl gone while a statement runs (a table rewrite under its
+    // lock) is noticed within a second, not when the statement ends.
     const std::string options =
         "-c statement_timeout=30s -c synchronous_commit=local -c search_path=pg_catalog,pg_temp"
+        " -c client_connection_check_interval=1000"
         " -c lock_timeout=" + milliseconds(limits.lock_timeout_s) +
         " -c idle_in_transaction_session_timeout=" + milliseconds(limits.idle_in_transaction_s);
     const char* keys[] = {"dbname", "connect_timeout", "fallback_application_name", "keepalives",
