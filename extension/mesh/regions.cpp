@@ -119,10 +119,14 @@ void load() {
     const Datum arg = CStringGetTextDatum(region);
     // A region that learned of its own removal refuses writes as a fenced
     // one does: no link carries them any more (causal.region_removed()).
-    spi_run("SELECT r.epoch, r.state OPERATOR(pg_catalog.=) 'fenced'"
-            "    OR EXISTS (SELECT FROM causal.removed_regions x WHERE x.region OPERATOR(pg_catalog.=) r.region"
-            "                AND x.epoch OPERATOR(pg_catalog.>=) r.epoch)"
-            "  FROM causal.regions r WHERE r.region OPERATOR(pg_catalog.=) $1",
+    // Before ALTER EXTENSION UPDATE to 0.4.0 there is no removal to learn.
+    spi_run(OidIsValid(removed_relid)
+                ? "SELECT r.epoch, r.state OPERATOR(pg_catalog.=) 'fenced'"
+                  "    OR EXISTS (SELECT FROM causal.removed_regions x WHERE x.region OPERATOR(pg_catalog.=) r.region"
+                  "                AND x.epoch OPERATOR(pg_catalog.>=) r.epoch)"
+                  "  FROM causal.regions r WHERE r.region OPERATOR(pg_catalog.=) $1"
+                : "SELECT r.epoch, r.state OPERATOR(pg_catalog.=) 'fenced' FROM causal.regions r"
+                  " WHERE r.region OPERATOR(pg_catalog.=) $1",
             SPI_OK_SELECT, {1, &type, &arg}, true);
     if (SPI_processed > 0) {
         cache.own.epoch = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
