@@ -247,8 +247,9 @@ is "$(type_of frozen)" "|||" "... and no region has the column it was adding"
 # Killed while its statement runs (a long rewrite, here a sleep): each
 # region notices the client gone within a second and ends the statement,
 # instead of holding what it locked until the statement ends.
-causalctl_mesh ddl "SELECT pg_sleep(60)" >/dev/null 2>&1 &
-ctl_pid=$!
+CAUSALCTL_CONFIG="$CAUSAL_WORK/$MESH_PREFIX.causalctl.conf" "$CAUSAL_BUILD/causalctl" \
+  ddl "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+ctl_pid=$!  # causalctl's own (causalctl_mesh would put a shell between)
 running=1
 for _ in $(seq 1 100); do
   [ "$(everywhere "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'causalctl'
