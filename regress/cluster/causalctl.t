@@ -104,7 +104,8 @@ footprint() {
                                WHERE name LIKE 'causal.%' AND sourcefile LIKE '%postgresql.auto.conf')"
 }
 pristine() { echo "node $1, region '', extensions 0, subscriptions 0, publications 0, auto.conf 0"; }
-ss -ltn | grep -q ":$unreachable_port " && bail "something listens on port $unreachable_port"
+# (bash's /dev/tcp: a fresh machine may have no ss)
+(exec 3<>"/dev/tcp/127.0.0.1/$unreachable_port") 2>/dev/null && bail "something listens on port $unreachable_port"
 
 run out "$causalctl" init --region one="$(dsn ctl-plain1)" \
   --region gone="host=127.0.0.1 port=$unreachable_port user=postgres dbname=$MESH_DB"
