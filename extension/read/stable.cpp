@@ -5,7 +5,6 @@
 #include "infra/settings.hpp"
 
 extern "C" {
-#include "access/twophase.h"
 #include "access/xact.h"
 #include "port/atomics.h"
 #include "storage/proc.h"
@@ -25,20 +24,30 @@ struct Marks {
 Marks* shared_marks = nullptr;
 bool marked = false;
 
-int mark_count() { return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts; }
+// No slots for prepared transactions: one that stamped is refused.
+int mark_count() { return MaxBackends + NUM_AUXILIARY_PROCS; }
 
 Size marks_size() { return add_size(offsetof(Marks, marks), mul_size(mark_count(), sizeof(pg_atomic_uint64))); }
 
 void clear_mark(XactEvent event, void*) {
     if (!marked) return;
     switch (event) {
+        // A mark that outlived the session would hold every cursor in the
+        // mesh down until someone ends the prepared transaction, and
+        // max_prepared_transactions is 0 unless a DBA raised it: refused.
+        case XACT_EVENT_PRE_PREPARE:
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("cannot PREPARE a transaction that stamped a causal message"),
+                            errdetail("Its INSERT or DELETE holds the stable point (causal.stable_hlc()) down until "
+                                      "it ends, and a prepared transaction may never end."),
+                            errhint("Commit it instead; write to message tables outside two-phase transactions.")));
+            break;
         // After the commit record: a peer that receives a later heartbeat
         // has this transaction's messages.
         case XACT_EVENT_COMMIT:
         case XACT_EVENT_PARALLEL_COMMIT:
         case XACT_EVENT_ABORT:
         case XACT_EVENT_PARALLEL_ABORT:
-        case XACT_EVENT_PREPARE:
             pg_atomic_write_u64(&shared_marks->marks[MyProc->pgprocno], 0);
             marked = false;
             break;

@@ -237,6 +237,9 @@ void write_tombstone(const Firing& t) {
         values[i] = i < kept ? get(t, row, columns[i], &nulls[i]) : Datum(0);
         if (i >= kept) nulls[i] = false;
     }
+    // Like an INSERT's stamp: a cursor taken before this commits must not
+    // pass the deletion.
+    note_unfinished_stamp();
     values[kept] = hlc_datum(clock_now());
     if (n > kept + 1) values[kept + 1] = CStringGetTextDatum(require_region());
     // Every other column at its default, as an INSERT naming these would
