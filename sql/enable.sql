@@ -3,6 +3,22 @@
 -- only a table within the shape (sql/messages.sql), makes every change to it
 -- as its owner, and grants the replication role what replication needs.
 
+-- What causal.enable() stamped in this region alone: the rows of a populated
+-- table enabled without key and sent_at, up to an hlc (every row of the
+-- table's region this region stamped at or below it is one of them). Where
+-- two regions did so, each holds each row under a msg_id of its own:
+-- causalctl verify looks for such twins among these rows and nowhere else,
+-- so that two messages that merely look alike stay two messages.
+CREATE TABLE causal.stamped_in_place (
+    message_table    regclass NOT NULL,
+    region           text NOT NULL,
+    stamped_through  causal.hlc NOT NULL,
+    PRIMARY KEY (message_table, region)
+);
+COMMENT ON TABLE causal.stamped_in_place IS 'message tables whose rows causal.enable() stamped in this region without key and sent_at';
+GRANT SELECT ON causal.stamped_in_place TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('causal.stamped_in_place', '');
+
 -- Runs one of causal.enable()'s statements as the table's owner, in a
 -- security-restricted operation: whatever of the owner's code it fires
 -- (a CHECK constraint, an index expression) runs with the owner's rights,
@@ -102,8 +118,8 @@ BEGIN
   -- Rows from before. Every region that holds them must stamp them alike,
   -- or each message would exist once per region: with `key` (a column that
   -- identifies a message) and `sent_at` (when it was sent), the msg_id is a
-  -- hash of the key and the hlc is the time, by the reserved node 0 (ties
-  -- in one millisecond numbered by msg_id), in no region, epoch 0. Without
+  -- hash of the key and the hlc is the time, by the reserved node 0 (its
+  -- logical part from the msg_id), in no region, epoch 0. Without
   -- them, rows are stamped now, in this region: only where no other region
   -- is registered.
   populated := causal.unstamped_rows(message_table);
@@ -125,15 +141,34 @@ BEGIN
       format($q$UPDATE %1$s SET msg_id = pg_catalog.md5('pg_causal ' || pg_catalog.format('%%s', %2$I))::uuid
                  WHERE msg_id IS NULL$q$, qualified, key),
       replica => true);
+    -- The logical part of the hlc comes from the msg_id alone, never from
+    -- the rows beside it: regions that hold different parts of the archive
+    -- give each row they share the same hlc. Two rows of one millisecond
+    -- whose ids hash alike would share one: refused, with what to do.
     PERFORM causal.run_as_owner(message_table,
-      format($q$UPDATE %1$s t SET deps = coalesce(t.deps, '{}'), crdb_region = '', epoch = 0,
-                       hlc = causal.hlc_from_parts(s.ms, s.n::int, 0)
-                  FROM (SELECT msg_id, pg_catalog.floor(pg_catalog.date_part('epoch', %2$I) * 1000)::bigint AS ms,
-                               pg_catalog.row_number() OVER (
-                                 PARTITION BY pg_catalog.floor(pg_catalog.date_part('epoch', %2$I) * 1000)
-                                 ORDER BY msg_id) - 1 AS n
-                          FROM %1$s WHERE hlc IS NULL) s
-                 WHERE t.msg_id OPERATOR(pg_catalog.=) s.msg_id$q$, qualified, sent_at),
+      format($q$UPDATE %1$s SET deps = coalesce(deps, '{}'), crdb_region = '', epoch = 0,
+                       hlc = causal.hlc_from_parts(
+                               pg_catalog.floor(pg_catalog.date_part('epoch', %2$I) * 1000)::bigint,
+                               (('x' OPERATOR(pg_catalog.||) pg_catalog.substr(msg_id::text, 1, 4))::bit(16))::int, 0)
+                 WHERE hlc IS NULL$q$, qualified, sent_at),
+      replica => true);
+    PERFORM causal.run_as_owner(message_table,
+      format($q$DO $d$
+        DECLARE twins text;
+        BEGIN
+          SELECT pg_catalog.string_agg(pg_catalog.format('%%s', t.%2$I), ', '
+                                          ORDER BY pg_catalog.format('%%s', t.%2$I)) INTO twins
+            FROM %1$s t
+           WHERE t.crdb_region OPERATOR(pg_catalog.=) '' AND t.epoch OPERATOR(pg_catalog.=) 0
+             AND t.hlc OPERATOR(pg_catalog.=) ANY (ARRAY(
+                   SELECT u.hlc FROM %1$s u WHERE u.crdb_region OPERATOR(pg_catalog.=) '' AND u.epoch OPERATOR(pg_catalog.=) 0
+                    GROUP BY u.hlc HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1));
+          IF twins IS NOT NULL THEN
+            RAISE EXCEPTION 'rows of %% with %% %% were sent in one millisecond and would share an hlc', %1$L, %2$L, twins
+              USING ERRCODE = '23505',
+                    HINT = pg_catalog.format('Move one of them a millisecond on (UPDATE ... SET %%1$I = %%1$I + interval ''1 ms'') in every region that holds it, then enable again.', %3$L);
+          END IF;
+        END $d$ $q$, qualified, key, sent_at),
       replica => true);
   ELSIF populated THEN
     IF EXISTS (SELECT FROM causal.regions r WHERE r.region IS DISTINCT FROM this_region) THEN
@@ -150,6 +185,9 @@ BEGIN
                      hlc = causal.hlc_now(), crdb_region = %L, epoch = %s
                WHERE hlc IS NULL OR msg_id IS NULL OR deps IS NULL', qualified, this_region, coalesce(current_epoch, 0)),
       replica => true);
+    INSERT INTO causal.stamped_in_place (message_table, region, stamped_through)
+    VALUES (message_table, this_region, causal.hlc_now())
+    ON CONFLICT ON CONSTRAINT stamped_in_place_pkey DO UPDATE SET stamped_through = EXCLUDED.stamped_through;
   END IF;
   -- pg_causal's columns as the shape wants them (extension/table/table_shape.cpp):
   -- NOT NULL where it says, its defaults and no other (a column the table

@@ -91,11 +91,24 @@ is "$rc" 0 "with key and sent_at, both regions stamp the archive alike: verify c
 is "$(mesh_sql us-east -At -c "SELECT count(*) FROM chat.archive") $(mesh_sql eu-west -At -c "SELECT count(*) FROM chat.archive")" \
    "100 100" "each archived message once, not once per region"
 
-# ===== one message under two msg_ids ==========================================
+# ===== look-alike messages, and one message under two msg_ids ==================
+# A user says the same thing in each region: two messages, not one.
 for r in "${regions[@]}"; do
   mesh_sql "$r" -c "INSERT INTO chat.messages (conversation_id, sender, body) VALUES (23, 'import', 'the same old line')" >/dev/null
 done
+run verdict causalctl_mesh verify --wait 20
+is "$rc" 0 "two messages alike in every column, one written in each region: verify converges (no false twin)"
+[ "$rc" = 0 ] || diag "$verdict"
+is "$(mesh_sql us-east -At -c "SELECT count(*) FROM chat.messages WHERE body = 'the same old line'")" 2 "... and both are kept"
+# Had both regions enabled the table populated without key and sent_at,
+# each would have stamped those rows in place and recorded it: then they
+# are one message under two msg_ids.
+for r in "${regions[@]}"; do
+  mesh_sql "$r" -c "INSERT INTO causal.stamped_in_place VALUES ('chat.messages', '$r', causal.hlc_now())" >/dev/null ||
+    bail "could not record a stamp in place in $r"
+done
 run verdict causalctl_mesh verify --wait 3
-is "$rc" 1 "verify fails on one message stamped under two msg_ids by two regions"
-ok "$(contains "$verdict" "one message under 2 msg_ids")" "and says so"
+is "$rc" 1 "rows stamped in place by two regions, alike: verify fails"
+ok "$(contains "$verdict" "one message under 2 msg_ids")" "and says one message is under 2 msg_ids"
+for r in "${regions[@]}"; do mesh_sql "$r" -c "DELETE FROM causal.stamped_in_place" >/dev/null; done
 done_testing

@@ -7,11 +7,27 @@ BEGIN;
 -- operators live in schema causal, like every object of the extension
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(27);
+SELECT plan(33);
 
 CREATE SCHEMA tap_copies;
 CREATE TABLE tap_copies.chat (conversation_id bigint, sender text, body text);
 SELECT causal.enable('tap_copies.chat', 'conversation_id');
+
+-- ==== enable() records what it stamped in place ================================
+-- (one region so far: a populated table may be enabled without key and sent_at)
+CREATE TABLE tap_copies.in_place (conversation_id bigint, body text);
+INSERT INTO tap_copies.in_place VALUES (1, 'hi'), (1, 'hi'), (2, 'bye');
+SET LOCAL client_min_messages = error;  -- its WARNING: stamped in this region alone
+SELECT causal.enable('tap_copies.in_place', 'conversation_id');
+SET LOCAL client_min_messages = warning;
+SELECT is((SELECT region FROM causal.stamped_in_place WHERE message_table = 'tap_copies.in_place'::regclass),
+          current_setting('causal.region'), 'a populated table enabled without key and sent_at: recorded, with its region');
+SELECT ok((SELECT bool_and(m.hlc <= s.stamped_through AND m.crdb_region = s.region)
+             FROM tap_copies.in_place m, causal.stamped_in_place s
+            WHERE s.message_table = 'tap_copies.in_place'::regclass),
+          'every row it stamped lies at or below the recorded hlc (causalctl verify looks for twins there)');
+SELECT is((SELECT count(*) FROM causal.stamped_in_place WHERE message_table = 'tap_copies.chat'::regclass), 0::bigint,
+          'an empty table enabled: nothing recorded');
 
 -- as another region's row arrives
 CREATE FUNCTION pg_temp.arrive(id uuid, h causal.hlc, region text, body text, deps causal.hlc[] DEFAULT '{}',
@@ -127,6 +143,20 @@ SELECT results_eq('SELECT id, msg_id, hlc::text, crdb_region, epoch FROM tap_cop
                   'SELECT id, msg_id, hlc::text, crdb_region, epoch FROM tap_copies.old_b ORDER BY id',
                   'every row gets the same msg_id and hlc in both: one message, not one per region');
 SELECT is((SELECT count(DISTINCT hlc::text) FROM tap_copies.old_a), 9::bigint, 'each its own hlc, ties in one millisecond numbered');
+CREATE TABLE tap_copies.old_c (id bigint, conversation_id bigint, body text, sent timestamptz);
+INSERT INTO tap_copies.old_c SELECT id, conversation_id, body, sent FROM tap_copies.old_a WHERE id IN (2, 3, 7) ORDER BY random();
+SELECT lives_ok($$SELECT causal.enable('tap_copies.old_c', 'conversation_id', key => 'id', sent_at => 'sent')$$,
+                'a region that holds part of the archive enables it too');
+SELECT results_eq('SELECT id, msg_id, hlc::text FROM tap_copies.old_c ORDER BY id',
+                  'SELECT id, msg_id, hlc::text FROM tap_copies.old_a WHERE id IN (2, 3, 7) ORDER BY id',
+                  'and stamps each row it shares as the region that holds all of it does (rows of one millisecond included)');
+-- ids 268 and 280 hash alike in the bits that number a millisecond's rows
+CREATE TABLE tap_copies.old_d (id bigint, conversation_id bigint, body text, sent timestamptz);
+INSERT INTO tap_copies.old_d VALUES (268, 1, 'a', '2026-01-01 00:00:00.0004+00'), (280, 1, 'b', '2026-01-01 00:00:00.0007+00'),
+                                    (5, 1, 'c', '2026-01-01 00:00:00.0007+00');
+SELECT throws_ok($$SELECT causal.enable('tap_copies.old_d', 'conversation_id', key => 'id', sent_at => 'sent')$$, '23505',
+                 'rows of tap_copies.old_d with id 268, 280 were sent in one millisecond and would share an hlc',
+                 'two rows of one millisecond that would share an hlc: refused, naming them');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -73,21 +73,52 @@ std::string unresolved_query(const std::string& table, const std::string& column
            "  unnest(x.deps) d WHERE NOT EXISTS (SELECT FROM " + names_of(table) + " n WHERE n.hlc OPERATOR(pg_catalog.=) d)";
 }
 
-// One message under several msg_ids: what enabling a populated table in
-// each region on its own leaves (each region stamps its copy of every row):
-// rows of one conversation alike in everything but pg_causal's columns,
-// without deps, one stamped by each of two or more regions.
-std::string duplicates_query(Connection& db, const std::string& table, const std::string& column) {
+// One message under several msg_ids: what enabling a populated table
+// without key and sent_at in more than one region leaves, each region
+// stamping its copy of every row. Only rows such an enable() stamped are
+// suspects, as recorded where it ran (causal.stamped_in_place): two messages
+// that merely look alike (a user says "hi" twice, in two regions) are two
+// messages. Suspects alike in everything but pg_causal's columns, without
+// deps, one stamped by each of two or more regions, are one.
+struct StampedInPlace {
+    std::string region, through;
+};
+// table -> where and up to which hlc enable() stamped its rows in place
+using StampedTables = std::map<std::string, std::vector<StampedInPlace>>;
+
+void read_stamped_in_place(Connection& db, StampedTables& stamped) {
+    if (db.value("SELECT to_regclass('causal.stamped_in_place') IS NOT NULL") != "t") return;  // before 0.4.0
+    Result rows = db.exec("SELECT message_table::text, region, stamped_through::text FROM causal.stamped_in_place");
+    for (int i = 0; i < rows.rows(); ++i) stamped[rows.text(i, 0)].push_back({rows.text(i, 1), rows.text(i, 2)});
+}
+
+// The query and its one parameter (each suspect range on a line), or
+// nothing when no two regions stamped `table` in place.
+std::pair<std::string, std::string> duplicates_query(Connection& db, const std::string& table,
+                                                     const std::string& column, const StampedTables& stamped) {
+    const auto found = stamped.find(table);
+    std::set<std::string> regions;
+    std::string ranges;
+    if (found != stamped.end())
+        for (const auto& s : found->second) {
+            if (!regions.insert(s.region).second) continue;
+            ranges += s.region + '\t' + s.through + '\n';
+        }
+    if (regions.size() < 2) return {};
     const std::string body = db.value(
         "SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a"
         " WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped"
         "   AND a.attname <> ALL (ARRAY(SELECT c.name FROM causal.message_columns() c)) AND quote_ident(a.attname) <> $2",
         {table, column});
     if (body.empty()) return {};
-    return "SELECT " + conversation_text(column) + ", count(DISTINCT msg_id), string_agg(msg_id::text, ' ' ORDER BY msg_id)"
-           "  FROM " + table + " WHERE deleted_at IS NULL AND cardinality(deps) = 0"
-           " GROUP BY 1, md5(format('%s', ROW(" + body + ")))"
-           " HAVING count(DISTINCT msg_id) > 1 AND count(DISTINCT crdb_region) = count(*)";
+    return {"SELECT " + conversation_text(column) + ", count(DISTINCT msg_id), string_agg(msg_id::text, ' ' ORDER BY msg_id)"
+            "  FROM " + table + " m WHERE deleted_at IS NULL AND cardinality(deps) = 0"
+            "   AND EXISTS (SELECT FROM unnest(string_to_array(rtrim($1, E'\\n'), E'\\n')) r(line)"
+            "                WHERE m.crdb_region = split_part(r.line, E'\\t', 1)"
+            "                  AND m.hlc OPERATOR(pg_catalog.<=) split_part(r.line, E'\\t', 2)::causal.hlc)"
+            " GROUP BY 1, md5(format('%s', ROW(" + body + ")))"
+            " HAVING count(DISTINCT msg_id) > 1 AND count(DISTINCT crdb_region) = count(*)",
+            ranges};
 }
 
 // What verify reports besides differences: a message table it could not
@@ -97,7 +128,8 @@ using Problems = std::set<std::string>;
 // (table, conversation, dep) -> the regions whose messages wait for it
 using Waiting = std::map<std::tuple<std::string, std::string, std::string>, std::set<std::string>>;
 
-void collect(Connection& db, const Options& options, Digests& digests, Problems& problems, Waiting& waiting) {
+void collect(Connection& db, const Options& options, const StampedTables& stamped, Digests& digests,
+             Problems& problems, Waiting& waiting) {
     const std::string& region = db.region();
     Result tables = db.exec(kTables);
     for (int t = 0; t < tables.rows(); ++t) {
@@ -116,8 +148,8 @@ void collect(Connection& db, const Options& options, Digests& digests, Problems&
             Result unresolved = db.exec(unresolved_query(table, column));
             for (int i = 0; i < unresolved.rows(); ++i)
                 waiting[{table, unresolved.text(i, 0), unresolved.text(i, 1)}].insert(region);
-            if (const std::string sql = duplicates_query(db, table, column); !sql.empty()) {
-                Result twins = db.exec(sql);
+            if (const auto [sql, ranges] = duplicates_query(db, table, column, stamped); !sql.empty()) {
+                Result twins = db.exec(sql, {ranges});
                 for (int i = 0; i < twins.rows(); ++i)
                     problems.insert(region + ": " + table + " conversation " + twins.text(i, 0) + ": one message under " +
                                     twins.text(i, 1) + " msg_ids stamped by different regions (" + twins.text(i, 2) +
@@ -215,7 +247,9 @@ int verify(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
             Digests digests;
             Waiting waiting;
             problems.clear();
-            for (auto& db : dbs) collect(*db, options, digests, problems, waiting);
+            StampedTables stamped;
+            for (auto& db : dbs) read_stamped_in_place(*db, stamped);
+            for (auto& db : dbs) collect(*db, options, stamped, digests, problems, waiting);
             never_deliverable(dbs, waiting);
             conversations = digests.size() - 1;
             diffs = differences(digests, names);

@@ -58,3 +58,16 @@ COMMENT ON TABLE causal.removed_regions IS 'regions removed from the mesh; a reg
 GRANT SELECT ON causal.removed_regions TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE ON causal.removed_regions TO causal_replicator;
 SELECT pg_catalog.pg_extension_config_dump('causal.removed_regions', '');
+
+-- What enable() stamped in place, for causalctl verify (sql/enable.sql).
+-- Tables enabled so under 0.3.0 are not recorded: verify no longer takes
+-- look-alike messages of theirs for one.
+CREATE TABLE causal.stamped_in_place (
+    message_table    regclass NOT NULL,
+    region           text NOT NULL,
+    stamped_through  causal.hlc NOT NULL,
+    PRIMARY KEY (message_table, region)
+);
+COMMENT ON TABLE causal.stamped_in_place IS 'message tables whose rows causal.enable() stamped in this region without key and sent_at';
+GRANT SELECT ON causal.stamped_in_place TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('causal.stamped_in_place', '');
