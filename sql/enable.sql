@@ -217,6 +217,12 @@ BEGIN
         USING ERRCODE = '42804';
     END;
   END IF;
+  -- The deletions of a conversation since a cursor (causal.catch_up): few
+  -- rows, and no insert but a DELETE's tombstone writes to it.
+  IF causal.deletions_index(message_table, conversation) IS NULL THEN
+    PERFORM causal.run_as_owner(message_table,
+      format('CREATE INDEX ON %s (%I, deleted_at) WHERE deleted_at IS NOT NULL', qualified, conversation));
+  END IF;
   PERFORM causal.run_as_owner(message_table, format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', qualified,
                  (SELECT relname FROM pg_class WHERE oid = msg_id_index)));
 

@@ -74,9 +74,25 @@ COMMENT ON FUNCTION causal.unnest(causal.merged[]) IS 'the rows of a merged hist
 -- With `since`, a cursor the client took with causal.stable_hlc() before it
 -- read, it saw every message with a copy below it too, and only what lies
 -- at or after it is read.
+--
+-- Each row says whether the message is deleted. With a cursor, what was
+-- deleted at or after it follows the missed messages: a row with `deleted`
+-- true and no position (NULL delivered, concurrent and orphan) for each
+-- message the client may hold that was deleted since, by deletion time.
+CREATE TYPE causal.caught_up AS (
+    position    bigint,    -- in the order of what is returned; NULL: a deletion of a message the client has
+    msg_id      uuid,
+    hlc         causal.hlc,
+    delivered   boolean,
+    concurrent  boolean,
+    orphan      boolean,
+    deleted     boolean    -- the message is deleted (a tombstone)
+);
+COMMENT ON TYPE causal.caught_up IS 'a message a client missed, or the deletion of one it has';
+
 CREATE FUNCTION causal.catch_up(message_table regclass, conversation text, seen causal.hlc[],
                                 wait_for interval DEFAULT '0', since causal.hlc DEFAULT NULL)
-    RETURNS SETOF causal.merged AS 'MODULE_PATHNAME', 'catch_up' LANGUAGE C VOLATILE;
+    RETURNS SETOF causal.caught_up AS 'MODULE_PATHNAME', 'catch_up' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION causal.catch_up(regclass, text, causal.hlc[], interval, causal.hlc) IS
     'what a client that saw `seen` (and everything below `since`) has missed of a conversation, or 5C003 while this region is behind';
 

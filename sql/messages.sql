@@ -95,6 +95,19 @@ RETURNS regclass LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    ORDER BY i.indexrelid LIMIT 1
 $$;
 
+-- The index catch_up reads a conversation's deletions by: on
+-- (conversation, deleted_at), whole or only over the tombstones.
+CREATE FUNCTION causal.deletions_index(relation regclass, conversation name)
+RETURNS regclass LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT i.indexrelid::regclass FROM pg_index i
+   WHERE i.indrelid = relation AND i.indisvalid AND i.indexprs IS NULL AND i.indnkeyatts = 2
+     AND ARRAY(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, n)
+                JOIN pg_attribute a ON a.attrelid = relation AND a.attnum = k.attnum
+               ORDER BY k.n) = ARRAY[conversation, 'deleted_at']::name[]
+   ORDER BY i.indexrelid LIMIT 1
+$$;
+REVOKE ALL ON FUNCTION causal.deletions_index(regclass, name) FROM PUBLIC;
+
 -- pg_causal's three trigger functions: message_trigger, message_stored,
 -- message_truncate, in the order of their triggers causal_message,
 -- causal_message_stored, causal_message_truncate.

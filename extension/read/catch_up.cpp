@@ -1,6 +1,8 @@
 // causal.catch_up(): what a client that saw some messages of a
 // conversation has missed, in the one order, or 5C003 when this region has
 // not yet received something it saw.
+#include <algorithm>
+#include <cstring>
 #include <optional>
 #include <vector>
 
@@ -26,11 +28,15 @@ extern "C" {
 #include "utils/datetime.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 #include "utils/wait_event.h"
 }
 
 namespace causal::pg {
 namespace {
+
+// causal.caught_up: causal.merged's columns, then deleted.
+constexpr int kCaughtUpColumns = kMergedColumns + 1;
 
 // Adds the rows `sql` selects to `input`; SPI connected. Planned once per
 // backend: a client catching up calls this often, and planning would cost
@@ -78,6 +84,44 @@ Answer read_conversation(const ConversationQuery& query, const HlcSpan& seen, co
     }
     SPI_finish();
     return answer;
+}
+
+// The conversation's deleted messages (with a cursor, those deleted at or
+// after it), by deletion, in `area`: read after the history, so that a
+// deletion it reports is never of a message the client could not yet have.
+struct Deletion {
+    merge::MsgId msg_id;
+    Hlc hlc;
+};
+using Deletions = std::pmr::vector<Deletion>;
+
+Deletions* read_deletions(const ConversationQuery& query, const Hlc* since, WorkArea area) {
+    Deletions* deletions = cpp_guard([&] { return make_in<Deletions>(*area.memory, area.memory); });
+    Oid types[2] = {query.key_type, query.hlc_type};
+    Datum args[2] = {query.key, since ? hlc_datum(*since) : Datum(0)};
+    const char* sql = since ? query.deleted_since_sql : query.deleted_sql;
+    SPI_connect();
+    spi_run_plan(kept_plan(sql, since ? 2 : 1, types), SPI_OK_SELECT, args, nullptr, false, sql);
+    MemoryContext spi = MemoryContextSwitchTo(area.context);
+    for (uint64 i = 0; i < SPI_processed; ++i) {
+        bool id_null = false, hlc_null = false;
+        const Datum id = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &id_null);
+        const Datum hlc = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &hlc_null);
+        if (id_null || hlc_null) continue;
+        Deletion d;
+        std::memcpy(d.msg_id.data(), DatumGetUUIDP(id)->data, d.msg_id.size());
+        d.hlc = *reinterpret_cast<const Hlc*>(DatumGetPointer(hlc));
+        cpp_guard([&] { deletions->push_back(d); });
+    }
+    MemoryContextSwitchTo(spi);
+    SPI_finish();
+    return deletions;
+}
+
+bool is_deleted(const Deletions& deletions, const merge::MsgId& id) {
+    for (const Deletion& d : deletions)
+        if (d.msg_id == id) return true;
+    return false;
 }
 
 // The first few of `values`, for a message.
@@ -157,13 +201,35 @@ CAUSAL_FUNCTION(catch_up) {
         merge::History* history = answer.history;
         merge::CatchUp* result = answer.result;
         if (!result->behind()) {
+            const Deletions& deletions = *read_deletions(query, since, area);
             InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
             auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-            Datum values[kMergedColumns];
-            bool nulls[kMergedColumns] = {};
+            Datum merged[kMergedColumns];
+            Datum values[kCaughtUpColumns];
+            bool nulls[kCaughtUpColumns] = {};
+            // Gone with the area: no destructor runs after it.
+            auto& returned =
+                *cpp_guard([&] { return make_in<std::pmr::vector<merge::MsgId>>(*area.memory, area.memory); });
             for (uint32_t index : result->missed) {
-                merged_row(*history, index, values);
+                merged_row(*history, index, merged);
+                std::copy(std::begin(merged), std::end(merged), values);
+                const merge::MsgId& id = history->messages()[index].msg_id;
+                values[kMergedColumns] = BoolGetDatum(is_deleted(deletions, id));
                 tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+                if (since) cpp_guard([&] { returned.push_back(id); });
+            }
+            // With a cursor: what the client may hold (below the cursor, or
+            // named in `seen`) and was deleted since.
+            if (since) {
+                std::sort(returned.begin(), returned.end());
+                for (const Deletion& d : deletions) {
+                    if (std::binary_search(returned.begin(), returned.end(), d.msg_id)) continue;
+                    bool none[kCaughtUpColumns] = {true, false, false, true, true, true, false};
+                    values[1] = PointerGetDatum(d.msg_id.data());
+                    values[2] = hlc_datum(d.hlc);
+                    values[kMergedColumns] = BoolGetDatum(true);
+                    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, none);
+                }
             }
             MemoryContextDelete(area.context);
             return Datum(0);

@@ -162,8 +162,17 @@ ConversationQuery conversation_query(Oid relid, const char* conversation) {
         sql);
     char* rows_sql = psprintf(
         "SELECT r.msg_id, r.hlc, r.deps, r.crdb_region, r.epoch, r.copies, r FROM %s r WHERE r.%s", table, key_matches);
+    // A partial index on (conversation, deleted_at) serves both (enable()
+    // makes one).
+    char* deleted_sql = psprintf(
+        "SELECT msg_id, hlc FROM %s WHERE %s AND deleted_at IS NOT NULL ORDER BY deleted_at, msg_id", table,
+        key_matches);
+    char* deleted_since_sql = psprintf(
+        "SELECT msg_id, hlc FROM %s WHERE %s AND deleted_at OPERATOR(pg_catalog.>=) $2 ORDER BY deleted_at, msg_id",
+        table, key_matches);
     ReleaseSysCache(opr);
-    ConversationQuery query{sql,        tail_sql,   named_sql,     rows_sql,     key->atttypid,
+    ConversationQuery query{sql,        tail_sql,   named_sql,     rows_sql,     deleted_sql, deleted_since_sql,
+                            key->atttypid,
                             value,      TupleDescAttr(desc, at.hlc - 1)->atttypid,
                             at.conversation, type->eq_opr, key->attcollation};
     table_close(rel, NoLock);

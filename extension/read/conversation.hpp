@@ -57,6 +57,8 @@ struct ConversationQuery {
     char* tail_sql;  // the rows a cursor reads, headed at or after $2
     char* named_sql; // rows headed before $2 with a copy named in $3
     char* rows_sql;  // as sql, with the whole row last
+    char* deleted_sql;        // msg_id, hlc of the conversation's deleted messages, by deletion
+    char* deleted_since_sql;  // those deleted at or after $2
     Oid key_type;    // the conversation column's type: the parameter's
     Datum key;       // the conversation, converted by that type's input function
     Oid hlc_type;

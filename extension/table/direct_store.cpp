@@ -53,12 +53,23 @@ bool only_our_row_triggers(Relation rel, Oid trigger_function) {
     return true;
 }
 
+// `deleted_at IS NOT NULL`, the predicate of the index of deletions that
+// enable() makes: PostgreSQL's own test, which no row can make fail.
+bool only_tombstones(const Firing& t, Relation index) {
+    List* predicate = RelationGetIndexPredicate(index);
+    if (list_length(predicate) != 1 || !IsA(linitial(predicate), NullTest)) return false;
+    const auto* test = static_cast<const NullTest*>(linitial(predicate));
+    return test->nulltesttype == IS_NOT_NULL && !test->argisrow && test->arg != nullptr && IsA(test->arg, Var) &&
+           reinterpret_cast<const Var*>(test->arg)->varattno == t.columns.deleted_at;
+}
+
 bool plain_index(const Firing& t, Oid index_oid) {
     Relation index = index_open(index_oid, AccessShareLock);
     const Form_pg_index form = index->rd_index;
     bool plain = !heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, nullptr) ? false
-                 : !heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, nullptr) ? false
-                                                                                           : !form->indisexclusion;
+                 : !heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, nullptr) ? only_tombstones(t, index)
+                                                                                           : true;
+    plain = plain && !form->indisexclusion;
     if (plain && form->indisunique && index_oid != RelationGetReplicaIndex(t.rel)) plain = false;
     for (int i = 0; plain && i < form->indnatts; ++i) {
         const AttrNumber attnum = form->indkey.values[i];

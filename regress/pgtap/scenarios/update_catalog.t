@@ -52,9 +52,14 @@ for version in 0.2.0 0.3.0; do
   db=from_${version%.0}; db=${db//./_}
   sql "$db" -c "SET client_min_messages = warning" -c "CREATE EXTENSION pg_causal VERSION '$version'" \
     -c "$message_table" >/dev/null 2>&1 || bail "could not install $version"
-  sql "$db" -c "ALTER EXTENSION pg_causal UPDATE" >/dev/null 2>&1 || bail "could not update from $version"
+  out=$(sql "$db" -c "ALTER EXTENSION pg_causal UPDATE" 2>&1) || bail "could not update from $version: $out"
   is "$(sql "$db" -At -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_causal'")" "$current" \
      "$version updated to the current version"
+  # The index of deletions is the DBA's to build, concurrently, as the
+  # update says: once built, the catalog is the installed one's.
+  builds=$(sed -n 's/^HINT: .*in every region: \(CREATE INDEX CONCURRENTLY .*\)$/\1/p' <<<"$out")
+  is "$(grep -c 'CONCURRENTLY' <<<"$builds")" 2 "... and names both message tables' index of deletions, to build concurrently"
+  while read -r build; do [ -z "$build" ] || sql "$db" -c "$build" >/dev/null || bail "could not run: $build"; done <<<"$builds"
   sql "$db" -c "SELECT causal.mesh_publication(false)" >/dev/null || bail "could not move the publications on"
   updated=$(catalog "$db") || bail "pg_dump failed"
   is "$(diff <(echo "$installed") <(echo "$updated"))" "" "the catalog of a database updated from $version is the installed one's"

@@ -118,3 +118,21 @@ ALTER TABLE causal.removed_regions ENABLE ALWAYS TRIGGER removed_regions_changed
 -- causal_mesh carries the removals (a peer takes them once causalctl init
 -- refreshes its links).
 SELECT causal.mesh_publication();
+
+-- catch_up reads a conversation's deletions by an index that enable() now
+-- makes (sql/enable.sql). Built here, it would hold each message table's
+-- SHARE lock, writes stopped, for a scan of the whole table inside ALTER
+-- EXTENSION UPDATE: the DBA builds it concurrently instead, and until then
+-- catch_up finds them along the (conversation, hlc) index, reading the
+-- whole conversation.
+DO $$
+DECLARE
+  t record;
+BEGIN
+  FOR t IN SELECT m.relid, m.conversation FROM causal.message_tables() m
+            WHERE m.conversation IS NOT NULL AND causal.deletions_index(m.relid, m.conversation) IS NULL LOOP
+    RAISE WARNING 'message table % has no index of its deletions: causal.catch_up() reads whole conversations to find them', t.relid
+      USING HINT = pg_catalog.format('Build it without stopping writes, in every region: CREATE INDEX CONCURRENTLY ON %s (%I, deleted_at) WHERE deleted_at IS NOT NULL;',
+                                     t.relid, t.conversation);
+  END LOOP;
+END $$;

@@ -71,3 +71,17 @@ CREATE TABLE causal.stamped_in_place (
 COMMENT ON TABLE causal.stamped_in_place IS 'message tables whose rows causal.enable() stamped in this region without key and sent_at';
 GRANT SELECT ON causal.stamped_in_place TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('causal.stamped_in_place', '');
+
+-- catch_up says what is deleted, and with a cursor what was deleted since
+-- (sql/merge.sql): a result type of its own, a column more than merge's.
+DROP FUNCTION causal.catch_up(regclass, text, causal.hlc[], interval, causal.hlc);
+CREATE TYPE causal.caught_up AS (
+    position    bigint,    -- in the order of what is returned; NULL: a deletion of a message the client has
+    msg_id      uuid,
+    hlc         causal.hlc,
+    delivered   boolean,
+    concurrent  boolean,
+    orphan      boolean,
+    deleted     boolean    -- the message is deleted (a tombstone)
+);
+COMMENT ON TYPE causal.caught_up IS 'a message a client missed, or the deletion of one it has';
