@@ -44,6 +44,7 @@
 
 #include "core/clock.hpp"
 #include "core/links.hpp"
+#include "core/relay.hpp"
 #include "infra/bgworker.hpp"
 #include "infra/guard.hpp"
 #include "mesh/liveness.hpp"
@@ -86,7 +87,6 @@ namespace {
 
 constexpr int kMaxPeers = 64;
 constexpr long kNapMs = 250;
-constexpr int64 kLongestWaitMs = 60 * 1000;
 // A peer that answers this late is not one to relay through: the round ends,
 // and the next asks again.
 constexpr int kPullTimeoutMs = 10 * 1000;
@@ -96,9 +96,7 @@ int64 now_ms() { return static_cast<int64>(causal::system_wall_ms()); }
 // What the worker knows of a peer between rounds.
 struct PeerState {
     char region[NAMEDATALEN];
-    int64 next_pull_ms;  // when a peer that stays unheard is asked for again
-    int64 wait_ms;       // the wait after a pull that brought nothing new
-    uint64 last_news;    // a digest of what the last pull brought
+    relay::Backoff backoff;
 };
 PeerState states[kMaxPeers];
 int state_count = 0;
@@ -120,10 +118,9 @@ struct Peer {
     int node_id;
     char* stable;    // this region's stable point for it, or nullptr
     char* conninfo;  // of this region's subscription to it, or nullptr
-    bool stream_silent;  // its subscription received nothing within causal.relay_after
-    bool heard;          // heard within causal.relay_after
-    bool unheard;        // not heard for longer, its stream silent too, and due: its rows are pulled
-    uint64 news;     // this round's digest of what pulls brought of it
+    relay::PeerView seen;  // what the round's decisions go by (core/relay.hpp)
+    bool unheard;          // a target: its rows are pulled this round
+    uint64 news;           // this round's digest of what pulls brought of it
 };
 struct Table {
     Oid relid;
@@ -185,13 +182,14 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
             char link[NAMEDATALEN * 3];
             // An allocation failure there becomes a PostgreSQL error (guard.hpp).
             cpp_guard([&] { strlcpy(link, causal::link_name(view.peers[i].region, region).c_str(), sizeof link); });
-            view.peers[i].stream_silent = true;
+            view.peers[i].seen.stream_silent = true;
             for (uint64 r = 0; r < SPI_processed; ++r) {
                 if (std::strcmp(spi_text(r, 1), link) != 0) continue;
                 Subscription* sub = GetSubscription(spi_oid(r, 2), true);
                 if (sub != nullptr) view.peers[i].conninfo = MemoryContextStrdup(keep, sub->conninfo);
-                view.peers[i].stream_silent = std::strcmp(spi_text(r, 3), "t") == 0;
+                view.peers[i].seen.stream_silent = std::strcmp(spi_text(r, 3), "t") == 0;
             }
+            view.peers[i].seen.has_connection = view.peers[i].conninfo != nullptr;
         }
         // Every message table, those outside their shape too: the rows go
         // through the apply path, which stores them as the table's owner
@@ -484,20 +482,18 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
         Peer& peer = view.peers[i];
         PeerState& state = state_of(peer.region);
         const int64 heard = peer_heard_ms(peer.region);
-        peer.heard = fencing::heard_within(heard > 0 ? std::optional<int64_t>(now - heard) : std::nullopt,
-                                           relay_after_ms);
-        if (peer.heard) state = PeerState{};
-        strlcpy(state.region, peer.region, NAMEDATALEN);
-        // A stream that still brings data is one that lags: a pull from a
-        // peer, under the same load, would add to it and not help.
-        peer.unheard = !peer.heard && peer.stream_silent && heard >= 0 && state.next_pull_ms <= now;
+        peer.seen.heard = fencing::heard_within(heard > 0 ? std::optional<int64_t>(now - heard) : std::nullopt,
+                                                relay_after_ms);
+        peer.seen.known = heard >= 0;
+        relay::reset_if_heard(peer.seen, state.backoff);
+        peer.unheard = relay::due(peer.seen, state.backoff, now);
         unheard += peer.unheard;
     }
     if (unheard == 0) return;
     MemoryContext outside = MemoryContextSwitchTo(round_memory);
     for (int s = 0; s < view.peer_count; ++s) {
         const Peer& source = view.peers[s];
-        if (!source.heard || source.conninfo == nullptr) continue;
+        if (!relay::source(source.seen)) continue;
         // A source that fails costs its own pull, not the others'.
         PG_TRY();
         {
@@ -521,14 +517,7 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
     for (int i = 0; i < view.peer_count; ++i) {
         const Peer& peer = view.peers[i];
         if (!peer.unheard) continue;
-        PeerState& state = state_of(peer.region);
-        // News: pull again as soon as it is due. The same again: wait twice
-        // as long as last time.
-        state.wait_ms = peer.news != state.last_news
-                            ? relay_after_ms
-                            : std::min<int64>(kLongestWaitMs, std::max<int64>(relay_after_ms, state.wait_ms * 2));
-        state.last_news = peer.news;
-        state.next_pull_ms = now + state.wait_ms;
+        relay::after_pull(state_of(peer.region).backoff, peer.news, now, relay_after_ms);
     }
     pgstat_report_activity(STATE_IDLE, nullptr);
 }

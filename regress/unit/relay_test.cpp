@@ -1,0 +1,110 @@
+// The relay's round decisions (src/core/relay.hpp): who is pulled, through
+// whom, and how often a peer that stays unheard is asked again.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "relay.hpp"
+
+using namespace causal::relay;
+
+namespace {
+
+PeerView unheard_silent() { return PeerView{false, true, true, true}; }
+
+TEST(Relay, OnlyAnUnheardPeerWithASilentStreamIsPulled) {
+    const Backoff fresh;
+    EXPECT_TRUE(due(unheard_silent(), fresh, 0));
+    PeerView heard = unheard_silent();
+    heard.heard = true;
+    EXPECT_FALSE(due(heard, fresh, 0)) << "a heard peer needs no relay";
+    PeerView lagging = unheard_silent();
+    lagging.stream_silent = false;
+    EXPECT_FALSE(due(lagging, fresh, 0)) << "a stream that brings data lags: a pull would add load";
+    PeerView unknown = unheard_silent();
+    unknown.known = false;
+    EXPECT_FALSE(due(unknown, fresh, 0)) << "a peer liveness has no entry for yet";
+    Backoff waiting;
+    waiting.next_pull_ms = 10;
+    EXPECT_FALSE(due(unheard_silent(), waiting, 9));
+    EXPECT_TRUE(due(unheard_silent(), waiting, 10));
+}
+
+TEST(Relay, SourcesAreHeardAndReachable) {
+    EXPECT_FALSE(source(unheard_silent()));
+    EXPECT_TRUE(source(PeerView{true, false, true, true}));
+    EXPECT_FALSE(source(PeerView{true, false, true, false})) << "no subscription to it: no way to reach it";
+}
+
+TEST(Relay, HearingAPeerForgetsItsBackoff) {
+    Backoff b{5000, 4000, 7};
+    reset_if_heard(unheard_silent(), b);
+    EXPECT_EQ(b.wait_ms, 4000);
+    reset_if_heard(PeerView{true, true, true, true}, b);
+    EXPECT_EQ(b.wait_ms, 0);
+    EXPECT_EQ(b.next_pull_ms, 0);
+    EXPECT_EQ(b.last_news, 0u);
+}
+
+// Randomized: whatever the pulls bring, the wait stays within [relay_after,
+// a minute], news brings it back to relay_after, the same again doubles it
+// (up to the minute), and the next pull is that wait away.
+TEST(Relay, BackoffStaysWithinItsBoundsAndFollowsTheNews) {
+    std::mt19937_64 random(20261207);
+    for (int run = 0; run < 200; ++run) {
+        const int64_t relay_after = std::uniform_int_distribution<int64_t>(1, 90000)(random);
+        Backoff b;
+        int64_t now = 0;
+        uint64_t news = 0;
+        for (int round = 0; round < 100; ++round) {
+            now += std::uniform_int_distribution<int64_t>(0, 5000)(random);
+            const bool changed = std::bernoulli_distribution(0.3)(random);
+            if (changed) ++news;
+            const Backoff before = b;
+            after_pull(b, news, now, relay_after);
+            const int64_t ceiling = std::max(relay_after, kLongestWaitMs);
+            ASSERT_GE(b.wait_ms, relay_after);
+            ASSERT_LE(b.wait_ms, ceiling);
+            ASSERT_EQ(b.next_pull_ms, now + b.wait_ms);
+            ASSERT_EQ(b.last_news, news);
+            if (news != before.last_news)
+                ASSERT_EQ(b.wait_ms, relay_after) << "news: ask again soon";
+            else
+                ASSERT_EQ(b.wait_ms, std::clamp(before.wait_ms * 2, relay_after, ceiling)) << "the same again: wait twice as long";
+        }
+    }
+}
+
+// A dead peer (every pull brings the same): rounds every 250 ms for an hour
+// ask about it no more than the doubling steps plus once a minute.
+TEST(Relay, ADeadPeerIsAskedAboutRarely) {
+    for (const int64_t relay_after : {500, 2000, 10000}) {
+        std::vector<PeerView> peers = {unheard_silent(), PeerView{true, false, true, true}};
+        std::vector<Backoff> backoffs(peers.size());
+        int pulls = 0;
+        constexpr int64_t kHour = 3600 * 1000;
+        for (int64_t now = 0; now < kHour; now += 250) {
+            const Plan plan = plan_round(peers, backoffs, now);
+            ASSERT_EQ(plan.sources, std::vector<size_t>{1});
+            for (size_t t : plan.targets) {
+                ASSERT_EQ(t, 0u) << "a heard peer is never a target";
+                ++pulls;
+                after_pull(backoffs[t], 42, now, relay_after);
+            }
+        }
+        const int doubling = static_cast<int>(std::ceil(std::log2(static_cast<double>(kLongestWaitMs) / relay_after))) + 1;
+        EXPECT_LE(pulls, doubling + kHour / kLongestWaitMs + 1) << "relay_after " << relay_after;
+        EXPECT_GE(pulls, kHour / kLongestWaitMs) << "it is still asked about once a minute";
+    }
+}
+
+TEST(Relay, APlanNeedsATargetAndASource) {
+    std::vector<Backoff> backoffs(2);
+    EXPECT_TRUE(plan_round({unheard_silent(), unheard_silent()}, backoffs, 0).empty()) << "nobody to pull through";
+    EXPECT_TRUE(plan_round({PeerView{true, false, true, true}}, backoffs, 0).empty()) << "nobody to pull";
+    const Plan plan = plan_round({unheard_silent(), PeerView{true, false, true, true}}, backoffs, 0);
+    EXPECT_FALSE(plan.empty());
+}
+
+}  // namespace

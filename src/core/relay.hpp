@@ -1,0 +1,85 @@
+// The relay's decisions, each round: which unheard peers to pull the rows
+// of, through which heard peers, and when to ask again about a peer that
+// stays unheard. PostgreSQL-free; extension/mesh/relay.cpp reads the mesh,
+// asks these, and pulls.
+//
+// A peer is pulled only when it is unheard (no heartbeat within
+// causal.relay_after) and its own stream is silent too: a stream that still
+// brings data only lags, and a pull through another peer, under the same
+// load, would add to it. A pull that brings nothing new (the peer is dead,
+// and every source has told what it had) doubles the wait before the next,
+// from relay_after up to kLongestWaitMs; news brings it back to
+// relay_after. A region that reaches a source late is still heard within a
+// minute.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace causal::relay {
+
+constexpr int64_t kLongestWaitMs = 60 * 1000;
+
+// What a round sees of one peer.
+struct PeerView {
+    bool heard;           // a heartbeat within relay_after (fencing::heard_within)
+    bool stream_silent;   // its subscription here received nothing within relay_after
+    bool known;           // this region has a liveness entry for it at all
+    bool has_connection;  // this region's subscription to it says how to reach it
+};
+
+// What the relay remembers of a peer between rounds.
+struct Backoff {
+    int64_t next_pull_ms = 0;  // not asked again before this
+    int64_t wait_ms = 0;       // the wait after the last pull that brought nothing new
+    uint64_t last_news = 0;    // a digest of what that pull brought
+};
+
+// Whether this round pulls the rows of `peer`. A heard peer is not pulled,
+// and forgets its backoff (reset_if_heard).
+constexpr bool due(const PeerView& peer, const Backoff& backoff, int64_t now_ms) {
+    return !peer.heard && peer.stream_silent && peer.known && backoff.next_pull_ms <= now_ms;
+}
+
+// Whether `peer` can be pulled through: only a peer this region hears, and
+// can reach. (An unheard peer is a target, never a source.)
+constexpr bool source(const PeerView& peer) { return peer.heard && peer.has_connection; }
+
+inline void reset_if_heard(const PeerView& peer, Backoff& backoff) {
+    if (peer.heard) backoff = Backoff{};
+}
+
+// After a round that pulled `peer`'s rows: `news` is the digest of what every
+// source brought of it. News: ask again as soon as relay_after allows. The
+// same again: wait twice as long as last time, within [relay_after,
+// kLongestWaitMs].
+inline void after_pull(Backoff& backoff, uint64_t news, int64_t now_ms, int64_t relay_after_ms) {
+    const int64_t floor = std::max<int64_t>(relay_after_ms, 1);
+    const int64_t ceiling = std::max(floor, kLongestWaitMs);
+    backoff.wait_ms = news != backoff.last_news ? floor : std::clamp(backoff.wait_ms * 2, floor, ceiling);
+    backoff.last_news = news;
+    backoff.next_pull_ms = now_ms + backoff.wait_ms;
+}
+
+// One round's plan: the peers to pull (targets) and the peers to pull them
+// through (sources), as indexes into `peers`. Nothing to do when either is
+// empty. `backoffs` is updated for heard peers (reset).
+struct Plan {
+    std::vector<size_t> targets;
+    std::vector<size_t> sources;
+    bool empty() const { return targets.empty() || sources.empty(); }
+};
+
+inline Plan plan_round(const std::vector<PeerView>& peers, std::vector<Backoff>& backoffs, int64_t now_ms) {
+    Plan plan;
+    for (size_t i = 0; i < peers.size(); ++i) {
+        reset_if_heard(peers[i], backoffs[i]);
+        if (due(peers[i], backoffs[i], now_ms)) plan.targets.push_back(i);
+        if (source(peers[i])) plan.sources.push_back(i);
+    }
+    return plan;
+}
+
+}  // namespace causal::relay
