@@ -87,9 +87,13 @@ namespace {
 
 constexpr int kMaxPeers = 64;
 constexpr long kNapMs = 250;
-// A peer that answers this late is not one to relay through: the round ends,
-// and the next asks again.
-constexpr int kPullTimeoutMs = 10 * 1000;
+// A peer that answers one request this late is not one to relay through:
+// the round ends, and the next asks again. It bounds each wait for the peer,
+// not the pull: storing what arrived is this region's work.
+constexpr int kRemoteWaitMs = 10 * 1000;
+// Rows per page of a pull: what is held in memory at once, whatever the
+// backlog (libpq holds a whole answer before it returns it).
+constexpr int kPageRows = 1000;
 
 int64 now_ms() { return static_cast<int64>(causal::system_wall_ms()); }
 
@@ -239,7 +243,9 @@ void pull_timed_out() {
 }
 
 WalRcvExecResult* remote(const char* query, int columns, const Oid* types, WalRcvExecStatus expected) {
+    enable_timeout_after(static_cast<TimeoutId>(pull_timeout), kRemoteWaitMs);
     WalRcvExecResult* result = walrcv_exec(connection, query, columns, types);
+    disable_timeout(static_cast<TimeoutId>(pull_timeout), false);
     if (result->status != expected)
         ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("pg_causal relay: a pull failed: %s",
                                                                   result->err ? result->err : "an unexpected answer"),
@@ -333,7 +339,10 @@ void pull_table(const Table& table, const Peer& source, Peer& peer) {
     }
     Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * count));
     for (int i = 0; i < count; ++i) types[i] = TEXTOID;
-    WalRcvExecResult* rows = remote(rows_query(table, columns.data, peer), count, types, WALRCV_OK_TUPLES);
+    // Page by page through a cursor of the pull's snapshot there.
+    (void)remote(psprintf("DECLARE causal_pull NO SCROLL CURSOR FOR %s", rows_query(table, columns.data, peer)), 0,
+                 nullptr, WALRCV_OK_COMMAND);
+    const char* fetch = psprintf("FETCH FORWARD %d FROM causal_pull", kPageRows);
 
     // Input functions of this region's types, and defaults where the peer
     // sends nothing.
@@ -355,40 +364,47 @@ void pull_table(const Table& table, const Peer& source, Peer& peer) {
     Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
     bool* nulls = static_cast<bool*>(palloc(sizeof(bool) * (n + 1)));
     MemoryContext per_row = AllocSetContextCreate(CurrentMemoryContext, "pg_causal relay row", ALLOCSET_DEFAULT_SIZES);
-    TupleTableSlot* row = MakeSingleTupleTableSlot(rows->tupledesc, &TTSOpsMinimalTuple);
-    while (tuplestore_gettupleslot(rows->tuplestore, true, false, row)) {
-        MemoryContext outside = MemoryContextSwitchTo(per_row);
-        // A default runs as the table's owner: the owner's code, with the
-        // owner's rights (a table outside the shape may have one of its own).
-        bool defaulted = false;
-        for (int a = 0; a < n; ++a) defaulted = defaulted || defaults[a] != nullptr;
-        const OwnerScope scope = defaulted ? enter_owner_scope(table.relid) : OwnerScope{};
-        for (int a = 0; a < n; ++a) {
-            values[a] = Datum(0);
-            nulls[a] = true;
-            if (defaults[a] == nullptr) continue;
-            const Form_pg_attribute attribute = TupleDescAttr(desc, a);
-            values[a] = ExecEvalExprSwitchContext(defaults[a], GetPerTupleExprContext(estate), &nulls[a]);
-            if (!nulls[a]) values[a] = datumCopy(values[a], attribute->attbyval, attribute->attlen);
-            ResetPerTupleExprContext(estate);
+    for (;;) {
+        WalRcvExecResult* rows = remote(fetch, count, types, WALRCV_OK_TUPLES);
+        const int64 page_rows = tuplestore_tuple_count(rows->tuplestore);
+        TupleTableSlot* row = MakeSingleTupleTableSlot(rows->tupledesc, &TTSOpsMinimalTuple);
+        while (tuplestore_gettupleslot(rows->tuplestore, true, false, row)) {
+            MemoryContext outside = MemoryContextSwitchTo(per_row);
+            // A default runs as the table's owner: the owner's code, with the
+            // owner's rights (a table outside the shape may have one of its own).
+            bool defaulted = false;
+            for (int a = 0; a < n; ++a) defaulted = defaulted || defaults[a] != nullptr;
+            const OwnerScope scope = defaulted ? enter_owner_scope(table.relid) : OwnerScope{};
+            for (int a = 0; a < n; ++a) {
+                values[a] = Datum(0);
+                nulls[a] = true;
+                if (defaults[a] == nullptr) continue;
+                const Form_pg_attribute attribute = TupleDescAttr(desc, a);
+                values[a] = ExecEvalExprSwitchContext(defaults[a], GetPerTupleExprContext(estate), &nulls[a]);
+                if (!nulls[a]) values[a] = datumCopy(values[a], attribute->attbyval, attribute->attlen);
+                ResetPerTupleExprContext(estate);
+            }
+            if (defaulted) leave_owner_scope(scope);
+            for (int i = 0; i < count; ++i) {
+                bool isnull = false;
+                const Datum sent_text = slot_getattr(row, i + 1, &isnull);
+                const Form_pg_attribute attribute = TupleDescAttr(desc, positions[i] - 1);
+                char* value = isnull ? nullptr : TextDatumGetCString(sent_text);
+                if (value != nullptr)
+                    peer.news += hash_bytes_extended(reinterpret_cast<const unsigned char*>(value),
+                                                     static_cast<int>(std::strlen(value)), i);
+                values[positions[i] - 1] = InputFunctionCall(&input[i], value, ioparams[i], attribute->atttypmod);
+                nulls[positions[i] - 1] = isnull;
+            }
+            store_insert(rel, heap_form_tuple(desc, values, nulls));
+            MemoryContextSwitchTo(outside);
+            MemoryContextReset(per_row);
         }
-        if (defaulted) leave_owner_scope(scope);
-        for (int i = 0; i < count; ++i) {
-            bool isnull = false;
-            const Datum sent_text = slot_getattr(row, i + 1, &isnull);
-            const Form_pg_attribute attribute = TupleDescAttr(desc, positions[i] - 1);
-            char* value = isnull ? nullptr : TextDatumGetCString(sent_text);
-            if (value != nullptr)
-                peer.news += hash_bytes_extended(reinterpret_cast<const unsigned char*>(value),
-                                                 static_cast<int>(std::strlen(value)), i);
-            values[positions[i] - 1] = InputFunctionCall(&input[i], value, ioparams[i], attribute->atttypmod);
-            nulls[positions[i] - 1] = isnull;
-        }
-        store_insert(rel, heap_form_tuple(desc, values, nulls));
-        MemoryContextSwitchTo(outside);
-        MemoryContextReset(per_row);
+        ExecDropSingleTupleTableSlot(row);
+        walrcv_clear_result(rows);
+        if (page_rows < kPageRows) break;
     }
-    ExecDropSingleTupleTableSlot(row);
+    (void)remote("CLOSE causal_pull", 0, nullptr, WALRCV_OK_COMMAND);
     MemoryContextDelete(per_row);
     FreeExecutorState(estate);
     table_close(rel, RowExclusiveLock);
@@ -407,12 +423,13 @@ void pull_from(const Peer& source, View& view) {
     // heartbeats' register keeps the newest beat.
     (void)set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
                             true, 0, false);
-    enable_timeout_after(static_cast<TimeoutId>(pull_timeout), kPullTimeoutMs);
     char* error = nullptr;
     // Outside the transaction's memory: an error aborts the transaction
     // before the connection is closed.
     MemoryContext local = MemoryContextSwitchTo(TopMemoryContext);
+    enable_timeout_after(static_cast<TimeoutId>(pull_timeout), kRemoteWaitMs);
     connection = walrcv_connect(source.conninfo, true, "pg_causal relay", &error);
+    disable_timeout(static_cast<TimeoutId>(pull_timeout), false);
     MemoryContextSwitchTo(local);
     if (connection == nullptr)
         ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),

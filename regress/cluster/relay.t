@@ -90,6 +90,15 @@ written_at=$(now)
 write_us_east "later in the cut" "$N" || bail "could not write in us-east"
 wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = $N FROM chat.messages WHERE body LIKE 'later in the cut %'" 5
 ok $? "messages written later in the cut reach eu-west within 5 s too ($(since "$written_at") s)"
+
+# A backlog larger than a page of a pull (1,000 rows, relay.cpp): every page
+# of it arrives, each read from the one snapshot of the pull.
+# (Conversation 2: what follows counts conversation 1.)
+mesh_sql us-east -c "INSERT INTO chat.messages (conversation_id, sender, body)
+                     SELECT 2, 'ana', 'backlog in the cut ' || i FROM generate_series(1, 2500) i" >/dev/null ||
+  bail "could not write a backlog in us-east"
+wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = 2500 FROM chat.messages WHERE body LIKE 'backlog in the cut %'" 30
+ok $? "a backlog of 2,500 messages, three pages, reaches eu-west by pull ($(count_in eu-west "body LIKE 'backlog in the cut %'") there)"
 liveness=$(mesh_sql eu-west -At -c "SELECT heard_ms_ago < 5000 FROM causal.liveness() WHERE region = 'us-east'")
 is "$liveness" t "eu-west still hears us-east's heartbeat, through ap-south"
 
@@ -151,7 +160,7 @@ diag "at the kill eu-west held $(count_in eu-west "body LIKE 'just before the ki
 wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = $N FROM chat.messages WHERE body LIKE 'just before the kill %'" 10
 ok $? "what us-east wrote just before it was killed reaches eu-west from ap-south ($(since "$killed_at") s after the kill)"
 
-total=$((1 + 40 + 2 + 5 * N + 1 + 1))  # ... 40 steady, their 2 markers, ...
+total=$((1 + 40 + 2 + 5 * N + 1 + 1 + 2500))  # ... 40 steady, their 2 markers, ..., the backlog
 for r in eu-west ap-south; do
   is "$(mesh_sql "$r" -At -c "SELECT count(*) || ' ' || count(DISTINCT msg_id) FROM chat.messages")" "$total $total" \
     "$r holds each of the $total messages exactly once"
