@@ -5,6 +5,7 @@
 #include "table/listeners.hpp"
 #include "table/notify.hpp"
 #include "mesh/liveness.hpp"
+#include "mesh/relay.hpp"
 #include "infra/owner.hpp"
 #include "infra/postgres.hpp"
 #include "mesh/replication_role.hpp"
@@ -60,6 +61,7 @@ void request_shmem() {
     stable_request_shmem();
     listeners_request_shmem();
     link_errors_request_shmem();
+    relay_request_shmem();
 }
 
 void startup_shmem() {
@@ -70,6 +72,7 @@ void startup_shmem() {
     stable_startup_shmem();
     listeners_startup_shmem();
     link_errors_startup_shmem();
+    relay_startup_shmem();
 }
 
 void define_settings() {

@@ -120,3 +120,13 @@ GRANT SELECT, INSERT, UPDATE ON causal.regions, causal.fences, causal.removed_re
 GRANT INSERT ON causal.quarantine TO causal_replicator;
 GRANT USAGE ON SEQUENCE causal.quarantine_id_seq TO causal_replicator;
 SELECT causal.mend_replication_role();
+
+-- What the relay (extension/mesh/relay.cpp) did since the server started:
+-- pulls from a heard peer of what it holds of unheard ones, those that
+-- failed, the rows and pages they stored and the seconds they took. For
+-- the monitoring queries (monitoring/pg_causal-queries.yaml).
+CREATE FUNCTION causal.relay_stats(OUT pulls bigint, OUT failed_pulls bigint, OUT rows bigint, OUT pages bigint,
+                                   OUT seconds double precision, OUT last_pull_at timestamptz)
+    RETURNS record AS 'MODULE_PATHNAME', 'relay_stats' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION causal.relay_stats() IS
+    'what the relay pulled since the server started: pulls, failed pulls, rows, pages, seconds';

@@ -68,6 +68,11 @@ extern "C" {
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "replication/walreceiver.h"
@@ -96,6 +101,39 @@ constexpr int kRemoteWaitMs = 10 * 1000;
 constexpr int kPageRows = 1000;
 
 int64 now_ms() { return static_cast<int64>(causal::system_wall_ms()); }
+
+// Counted since the server started, for the monitoring queries: pulls from
+// a source (each brings what it holds of every unheard peer), the rows and
+// pages they stored, and how long they took.
+struct RelayStats {
+    slock_t mutex;
+    int64 pulls;
+    int64 failed_pulls;
+    int64 rows;
+    int64 pages;
+    int64 microseconds;
+    TimestampTz last_pull_at;
+};
+RelayStats* shared_relay_stats = nullptr;
+
+// What one pull did so far.
+struct PullCount {
+    int64 rows = 0;
+    int64 pages = 0;
+};
+
+void count_pull(const PullCount& count, bool failed, TimestampTz started) {
+    if (shared_relay_stats == nullptr) return;
+    const TimestampTz now = GetCurrentTimestamp();
+    SpinLockAcquire(&shared_relay_stats->mutex);
+    shared_relay_stats->pulls += failed ? 0 : 1;
+    shared_relay_stats->failed_pulls += failed ? 1 : 0;
+    shared_relay_stats->rows += count.rows;
+    shared_relay_stats->pages += count.pages;
+    shared_relay_stats->microseconds += now - started;
+    shared_relay_stats->last_pull_at = now;
+    SpinLockRelease(&shared_relay_stats->mutex);
+}
 
 // What the worker knows of a peer between rounds.
 struct PeerState {
@@ -304,7 +342,7 @@ WalRcvExecResult* remote_columns(const Table& table, const Peer& source) {
 // ones both regions have; one the peer lacks gets its default here, as the
 // apply worker would give it; one this region lacks stops the table's pull
 // (the apply worker stops on it too: causalctl status names it).
-void pull_table(const Table& table, const Peer& source, Peer& peer) {
+void pull_table(const Table& table, const Peer& source, Peer& peer, PullCount& counted) {
     WalRcvExecResult* theirs = remote_columns(table, source);
     if (theirs == nullptr) return;
     Relation rel = table_open(table.relid, RowExclusiveLock);
@@ -367,6 +405,8 @@ void pull_table(const Table& table, const Peer& source, Peer& peer) {
     for (;;) {
         WalRcvExecResult* rows = remote(fetch, count, types, WALRCV_OK_TUPLES);
         const int64 page_rows = tuplestore_tuple_count(rows->tuplestore);
+        counted.pages += 1;
+        counted.rows += page_rows;
         TupleTableSlot* row = MakeSingleTupleTableSlot(rows->tupledesc, &TTSOpsMinimalTuple);
         while (tuplestore_gettupleslot(rows->tuplestore, true, false, row)) {
             MemoryContext outside = MemoryContextSwitchTo(per_row);
@@ -413,7 +453,7 @@ void pull_table(const Table& table, const Peer& source, Peer& peer) {
 // Pulls from `source`, in one snapshot there and one transaction here, what
 // it holds of every unheard peer: the rows, stored as the apply worker would,
 // then the heartbeat.
-void pull_from(const Peer& source, View& view) {
+void pull_from(const Peer& source, View& view, PullCount& counted) {
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
     SPI_connect();
@@ -450,7 +490,7 @@ void pull_from(const Peer& source, View& view) {
                                                  " WHERE h.region OPERATOR(pg_catalog.=) %s",
                                                  quote_literal_cstr(peer.region)),
                                         2, text_types, WALRCV_OK_TUPLES);
-        for (int t = 0; t < view.table_count; ++t) pull_table(view.tables[t], source, peer);
+        for (int t = 0; t < view.table_count; ++t) pull_table(view.tables[t], source, peer, counted);
         TupleTableSlot* slot = MakeSingleTupleTableSlot(beat->tupledesc, &TTSOpsMinimalTuple);
         if (tuplestore_gettupleslot(beat->tuplestore, true, false, slot)) {
             Datum args[3];
@@ -511,13 +551,19 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
     for (int s = 0; s < view.peer_count; ++s) {
         const Peer& source = view.peers[s];
         if (!relay::source(source.seen)) continue;
-        // A source that fails costs its own pull, not the others'.
+        // A source that fails costs its own pull, not the others'. (What the
+        // pull counts is in the round's memory: a local the try block
+        // changed is indeterminate after the jump.)
+        auto* counted = static_cast<PullCount*>(palloc0(sizeof(PullCount)));
+        const TimestampTz started = GetCurrentTimestamp();
+        bool failed = false;
         PG_TRY();
         {
-            pull_from(source, view);
+            pull_from(source, view, *counted);
         }
         PG_CATCH();
         {
+            failed = true;
             // As the worker's own error block (bgworker.hpp), for one source:
             // the abort ends the SPI connection too.
             HOLD_INTERRUPTS();
@@ -529,6 +575,7 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
             RESUME_INTERRUPTS();
         }
         PG_END_TRY();
+        count_pull(*counted, failed, started);
     }
     MemoryContextSwitchTo(outside);
     for (int i = 0; i < view.peer_count; ++i) {
@@ -540,6 +587,19 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
 }
 
 }  // namespace
+
+void relay_request_shmem() { RequestAddinShmemSpace(MAXALIGN(sizeof(RelayStats))); }
+
+void relay_startup_shmem() {
+    bool found = false;
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    shared_relay_stats = static_cast<RelayStats*>(ShmemInitStruct("pg_causal relay stats", sizeof(RelayStats), &found));
+    if (!found) {
+        *shared_relay_stats = RelayStats{};
+        SpinLockInit(&shared_relay_stats->mutex);
+    }
+    LWLockRelease(AddinShmemInitLock);
+}
 
 namespace {
 
@@ -607,4 +667,23 @@ void causal_relay_worker_main(Datum role) {
     const int64 started_ms = now_ms();
     run_rounds(
         kNapMs, [&] { relay_once(round_memory, started_ms); }, [] { close_connection(); }, [] {});
+}
+
+// causal.relay_stats(): what the relay did since the server started.
+CAUSAL_FUNCTION(relay_stats) {
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("relay_stats must be called in a context that accepts a row")));
+    RelayStats copy{};
+    if (shared_relay_stats != nullptr) {
+        SpinLockAcquire(&shared_relay_stats->mutex);
+        copy = *shared_relay_stats;
+        SpinLockRelease(&shared_relay_stats->mutex);
+    }
+    Datum values[6] = {Int64GetDatum(copy.pulls), Int64GetDatum(copy.failed_pulls), Int64GetDatum(copy.rows),
+                       Int64GetDatum(copy.pages), Float8GetDatum(static_cast<double>(copy.microseconds) / 1e6),
+                       TimestampTzGetDatum(copy.last_pull_at)};
+    bool nulls[6] = {false, false, false, false, false, copy.last_pull_at == 0};
+    return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
 }

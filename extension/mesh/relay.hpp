@@ -12,4 +12,9 @@ namespace causal::pg {
 bool relay_supervision_due();
 void relay_supervise();
 
+// What the relay did since the server started (causal.relay_stats()), in
+// shared memory.
+void relay_request_shmem();
+void relay_startup_shmem();
+
 }  // namespace causal::pg

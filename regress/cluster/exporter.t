@@ -127,7 +127,8 @@ metrics="pg_causal_clock_ahead_of_physical_seconds pg_causal_clock_max_clock_off
 pg_causal_clock_max_remote_lead_seconds pg_causal_clock_offset_rejections pg_causal_link_apply_error_count \
 pg_causal_link_last_msg_age_seconds pg_causal_link_latest_end_age_seconds pg_causal_link_sync_error_count \
 pg_causal_link_worker_running pg_causal_peer_heard pg_causal_peer_heard_seconds_ago pg_causal_region_epoch \
-pg_causal_region_fenced pg_causal_self_fenced pg_causal_slot_active pg_causal_slot_lost \
+pg_causal_region_fenced pg_causal_relay_failed_pulls pg_causal_relay_pages pg_causal_relay_pulls \
+pg_causal_relay_rows pg_causal_relay_seconds pg_causal_self_fenced pg_causal_slot_active pg_causal_slot_lost \
 pg_causal_slot_retained_wal_bytes pg_causal_slot_unconfirmed_wal_bytes pg_causal_stable_lag_seconds "
 table_metrics="pg_causal_table_announced pg_causal_table_applied pg_causal_table_duplicates \
 pg_causal_table_local_inserts pg_causal_table_offset_rejections pg_causal_table_orphans \
@@ -178,7 +179,9 @@ is "$(names)" "$metrics$table_metrics" "with SELECT on chat.messages the exporte
 is "$(value pg_causal_table_applied table=chat.messages) $(value pg_causal_table_quarantined table=chat.messages)" "1 0" \
   "chat.messages: 1 applied, none quarantined"
 types=$(grep -oE '^# TYPE pg_causal[a-z_]* counter' "$work/metrics" | awk '{ print $3 }' | LC_ALL=C sort | tr '\n' ' ')
-is "$types" "pg_causal_clock_offset_rejections pg_causal_link_apply_error_count pg_causal_link_sync_error_count $table_metrics" \
+is "$types" "pg_causal_clock_offset_rejections pg_causal_link_apply_error_count pg_causal_link_sync_error_count \
+pg_causal_relay_failed_pulls pg_causal_relay_pages pg_causal_relay_pulls pg_causal_relay_rows pg_causal_relay_seconds \
+$table_metrics" \
   "the counters are typed counter"
 
 # A quarantine: a CHECK only eu-west has refuses a row from ap-south.
@@ -217,6 +220,13 @@ scrape_until 8 cut_link_silent
 ok $? "link us-east -> eu-west cut: its last message is $(value pg_causal_link_last_msg_age_seconds from_region=us-east) s old ($(since "$cut_at") s after the cut)"
 ok "$(num "$(value pg_causal_link_last_msg_age_seconds from_region=ap-south)" '<' 2; echo $?)" \
   "... while ap-south -> eu-west's is $(value pg_causal_link_last_msg_age_seconds from_region=ap-south) s old"
+# What us-east writes now reaches eu-west by pull, and the relay counts it.
+relayed_before=$(value pg_causal_relay_rows)
+mesh_sql us-east -c "INSERT INTO chat.messages (conversation_id, sender, body) VALUES (9, 'ana', 'by pull')" >/dev/null ||
+  bail "could not write in us-east"
+relayed() { num "$(value pg_causal_relay_rows)" '>' "${relayed_before:-0}" && num "$(value pg_causal_relay_pages)" '>' 0; }
+scrape_until 15 relayed
+ok $? "... a message us-east writes arrives by pull: pg_causal_relay_rows $relayed_before -> $(value pg_causal_relay_rows), pages $(value pg_causal_relay_pages), pulls $(value pg_causal_relay_pulls)"
 link_back() {
   [ "$(value pg_causal_link_worker_running from_region=us-east)" = 1 ] &&
     num "$(value pg_causal_link_last_msg_age_seconds from_region=us-east)" '<' 2

@@ -56,7 +56,7 @@ SELECT set_eq(
     -- what anyone may know of the mesh and of a table (from catalogs and tables PUBLIC reads)
     'causal.region_for_clients(text)', 'causal.link_name(text,text)', 'causal.liveness()', 'causal.self_fenced()',
     'causal.mesh_view()', 'causal.replication_role_problem()', 'causal.require_newer_epoch(text,bigint,bigint)',
-    'causal.table_stats()', 'causal.message_columns()', 'causal.index_on(regclass,name[],boolean)',
+    'causal.table_stats()', 'causal.relay_stats()', 'causal.message_columns()', 'causal.index_on(regclass,name[],boolean)',
     'causal.trigger_functions()', 'causal.unfit_table(regclass)', 'causal.message_table_problem(regclass,name)',
     'causal.message_tables()'
   ],
