@@ -132,6 +132,7 @@ bench: deps
 	regress/perf/run-merge-bench
 	regress/perf/run-latency-bench
 	regress/perf/run-failover-bench
+	regress/perf/run-recovery-bench
 
 # The Debian package postgresql-15-pg-causal: the extension, causalctl and
 # causal-wan on PATH. `tools/deb-smoke build/*.deb` installs it (as root)

@@ -143,8 +143,10 @@ BEGIN
       replica => true);
     -- The logical part of the hlc comes from the msg_id alone, never from
     -- the rows beside it: regions that hold different parts of the archive
-    -- give each row they share the same hlc. Two rows of one millisecond
-    -- whose ids hash alike would share one: refused, with what to do.
+    -- give each row they share the same hlc. Two rows of one conversation
+    -- and one millisecond whose ids hash alike would share one (an hlc names
+    -- a message within its conversation): refused, with what to do. The
+    -- check's body is passed as a literal, so no name can end it early.
     PERFORM causal.run_as_owner(message_table,
       format($q$UPDATE %1$s SET deps = coalesce(deps, '{}'), crdb_region = '', epoch = 0,
                        hlc = causal.hlc_from_parts(
@@ -152,23 +154,22 @@ BEGIN
                                (('x' OPERATOR(pg_catalog.||) pg_catalog.substr(msg_id::text, 1, 4))::bit(16))::int, 0)
                  WHERE hlc IS NULL$q$, qualified, sent_at),
       replica => true);
-    PERFORM causal.run_as_owner(message_table,
-      format($q$DO $d$
+    PERFORM causal.run_as_owner(message_table, format('DO %L', format($b$
         DECLARE twins text;
         BEGIN
           SELECT pg_catalog.string_agg(pg_catalog.format('%%s', t.%2$I), ', '
-                                          ORDER BY pg_catalog.format('%%s', t.%2$I)) INTO twins
+                                       ORDER BY pg_catalog.format('%%s', t.%2$I)) INTO twins
             FROM %1$s t
            WHERE t.crdb_region OPERATOR(pg_catalog.=) '' AND t.epoch OPERATOR(pg_catalog.=) 0
-             AND t.hlc OPERATOR(pg_catalog.=) ANY (ARRAY(
-                   SELECT u.hlc FROM %1$s u WHERE u.crdb_region OPERATOR(pg_catalog.=) '' AND u.epoch OPERATOR(pg_catalog.=) 0
-                    GROUP BY u.hlc HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1));
+             AND (t.%4$I, t.hlc) IN (SELECT u.%4$I, u.hlc FROM %1$s u
+                                     WHERE u.crdb_region OPERATOR(pg_catalog.=) '' AND u.epoch OPERATOR(pg_catalog.=) 0
+                                     GROUP BY u.%4$I, u.hlc HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1);
           IF twins IS NOT NULL THEN
             RAISE EXCEPTION 'rows of %% with %% %% were sent in one millisecond and would share an hlc', %1$L, %2$L, twins
               USING ERRCODE = '23505',
                     HINT = pg_catalog.format('Move one of them a millisecond on (UPDATE ... SET %%1$I = %%1$I + interval ''1 ms'') in every region that holds it, then enable again.', %3$L);
           END IF;
-        END $d$ $q$, qualified, key, sent_at),
+        END $b$, qualified, key, sent_at, conversation)),
       replica => true);
   ELSIF populated THEN
     IF EXISTS (SELECT FROM causal.regions r WHERE r.region IS DISTINCT FROM this_region) THEN
@@ -276,6 +277,7 @@ BEGIN
   IF NOT EXISTS (SELECT FROM causal.message_tables() m WHERE m.relid = message_table) THEN
     RAISE EXCEPTION 'table % is not a causal message table', message_table USING ERRCODE = '55000';
   END IF;
+  DELETE FROM causal.stamped_in_place s WHERE s.message_table = disable.message_table;
   EXECUTE format('DROP TRIGGER IF EXISTS causal_message ON %s', message_table);
   EXECUTE format('DROP TRIGGER IF EXISTS causal_message_stored ON %s', message_table);
   EXECUTE format('DROP TRIGGER IF EXISTS causal_message_truncate ON %s', message_table);

@@ -95,12 +95,14 @@ RETURNS regclass LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
    ORDER BY i.indexrelid LIMIT 1
 $$;
 
--- The index catch_up reads a conversation's deletions by: on
--- (conversation, deleted_at), whole or only over the tombstones.
+-- The index catch_up reads a conversation's deletions by: a btree on
+-- (conversation, deleted_at), whole or over the tombstones alone.
 CREATE FUNCTION causal.deletions_index(relation regclass, conversation name)
 RETURNS regclass LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-  SELECT i.indexrelid::regclass FROM pg_index i
+  SELECT i.indexrelid::regclass FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
    WHERE i.indrelid = relation AND i.indisvalid AND i.indexprs IS NULL AND i.indnkeyatts = 2
+     AND c.relam = (SELECT a.oid FROM pg_am a WHERE a.amname = 'btree')
+     AND (i.indpred IS NULL OR pg_get_expr(i.indpred, i.indrelid) = '(deleted_at IS NOT NULL)')
      AND ARRAY(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, n)
                 JOIN pg_attribute a ON a.attrelid = relation AND a.attnum = k.attnum
                ORDER BY k.n) = ARRAY[conversation, 'deleted_at']::name[]

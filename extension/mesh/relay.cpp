@@ -274,6 +274,13 @@ void close_connection() {
     connection = nullptr;
 }
 
+// After a wait for the peer that ended with its answer: the timeout, if it
+// fired between the answer and now, must not cancel what comes next.
+void answered_in_time() {
+    disable_timeout(static_cast<TimeoutId>(pull_timeout), false);
+    if (get_timeout_indicator(static_cast<TimeoutId>(pull_timeout), true)) QueryCancelPending = false;
+}
+
 void pull_timed_out() {
     QueryCancelPending = true;
     InterruptPending = true;
@@ -283,7 +290,7 @@ void pull_timed_out() {
 WalRcvExecResult* remote(const char* query, int columns, const Oid* types, WalRcvExecStatus expected) {
     enable_timeout_after(static_cast<TimeoutId>(pull_timeout), kRemoteWaitMs);
     WalRcvExecResult* result = walrcv_exec(connection, query, columns, types);
-    disable_timeout(static_cast<TimeoutId>(pull_timeout), false);
+    answered_in_time();
     if (result->status != expected)
         ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE), errmsg("pg_causal relay: a pull failed: %s",
                                                                   result->err ? result->err : "an unexpected answer"),
@@ -469,7 +476,7 @@ void pull_from(const Peer& source, View& view, PullCount& counted) {
     MemoryContext local = MemoryContextSwitchTo(TopMemoryContext);
     enable_timeout_after(static_cast<TimeoutId>(pull_timeout), kRemoteWaitMs);
     connection = walrcv_connect(source.conninfo, true, "pg_causal relay", &error);
-    disable_timeout(static_cast<TimeoutId>(pull_timeout), false);
+    answered_in_time();
     MemoryContextSwitchTo(local);
     if (connection == nullptr)
         ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
@@ -534,23 +541,34 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
     MemoryContextReset(round_memory);
     View view = {};
     if (!read_view(region, view, round_memory)) return;
-    int unheard = 0;
+    auto* seen = static_cast<relay::PeerView*>(palloc(sizeof(relay::PeerView) * (view.peer_count + 1)));
+    auto* backoffs = static_cast<relay::Backoff*>(palloc(sizeof(relay::Backoff) * (view.peer_count + 1)));
+    auto* plan = static_cast<relay::Decision*>(palloc(sizeof(relay::Decision) * (view.peer_count + 1)));
     for (int i = 0; i < view.peer_count; ++i) {
         Peer& peer = view.peers[i];
-        PeerState& state = state_of(peer.region);
         const int64 heard = peer_heard_ms(peer.region);
         peer.seen.heard = fencing::heard_within(heard > 0 ? std::optional<int64_t>(now - heard) : std::nullopt,
                                                 relay_after_ms);
         peer.seen.known = heard >= 0;
-        relay::reset_if_heard(peer.seen, state.backoff);
-        peer.unheard = relay::due(peer.seen, state.backoff, now);
-        unheard += peer.unheard;
+        seen[i] = peer.seen;
+        backoffs[i] = state_of(peer.region).backoff;
     }
-    if (unheard == 0) return;
+    relay::plan_round(seen, backoffs, plan, view.peer_count, now);
+    for (int i = 0; i < view.peer_count; ++i) {
+        state_of(view.peers[i].region).backoff = backoffs[i];
+        view.peers[i].unheard = plan[i].target;
+    }
+    if (!relay::worth_pulling(plan, view.peer_count)) {
+        // Nobody to pull through: the targets wait as after a pull that
+        // brought nothing.
+        for (int i = 0; i < view.peer_count; ++i)
+            if (plan[i].target) relay::after_pull(state_of(view.peers[i].region).backoff, 0, now, relay_after_ms);
+        return;
+    }
     MemoryContext outside = MemoryContextSwitchTo(round_memory);
     for (int s = 0; s < view.peer_count; ++s) {
+        if (!plan[s].source) continue;
         const Peer& source = view.peers[s];
-        if (!relay::source(source.seen)) continue;
         // A source that fails costs its own pull, not the others'. (What the
         // pull counts is in the round's memory: a local the try block
         // changed is indeterminate after the jump.)

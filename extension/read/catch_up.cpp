@@ -87,8 +87,9 @@ Answer read_conversation(const ConversationQuery& query, const HlcSpan& seen, co
 }
 
 // The conversation's deleted messages (with a cursor, those deleted at or
-// after it), by deletion, in `area`: read after the history, so that a
-// deletion it reports is never of a message the client could not yet have.
+// after it), by deletion, in `area`. Read after the history, with a snapshot
+// of its own: the notices of deletions appended to the answer are kept to
+// messages the client has (below the cursor, or seen).
 struct Deletion {
     merge::MsgId msg_id;
     Hlc hlc;
@@ -118,9 +119,21 @@ Deletions* read_deletions(const ConversationQuery& query, const Hlc* since, Work
     return deletions;
 }
 
-bool is_deleted(const Deletions& deletions, const merge::MsgId& id) {
-    for (const Deletion& d : deletions)
-        if (d.msg_id == id) return true;
+// The deleted msg_ids, sorted, to look rows up in.
+std::pmr::vector<merge::MsgId>* sorted_ids(const Deletions& deletions, WorkArea area) {
+    auto* ids = cpp_guard([&] { return make_in<std::pmr::vector<merge::MsgId>>(*area.memory, area.memory); });
+    cpp_guard([&] {
+        ids->reserve(deletions.size());
+        for (const Deletion& d : deletions) ids->push_back(d.msg_id);
+        std::sort(ids->begin(), ids->end());
+    });
+    return ids;
+}
+
+bool client_has(const Deletion& d, const Hlc& since, const HlcSpan& seen) {
+    if (d.hlc < since) return true;
+    for (size_t i = 0; i < seen.count; ++i)
+        if (seen.values[i] == d.hlc) return true;
     return false;
 }
 
@@ -202,6 +215,7 @@ CAUSAL_FUNCTION(catch_up) {
         merge::CatchUp* result = answer.result;
         if (!result->behind()) {
             const Deletions& deletions = *read_deletions(query, since, area);
+            const auto& deleted = *sorted_ids(deletions, area);
             InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
             auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
             Datum merged[kMergedColumns];
@@ -214,16 +228,17 @@ CAUSAL_FUNCTION(catch_up) {
                 merged_row(*history, index, merged);
                 std::copy(std::begin(merged), std::end(merged), values);
                 const merge::MsgId& id = history->messages()[index].msg_id;
-                values[kMergedColumns] = BoolGetDatum(is_deleted(deletions, id));
+                values[kMergedColumns] = BoolGetDatum(std::binary_search(deleted.begin(), deleted.end(), id));
                 tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
                 if (since) cpp_guard([&] { returned.push_back(id); });
             }
-            // With a cursor: what the client may hold (below the cursor, or
-            // named in `seen`) and was deleted since.
+            // With a cursor: what the client has (below the cursor, or named
+            // in `seen`) and was deleted since.
             if (since) {
                 std::sort(returned.begin(), returned.end());
                 for (const Deletion& d : deletions) {
                     if (std::binary_search(returned.begin(), returned.end(), d.msg_id)) continue;
+                    if (!client_has(d, *since, seen)) continue;
                     bool none[kCaughtUpColumns] = {true, false, false, true, true, true, false};
                     values[1] = PointerGetDatum(d.msg_id.data());
                     values[2] = hlc_datum(d.hlc);

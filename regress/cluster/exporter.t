@@ -225,6 +225,8 @@ relayed_before=$(value pg_causal_relay_rows)
 mesh_sql us-east -c "INSERT INTO chat.messages (conversation_id, sender, body) VALUES (9, 'ana', 'by pull')" >/dev/null ||
   bail "could not write in us-east"
 relayed() { num "$(value pg_causal_relay_rows)" '>' "${relayed_before:-0}" && num "$(value pg_causal_relay_pages)" '>' 0; }
+wait_until "$(mesh_instance eu-west)" "$MESH_DB" "SELECT count(*) = 1 FROM chat.messages WHERE body = 'by pull'" 15 ||
+  bail "the message written in us-east during the cut did not reach eu-west"
 scrape_until 15 relayed
 ok $? "... a message us-east writes arrives by pull: pg_causal_relay_rows $relayed_before -> $(value pg_causal_relay_rows), pages $(value pg_causal_relay_pages), pulls $(value pg_causal_relay_pulls)"
 link_back() {

@@ -97,8 +97,24 @@ ok $? "messages written later in the cut reach eu-west within 5 s too ($(since "
 mesh_sql us-east -c "INSERT INTO chat.messages (conversation_id, sender, body)
                      SELECT 2, 'ana', 'backlog in the cut ' || i FROM generate_series(1, 2500) i" >/dev/null ||
   bail "could not write a backlog in us-east"
-wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = 2500 FROM chat.messages WHERE body LIKE 'backlog in the cut %'" 30
-ok $? "a backlog of 2,500 messages, three pages, reaches eu-west by pull ($(count_in eu-west "body LIKE 'backlog in the cut %'") there)"
+newest=$(mesh_sql us-east -At -c "SELECT max(hlc) FROM chat.messages WHERE body LIKE 'backlog in the cut %'")
+pages_before=$(mesh_sql eu-west -At -c "SELECT pages FROM causal.relay_stats()")
+# The heartbeat a pull stores comes after its last page: once eu-west's
+# stable point for us-east passes the backlog, all of it is there (a pull
+# that stored the heartbeat after its first page would have it pass 1,000).
+# (One statement, one snapshot: the heartbeat and the rows as they were.)
+seen=""
+for _ in $(seq 300); do
+  seen=$(mesh_sql eu-west -At -F ' ' -c "SELECT h.stable >= '$newest',
+                                                (SELECT count(*) FROM chat.messages WHERE body LIKE 'backlog in the cut %')
+                                           FROM causal.heartbeats h WHERE h.region = 'us-east'")
+  [[ $seen == t* ]] && break
+  sleep 0.1
+done
+is "$seen" "t 2500" \
+   "a backlog of 2,500 messages reaches eu-west by pull, all of it there once its stable point for us-east passes it"
+ok "$([ "$(mesh_sql eu-west -At -c "SELECT pages FROM causal.relay_stats()")" -ge $((pages_before + 3)) ]; echo $?)" \
+   "... fetched in pages of 1,000 (causal.relay_stats().pages $pages_before -> $(mesh_sql eu-west -At -c "SELECT pages FROM causal.relay_stats()"))"
 liveness=$(mesh_sql eu-west -At -c "SELECT heard_ms_ago < 5000 FROM causal.liveness() WHERE region = 'us-east'")
 is "$liveness" t "eu-west still hears us-east's heartbeat, through ap-south"
 

@@ -7,7 +7,7 @@ BEGIN;
 -- operators live in schema causal, like every object of the extension
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(33);
+SELECT plan(34);
 
 CREATE SCHEMA tap_copies;
 CREATE TABLE tap_copies.chat (conversation_id bigint, sender text, body text);
@@ -17,9 +17,7 @@ SELECT causal.enable('tap_copies.chat', 'conversation_id');
 -- (one region so far: a populated table may be enabled without key and sent_at)
 CREATE TABLE tap_copies.in_place (conversation_id bigint, body text);
 INSERT INTO tap_copies.in_place VALUES (1, 'hi'), (1, 'hi'), (2, 'bye');
-SET LOCAL client_min_messages = error;  -- its WARNING: stamped in this region alone
-SELECT causal.enable('tap_copies.in_place', 'conversation_id');
-SET LOCAL client_min_messages = warning;
+SELECT causal.enable('tap_copies.in_place', 'conversation_id');  -- WARNING: stamped in this region alone
 SELECT is((SELECT region FROM causal.stamped_in_place WHERE message_table = 'tap_copies.in_place'::regclass),
           current_setting('causal.region'), 'a populated table enabled without key and sent_at: recorded, with its region');
 SELECT ok((SELECT bool_and(m.hlc <= s.stamped_through AND m.crdb_region = s.region)
@@ -150,6 +148,10 @@ SELECT lives_ok($$SELECT causal.enable('tap_copies.old_c', 'conversation_id', ke
 SELECT results_eq('SELECT id, msg_id, hlc::text FROM tap_copies.old_c ORDER BY id',
                   'SELECT id, msg_id, hlc::text FROM tap_copies.old_a WHERE id IN (2, 3, 7) ORDER BY id',
                   'and stamps each row it shares as the region that holds all of it does (rows of one millisecond included)');
+CREATE TABLE tap_copies."odd $b$ $q$ name" (id bigint, "conv $b$" bigint, "sent $b$" timestamptz);
+INSERT INTO tap_copies."odd $b$ $q$ name" VALUES (1, 1, '2026-01-01 00:00:00+00'), (2, 1, '2026-01-01 00:00:00+00');
+SELECT lives_ok($$SELECT causal.enable('tap_copies."odd $b$ $q$ name"', 'conv $b$', key => 'id', sent_at => 'sent $b$')$$,
+                'names with dollar quotes in them enable like any other');
 -- ids 268 and 280 hash alike in the bits that number a millisecond's rows
 CREATE TABLE tap_copies.old_d (id bigint, conversation_id bigint, body text, sent timestamptz);
 INSERT INTO tap_copies.old_d VALUES (268, 1, 'a', '2026-01-01 00:00:00.0004+00'), (280, 1, 'b', '2026-01-01 00:00:00.0007+00'),

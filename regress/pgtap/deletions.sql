@@ -6,7 +6,7 @@
 BEGIN;
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(8);
+SELECT plan(9);
 
 CREATE SCHEMA tap_deletions;
 CREATE TABLE tap_deletions.chat (conversation_id bigint, body text);
@@ -66,6 +66,15 @@ SELECT results_eq('SELECT conversation, msg_id, deleted FROM from_cursor WHERE p
                   'SELECT w.conversation, w.msg_id, w.deleted FROM whole w JOIN cursors k USING (conversation)
                     WHERE w.hlc >= k.since ORDER BY w.conversation, w.position',
                   'the messages from the cursor on: the whole history''s tail, in its order, deletions flagged alike');
+-- a client that saw a message above its cursor that was deleted since
+SELECT set_eq($$SELECT c.msg_id FROM (SELECT t.msg_id, t.hlc, k.since, k.conversation FROM tap_deletions.chat t
+                                        JOIN cursors k ON k.conversation = t.conversation_id
+                                       WHERE t.hlc >= k.since AND t.deleted_at IS NOT NULL ORDER BY t.hlc LIMIT 1) s,
+                      causal.catch_up('tap_deletions.chat', s.conversation::text, ARRAY[s.hlc], since => s.since) c
+                WHERE c.position IS NULL AND c.msg_id = s.msg_id$$,
+              $$SELECT t.msg_id FROM tap_deletions.chat t JOIN cursors k ON k.conversation = t.conversation_id
+                 WHERE t.hlc >= k.since AND t.deleted_at IS NOT NULL ORDER BY t.hlc LIMIT 1$$,
+              'a message above the cursor the client saw and that was deleted since: a deletion row of its own');
 SELECT set_eq('SELECT conversation, msg_id, deleted FROM whole',
               'SELECT conversation_id, msg_id, deleted_at IS NOT NULL FROM tap_deletions.chat',
               'without a cursor: every message, deleted saying which are tombstones');

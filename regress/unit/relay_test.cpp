@@ -80,18 +80,20 @@ TEST(Relay, BackoffStaysWithinItsBoundsAndFollowsTheNews) {
 // ask about it no more than the doubling steps plus once a minute.
 TEST(Relay, ADeadPeerIsAskedAboutRarely) {
     for (const int64_t relay_after : {500, 2000, 10000}) {
-        std::vector<PeerView> peers = {unheard_silent(), PeerView{true, false, true, true}};
-        std::vector<Backoff> backoffs(peers.size());
+        const PeerView peers[2] = {unheard_silent(), PeerView{true, false, true, true}};
+        Backoff backoffs[2];
+        Decision decisions[2];
         int pulls = 0;
         constexpr int64_t kHour = 3600 * 1000;
         for (int64_t now = 0; now < kHour; now += 250) {
-            const Plan plan = plan_round(peers, backoffs, now);
-            ASSERT_EQ(plan.sources, std::vector<size_t>{1});
-            for (size_t t : plan.targets) {
-                ASSERT_EQ(t, 0u) << "a heard peer is never a target";
-                ++pulls;
-                after_pull(backoffs[t], 42, now, relay_after);
-            }
+            plan_round(peers, backoffs, decisions, 2, now);
+            ASSERT_FALSE(decisions[0].source) << "an unheard peer is never a source";
+            ASSERT_TRUE(decisions[1].source);
+            ASSERT_FALSE(decisions[1].target) << "a heard peer is never a target";
+            if (!decisions[0].target) continue;
+            ASSERT_TRUE(worth_pulling(decisions, 2));
+            ++pulls;
+            after_pull(backoffs[0], 42, now, relay_after);
         }
         const int doubling = static_cast<int>(std::ceil(std::log2(static_cast<double>(kLongestWaitMs) / relay_after))) + 1;
         EXPECT_LE(pulls, doubling + kHour / kLongestWaitMs + 1) << "relay_after " << relay_after;
@@ -99,12 +101,34 @@ TEST(Relay, ADeadPeerIsAskedAboutRarely) {
     }
 }
 
-TEST(Relay, APlanNeedsATargetAndASource) {
-    std::vector<Backoff> backoffs(2);
-    EXPECT_TRUE(plan_round({unheard_silent(), unheard_silent()}, backoffs, 0).empty()) << "nobody to pull through";
-    EXPECT_TRUE(plan_round({PeerView{true, false, true, true}}, backoffs, 0).empty()) << "nobody to pull";
-    const Plan plan = plan_round({unheard_silent(), PeerView{true, false, true, true}}, backoffs, 0);
-    EXPECT_FALSE(plan.empty());
+// Randomized views: the plan is due() and source() peer by peer, heard
+// peers lose their backoff, and it is worth a round exactly when it has a
+// target and a source.
+TEST(Relay, APlanIsThePeersDecisions) {
+    std::mt19937_64 random(7);
+    for (int run = 0; run < 2000; ++run) {
+        const size_t n = std::uniform_int_distribution<size_t>(0, 6)(random);
+        PeerView peers[6];
+        Backoff backoffs[6], before[6];
+        Decision decisions[6];
+        const int64_t now = std::uniform_int_distribution<int64_t>(0, 10000)(random);
+        std::bernoulli_distribution coin(0.5);
+        for (size_t i = 0; i < n; ++i) {
+            peers[i] = PeerView{coin(random), coin(random), coin(random), coin(random)};
+            backoffs[i] = before[i] = Backoff{std::uniform_int_distribution<int64_t>(0, 20000)(random), 4000, 3};
+        }
+        plan_round(peers, backoffs, decisions, n, now);
+        bool any_target = false, any_source = false;
+        for (size_t i = 0; i < n; ++i) {
+            ASSERT_EQ(decisions[i].target, due(peers[i], before[i], now));
+            ASSERT_EQ(decisions[i].source, source(peers[i]));
+            ASSERT_FALSE(decisions[i].target && decisions[i].source) << "a peer is pulled, or pulled through, not both";
+            ASSERT_EQ(backoffs[i].wait_ms, peers[i].heard ? 0 : 4000);
+            any_target = any_target || decisions[i].target;
+            any_source = any_source || decisions[i].source;
+        }
+        ASSERT_EQ(worth_pulling(decisions, n), any_target && any_source);
+    }
 }
 
 }  // namespace

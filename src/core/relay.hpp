@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 namespace causal::relay {
 
@@ -63,23 +62,31 @@ inline void after_pull(Backoff& backoff, uint64_t news, int64_t now_ms, int64_t 
     backoff.next_pull_ms = now_ms + backoff.wait_ms;
 }
 
-// One round's plan: the peers to pull (targets) and the peers to pull them
-// through (sources), as indexes into `peers`. Nothing to do when either is
-// empty. `backoffs` is updated for heard peers (reset).
-struct Plan {
-    std::vector<size_t> targets;
-    std::vector<size_t> sources;
-    bool empty() const { return targets.empty() || sources.empty(); }
+// One round's plan for `n` peers: for each, whether its rows are pulled (a
+// target) and whether others are pulled through it (a source). Heard peers
+// forget their backoff. No allocation: the relay worker calls it with
+// arrays of its round's memory.
+struct Decision {
+    bool target = false;
+    bool source = false;
 };
 
-inline Plan plan_round(const std::vector<PeerView>& peers, std::vector<Backoff>& backoffs, int64_t now_ms) {
-    Plan plan;
-    for (size_t i = 0; i < peers.size(); ++i) {
+inline void plan_round(const PeerView* peers, Backoff* backoffs, Decision* decisions, size_t n, int64_t now_ms) {
+    for (size_t i = 0; i < n; ++i) {
         reset_if_heard(peers[i], backoffs[i]);
-        if (due(peers[i], backoffs[i], now_ms)) plan.targets.push_back(i);
-        if (source(peers[i])) plan.sources.push_back(i);
+        decisions[i].target = due(peers[i], backoffs[i], now_ms);
+        decisions[i].source = source(peers[i]);
     }
-    return plan;
+}
+
+// Whether the plan has anything to do: a target, and a source to pull it through.
+inline bool worth_pulling(const Decision* decisions, size_t n) {
+    bool target = false, source = false;
+    for (size_t i = 0; i < n; ++i) {
+        target = target || decisions[i].target;
+        source = source || decisions[i].source;
+    }
+    return target && source;
 }
 
 }  // namespace causal::relay
