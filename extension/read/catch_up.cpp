@@ -89,7 +89,7 @@ Answer read_conversation(const ConversationQuery& query, const HlcSpan& seen, co
 // The conversation's deleted messages (with a cursor, those deleted at or
 // after it), by deletion, in `area`. Read after the history, with a snapshot
 // of its own: the notices of deletions appended to the answer are kept to
-// messages the client has (below the cursor, or seen).
+// messages the client has (client_has).
 struct Deletion {
     merge::MsgId msg_id;
     Hlc hlc;
@@ -130,11 +130,12 @@ std::pmr::vector<merge::MsgId>* sorted_ids(const Deletions& deletions, WorkArea 
     return ids;
 }
 
-bool client_has(const Deletion& d, const Hlc& since, const HlcSpan& seen) {
-    if (d.hlc < since) return true;
-    for (size_t i = 0; i < seen.count; ++i)
-        if (seen.values[i] == d.hlc) return true;
-    return false;
+// What the client has of a message not returned as missed: everything
+// below the cursor, and what the history holds in the past of `seen` (the
+// history read holds every message at or after the cursor that it could
+// know of; one it lacks came after the read).
+bool client_has(const Deletion& d, const Hlc& since, const merge::History& history) {
+    return d.hlc < since || history.find(d.hlc).has_value();
 }
 
 // The first few of `values`, for a message.
@@ -232,13 +233,13 @@ CAUSAL_FUNCTION(catch_up) {
                 tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
                 if (since) cpp_guard([&] { returned.push_back(id); });
             }
-            // With a cursor: what the client has (below the cursor, or named
-            // in `seen`) and was deleted since.
+            // With a cursor: what the client has (below the cursor, or in
+            // the past of `seen`) and was deleted since.
             if (since) {
                 std::sort(returned.begin(), returned.end());
                 for (const Deletion& d : deletions) {
                     if (std::binary_search(returned.begin(), returned.end(), d.msg_id)) continue;
-                    if (!client_has(d, *since, seen)) continue;
+                    if (!client_has(d, *since, *history)) continue;
                     bool none[kCaughtUpColumns] = {true, false, false, true, true, true, false};
                     values[1] = PointerGetDatum(d.msg_id.data());
                     values[2] = hlc_datum(d.hlc);

@@ -6,7 +6,7 @@
 BEGIN;
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(9);
+SELECT plan(10);
 
 CREATE SCHEMA tap_deletions;
 CREATE TABLE tap_deletions.chat (conversation_id bigint, body text);
@@ -75,8 +75,23 @@ SELECT set_eq($$SELECT c.msg_id FROM (SELECT t.msg_id, t.hlc, k.since, k.convers
               $$SELECT t.msg_id FROM tap_deletions.chat t JOIN cursors k ON k.conversation = t.conversation_id
                  WHERE t.hlc >= k.since AND t.deleted_at IS NOT NULL ORDER BY t.hlc LIMIT 1$$,
               'a message above the cursor the client saw and that was deleted since: a deletion row of its own');
+-- the client names only the newest message it saw (its maximal one, which
+-- catch_up accepts): a message in its past, above the cursor and deleted
+-- since, is still one it has
+CREATE TEMP TABLE reply_cursor AS SELECT causal.hlc_now() AS since;
+INSERT INTO tap_deletions.chat (conversation_id, body) VALUES (99, 'question');
+INSERT INTO tap_deletions.chat (conversation_id, body, deps)
+SELECT 99, 'answer', ARRAY[hlc] FROM tap_deletions.chat WHERE body = 'question';
+DELETE FROM tap_deletions.chat WHERE conversation_id = 99 AND body = 'question';
+SELECT results_eq($$SELECT c.msg_id, c.position IS NULL, c.deleted
+                      FROM causal.catch_up('tap_deletions.chat', '99',
+                                           ARRAY(SELECT hlc FROM tap_deletions.chat WHERE body = 'answer'),
+                                           since => (SELECT since FROM reply_cursor)) c$$,
+                  $$SELECT msg_id, true, true FROM tap_deletions.chat WHERE conversation_id = 99 AND deleted_at IS NOT NULL$$,
+                  'a deleted message in the past of the one the client names: reported as deleted');
 SELECT set_eq('SELECT conversation, msg_id, deleted FROM whole',
-              'SELECT conversation_id, msg_id, deleted_at IS NOT NULL FROM tap_deletions.chat',
+              'SELECT conversation_id, msg_id, deleted_at IS NOT NULL FROM tap_deletions.chat
+                WHERE conversation_id IN (SELECT conversation FROM cursors)',
               'without a cursor: every message, deleted saying which are tombstones');
 
 SELECT * FROM finish();
