@@ -11,10 +11,14 @@
 
 #include "mesh/liveness.hpp"
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
+#include <string>
 
 #include "core/clock.hpp"
 #include "core/fencing.hpp"
+#include "core/links.hpp"
 #include "infra/bgworker.hpp"
 #include "infra/guard.hpp"
 #include "hlc/hlc_datum.hpp"
@@ -27,12 +31,15 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "catalog/pg_subscription.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "pgstat.h"
 #include "port/atomics.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "postmaster/postmaster.h"
+#include "replication/worker_internal.h"
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
 #include "storage/latch.h"
@@ -299,6 +306,61 @@ int64_t peer_heard_ms(const char* region) {
     for (int i = 0; i < s.peer_count; ++i)
         if (std::strcmp(s.peers[i].region, region) == 0) return s.peers[i].heard_ms;
     return -1;
+}
+
+namespace {
+
+// How long ago the apply worker of this region's link from `peer` received
+// anything (data or the walsender's keepalive); none if no worker runs or
+// it has received nothing yet.
+std::optional<int64_t> stream_received_ago_ms(const char* peer, TimestampTz now) {
+    const std::string link = cpp_guard([&] { return causal::link_name(peer, region_setting ? region_setting : ""); });
+    const Oid subscription = get_subscription_oid(link.c_str(), true);
+    if (!OidIsValid(subscription)) return std::nullopt;
+    TimestampTz received = 0;
+    LWLockAcquire(LogicalRepWorkerLock, LW_SHARED);
+    if (const LogicalRepWorker* worker = logicalrep_worker_find(subscription, InvalidOid, true))
+        received = worker->last_recv_time;
+    LWLockRelease(LogicalRepWorkerLock);
+    if (received == 0) return std::nullopt;
+    return std::max<int64_t>(0, (now - received) / 1000);
+}
+
+}  // namespace
+
+Backlog peer_backlog() {
+    Backlog backlog{};
+    if (shared == nullptr) return backlog;
+    SharedCopy s;
+    copy_out(s);
+    if (!s.watching) return backlog;
+    const int64 now = now_ms();
+    const int64 window = fencing::current_within_ms(liveness_timing(), max_clock_offset_ms);
+    const TimestampTz now_tz = GetCurrentTimestamp();
+    const int64 up_ms = (now_tz - PgStartTime) / 1000;
+    int64 freshest = PG_INT64_MAX;
+    for (int i = 0; i < s.peer_count; ++i) {
+        const Peer& peer = s.peers[i];
+        if (peer.beat == 0) continue;  // it never beat: nothing of it to wait for
+        const int64 age = now - peer.beat;
+        if (age <= window) {
+            if (age < freshest) {
+                freshest = age;
+                strlcpy(backlog.current_peer, peer.region, sizeof backlog.current_peer);
+            }
+            continue;
+        }
+        if (backlog.peer[0] != '\0') continue;
+        // Its stream brought something lately: a heartbeat that changed, or
+        // anything its apply worker received.
+        std::optional<int64_t> received = stream_received_ago_ms(peer.region, now_tz);
+        if (peer.heard_ms > 0 && (!received || now - peer.heard_ms < *received)) received = now - peer.heard_ms;
+        if (fencing::catching_up({age, received, up_ms}, window)) {
+            strlcpy(backlog.peer, peer.region, sizeof backlog.peer);
+            backlog.beat_age_ms = age;
+        }
+    }
+    return backlog;
 }
 
 bool some_peer_unheard(int64_t ms) {

@@ -33,6 +33,18 @@ SelfFence self_fence();
 // worker does not watch that region.
 int64_t peer_heard_ms(const char* region);
 
+// A peer this region is still catching up on (fencing::catching_up): the
+// first such, by name, with how old its newest heartbeat here is; and a
+// peer that is current here, the freshest, for a reader to go to instead.
+// Empty names: none. Costs a look at shared memory while every peer is
+// current, which is the common case.
+struct Backlog {
+    char peer[64];
+    int64_t beat_age_ms;
+    char current_peer[64];
+};
+Backlog peer_backlog();
+
 // Whether this region is registered and some peer was not heard within
 // `ms`: what the relay worker checks before it reads anything.
 bool some_peer_unheard(int64_t ms);

@@ -211,6 +211,14 @@ CAUSAL_FUNCTION(catch_up) {
     const TimestampTz deadline = GetCurrentTimestamp() + wait_us;
     WorkArea area = new_work_area();
     for (;;) {
+        const Backlog backlog = peer_backlog();
+        if (backlog.peer[0] != '\0') {
+            if (!can_wait || GetCurrentTimestamp() >= deadline) raise_catching_up(backlog, conversation, true);
+            (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 20, PG_WAIT_EXTENSION);
+            ResetLatch(MyLatch);
+            CHECK_FOR_INTERRUPTS();
+            continue;
+        }
         const Answer answer = read_conversation(query, seen, since, area);
         merge::History* history = answer.history;
         merge::CatchUp* result = answer.result;

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "infra/guard.hpp"
+#include "infra/settings.hpp"
+#include "infra/sqlstates.hpp"
 #include "table/stamps.hpp"
 #include "table/table_shape.hpp"
 
@@ -26,6 +28,26 @@ extern "C" {
 }
 
 namespace causal::pg {
+
+void raise_catching_up(const Backlog& backlog, const char* conversation, bool can_wait) {
+    const char* use = backlog.current_peer[0] != '\0' ? backlog.current_peer : nullptr;
+    const char* live = own_region_state().live_region;
+    if (use == nullptr && live != nullptr && std::strcmp(live, backlog.peer) != 0) use = live;
+    ereport(ERROR,
+            (errcode(kRegionBehind),
+             errmsg("region \"%s\" is still catching up on region \"%s\"", region_setting ? region_setting : "",
+                    backlog.peer),
+             errdetail("Its newest heartbeat of region \"%s\" is %.1f s old while that region's stream is still "
+                       "delivering: what it holds of conversation \"%s\" may lack messages on their way.",
+                       backlog.peer, static_cast<double>(backlog.beat_age_ms) / 1000.0, conversation),
+             use != nullptr ? errhint(can_wait ? "Read from region \"%s\", which is current, or retry (or pass "
+                                                 "wait_for) until this region has caught up."
+                                               : "Read from region \"%s\", which is current, or retry until this "
+                                                 "region has caught up.",
+                                      use)
+                            : errhint("Retry until this region has caught up.")));
+    pg_unreachable();
+}
 
 WorkArea new_work_area() {
     MemoryContext context = AllocSetContextCreate(CurrentMemoryContext, "pg_causal merge", ALLOCSET_DEFAULT_SIZES);

@@ -6,6 +6,7 @@
 #include "core/merge.hpp"
 #include "infra/memory.hpp"
 #include "infra/postgres.hpp"
+#include "mesh/liveness.hpp"
 #include "mesh/regions.hpp"
 
 extern "C" {
@@ -71,5 +72,11 @@ struct ConversationQuery {
 // whose columns are where and what pg_causal reads (table_shape.hpp), and
 // keeps it locked (AccessShareLock) until the transaction ends.
 ConversationQuery conversation_query(Oid relid, const char* conversation);
+
+// 5C003 while this region is still catching up on a peer's backlog
+// (`backlog`, from peer_backlog()): what it holds of `conversation` may
+// lack messages that are on their way, behind those it has. Names a region
+// that is current, to read from meanwhile.
+[[noreturn]] void raise_catching_up(const Backlog& backlog, const char* conversation, bool can_wait);
 
 }  // namespace causal::pg

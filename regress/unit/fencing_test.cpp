@@ -188,4 +188,46 @@ TEST(Timing, RandomSettingsComeOutOrderedAndUntouchedWhenTheyWere) {
     }
 }
 
+using causal::fencing::catching_up;
+using causal::fencing::current_within_ms;
+using causal::fencing::kStreamStartGraceMs;
+using causal::fencing::PeerProgress;
+
+TEST(CatchingUp, TheWindowIsTheRelaysWaitPlusTheClockOffset) {
+    EXPECT_EQ(current_within_ms({1000, 2000, 0}, 500), 2500);
+    EXPECT_EQ(current_within_ms({1000, 0, 0}, 500), 2500);  // relay off: two heartbeats
+}
+
+TEST(CatchingUp, AnOldHeartbeatIsABacklogOnlyWhileTheStreamBringsOne) {
+    const int64_t window = 2500, long_up = 3'600'000;
+    // Current: the heartbeat is recent, whatever the stream does.
+    EXPECT_FALSE(catching_up({2500, 10, long_up}, window));
+    EXPECT_FALSE(catching_up({0, std::nullopt, 0}, window));
+    // A busy stream with an old heartbeat: the backlog is arriving.
+    EXPECT_TRUE(catching_up({2501, 10, long_up}, window));
+    EXPECT_TRUE(catching_up({900'000, 2500, long_up}, window));
+    // A silent stream: the peer is cut off or dead; waiting would not end.
+    EXPECT_FALSE(catching_up({900'000, 2501, long_up}, window));
+    EXPECT_FALSE(catching_up({900'000, std::nullopt, kStreamStartGraceMs + 1}, window));
+    // Just started: the stream has not had time to begin.
+    EXPECT_TRUE(catching_up({900'000, std::nullopt, kStreamStartGraceMs}, window));
+    // A peer that never wrote a heartbeat has nothing to be caught up on.
+    EXPECT_FALSE(catching_up({std::nullopt, 10, 0}, window));
+}
+
+TEST(CatchingUp, RandomViewsAgreeWithTheRuleSpelledOut) {
+    std::mt19937 random(11);
+    for (int i = 0; i < 10000; ++i) {
+        const int64_t window = 1 + static_cast<int64_t>(random() % 5000);
+        auto maybe = [&](int64_t bound) {
+            return random() % 4 == 0 ? std::nullopt : std::optional<int64_t>(static_cast<int64_t>(random() % bound));
+        };
+        const PeerProgress p{maybe(3 * window), maybe(3 * window), static_cast<int64_t>(random() % (2 * kStreamStartGraceMs))};
+        const bool old_beat = p.beat_age_ms && *p.beat_age_ms > window;
+        const bool busy = p.received_ago_ms && *p.received_ago_ms <= window;
+        const bool starting = !p.received_ago_ms && p.up_ms <= kStreamStartGraceMs;
+        EXPECT_EQ(catching_up(p, window), old_beat && (busy || starting));
+    }
+}
+
 }  // namespace

@@ -98,4 +98,37 @@ constexpr Timing effective_timing(Timing t) {
 // One warning per setting effective_timing() raised, naming the order it broke.
 std::vector<std::string> timing_warnings(const Timing& configured);
 
+// How old a peer's newest heartbeat held here may be while this region still
+// counts as current with it: the relay's wait (or two heartbeats with the
+// relay off), plus the clock offset the two clocks may have.
+constexpr int64_t current_within_ms(const Timing& t, int64_t max_clock_offset_ms) {
+    return (t.relay_after_ms > 0 ? t.relay_after_ms : 2 * t.heartbeat_interval_ms) + max_clock_offset_ms;
+}
+
+// How long a started server waits for a peer's stream to bring anything
+// before it takes the peer's silence for a cut link rather than a backlog
+// not yet begun: the launcher's start of the apply worker, its connection,
+// and the walsender's first decoded change.
+constexpr int64_t kStreamStartGraceMs = 10'000;
+
+// What this region knows of one peer when a client reads a conversation.
+struct PeerProgress {
+    std::optional<int64_t> beat_age_ms;    // this clock minus the peer's newest heartbeat held here; none: no heartbeat
+    std::optional<int64_t> received_ago_ms;  // since its stream last brought anything; none: not since this server started
+    int64_t up_ms;                           // since this server started
+};
+
+// Whether this region is still catching up on a peer's messages: the newest
+// heartbeat of the peer's it holds is old, and the peer's stream is busy (a
+// backlog arriving) or has not had time to begin since this server started.
+// What it holds then has gaps a client must not see: the rows the peer wrote
+// after that heartbeat are on their way, behind it. A peer whose stream is
+// silent past the grace is cut off or dead: waiting would not end, and a
+// reader is answered without it (the relay brings what other regions hold).
+constexpr bool catching_up(const PeerProgress& peer, int64_t window_ms) {
+    if (!peer.beat_age_ms.has_value() || *peer.beat_age_ms <= window_ms) return false;
+    return heard_within(peer.received_ago_ms, window_ms) ||
+           (!peer.received_ago_ms.has_value() && peer.up_ms <= kStreamStartGraceMs);
+}
+
 }  // namespace causal::fencing
