@@ -224,6 +224,12 @@ BEGIN
     PERFORM causal.run_as_owner(message_table,
       format('CREATE INDEX ON %s (%I, deleted_at) WHERE deleted_at IS NOT NULL', qualified, conversation));
   END IF;
+  -- What the relay reads of a peer: the rows stamped since a point, in
+  -- pages along their latest stamp, whatever the table's size.
+  IF causal.stamp_index(message_table) IS NULL THEN
+    PERFORM causal.run_as_owner(message_table,
+      format('CREATE INDEX ON %s (causal.latest_stamp(hlc, deleted_at, copies), msg_id)', qualified));
+  END IF;
   PERFORM causal.run_as_owner(message_table, format('ALTER TABLE %s REPLICA IDENTITY USING INDEX %I', qualified,
                  (SELECT relname FROM pg_class WHERE oid = msg_id_index)));
 

@@ -110,6 +110,29 @@ RETURNS regclass LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 REVOKE ALL ON FUNCTION causal.deletions_index(regclass, name) FROM PUBLIC;
 
+-- The latest stamp a row carries (its hlc, its tombstone's, its copies'),
+-- which only grows: the key the relay pages a peer's rows along, through
+-- the index enable() makes on it (causal.stamp_index()). Anyone's: every
+-- role that writes to a message table evaluates it.
+CREATE FUNCTION causal.latest_stamp(hlc causal.hlc, deleted_at causal.hlc, copies causal.copy[])
+    RETURNS causal.hlc AS 'MODULE_PATHNAME', 'latest_stamp' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION causal.latest_stamp(causal.hlc, causal.hlc, causal.copy[]) IS
+    'the latest of a message row''s stamps: hlc, deleted_at, its copies'' hlcs';
+
+-- The index the relay pages along: a btree on (latest_stamp(hlc,
+-- deleted_at, copies), msg_id), found by what it indexes.
+CREATE FUNCTION causal.stamp_index(relation regclass)
+RETURNS regclass LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+  SELECT i.indexrelid::regclass FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+   WHERE i.indrelid = relation AND i.indisvalid AND i.indpred IS NULL AND i.indnkeyatts = 2
+     AND c.relam = (SELECT a.oid FROM pg_am a WHERE a.amname = 'btree')
+     AND pg_get_indexdef(i.indexrelid, 1, true) = 'causal.latest_stamp(hlc, deleted_at, copies)'
+     AND pg_get_indexdef(i.indexrelid, 2, true) = 'msg_id'
+   ORDER BY i.indexrelid LIMIT 1
+$$;
+-- Anyone's: what it reads is in catalogs PUBLIC reads, and the relay asks a
+-- peer with whatever login the link uses.
+
 -- pg_causal's three trigger functions: message_trigger, message_stored,
 -- message_truncate, in the order of their triggers causal_message,
 -- causal_message_stored, causal_message_truncate.

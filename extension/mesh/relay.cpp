@@ -251,7 +251,7 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
 
 // The rows of `table` carrying a stamp of `peer`'s at or after its stable
 // point here, as the peer behind the connection holds them: `columns`.
-char* rows_query(const Table& table, const char* columns, const Peer& peer) {
+char* rows_query(const Table& table, const char* columns, const Peer& peer, bool along_stamps) {
     // Functions, not operators: they are named alike in every version of
     // pg_causal a peer may run.
     auto stamped = [&](const char* column) {
@@ -260,9 +260,17 @@ char* rows_query(const Table& table, const char* columns, const Peer& peer) {
                                                quote_literal_cstr(peer.stable))
                                     : "");
     };
-    return psprintf("SELECT %s FROM ONLY %s m WHERE %s OR %s"
-                    " OR EXISTS (SELECT FROM pg_catalog.unnest(m.copies) c WHERE %s)",
-                    columns, table.name, stamped("m.hlc"), stamped("m.deleted_at"), stamped("c.hlc"));
+    const char* stamps = psprintf("%s OR %s OR EXISTS (SELECT FROM pg_catalog.unnest(m.copies) c WHERE %s)",
+                                  stamped("m.hlc"), stamped("m.deleted_at"), stamped("c.hlc"));
+    if (!along_stamps || peer.stable == nullptr)
+        return psprintf("SELECT %s FROM ONLY %s m WHERE %s", columns, table.name, stamps);
+    // Along the peer's index of latest stamps: a row stamped at or after
+    // the stable point carries a latest stamp at or after it, so the rows
+    // read are the ones since then, of every region, not the whole table.
+    const char* latest = "causal.latest_stamp(m.hlc, m.deleted_at, m.copies)";
+    return psprintf("SELECT %s FROM ONLY %s m WHERE %s OPERATOR(pg_catalog.>=) %s::causal.hlc AND (%s)"
+                    " ORDER BY %s, m.msg_id",
+                    columns, table.name, latest, quote_literal_cstr(peer.stable), stamps, latest);
 }
 
 WalReceiverConn* connection = nullptr;
@@ -344,6 +352,31 @@ WalRcvExecResult* remote_columns(const Table& table, const Peer& source) {
     return nullptr;
 }
 
+// Whether the peer holds `table` with the index of latest stamps that
+// enable() makes (causal.stamp_index(), which a peer before it lacks):
+// without it, the pull reads the whole table there.
+bool remote_stamp_index(const Table& table) {
+    const Oid type = BOOLOID;
+    WalRcvExecResult* found =
+        remote("SELECT pg_catalog.to_regprocedure('causal.stamp_index(pg_catalog.regclass)') IS NOT NULL", 1, &type,
+               WALRCV_OK_TUPLES);
+    TupleTableSlot* slot = MakeSingleTupleTableSlot(found->tupledesc, &TTSOpsMinimalTuple);
+    bool isnull = true, has = false;
+    if (tuplestore_gettupleslot(found->tuplestore, true, false, slot)) has = DatumGetBool(slot_getattr(slot, 1, &isnull));
+    ExecDropSingleTupleTableSlot(slot);
+    walrcv_clear_result(found);
+    if (!has || isnull) return false;
+    found = remote(psprintf("SELECT causal.stamp_index(%s::pg_catalog.regclass) IS NOT NULL",
+                            quote_literal_cstr(table.name)),
+                   1, &type, WALRCV_OK_TUPLES);
+    slot = MakeSingleTupleTableSlot(found->tupledesc, &TTSOpsMinimalTuple);
+    has = false;
+    if (tuplestore_gettupleslot(found->tuplestore, true, false, slot)) has = DatumGetBool(slot_getattr(slot, 1, &isnull));
+    ExecDropSingleTupleTableSlot(slot);
+    walrcv_clear_result(found);
+    return has && !isnull;
+}
+
 // Pulls `table`'s rows that carry `peer`'s stamps and stores each as the
 // apply worker would, adding their digest to `news`. The columns are the
 // ones both regions have; one the peer lacks gets its default here, as the
@@ -385,8 +418,10 @@ void pull_table(const Table& table, const Peer& source, Peer& peer, PullCount& c
     Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * count));
     for (int i = 0; i < count; ++i) types[i] = TEXTOID;
     // Page by page through a cursor of the pull's snapshot there.
-    (void)remote(psprintf("DECLARE causal_pull NO SCROLL CURSOR FOR %s", rows_query(table, columns.data, peer)), 0,
-                 nullptr, WALRCV_OK_COMMAND);
+    const bool along_stamps = remote_stamp_index(table);
+    (void)remote(psprintf("DECLARE causal_pull NO SCROLL CURSOR FOR %s",
+                          rows_query(table, columns.data, peer, along_stamps)),
+                 0, nullptr, WALRCV_OK_COMMAND);
     const char* fetch = psprintf("FETCH FORWARD %d FROM causal_pull", kPageRows);
 
     // Input functions of this region's types, and defaults where the peer

@@ -10,6 +10,7 @@ extern "C" {
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
 #include "nodes/pg_list.h"
+#include "nodes/primnodes.h"
 #include "utils/acl.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -63,12 +64,37 @@ bool only_tombstones(const Firing& t, Relation index) {
            reinterpret_cast<const Var*>(test->arg)->varattno == t.columns.deleted_at;
 }
 
-bool plain_index(const Firing& t, Oid index_oid) {
+// (causal.latest_stamp(hlc, deleted_at, copies), msg_id), the index the
+// relay pages along: pg_causal's function over its own columns, which
+// fails on no row.
+bool stamp_index(const Firing& t, Relation index, Oid trigger_function) {
+    const Form_pg_index form = index->rd_index;
+    if (form->indnatts != 2 || form->indkey.values[0] != 0 || form->indkey.values[1] != t.columns.msg_id) return false;
+    List* expressions = RelationGetIndexExpressions(index);
+    if (list_length(expressions) != 1 || !IsA(linitial(expressions), FuncExpr)) return false;
+    const auto* call = static_cast<const FuncExpr*>(linitial(expressions));
+    if (get_func_namespace(call->funcid) != get_func_namespace(trigger_function)) return false;
+    const char* name = get_func_name(call->funcid);
+    if (name == nullptr || std::strcmp(name, "latest_stamp") != 0 || list_length(call->args) != 3) return false;
+    const AttrNumber expected[3] = {t.columns.hlc, t.columns.deleted_at, t.columns.copies};
+    for (int i = 0; i < 3; ++i) {
+        const Node* arg = static_cast<const Node*>(list_nth(call->args, i));
+        if (!IsA(arg, Var) || reinterpret_cast<const Var*>(arg)->varattno != expected[i]) return false;
+    }
+    return true;
+}
+
+bool plain_index(const Firing& t, Oid index_oid, Oid trigger_function) {
     Relation index = index_open(index_oid, AccessShareLock);
     const Form_pg_index form = index->rd_index;
-    bool plain = !heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, nullptr) ? false
-                 : !heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, nullptr) ? only_tombstones(t, index)
-                                                                                           : true;
+    const bool has_predicate = !heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, nullptr);
+    if (!heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, nullptr)) {
+        const bool ours = !has_predicate && !form->indisunique && !form->indisexclusion &&
+                          stamp_index(t, index, trigger_function);
+        index_close(index, AccessShareLock);
+        return ours;
+    }
+    bool plain = has_predicate ? only_tombstones(t, index) : true;
     plain = plain && !form->indisexclusion;
     if (plain && form->indisunique && index_oid != RelationGetReplicaIndex(t.rel)) plain = false;
     for (int i = 0; plain && i < form->indnatts; ++i) {
@@ -93,7 +119,7 @@ bool decide(const Firing& t, Oid trigger_function) {
     bool plain = true;
     ListCell* cell;
     foreach (cell, indexes)
-        if (plain && !plain_index(t, lfirst_oid(cell))) plain = false;
+        if (plain && !plain_index(t, lfirst_oid(cell), trigger_function)) plain = false;
     list_free(indexes);
     return plain;
 }

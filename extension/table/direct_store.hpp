@@ -17,7 +17,8 @@ namespace causal::pg {
 //  * no CHECK constraint, no generated column, no exclusion constraint;
 //  * no trigger the worker fires on INSERT or UPDATE (ENABLE ALWAYS or
 //    REPLICA) but pg_causal's own;
-//  * every index is on plain columns (no expression, no predicate but
+//  * every index is on plain columns (no expression but enable()'s
+//    causal.latest_stamp(hlc, deleted_at, copies), no predicate but
 //    enable()'s `deleted_at IS NOT NULL`), unique
 //    only on msg_id (the replica identity), and holds only fixed-length
 //    columns and the conversation, which pg_causal's own index in the

@@ -1,6 +1,7 @@
 #include "table/stamps.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "hlc/hlc_datum.hpp"
 
@@ -125,3 +126,28 @@ Datum copies_datum(const Firing& t, const Stamp* stamps, int count) {
 Datum no_copies(const Firing& t) { return PointerGetDatum(construct_empty_array(copy_type(t))); }
 
 }  // namespace causal::pg
+
+// The latest stamp a row carries: its hlc, its tombstone's, its copies'.
+// Only grows: a copy joins with its own hlc, a tombstone lands once. The
+// key of the index the relay pages along (enable.sql), so it must not fail
+// on any row the table can hold: NULL and malformed copies are skipped.
+CAUSAL_FUNCTION(latest_stamp) {
+    std::optional<causal::Hlc> latest;
+    auto consider = [&](const causal::Hlc& stamp) {
+        if (!latest || *latest < stamp) latest = stamp;
+    };
+    if (!PG_ARGISNULL(0)) consider(*causal::pg::arg_hlc(fcinfo, 0));
+    if (!PG_ARGISNULL(1)) consider(*causal::pg::arg_hlc(fcinfo, 1));
+    if (!PG_ARGISNULL(2)) {
+        HeapTupleHeader* copies = nullptr;
+        const int n = causal::pg::copy_elements(PG_GETARG_DATUM(2), &copies);
+        for (int i = 0; i < n; ++i) {
+            if (copies[i] == nullptr) continue;
+            bool isnull = false;
+            const Datum hlc = GetAttributeByNum(copies[i], 1, &isnull);
+            if (!isnull) consider(*reinterpret_cast<const causal::Hlc*>(DatumGetPointer(hlc)));
+        }
+    }
+    if (!latest) PG_RETURN_NULL();
+    return causal::pg::hlc_datum(*latest);
+}

@@ -91,6 +91,20 @@ write_us_east "later in the cut" "$N" || bail "could not write in us-east"
 wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = $N FROM chat.messages WHERE body LIKE 'later in the cut %'" 5
 ok $? "messages written later in the cut reach eu-west within 5 s too ($(since "$written_at") s)"
 
+# A history larger than the backlog: 20,000 messages ap-south wrote,
+# everywhere before the backlog. A pull reads the backlog along the index of
+# latest stamps (causal.stamp_index()), not the table: ap-south, the source,
+# scans none of these rows for it. (Conversation 3.)
+mesh_sql ap-south -c "INSERT INTO chat.messages (conversation_id, sender, body)
+                      SELECT 3, 'cy', 'history ' || i FROM generate_series(1, 20000) i" >/dev/null ||
+  bail "could not write the history in ap-south"
+wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = 20000 FROM chat.messages WHERE conversation_id = 3" 60 ||
+  bail "the history did not reach eu-west"
+seq_read() {  # rows ap-south's scans of chat.messages read, from its statistics
+  mesh_sql ap-south -At -c "SELECT seq_tup_read FROM pg_stat_user_tables WHERE relid = 'chat.messages'::regclass"
+}
+scanned_before=$(seq_read)
+
 # A backlog larger than a page of a pull (1,000 rows, relay.cpp): every page
 # of it arrives, each read from the one snapshot of the pull.
 # (Conversation 2: what follows counts conversation 1.)
@@ -115,6 +129,10 @@ is "$seen" "t 2500" \
    "a backlog of 2,500 messages reaches eu-west by pull, all of it there once its stable point for us-east passes it"
 ok "$([ "$(mesh_sql eu-west -At -c "SELECT pages FROM causal.relay_stats()")" -ge $((pages_before + 3)) ]; echo $?)" \
    "... fetched in pages of 1,000 (causal.relay_stats().pages $pages_before -> $(mesh_sql eu-west -At -c "SELECT pages FROM causal.relay_stats()"))"
+sleep 1  # a pull's session on ap-south reports its statistics as it ends
+scanned=$(( $(seq_read) - scanned_before ))
+ok "$([ "$scanned" -lt 20000 ]; echo $?)" \
+   "... read on ap-south along its index, not by scans of its 22,500-row table ($scanned rows scanned)"
 liveness=$(mesh_sql eu-west -At -c "SELECT heard_ms_ago < 5000 FROM causal.liveness() WHERE region = 'us-east'")
 is "$liveness" t "eu-west still hears us-east's heartbeat, through ap-south"
 
@@ -176,7 +194,7 @@ diag "at the kill eu-west held $(count_in eu-west "body LIKE 'just before the ki
 wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = $N FROM chat.messages WHERE body LIKE 'just before the kill %'" 10
 ok $? "what us-east wrote just before it was killed reaches eu-west from ap-south ($(since "$killed_at") s after the kill)"
 
-total=$((1 + 40 + 2 + 5 * N + 1 + 1 + 2500))  # ... 40 steady, their 2 markers, ..., the backlog
+total=$((1 + 40 + 2 + 5 * N + 1 + 1 + 20000 + 2500))  # ... 40 steady, their 2 markers, ..., the history, the backlog
 for r in eu-west ap-south; do
   is "$(mesh_sql "$r" -At -c "SELECT count(*) || ' ' || count(DISTINCT msg_id) FROM chat.messages")" "$total $total" \
     "$r holds each of the $total messages exactly once"

@@ -8,7 +8,7 @@
 BEGIN;
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(14);
+SELECT plan(16);
 
 CREATE SCHEMA tap_apply;
 -- n rows of another region, stamped a minute ago; every msg_id `times` times,
@@ -43,6 +43,15 @@ SELECT pg_temp.arrive('tap_apply.twice', 200, 2);
 SELECT results_eq($$SELECT count(*), count(*) FILTER (WHERE cardinality(copies) = 1) FROM tap_apply.twice$$,
                   $$VALUES (200::bigint, 200::bigint)$$,
                   'a bulk bringing each of 200 msg_ids twice, past any per-transaction lock limit, stores each once with both copies');
+
+-- The relay pages a peer's rows along their latest stamp: enable() indexes
+-- it, and the index keeps the direct way open (the first check above).
+SELECT isnt(causal.stamp_index('tap_apply.chat'), NULL,
+            'enable() makes the index of latest stamps the relay pages along');
+SELECT is((SELECT count(*) FROM tap_apply.twice
+            WHERE causal.latest_stamp(hlc, deleted_at, copies)
+                  IS DISTINCT FROM greatest(hlc, deleted_at, (SELECT max(c.hlc) FROM unnest(copies) c))),
+          0::bigint, 'a row''s latest stamp is the greatest of its hlc, its tombstone''s and its copies''');
 
 SET LOCAL session_replication_role = replica;
 INSERT INTO tap_apply.chat (msg_id, conversation_id, sender, body, hlc, deps, crdb_region, epoch)

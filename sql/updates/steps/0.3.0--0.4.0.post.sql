@@ -136,3 +136,18 @@ BEGIN
                                      t.relid, t.conversation);
   END LOOP;
 END $$;
+
+-- The relay pages a peer's rows along an index that enable() now makes
+-- (causal.stamp_index()); for the same reason as above the DBA builds it
+-- concurrently, and until then the relay reads such a table from a peer by
+-- a scan of the whole table.
+DO $$
+DECLARE
+  t record;
+BEGIN
+  FOR t IN SELECT m.relid FROM causal.message_tables() m WHERE causal.stamp_index(m.relid) IS NULL LOOP
+    RAISE WARNING 'message table % has no index of its latest stamps: the relay reads it from this region by a scan of the whole table', t.relid
+      USING HINT = pg_catalog.format('Build it without stopping writes, in every region: CREATE INDEX CONCURRENTLY ON %s (causal.latest_stamp(hlc, deleted_at, copies), msg_id);',
+                                     t.relid);
+  END LOOP;
+END $$;
