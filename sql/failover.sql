@@ -48,12 +48,14 @@ COMMENT ON FUNCTION causal.self_fenced() IS
 -- started (extension/mesh/link_errors.cpp), which PostgreSQL 15 keeps only in
 -- the log, for causalctl status: its SQLSTATE, its message as PostgreSQL
 -- wrote it before any value went in (a row's values are not kept), and the
--- objects it names. For causal_admin and pg_monitor.
+-- objects it names; and, beside it, the relay's last error pulling what the
+-- link's source wrote through another peer (`by_relay`). For causal_admin
+-- and pg_monitor.
 CREATE FUNCTION causal.link_errors(OUT subscription oid, OUT failed_at timestamptz, OUT table_sync boolean,
-                                   OUT sqlstate text, OUT message text, OUT object text)
+                                   OUT sqlstate text, OUT message text, OUT object text, OUT by_relay boolean)
     RETURNS SETOF record AS 'MODULE_PATHNAME', 'link_errors' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION causal.link_errors() IS
-    'the last error of each subscription''s apply or table sync worker since the server started';
+    'the last error of each subscription''s apply or table sync worker, and of the relay for its source, since the server started';
 REVOKE ALL ON FUNCTION causal.link_errors() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION causal.link_errors() TO causal_admin, pg_monitor;
 
@@ -253,3 +255,37 @@ LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION causal.stable_hlc() IS
     'a cursor: below this hlc this region holds every message of every region';
+
+-- Messages held here for a dependency still on its way, per message table
+-- the caller may read (SELECT on it, USAGE on its schema), and how long ago the oldest was written. Such a
+-- message lies above the stable point (its dependency is older than it, and
+-- below the stable point every message is here), so only the rows stamped
+-- since then are read, along the index of latest stamps: a scrape reads the
+-- last seconds of each table, not the table. A dependency no region has
+-- (which causalctl verify reports) leaves its message held below the stable
+-- point once the point passes it, and is not counted here. Replies to a held
+-- message wait with it and are not counted either: this counts the messages
+-- a missing dependency holds directly.
+CREATE FUNCTION causal.held_messages(OUT message_table regclass, OUT held bigint, OUT oldest_seconds double precision)
+RETURNS SETOF record LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  t record;
+  since causal.hlc := causal.stable_hlc();
+BEGIN
+  FOR t IN SELECT m.relid, m.conversation FROM causal.message_tables() m
+            WHERE m.conversation IS NOT NULL AND has_table_privilege(m.relid, 'SELECT')
+              AND has_schema_privilege((SELECT c.relnamespace FROM pg_class c WHERE c.oid = m.relid), 'USAGE') LOOP
+    RETURN QUERY EXECUTE format($q$
+      SELECT %1$L::regclass, count(*),
+             extract(epoch FROM clock_timestamp() - min(causal.hlc_to_timestamptz(w.hlc)))::float8
+        FROM ONLY %1$s w
+       WHERE causal.latest_stamp(w.hlc, w.deleted_at, w.copies) >= $1
+         AND EXISTS (SELECT FROM unnest(w.deps) d
+                      WHERE NOT EXISTS (SELECT FROM ONLY %1$s p WHERE p.%2$I = w.%2$I AND p.hlc = d)
+                        AND NOT EXISTS (SELECT FROM ONLY %1$s p, unnest(p.copies) c
+                                         WHERE p.%2$I = w.%2$I AND c.hlc = d))$q$,
+      t.relid, t.conversation) USING since;
+  END LOOP;
+END $$;
+COMMENT ON FUNCTION causal.held_messages() IS
+    'per message table the caller may read: messages held for a dependency still on its way, and the age of the oldest';

@@ -1,6 +1,11 @@
 #include "mesh/link_errors.hpp"
 
 #include <cstring>
+#include <string>
+
+#include "core/links.hpp"
+#include "infra/guard.hpp"
+#include "infra/settings.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
@@ -28,6 +33,7 @@ struct Entry {
     Oid database;
     TimestampTz at;
     bool table_sync;   // the error was a table sync worker's (the first copy)
+    bool by_relay;     // the relay's, pulling what the link's source wrote through another peer
     char sqlstate[6];
     char message[kMessageBytes];
     char object[kMessageBytes];
@@ -40,6 +46,40 @@ struct Shared {
 
 Shared* shared = nullptr;
 emit_log_hook_type previous_emit_log_hook = nullptr;
+
+// Keeps one error per link and kind (the workers', the relay's): the
+// newest, the oldest entry making room when all are taken. Nothing here may
+// raise: it runs inside error reporting.
+void remember(Oid subscription, bool table_sync, bool by_relay, const char* sqlstate, const char* message,
+              const char* object, TimestampTz now) {
+    // Cut on a character boundary: a split multibyte character would make
+    // the text invalid for whoever reads it.
+    const int length = pg_mbcliplen(message, static_cast<int>(std::strlen(message)), kMessageBytes - 1);
+    SpinLockAcquire(&shared->mutex);
+    Entry* slot = nullptr;
+    for (auto& e : shared->entries)
+        if (e.subscription == subscription && e.by_relay == by_relay) slot = &e;
+    for (auto& e : shared->entries)
+        if (slot == nullptr && e.subscription == InvalidOid) slot = &e;
+    if (slot == nullptr) {
+        slot = &shared->entries[0];
+        for (auto& e : shared->entries)
+            if (e.at < slot->at) slot = &e;
+    }
+    slot->subscription = subscription;
+    slot->database = MyDatabaseId;
+    slot->at = now;
+    slot->table_sync = table_sync;
+    slot->by_relay = by_relay;
+    std::strncpy(slot->sqlstate, sqlstate, sizeof slot->sqlstate - 1);
+    slot->sqlstate[sizeof slot->sqlstate - 1] = '\0';
+    std::memcpy(slot->message, message, length);
+    slot->message[length] = '\0';
+    const int object_length = pg_mbcliplen(object, static_cast<int>(std::strlen(object)), kMessageBytes - 1);
+    std::memcpy(slot->object, object, object_length);
+    slot->object[object_length] = '\0';
+    SpinLockRelease(&shared->mutex);
+}
 
 void record(ErrorData* edata) {
     if (previous_emit_log_hook) previous_emit_log_hook(edata);
@@ -65,32 +105,7 @@ void record(ErrorData* edata) {
              edata->schema_name && edata->table_name ? "." : "", edata->table_name ? edata->table_name : "",
              edata->column_name ? "." : "", edata->column_name ? edata->column_name : "",
              edata->constraint_name ? " constraint " : "", edata->constraint_name ? edata->constraint_name : "");
-    // Cut on a character boundary: a split multibyte character would make
-    // the text invalid for whoever reads it.
-    const int length = pg_mbcliplen(message, static_cast<int>(std::strlen(message)), kMessageBytes - 1);
-    SpinLockAcquire(&shared->mutex);
-    Entry* slot = nullptr;
-    for (auto& e : shared->entries)
-        if (e.subscription == MySubscription->oid) slot = &e;
-    for (auto& e : shared->entries)
-        if (slot == nullptr && e.subscription == InvalidOid) slot = &e;
-    if (slot == nullptr) {
-        slot = &shared->entries[0];
-        for (auto& e : shared->entries)
-            if (e.at < slot->at) slot = &e;
-    }
-    slot->subscription = MySubscription->oid;
-    slot->database = MyDatabaseId;
-    slot->at = now;
-    slot->table_sync = OidIsValid(MyLogicalRepWorker->relid);
-    std::strncpy(slot->sqlstate, sqlstate, sizeof slot->sqlstate - 1);
-    slot->sqlstate[sizeof slot->sqlstate - 1] = '\0';
-    std::memcpy(slot->message, message, length);
-    slot->message[length] = '\0';
-    const int object_length = pg_mbcliplen(object, static_cast<int>(std::strlen(object)), kMessageBytes - 1);
-    std::memcpy(slot->object, object, object_length);
-    slot->object[object_length] = '\0';
-    SpinLockRelease(&shared->mutex);
+    remember(MySubscription->oid, OidIsValid(MyLogicalRepWorker->relid), false, sqlstate, message, object, now);
 }
 
 }  // namespace
@@ -106,6 +121,14 @@ void link_errors_startup_shmem() {
         for (auto& e : shared->entries) e.subscription = InvalidOid;
     }
     LWLockRelease(AddinShmemInitLock);
+}
+
+void record_relay_error(const char* source_region, int sqlerrcode, const char* message, const char* object) {
+    if (shared == nullptr) return;
+    const std::string link = cpp_guard([&] { return causal::link_name(source_region, region_setting ? region_setting : ""); });
+    const Oid subscription = get_subscription_oid(link.c_str(), true);
+    if (!OidIsValid(subscription)) return;
+    remember(subscription, false, true, unpack_sql_state(sqlerrcode), message, object, GetCurrentTimestamp());
 }
 
 void link_errors_install_hook() {
@@ -131,14 +154,15 @@ CAUSAL_FUNCTION(link_errors) {
     SpinLockRelease(&shared->mutex);
     for (const Entry& e : entries) {
         if (e.subscription == InvalidOid || e.database != MyDatabaseId) continue;
-        Datum values[6];
-        bool nulls[6] = {false, false, false, false, false, e.object[0] == '\0'};
+        Datum values[7];
+        bool nulls[7] = {false, false, false, false, false, e.object[0] == '\0', false};
         values[0] = ObjectIdGetDatum(e.subscription);
         values[1] = TimestampTzGetDatum(e.at);
         values[2] = BoolGetDatum(e.table_sync);
         values[3] = CStringGetTextDatum(e.sqlstate);
         values[4] = CStringGetTextDatum(e.message);
         values[5] = CStringGetTextDatum(e.object);
+        values[6] = BoolGetDatum(e.by_relay);
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return Datum(0);

@@ -14,4 +14,10 @@ void link_errors_request_shmem();
 void link_errors_startup_shmem();
 void link_errors_install_hook();
 
+// An error of the relay's on the link from `source_region` (a peer it
+// pulls the messages of through another): kept beside the link's workers'
+// last error, so that causalctl status shows why what the relay should
+// bring does not come. `message` without a row's values.
+void record_relay_error(const char* source_region, int sqlerrcode, const char* message, const char* object);
+
 }  // namespace causal::pg

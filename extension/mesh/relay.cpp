@@ -12,7 +12,9 @@
 // tombstone's deleted_at, a copy's hlc) at or after this region's stable
 // point for A, in one snapshot. It stores the rows as the apply worker would
 // (session_replication_role = replica, so the apply path deduplicates and
-// joins copies), then the heartbeat, in one transaction.
+// joins copies), then the heartbeat, in one transaction. Along the source's
+// index of latest stamps, a pull stores at most relay::kPagesPerPull pages
+// and where it stopped, and the next goes on from there (pull_peer).
 //
 // Why the heartbeat may follow: the peer held every message A stamped below
 // the stable point of the heartbeat it holds (it received them first,
@@ -39,6 +41,8 @@
 // apply path takes them; never through SQL.
 
 #include "mesh/relay.hpp"
+
+#include "mesh/link_errors.hpp"
 
 #include <cstring>
 
@@ -163,6 +167,7 @@ struct Peer {
     relay::PeerView seen;  // what the round's decisions go by (core/relay.hpp)
     bool unheard;          // a target: its rows are pulled this round
     uint64 news;           // this round's digest of what pulls brought of it
+    bool unfinished;       // a pull of it stopped at its page budget: the next round goes on
 };
 struct Table {
     Oid relid;
@@ -237,7 +242,7 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
         // through the apply path, which stores them as the table's owner
         // (and what PostgreSQL's apply worker would run before it, a
         // column's default, runs as the owner here).
-        spi_run("SELECT m.relid::pg_catalog.oid, m.relid::text FROM causal.message_tables() m", SPI_OK_SELECT, {},
+        spi_run("SELECT m.relid::pg_catalog.oid, m.relid::text FROM causal.message_tables() m ORDER BY 1", SPI_OK_SELECT, {},
                 true);
         view.table_count = static_cast<int>(SPI_processed);
         view.tables = static_cast<Table*>(MemoryContextAllocZero(keep, sizeof(Table) * (view.table_count + 1)));
@@ -251,7 +256,13 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
 
 // The rows of `table` carrying a stamp of `peer`'s at or after its stable
 // point here, as the peer behind the connection holds them: `columns`.
-char* rows_query(const Table& table, const char* columns, const Peer& peer, bool along_stamps) {
+// Along the stamps, each row ends with its key, (latest stamp, msg_id) as
+// text, and `after` (that key, of the last row stored) resumes past it.
+struct Key {
+    char* stamp = nullptr;
+    char* msg_id = nullptr;
+};
+char* rows_query(const Table& table, const char* columns, const Peer& peer, bool along_stamps, const Key& after) {
     // Functions, not operators: they are named alike in every version of
     // pg_causal a peer may run.
     auto stamped = [&](const char* column) {
@@ -262,15 +273,18 @@ char* rows_query(const Table& table, const char* columns, const Peer& peer, bool
     };
     const char* stamps = psprintf("%s OR %s OR EXISTS (SELECT FROM pg_catalog.unnest(m.copies) c WHERE %s)",
                                   stamped("m.hlc"), stamped("m.deleted_at"), stamped("c.hlc"));
-    if (!along_stamps || peer.stable == nullptr)
-        return psprintf("SELECT %s FROM ONLY %s m WHERE %s", columns, table.name, stamps);
+    if (!along_stamps) return psprintf("SELECT %s FROM ONLY %s m WHERE %s", columns, table.name, stamps);
     // Along the peer's index of latest stamps: a row stamped at or after
     // the stable point carries a latest stamp at or after it, so the rows
     // read are the ones since then, of every region, not the whole table.
     const char* latest = "causal.latest_stamp(m.hlc, m.deleted_at, m.copies)";
-    return psprintf("SELECT %s FROM ONLY %s m WHERE %s OPERATOR(pg_catalog.>=) %s::causal.hlc AND (%s)"
-                    " ORDER BY %s, m.msg_id",
-                    columns, table.name, latest, quote_literal_cstr(peer.stable), stamps, latest);
+    const char* past = after.stamp == nullptr
+                           ? ""
+                           : psprintf(" AND (%s, m.msg_id) OPERATOR(pg_catalog.>) (%s::causal.hlc, %s::pg_catalog.uuid)",
+                                      latest, quote_literal_cstr(after.stamp), quote_literal_cstr(after.msg_id));
+    return psprintf("SELECT %s, %s::pg_catalog.text, m.msg_id::pg_catalog.text FROM ONLY %s m"
+                    " WHERE %s OPERATOR(pg_catalog.>=) %s::causal.hlc AND (%s)%s ORDER BY %s, m.msg_id",
+                    columns, latest, table.name, latest, quote_literal_cstr(peer.stable), stamps, past, latest);
 }
 
 WalReceiverConn* connection = nullptr;
@@ -379,12 +393,29 @@ bool remote_stamp_index(const Table& table) {
 
 // Pulls `table`'s rows that carry `peer`'s stamps and stores each as the
 // apply worker would, adding their digest to `news`. The columns are the
-// ones both regions have; one the peer lacks gets its default here, as the
-// apply worker would give it; one this region lacks stops the table's pull
-// (the apply worker stops on it too: causalctl status names it).
-void pull_table(const Table& table, const Peer& source, Peer& peer, PullCount& counted) {
+// ones both regions have; one the source lacks gets its default here, as
+// the apply worker would give it. One this region lacks stops the table's
+// pull, as it stops the apply worker: an error of the link from `peer`
+// (causal.link_errors(), causalctl status). False when the table was not
+// pulled: the peer's heartbeat must then not be stored, or the stable point
+// would pass rows that are not here.
+//
+// Along the stamps (`along_stamps`: the source has the index), it starts
+// past `key`, spends at most `*budget` pages, and leaves in `key` the last
+// row it stored: Stopped when the budget ran out with rows maybe left.
+enum class TablePull { Done, Stopped, Refused };
+TablePull pull_table(const Table& table, const Peer& source, Peer& peer, PullCount& counted, bool along_stamps,
+                     Key& key, int* budget) {
+    const MemoryContext pull_context = CurrentMemoryContext;
     WalRcvExecResult* theirs = remote_columns(table, source);
-    if (theirs == nullptr) return;
+    if (theirs == nullptr) {
+        record_relay_error(peer.region, ERRCODE_WRONG_OBJECT_TYPE,
+                           psprintf("pg_causal relay: %s of region \"%s\" is no plain table with pg_causal's stamp "
+                                    "columns; its rows are not pulled from there",
+                                    table.name, source.region),
+                           table.name);
+        return TablePull::Refused;
+    }
     Relation rel = table_open(table.relid, RowExclusiveLock);
     const TupleDesc desc = RelationGetDescr(rel);
     const int n = desc->natts;
@@ -399,12 +430,15 @@ void pull_table(const Table& table, const Peer& source, Peer& peer, PullCount& c
         const char* name = TextDatumGetCString(slot_getattr(slot, 1, &isnull));
         const AttrNumber attnum = SPI_fnumber(desc, name);
         if (attnum <= 0 || TupleDescAttr(desc, attnum - 1)->attgenerated) {
-            ereport(WARNING, (errmsg("pg_causal relay: %s of region \"%s\" has a column \"%s\" that this region's "
-                                     "lacks; its rows are not pulled",
-                                     table.name, peer.region, name)));
+            char* message = psprintf("pg_causal relay: %s of region \"%s\" has a column \"%s\" that this region's "
+                                     "lacks; region \"%s\"'s rows are not pulled through it",
+                                     table.name, source.region, name, peer.region);
+            ereport(WARNING, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("%s", message)));
+            record_relay_error(peer.region, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, message,
+                               psprintf("%s.%s", table.name, name));
             ExecDropSingleTupleTableSlot(slot);
             table_close(rel, RowExclusiveLock);
-            return;
+            return TablePull::Refused;
         }
         appendStringInfo(&columns, "%sm.%s", count ? ", " : "", quote_identifier(name));
         sent[attnum - 1] = true;
@@ -413,14 +447,15 @@ void pull_table(const Table& table, const Peer& source, Peer& peer, PullCount& c
     ExecDropSingleTupleTableSlot(slot);
     if (count == 0) {
         table_close(rel, RowExclusiveLock);
-        return;
+        return TablePull::Done;
     }
-    Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * count));
-    for (int i = 0; i < count; ++i) types[i] = TEXTOID;
+    // Along the stamps, two more: the row's key.
+    const int fetched = along_stamps ? count + 2 : count;
+    Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * fetched));
+    for (int i = 0; i < fetched; ++i) types[i] = TEXTOID;
     // Page by page through a cursor of the pull's snapshot there.
-    const bool along_stamps = remote_stamp_index(table);
     (void)remote(psprintf("DECLARE causal_pull NO SCROLL CURSOR FOR %s",
-                          rows_query(table, columns.data, peer, along_stamps)),
+                          rows_query(table, columns.data, peer, along_stamps, key)),
                  0, nullptr, WALRCV_OK_COMMAND);
     const char* fetch = psprintf("FETCH FORWARD %d FROM causal_pull", kPageRows);
 
@@ -444,8 +479,9 @@ void pull_table(const Table& table, const Peer& source, Peer& peer, PullCount& c
     Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
     bool* nulls = static_cast<bool*>(palloc(sizeof(bool) * (n + 1)));
     MemoryContext per_row = AllocSetContextCreate(CurrentMemoryContext, "pg_causal relay row", ALLOCSET_DEFAULT_SIZES);
+    TablePull outcome = TablePull::Done;
     for (;;) {
-        WalRcvExecResult* rows = remote(fetch, count, types, WALRCV_OK_TUPLES);
+        WalRcvExecResult* rows = remote(fetch, fetched, types, WALRCV_OK_TUPLES);
         const int64 page_rows = tuplestore_tuple_count(rows->tuplestore);
         counted.pages += 1;
         counted.rows += page_rows;
@@ -481,20 +517,165 @@ void pull_table(const Table& table, const Peer& source, Peer& peer, PullCount& c
             store_insert(rel, heap_form_tuple(desc, values, nulls));
             MemoryContextSwitchTo(outside);
             MemoryContextReset(per_row);
+            if (along_stamps) {
+                bool isnull = false;
+                const Datum stamp = slot_getattr(row, count + 1, &isnull);
+                const Datum msg_id = slot_getattr(row, count + 2, &isnull);
+                MemoryContext before = MemoryContextSwitchTo(pull_context);
+                if (key.stamp) pfree(key.stamp);
+                if (key.msg_id) pfree(key.msg_id);
+                key.stamp = TextDatumGetCString(stamp);
+                key.msg_id = TextDatumGetCString(msg_id);
+                MemoryContextSwitchTo(before);
+            }
         }
         ExecDropSingleTupleTableSlot(row);
         walrcv_clear_result(rows);
         if (page_rows < kPageRows) break;
+        if (budget != nullptr && --*budget <= 0) {
+            outcome = TablePull::Stopped;
+            break;
+        }
     }
     (void)remote("CLOSE causal_pull", 0, nullptr, WALRCV_OK_COMMAND);
     MemoryContextDelete(per_row);
     FreeExecutorState(estate);
     table_close(rel, RowExclusiveLock);
+    return outcome;
+}
+
+// The heartbeat of `peer` that `source` holds, as text: beat, stable
+// (nullptr where NULL or none).
+struct Beat {
+    char* beat = nullptr;
+    char* stable = nullptr;
+};
+Beat remote_beat(const Peer& peer) {
+    const Oid types[2] = {TEXTOID, TEXTOID};
+    WalRcvExecResult* found = remote(psprintf("SELECT h.beat::text, h.stable::text FROM causal.heartbeats h"
+                                              " WHERE h.region OPERATOR(pg_catalog.=) %s",
+                                              quote_literal_cstr(peer.region)),
+                                     2, types, WALRCV_OK_TUPLES);
+    Beat beat;
+    TupleTableSlot* slot = MakeSingleTupleTableSlot(found->tupledesc, &TTSOpsMinimalTuple);
+    if (tuplestore_gettupleslot(found->tuplestore, true, false, slot)) {
+        bool isnull = false;
+        Datum value = slot_getattr(slot, 1, &isnull);
+        if (!isnull) beat.beat = TextDatumGetCString(value);
+        value = slot_getattr(slot, 2, &isnull);
+        if (!isnull) beat.stable = TextDatumGetCString(value);
+    }
+    ExecDropSingleTupleTableSlot(slot);
+    walrcv_clear_result(found);
+    return beat;
+}
+
+// Where the last pull of `peer` through `source` stopped, if it did
+// (causal.relay_progress): its heartbeat, table and key. A pull through
+// another source read another snapshot: it starts over.
+struct Progress {
+    bool found = false;
+    Beat beat;
+    Oid table = InvalidOid;
+    Key key;
+};
+Progress read_progress(const Peer& peer, const Peer& source) {
+    const Oid types[2] = {TEXTOID, TEXTOID};
+    const Datum args[2] = {CStringGetTextDatum(peer.region), CStringGetTextDatum(source.region)};
+    spi_run("SELECT p.beat::text, p.stable::text, p.message_table, p.after_stamp::text, p.after_msg_id::text"
+            "  FROM causal.relay_progress p WHERE p.peer OPERATOR(pg_catalog.=) $1 AND p.source OPERATOR(pg_catalog.=) $2",
+            SPI_OK_SELECT, {2, types, args}, true);
+    Progress progress;
+    if (SPI_processed == 0) return progress;
+    progress.found = true;
+    auto text = [](int column) -> char* {
+        bool isnull = false;
+        (void)SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, &isnull);
+        return isnull ? nullptr : spi_text(0, column);
+    };
+    progress.beat = Beat{text(1), text(2)};
+    progress.table = spi_oid(0, 3);
+    progress.key = Key{text(4), text(5)};
+    return progress;
+}
+
+void write_progress(const Peer& peer, const Peer& source, const Beat& beat, Oid table, const Key& key) {
+    const Oid types[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID, TEXTOID, TEXTOID};
+    const Datum args[7] = {CStringGetTextDatum(peer.region), CStringGetTextDatum(source.region),
+                           beat.beat ? CStringGetTextDatum(beat.beat) : Datum(0),
+                           beat.stable ? CStringGetTextDatum(beat.stable) : Datum(0), ObjectIdGetDatum(table),
+                           key.stamp ? CStringGetTextDatum(key.stamp) : Datum(0),
+                           key.msg_id ? CStringGetTextDatum(key.msg_id) : Datum(0)};
+    const char nulls[8] = {' ', ' ', beat.beat ? ' ' : 'n', beat.stable ? ' ' : 'n', ' ',
+                           key.stamp ? ' ' : 'n', key.msg_id ? ' ' : 'n', '\0'};
+    spi_run("INSERT INTO causal.relay_progress AS p (peer, source, beat, stable, message_table, after_stamp, after_msg_id)"
+            " VALUES ($1, $2, $3::bigint, $4::causal.hlc, $5, $6::causal.hlc, $7::pg_catalog.uuid)"
+            " ON CONFLICT (peer) DO UPDATE SET source = EXCLUDED.source, beat = EXCLUDED.beat, stable = EXCLUDED.stable,"
+            "   message_table = EXCLUDED.message_table, after_stamp = EXCLUDED.after_stamp,"
+            "   after_msg_id = EXCLUDED.after_msg_id",
+            SPI_OK_INSERT, {7, types, args, nulls});
+}
+
+void forget_progress(const Peer& peer) {
+    const Oid type = TEXTOID;
+    const Datum arg = CStringGetTextDatum(peer.region);
+    spi_run("DELETE FROM causal.relay_progress p WHERE p.peer OPERATOR(pg_catalog.=) $1", SPI_OK_DELETE,
+            {1, &type, &arg});
+}
+
+// Pulls what `source` holds of `peer` (its rows, then its heartbeat) into
+// this transaction. Along the stamps, a pull stores at most kPagesPerPull
+// pages, then where it stopped; the next goes on from there in a new
+// snapshot, and the heartbeat stored at the end is the one of the first:
+// every row that snapshot held is here by then, those below the key in the
+// pulls before, the others in the later snapshot (a key only grows, and no
+// row goes away: a deletion leaves a tombstone).
+void pull_peer(const Peer& source, Peer& peer, const View& view, bool source_has_index, PullCount& counted) {
+    // Without a stable point for the peer, every row of its is pulled: by a scan.
+    const bool along_stamps = source_has_index && peer.stable != nullptr;
+    Progress progress = along_stamps ? read_progress(peer, source) : Progress{};
+    // The heartbeat first, the rows after, in one snapshot: the rows are
+    // then every row below its stable point, and maybe more.
+    const Beat beat = progress.found ? progress.beat : remote_beat(peer);
+    int budget = relay::kPagesPerPull;
+    bool whole = true, stopped = false;
+    for (int t = 0; t < view.table_count && !stopped; ++t) {
+        const Table& table = view.tables[t];
+        if (progress.found && table.relid < progress.table) continue;  // done in an earlier pull
+        Key key = progress.found && table.relid == progress.table ? progress.key : Key{};
+        switch (pull_table(table, source, peer, counted, along_stamps, key, along_stamps ? &budget : nullptr)) {
+            case TablePull::Done:
+                break;
+            case TablePull::Refused:
+                whole = false;
+                break;
+            case TablePull::Stopped:
+                write_progress(peer, source, beat, table.relid, key);
+                stopped = true;
+                break;
+        }
+    }
+    if (stopped) {
+        peer.unfinished = true;
+        return;
+    }
+    // Done, or refused: from the start next time (a refused table stays
+    // refused until the regions' tables agree again).
+    if (progress.found || along_stamps) forget_progress(peer);
+    if (!whole || beat.beat == nullptr) return;
+    peer.news += hash_bytes_extended(reinterpret_cast<const unsigned char*>(beat.beat),
+                                     static_cast<int>(std::strlen(beat.beat)), 1);
+    const Oid types[3] = {TEXTOID, TEXTOID, TEXTOID};
+    const Datum args[3] = {CStringGetTextDatum(peer.region), CStringGetTextDatum(beat.beat),
+                           beat.stable ? CStringGetTextDatum(beat.stable) : Datum(0)};
+    const char nulls[4] = {' ', ' ', beat.stable ? ' ' : 'n', '\0'};
+    spi_run("INSERT INTO causal.heartbeats (region, beat, stable) VALUES ($1, $2::bigint, $3::causal.hlc)",
+            SPI_OK_INSERT, {3, types, args, nulls});
 }
 
 // Pulls from `source`, in one snapshot there and one transaction here, what
 // it holds of every unheard peer: the rows, stored as the apply worker would,
-// then the heartbeat.
+// then the heartbeat (pull_peer).
 void pull_from(const Peer& source, View& view, PullCount& counted) {
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
@@ -522,37 +703,14 @@ void pull_from(const Peer& source, View& view, PullCount& counted) {
     // is a table whose row-level security would apply to the link's login.
     (void)remote("SET LOCAL restrict_nonsystem_relation_kind = 'view, foreign-table'", 0, nullptr, WALRCV_OK_COMMAND);
     (void)remote("SET LOCAL row_security = off", 0, nullptr, WALRCV_OK_COMMAND);
-    const Oid text_types[2] = {TEXTOID, TEXTOID};
+    // Along the stamps only if the source has the index on every table:
+    // else each table is read by a scan, and the pull is done in one go.
+    bool along_stamps = true;
+    for (int t = 0; t < view.table_count && along_stamps; ++t) along_stamps = remote_stamp_index(view.tables[t]);
     for (int i = 0; i < view.peer_count; ++i) {
         Peer& peer = view.peers[i];
         if (!peer.unheard) continue;
-        // The heartbeat first, the rows after, in one snapshot: the rows are
-        // then every row below its stable point, and maybe more.
-        WalRcvExecResult* beat = remote(psprintf("SELECT h.beat::text, h.stable::text FROM causal.heartbeats h"
-                                                 " WHERE h.region OPERATOR(pg_catalog.=) %s",
-                                                 quote_literal_cstr(peer.region)),
-                                        2, text_types, WALRCV_OK_TUPLES);
-        for (int t = 0; t < view.table_count; ++t) pull_table(view.tables[t], source, peer, counted);
-        TupleTableSlot* slot = MakeSingleTupleTableSlot(beat->tupledesc, &TTSOpsMinimalTuple);
-        if (tuplestore_gettupleslot(beat->tuplestore, true, false, slot)) {
-            Datum args[3];
-            char nulls[4] = "   ";
-            for (int c = 0; c < 2; ++c) {
-                bool isnull = false;
-                args[c + 1] = slot_getattr(slot, c + 1, &isnull);
-                if (isnull) nulls[c + 1] = 'n';
-            }
-            args[0] = CStringGetTextDatum(peer.region);
-            if (nulls[1] == ' ') {
-                const text* value = DatumGetTextPP(args[1]);
-                peer.news += hash_bytes_extended(reinterpret_cast<const unsigned char*>(VARDATA_ANY(value)),
-                                                 static_cast<int>(VARSIZE_ANY_EXHDR(value)), 1);
-            }
-            const Oid types[3] = {TEXTOID, TEXTOID, TEXTOID};
-            spi_run("INSERT INTO causal.heartbeats (region, beat, stable) VALUES ($1, $2::bigint, $3::causal.hlc)",
-                    SPI_OK_INSERT, {3, types, args, nulls});
-        }
-        ExecDropSingleTupleTableSlot(slot);
+        pull_peer(source, peer, view, along_stamps, counted);
     }
     (void)remote("COMMIT", 0, nullptr, WALRCV_OK_COMMAND);
     close_connection();
@@ -634,7 +792,7 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
     for (int i = 0; i < view.peer_count; ++i) {
         const Peer& peer = view.peers[i];
         if (!peer.unheard) continue;
-        relay::after_pull(state_of(peer.region).backoff, peer.news, now, relay_after_ms);
+        relay::after_pull(state_of(peer.region).backoff, peer.news, now, relay_after_ms, peer.unfinished);
     }
     pgstat_report_activity(STATE_IDLE, nullptr);
 }

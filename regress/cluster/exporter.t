@@ -173,9 +173,14 @@ ok "$(num "$(value pg_causal_stable_lag_seconds region=eu-west)" '<' 3; echo $?)
   "the stable cursor is $(value pg_causal_stable_lag_seconds region=eu-west) s behind"
 
 # The exporter may read chat.messages: its counters appear.
-mesh_sql eu-west -c "GRANT SELECT ON chat.messages TO exporter" >/dev/null || bail "could not grant SELECT to the exporter"
+mesh_sql eu-west -c "GRANT SELECT ON chat.messages TO exporter" -c "GRANT USAGE ON SCHEMA chat TO exporter" >/dev/null ||
+  bail "could not grant SELECT to the exporter"
 scrape || bail "no scrape"
-is "$(names)" "$metrics$table_metrics" "with SELECT on chat.messages the exporter shows its counters too"
+held_metrics="pg_causal_held_held pg_causal_held_oldest_seconds"
+is "$(names)" "$(echo $metrics $held_metrics $table_metrics | tr ' ' '\n' | LC_ALL=C sort | tr '\n' ' ')" \
+  "with SELECT on chat.messages the exporter shows its counters and held messages too"
+is "$(value pg_causal_held_held table=chat.messages) $(value pg_causal_held_oldest_seconds table=chat.messages)" "0 0" \
+  "chat.messages: nothing held for a dependency"
 is "$(value pg_causal_table_applied table=chat.messages) $(value pg_causal_table_quarantined table=chat.messages)" "1 0" \
   "chat.messages: 1 applied, none quarantined"
 types=$(grep -oE '^# TYPE pg_causal[a-z_]* counter' "$work/metrics" | awk '{ print $3 }' | LC_ALL=C sort | tr '\n' ' ')
@@ -229,6 +234,27 @@ wait_until "$(mesh_instance eu-west)" "$MESH_DB" "SELECT count(*) = 1 FROM chat.
   bail "the message written in us-east during the cut did not reach eu-west"
 scrape_until 15 relayed
 ok $? "... a message us-east writes arrives by pull: pg_causal_relay_rows $relayed_before -> $(value pg_causal_relay_rows), pages $(value pg_causal_relay_pages), pulls $(value pg_causal_relay_pulls)"
+# A reply held for its parent: with the relay off in eu-west, what us-east
+# writes stays away from it, while ap-south's reply to it arrives.
+set_relay() {
+  mesh_sql eu-west -c "ALTER SYSTEM SET causal.relay_after = '$1'" -c "SELECT pg_reload_conf()" >/dev/null
+}
+set_relay 0 || bail "could not turn eu-west's relay off"
+mesh_sql us-east -c "INSERT INTO chat.messages (conversation_id, sender, body) VALUES (11, 'ana', 'a parent')" >/dev/null ||
+  bail "could not write the parent in us-east"
+wait_until "$(mesh_instance ap-south)" "$MESH_DB" "SELECT count(*) = 1 FROM chat.messages WHERE body = 'a parent'" 15 ||
+  bail "the parent did not reach ap-south"
+mesh_sql ap-south -c "INSERT INTO chat.messages (conversation_id, sender, body, deps)
+                      SELECT 11, 'cy', 'a reply', ARRAY[hlc] FROM chat.messages WHERE body = 'a parent'" >/dev/null ||
+  bail "could not reply in ap-south"
+held() { [ "$(value pg_causal_held_held table=chat.messages)" = 1 ] && num "$(value pg_causal_held_oldest_seconds table=chat.messages)" '>' 0; }
+scrape_until 15 held
+ok $? "a reply in eu-west whose parent has not arrived: pg_causal_held_held 1, oldest written $(value pg_causal_held_oldest_seconds table=chat.messages) s ago"
+set_relay 2s || bail "could not turn eu-west's relay on"
+none_held() { [ "$(value pg_causal_held_held table=chat.messages)" = 0 ]; }
+scrape_until 15 none_held
+ok $? "... the relay brings the parent: pg_causal_held_held 0"
+
 link_back() {
   [ "$(value pg_causal_link_worker_running from_region=us-east)" = 1 ] &&
     num "$(value pg_causal_link_last_msg_age_seconds from_region=us-east)" '<' 2

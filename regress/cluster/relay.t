@@ -133,6 +133,42 @@ sleep 1  # a pull's session on ap-south reports its statistics as it ends
 scanned=$(( $(seq_read) - scanned_before ))
 ok "$([ "$scanned" -lt 20000 ]; echo $?)" \
    "... read on ap-south along its index, not by scans of its 22,500-row table ($scanned rows scanned)"
+# A pull killed in the middle goes on where the last committed one ended.
+# 40,000 messages cross in pulls of 20 pages (relay::kPagesPerPull), each
+# committed in eu-west with where it stopped (causal.relay_progress); the
+# relay is killed once one has; the next worker resumes, and the heartbeat
+# comes only with the last page. (Conversation 4.)
+big=40000
+mesh_sql us-east -c "INSERT INTO chat.messages (conversation_id, sender, body)
+                     SELECT 4, 'ana', 'big backlog ' || i FROM generate_series(1, $big) i" >/dev/null ||
+  bail "could not write the big backlog in us-east"
+newest=$(mesh_sql us-east -At -c "SELECT max(hlc) FROM chat.messages WHERE conversation_id = 4")
+scanned_before=$(seq_read)
+progress=""
+for _ in $(seq 600); do
+  progress=$(mesh_sql eu-west -At -F ' ' -c "SELECT p.source, p.after_stamp IS NOT NULL,
+                                                    (SELECT count(*) FROM chat.messages WHERE conversation_id = 4),
+                                                    (SELECT h.stable < '$newest' FROM causal.heartbeats h WHERE h.region = 'us-east')
+                                               FROM causal.relay_progress p WHERE p.peer = 'us-east'")
+  [ -n "$progress" ] && break
+  sleep 0.05
+done
+rows_at_kill=$(mesh_sql eu-west -At -c "SELECT rows FROM causal.relay_stats()")
+killed=$(mesh_sql eu-west -At -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE backend_type = 'pg_causal relay'")
+read -r p_source p_key p_held p_below <<<"$progress"
+ok "$([ "$p_source" = ap-south ] && [ "$p_key" = t ] && [ "${p_held:-0}" -ge 20000 ] && [ "${p_held:-0}" -lt $big ] && [ "$p_below" = t ]; echo $?)" \
+   "a pull of $big messages commits as it goes: eu-west held ${p_held:-?} with its stable point still below them, and where the pull stopped (${progress:-no progress})"
+wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = $big FROM chat.messages WHERE conversation_id = 4" 120
+ok $? "the relay killed ($killed worker), the next one brings the rest"
+wait_until "$eu_west" "$MESH_DB" "SELECT h.stable >= '$newest' FROM causal.heartbeats h WHERE h.region = 'us-east'" 30
+ok $? "... and then the heartbeat: eu-west's stable point for us-east passes the backlog"
+resumed=$(( $(mesh_sql eu-west -At -c "SELECT rows FROM causal.relay_stats()") - rows_at_kill ))
+ok "$([ "$resumed" -lt $big ]; echo $?)" "... reading $resumed rows after the kill, not the $big again: it went on from where it stopped"
+is "$(mesh_sql eu-west -At -c "SELECT count(*) FROM causal.relay_progress")" 0 "... and forgot where it had stopped"
+sleep 1
+scanned=$(( $(seq_read) - scanned_before ))
+ok "$([ "$scanned" -lt 20000 ]; echo $?)" "... along the index in every pull, resumed ones too ($scanned rows scanned on ap-south)"
+
 liveness=$(mesh_sql eu-west -At -c "SELECT heard_ms_ago < 5000 FROM causal.liveness() WHERE region = 'us-east'")
 is "$liveness" t "eu-west still hears us-east's heartbeat, through ap-south"
 
@@ -194,7 +230,7 @@ diag "at the kill eu-west held $(count_in eu-west "body LIKE 'just before the ki
 wait_until "$eu_west" "$MESH_DB" "SELECT count(*) = $N FROM chat.messages WHERE body LIKE 'just before the kill %'" 10
 ok $? "what us-east wrote just before it was killed reaches eu-west from ap-south ($(since "$killed_at") s after the kill)"
 
-total=$((1 + 40 + 2 + 5 * N + 1 + 1 + 20000 + 2500))  # ... 40 steady, their 2 markers, ..., the history, the backlog
+total=$((1 + 40 + 2 + 5 * N + 1 + 1 + 20000 + 2500 + big))  # ... 40 steady, their 2 markers, ..., the history, the backlogs
 for r in eu-west ap-south; do
   is "$(mesh_sql "$r" -At -c "SELECT count(*) || ' ' || count(DISTINCT msg_id) FROM chat.messages")" "$total $total" \
     "$r holds each of the $total messages exactly once"
@@ -207,5 +243,32 @@ ok $? "causalctl verify --wait 30: the three regions converge once us-east is ba
 [ -n "$out" ] && diag "$out"
 is "$(mesh_sql us-east -At -c "SELECT count(*) || ' ' || count(DISTINCT msg_id) FROM chat.messages")" "$total $total" \
   "us-east holds each of the $total messages exactly once"
+
+# A column one region's table has and another's lacks is no silent drop.
+# ap-south's table gains a column eu-west's lacks; with the link us-east ->
+# eu-west cut, what us-east writes cannot come through ap-south: the pull
+# stops on the column as the apply worker would, as an error of the link
+# us-east -> eu-west (causal.link_errors(), causalctl status), and eu-west
+# does not store the heartbeat it pulled, so its stable point for us-east
+# stays below the message it does not have.
+wan cut "$(wan_link us-east eu-west)" >/dev/null || bail "could not cut us-east -> eu-west"
+mesh_sql ap-south -c "ALTER TABLE chat.messages ADD COLUMN mood text" >/dev/null || bail "could not add a column in ap-south"
+mesh_sql us-east -c "INSERT INTO chat.messages (conversation_id, sender, body) VALUES (1, 'ana', 'past the column')" \
+  >/dev/null || bail "could not write in us-east"
+past=$(mesh_sql us-east -At -c "SELECT hlc FROM chat.messages WHERE body = 'past the column'")
+wait_until "$ap_south" "$MESH_DB" "SELECT count(*) = 1 FROM chat.messages WHERE body = 'past the column'" 20 ||
+  bail "the message did not reach ap-south"
+wait_until "$eu_west" "$MESH_DB" \
+  "SELECT count(*) > 0 FROM causal.link_errors() e JOIN pg_subscription s ON s.oid = e.subscription
+    WHERE e.by_relay AND s.subname = causal.link_name('us-east', 'eu-west') AND e.message LIKE '%\"mood\"%'" 20
+ok $? "eu-west's relay reports the column ap-south has and eu-west lacks as an error of the link us-east -> eu-west"
+sleep 2  # more pulls, each stopped on the column
+is "$(mesh_sql eu-west -At -F ' ' -c "SELECT (SELECT count(*) FROM chat.messages WHERE body = 'past the column'),
+                                             h.stable < '$past' FROM causal.heartbeats h WHERE h.region = 'us-east'")" \
+   "0 t" "... pulls nothing from ap-south, and eu-west's stable point for us-east stays below the message it lacks"
+status=$(causalctl_mesh status 2>&1)
+ok "$(contains "$status" "us-east -> eu-west: the relay could not pull us-east's messages")" \
+   "causalctl status names the relay's error on the link, with what to do"
+[[ $status == *"the relay could not pull"* ]] || diag "$status"
 
 done_testing

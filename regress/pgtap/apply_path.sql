@@ -8,7 +8,7 @@
 BEGIN;
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(16);
+SELECT plan(19);
 
 CREATE SCHEMA tap_apply;
 -- n rows of another region, stamped a minute ago; every msg_id `times` times,
@@ -52,6 +52,28 @@ SELECT is((SELECT count(*) FROM tap_apply.twice
             WHERE causal.latest_stamp(hlc, deleted_at, copies)
                   IS DISTINCT FROM greatest(hlc, deleted_at, (SELECT max(c.hlc) FROM unnest(copies) c))),
           0::bigint, 'a row''s latest stamp is the greatest of its hlc, its tombstone''s and its copies''');
+
+-- Held messages: a reply whose parent has not arrived. A peer not heard
+-- from yet holds the stable point at zero, so every row is recent.
+SELECT causal.register_region('test-west', 2) \g /dev/null
+SET LOCAL session_replication_role = replica;
+INSERT INTO tap_apply.chat (msg_id, conversation_id, sender, body, hlc, deps, crdb_region, epoch)
+VALUES ('00000000-0000-7000-a000-000000000002', 5, 'bo', 'a reply before its parent',
+        causal.hlc_from_parts((extract(epoch FROM now()) * 1000)::bigint - 30000, 0, 2),
+        ARRAY[causal.hlc_from_parts((extract(epoch FROM now()) * 1000)::bigint - 40000, 0, 2)], 'test-west', 0);
+SET LOCAL session_replication_role = origin;
+SELECT results_eq($$SELECT held, oldest_seconds >= 30 FROM causal.held_messages() WHERE message_table = 'tap_apply.chat'::regclass$$,
+                  $$VALUES (1::bigint, true)$$,
+                  'a reply whose parent has not arrived is held: causal.held_messages() counts it, and how long ago it was written');
+SELECT is((SELECT held FROM causal.held_messages() WHERE message_table = 'tap_apply.twice'::regclass), 0::bigint,
+          'a table whose messages have what they depend on holds none');
+SET LOCAL session_replication_role = replica;
+INSERT INTO tap_apply.chat (msg_id, conversation_id, sender, body, hlc, deps, crdb_region, epoch)
+VALUES ('00000000-0000-7000-a000-000000000001', 5, 'ana', 'the parent',
+        (SELECT deps[1] FROM tap_apply.chat WHERE body = 'a reply before its parent'), '{}', 'test-west', 0);
+SET LOCAL session_replication_role = origin;
+SELECT results_eq($$SELECT held, oldest_seconds FROM causal.held_messages() WHERE message_table = 'tap_apply.chat'::regclass$$,
+                  $$VALUES (0::bigint, NULL::float8)$$, 'once the parent arrives, nothing is held');
 
 SET LOCAL session_replication_role = replica;
 INSERT INTO tap_apply.chat (msg_id, conversation_id, sender, body, hlc, deps, crdb_region, epoch)

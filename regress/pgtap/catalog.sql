@@ -58,7 +58,7 @@ SELECT set_eq(
     'causal.mesh_view()', 'causal.replication_role_problem()', 'causal.require_newer_epoch(text,bigint,bigint)',
     'causal.table_stats()', 'causal.relay_stats()', 'causal.message_columns()', 'causal.index_on(regclass,name[],boolean)',
     'causal.trigger_functions()', 'causal.unfit_table(regclass)', 'causal.message_table_problem(regclass,name)',
-    'causal.message_tables()', 'causal.stamp_index(regclass)',
+    'causal.message_tables()', 'causal.stamp_index(regclass)', 'causal.held_messages()',
     -- a message table's index expression, which every writer evaluates
     'causal.latest_stamp(causal.hlc,causal.hlc,causal.copy[])'
   ],

@@ -131,4 +131,20 @@ TEST(Relay, APlanIsThePeersDecisions) {
     }
 }
 
+// A pull cut short by its page budget goes on at once, whatever the news,
+// and leaves the wait where news would.
+TEST(Relay, AnUnfinishedPullGoesOnInTheNextRound) {
+    std::mt19937_64 random(13);
+    for (int i = 0; i < 10000; ++i) {
+        Backoff b{static_cast<int64_t>(random() % 100000), static_cast<int64_t>(random() % 60000), random() % 3};
+        const int64_t now = 1'000'000 + static_cast<int64_t>(random() % 1000);
+        const int64_t relay_after = 1 + static_cast<int64_t>(random() % 5000);
+        const uint64_t news = random() % 3;
+        after_pull(b, news, now, relay_after, true);
+        ASSERT_EQ(b.next_pull_ms, now);
+        ASSERT_EQ(b.wait_ms, relay_after);
+        ASSERT_EQ(b.last_news, news);
+    }
+}
+
 }  // namespace

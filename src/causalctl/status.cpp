@@ -59,6 +59,7 @@ struct Subscription {
     std::optional<double> last_message_age_ms;
     long long apply_errors = 0, sync_errors = 0;  // pg_stat_subscription_stats
     std::optional<LinkError> last_error;          // causal.link_errors(), for those who may read it
+    std::optional<LinkError> relay_error;         // the relay's, pulling what the link's source wrote
 };
 
 // What an operator does about a link's error, for the errors a mesh meets.
@@ -68,6 +69,9 @@ std::string advice(const LinkError& error, const std::string& from, const std::s
         return "a column " + from + "'s table has is missing in " + to +
                "'s: make the same change there (causalctl ddl makes a change in every region, in an order that "
                "keeps the links flowing)";
+    if (m.find("that this region's lacks") != std::string::npos)
+        return "the table differs between the regions the relay reads it in: make the same change in " + to +
+               " (causalctl ddl makes a change in every region)";
     if (m.find("does not exist") != std::string::npos && m.find("relation") != std::string::npos)
         return "a table " + from + " publishes is missing in " + to + ": create it there, causal.enable() it, "
                "and run causalctl init";
@@ -194,7 +198,9 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
                 "       extract(epoch FROM clock_timestamp() - w.last_msg_receipt_time) * 1000,"
                 "       (SELECT count(*) FROM pg_subscription_rel r WHERE r.srsubid = s.oid AND r.srsubstate <> 'r'),"
                 "       coalesce(st.apply_error_count, 0), coalesce(st.sync_error_count, 0),"
-                "       e.failed_at::text, e.sqlstate, e.message, e.table_sync"
+                "       e.failed_at::text, e.sqlstate, e.message, e.table_sync,"
+                // A region before by_relay has none: NULL.
+                "       coalesce((to_jsonb(e) ->> 'by_relay')::boolean, false)"
                 "  FROM pg_subscription s"
                 "  LEFT JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL"
                 "  LEFT JOIN pg_stat_subscription_stats st ON st.subid = s.oid"
@@ -205,11 +211,19 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
                 " WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
                 "   AND (s.subname = ANY ($1::text[]) OR s.subpublications && string_to_array($2, ', '))",
                 {links, kMeshPublications});
+            // A row per error of the link (its workers', the relay's), or one without.
             for (int i = 0; i < u.rows(); ++i) {
-                Subscription sub{u.boolean(i, 1), u.boolean(i, 2), u.integer(i, 5), u.maybe(i, 3),
-                                 maybe_number(u, i, 4), u.integer(i, 6), u.integer(i, 7), std::nullopt};
-                if (!u.is_null(i, 8)) sub.last_error = LinkError{u.text(i, 8), u.text(i, 9), u.text(i, 10), u.boolean(i, 11)};
-                subscriptions[region.name][u.text(i, 0)] = sub;
+                auto& known = subscriptions[region.name];
+                auto found = known.find(u.text(i, 0));
+                Subscription& sub = found != known.end()
+                                        ? found->second
+                                        : known[u.text(i, 0)] = Subscription{
+                                              u.boolean(i, 1), u.boolean(i, 2), u.integer(i, 5), u.maybe(i, 3),
+                                              maybe_number(u, i, 4), u.integer(i, 6), u.integer(i, 7), std::nullopt,
+                                              std::nullopt};
+                if (u.is_null(i, 8)) continue;
+                const LinkError error{u.text(i, 8), u.text(i, 9), u.text(i, 10), u.boolean(i, 11)};
+                (u.boolean(i, 12) ? sub.relay_error : sub.last_error) = error;
             }
             for (auto& w : tenant_boundary(db, region.name)) warnings.push_back(std::move(w));
         } catch (const DbError& error) {
@@ -296,6 +310,12 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
                                                               advice(*sub->last_error, from.name, to.name)
                                                         : std::string()));
             }
+            // Whatever the stream's state: the relay brings what a cut link
+            // does not, and this says why it does not.
+            if (sub && sub->relay_error)
+                warnings.push_back(label + ": the relay could not pull " + from.name + "'s messages at " +
+                                   sub->relay_error->at + " (" + sub->relay_error->sqlstate + "): " +
+                                   sub->relay_error->message + "; " + advice(*sub->relay_error, from.name, to.name));
             if (link.slot) {
                 const Slot& slot = *link.slot;
                 if (slot.held_bytes && *slot.held_bytes > options.max_slot_wal_mb * 1024 * 1024)
@@ -363,7 +383,13 @@ int status(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
                                              .add("sqlstate", json::string(sub->last_error->sqlstate))
                                              .add("message", json::string(sub->last_error->message))
                                              .add("advice", json::string(advice(*sub->last_error, l.from, l.to))).str()
-                                       : json::null());
+                                       : json::null())
+                .add("relay_error", sub && sub->relay_error
+                                        ? json::Object().add("at", json::string(sub->relay_error->at))
+                                              .add("sqlstate", json::string(sub->relay_error->sqlstate))
+                                              .add("message", json::string(sub->relay_error->message))
+                                              .add("advice", json::string(advice(*sub->relay_error, l.from, l.to))).str()
+                                        : json::null());
             link_json.push_back(o.str());
         }
         for (const auto& w : warnings) warning_json.push_back(json::string(w));

@@ -53,14 +53,22 @@ inline void reset_if_heard(const PeerView& peer, Backoff& backoff) {
 // After a round that pulled `peer`'s rows: `news` is the digest of what every
 // source brought of it. News: ask again as soon as relay_after allows. The
 // same again: wait twice as long as last time, within [relay_after,
-// kLongestWaitMs].
-inline void after_pull(Backoff& backoff, uint64_t news, int64_t now_ms, int64_t relay_after_ms) {
+// kLongestWaitMs]. A pull that stopped at its page budget with rows still to
+// read (`unfinished`) goes on in the next round, without waiting: a backlog
+// crosses in pulls of kPagesPerPull pages, each committed as it ends.
+inline void after_pull(Backoff& backoff, uint64_t news, int64_t now_ms, int64_t relay_after_ms,
+                       bool unfinished = false) {
     const int64_t floor = std::max<int64_t>(relay_after_ms, 1);
     const int64_t ceiling = std::max(floor, kLongestWaitMs);
-    backoff.wait_ms = news != backoff.last_news ? floor : std::clamp(backoff.wait_ms * 2, floor, ceiling);
+    backoff.wait_ms = news != backoff.last_news || unfinished ? floor : std::clamp(backoff.wait_ms * 2, floor, ceiling);
     backoff.last_news = news;
-    backoff.next_pull_ms = now_ms + backoff.wait_ms;
+    backoff.next_pull_ms = unfinished ? now_ms : now_ms + backoff.wait_ms;
 }
+
+// Pages of a pull along the stamps before it commits what it stored and
+// where it stopped (causal.relay_progress): what a kill can cost, and what
+// one transaction here holds.
+constexpr int kPagesPerPull = 20;
 
 // One round's plan for `n` peers: for each, whether its rows are pulled (a
 // target) and whether others are pulled through it (a source). Heard peers

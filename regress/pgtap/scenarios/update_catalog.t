@@ -55,10 +55,12 @@ for version in 0.2.0 0.3.0; do
   out=$(sql "$db" -c "ALTER EXTENSION pg_causal UPDATE" 2>&1) || bail "could not update from $version: $out"
   is "$(sql "$db" -At -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_causal'")" "$current" \
      "$version updated to the current version"
-  # The index of deletions is the DBA's to build, concurrently, as the
-  # update says: once built, the catalog is the installed one's.
+  # The indexes of deletions and of latest stamps are the DBA's to build,
+  # concurrently, as the update says: once built, the catalog is the
+  # installed one's.
   builds=$(sed -n 's/^HINT: .*in every region: \(CREATE INDEX CONCURRENTLY .*\)$/\1/p' <<<"$out")
-  is "$(grep -c 'CONCURRENTLY' <<<"$builds")" 2 "... and names both message tables' index of deletions, to build concurrently"
+  is "$(grep -c 'deleted_at) WHERE deleted_at IS NOT NULL' <<<"$builds") $(grep -c 'causal.latest_stamp(hlc, deleted_at, copies), msg_id' <<<"$builds")" \
+     "2 2" "... and names both message tables' indexes of deletions and of latest stamps, to build concurrently"
   while read -r build; do [ -z "$build" ] || sql "$db" -c "$build" >/dev/null || bail "could not run: $build"; done <<<"$builds"
   sql "$db" -c "SELECT causal.mesh_publication(false)" >/dev/null || bail "could not move the publications on"
   updated=$(catalog "$db") || bail "pg_dump failed"

@@ -48,6 +48,27 @@ GRANT SELECT, INSERT, UPDATE ON causal.regions, causal.fences, causal.heartbeats
 GRANT INSERT ON causal.quarantine TO causal_replicator;
 GRANT USAGE ON SEQUENCE causal.quarantine_id_seq TO causal_replicator;
 
+-- Where a pull along the stamps stopped (extension/mesh/relay.cpp): a
+-- backlog crosses in pulls of a few pages, each committed here with its
+-- rows, so that a killed relay goes on where its last pull ended rather than
+-- from the start. Per unheard region: the region pulled through (another
+-- one means another snapshot, and the pull starts over), the heartbeat that
+-- region held at the first pull (stored once the last ends: every row of
+-- that snapshot is here then, as keys only grow and rows never go), and the
+-- table and row the next pull starts after (tables go in oid order). This
+-- region's own bookkeeping: not replicated, not dumped.
+CREATE TABLE causal.relay_progress (
+    peer           text PRIMARY KEY,
+    source         text NOT NULL,
+    beat           bigint,
+    stable         causal.hlc,
+    message_table  oid NOT NULL,
+    after_stamp    causal.hlc,
+    after_msg_id   uuid
+);
+COMMENT ON TABLE causal.relay_progress IS 'where the relay''s pull of an unheard region''s messages stopped';
+GRANT SELECT, INSERT, UPDATE, DELETE ON causal.relay_progress TO causal_replicator;
+
 -- A removed region is a replicated fact (sql/regions.sql).
 CREATE TABLE causal.removed_regions (
     region      text PRIMARY KEY,
