@@ -133,6 +133,7 @@ bench: deps
 	regress/perf/run-latency-bench
 	regress/perf/run-failover-bench
 	regress/perf/run-recovery-bench
+	regress/perf/run-reseed-bench
 
 # The Debian package postgresql-15-pg-causal: the extension, causalctl and
 # causal-wan on PATH. `tools/deb-smoke build/*.deb` installs it (as root)

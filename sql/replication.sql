@@ -142,6 +142,25 @@ CREATE TABLE causal.relay_progress (
 COMMENT ON TABLE causal.relay_progress IS 'where the relay''s pull of an unheard region''s messages stopped';
 GRANT SELECT, INSERT, UPDATE, DELETE ON causal.relay_progress TO causal_replicator;
 
+-- Pulls asked of the relay (causalctl reseed): a peer's own rows, from the
+-- peer, since this region's stable point for it when asked (`since`; NULL:
+-- all of them), taken before the links are made again, whose stream then
+-- moves that point on. The relay deletes the row once the pull is done.
+-- This region's own bookkeeping: not replicated, not dumped.
+CREATE TABLE causal.pull_requests (
+    peer          text PRIMARY KEY,
+    since         causal.hlc,
+    requested_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE causal.pull_requests IS 'pulls of a peer''s own rows asked of this region''s relay';
+GRANT SELECT, DELETE ON causal.pull_requests TO causal_replicator;
+
+CREATE FUNCTION causal.request_pull(peer text) RETURNS void
+    AS 'MODULE_PATHNAME', 'request_pull' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION causal.request_pull(text) IS
+    'asks this region''s relay for the peer''s own rows, from the peer, since this region''s stable point for it';
+REVOKE ALL ON FUNCTION causal.request_pull(text) FROM PUBLIC;
+
 -- What the relay (extension/mesh/relay.cpp) did since the server started:
 -- pulls from a heard peer of what it holds of unheard ones, those that
 -- failed, the rows and pages they stored and the seconds they took. For

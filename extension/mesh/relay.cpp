@@ -117,6 +117,9 @@ struct RelayStats {
     int64 pages;
     int64 microseconds;
     TimestampTz last_pull_at;
+    // Bumped as a transaction that asked for a pull (causal.request_pull())
+    // commits: the relay reads causal.pull_requests when it moved.
+    pg_atomic_uint64 requests_committed;
 };
 RelayStats* shared_relay_stats = nullptr;
 
@@ -146,6 +149,10 @@ struct PeerState {
 };
 PeerState states[kMaxPeers];
 int state_count = 0;
+// Pulls asked for: the count of committed requests last read, and whether
+// the last view had any left.
+uint64 requests_seen = 0;
+bool requests_pending = false;
 
 PeerState& state_of(const char* region) {
     for (int i = 0; i < state_count; ++i)
@@ -168,6 +175,8 @@ struct Peer {
     bool unheard;          // a target: its rows are pulled this round
     uint64 news;           // this round's digest of what pulls brought of it
     bool unfinished;       // a pull of it stopped at its page budget: the next round goes on
+    bool requested;        // causal.pull_requests asks for its own rows, pulled from itself
+    char* requested_since; // ... since this stable point (nullptr: all)
 };
 struct Table {
     Oid relid;
@@ -238,6 +247,14 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
             }
             view.peers[i].seen.has_connection = view.peers[i].conninfo != nullptr;
         }
+        // Pulls asked for (causalctl reseed): a peer's own rows from the peer.
+        spi_run("SELECT r.peer, r.since::text FROM causal.pull_requests r", SPI_OK_SELECT, {}, true);
+        for (uint64 r = 0; r < SPI_processed; ++r)
+            for (int i = 0; i < view.peer_count; ++i) {
+                if (std::strcmp(spi_text(r, 1), view.peers[i].region) != 0) continue;
+                view.peers[i].requested = true;
+                view.peers[i].requested_since = copy_text(r, 2, keep);
+            }
         // Every message table, those outside their shape too: the rows go
         // through the apply path, which stores them as the table's owner
         // (and what PostgreSQL's apply worker would run before it, a
@@ -366,29 +383,25 @@ WalRcvExecResult* remote_columns(const Table& table, const Peer& source) {
     return nullptr;
 }
 
+// The one boolean `query` returns there; false for NULL or no row.
+bool remote_bool(const char* query) {
+    const Oid type = BOOLOID;
+    WalRcvExecResult* found = remote(query, 1, &type, WALRCV_OK_TUPLES);
+    TupleTableSlot* slot = MakeSingleTupleTableSlot(found->tupledesc, &TTSOpsMinimalTuple);
+    bool isnull = true, value = false;
+    if (tuplestore_gettupleslot(found->tuplestore, true, false, slot)) value = DatumGetBool(slot_getattr(slot, 1, &isnull));
+    ExecDropSingleTupleTableSlot(slot);
+    walrcv_clear_result(found);
+    return value && !isnull;
+}
+
 // Whether the peer holds `table` with the index of latest stamps that
 // enable() makes (causal.stamp_index(), which a peer before it lacks):
 // without it, the pull reads the whole table there.
 bool remote_stamp_index(const Table& table) {
-    const Oid type = BOOLOID;
-    WalRcvExecResult* found =
-        remote("SELECT pg_catalog.to_regprocedure('causal.stamp_index(pg_catalog.regclass)') IS NOT NULL", 1, &type,
-               WALRCV_OK_TUPLES);
-    TupleTableSlot* slot = MakeSingleTupleTableSlot(found->tupledesc, &TTSOpsMinimalTuple);
-    bool isnull = true, has = false;
-    if (tuplestore_gettupleslot(found->tuplestore, true, false, slot)) has = DatumGetBool(slot_getattr(slot, 1, &isnull));
-    ExecDropSingleTupleTableSlot(slot);
-    walrcv_clear_result(found);
-    if (!has || isnull) return false;
-    found = remote(psprintf("SELECT causal.stamp_index(%s::pg_catalog.regclass) IS NOT NULL",
-                            quote_literal_cstr(table.name)),
-                   1, &type, WALRCV_OK_TUPLES);
-    slot = MakeSingleTupleTableSlot(found->tupledesc, &TTSOpsMinimalTuple);
-    has = false;
-    if (tuplestore_gettupleslot(found->tuplestore, true, false, slot)) has = DatumGetBool(slot_getattr(slot, 1, &isnull));
-    ExecDropSingleTupleTableSlot(slot);
-    walrcv_clear_result(found);
-    return has && !isnull;
+    return remote_bool("SELECT pg_catalog.to_regprocedure('causal.stamp_index(pg_catalog.regclass)') IS NOT NULL") &&
+           remote_bool(psprintf("SELECT causal.stamp_index(%s::pg_catalog.regclass) IS NOT NULL",
+                                quote_literal_cstr(table.name)));
 }
 
 // Pulls `table`'s rows that carry `peer`'s stamps and stores each as the
@@ -616,6 +629,14 @@ void write_progress(const Peer& peer, const Peer& source, const Beat& beat, Oid 
             SPI_OK_INSERT, {7, types, args, nulls});
 }
 
+// A pull asked for is done (or stopped on a table it cannot pull: asking
+// again would not help; the link's error says why).
+void forget_request(const Peer& peer) {
+    const Oid type = TEXTOID;
+    const Datum arg = CStringGetTextDatum(peer.region);
+    spi_run("DELETE FROM causal.pull_requests r WHERE r.peer OPERATOR(pg_catalog.=) $1", SPI_OK_DELETE, {1, &type, &arg});
+}
+
 void forget_progress(const Peer& peer) {
     const Oid type = TEXTOID;
     const Datum arg = CStringGetTextDatum(peer.region);
@@ -709,8 +730,15 @@ void pull_from(const Peer& source, View& view, PullCount& counted) {
     for (int t = 0; t < view.table_count && along_stamps; ++t) along_stamps = remote_stamp_index(view.tables[t]);
     for (int i = 0; i < view.peer_count; ++i) {
         Peer& peer = view.peers[i];
-        if (!peer.unheard) continue;
+        const bool asked = peer.requested && &peer == &source;
+        if (!peer.unheard && !asked) continue;
+        // Asked for: since the point taken with the request, before the
+        // link's new stream moved this region's point on.
+        char* stable = peer.stable;
+        if (asked) peer.stable = peer.requested_since;
         pull_peer(source, peer, view, along_stamps, counted);
+        peer.stable = stable;
+        if (asked && !peer.unfinished) forget_request(peer);
     }
     (void)remote("COMMIT", 0, nullptr, WALRCV_OK_COMMAND);
     close_connection();
@@ -725,14 +753,18 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
     const int64 relay_after_ms = liveness_timing().relay_after_ms;
     // The streams get their chance first after a start.
     if (relay_after_ms <= 0 || region[0] == '\0' || now - started_ms < relay_after_ms) return;
-    // Every peer heard: nothing to read, and a peer that goes unheard later
-    // is pulled from at once.
-    if (!some_peer_unheard(relay_after_ms)) {
+    // Every peer heard and no pull asked for: nothing to read, and a peer
+    // that goes unheard later is pulled from at once. (The count is read
+    // before the view: a request committed after that moves it again.)
+    const uint64 requests = pg_atomic_read_u64(&shared_relay_stats->requests_committed);
+    if (!some_peer_unheard(relay_after_ms) && requests == requests_seen && !requests_pending) {
         state_count = 0;
         return;
     }
+    requests_seen = requests;
     MemoryContextReset(round_memory);
     View view = {};
+    requests_pending = false;
     if (!read_view(region, view, round_memory)) return;
     auto* seen = static_cast<relay::PeerView*>(palloc(sizeof(relay::PeerView) * (view.peer_count + 1)));
     auto* backoffs = static_cast<relay::Backoff*>(palloc(sizeof(relay::Backoff) * (view.peer_count + 1)));
@@ -747,20 +779,29 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
         backoffs[i] = state_of(peer.region).backoff;
     }
     relay::plan_round(seen, backoffs, plan, view.peer_count, now);
+    bool requested = false;  // a peer asked for that this region can reach
     for (int i = 0; i < view.peer_count; ++i) {
         state_of(view.peers[i].region).backoff = backoffs[i];
         view.peers[i].unheard = plan[i].target;
+        requests_pending = requests_pending || view.peers[i].requested;
+        // Asked for, it is pulled from as soon as its link is there, heard or
+        // not: a region restored from a dump holds no heartbeat of it, so the
+        // stream's updates of its heartbeat find no row here until the pull
+        // stores one.
+        view.peers[i].requested = view.peers[i].requested && view.peers[i].seen.has_connection;
+        requested = requested || view.peers[i].requested;
     }
-    if (!relay::worth_pulling(plan, view.peer_count)) {
+    const bool worth = relay::worth_pulling(plan, view.peer_count);
+    if (!worth) {
         // Nobody to pull through: the targets wait as after a pull that
         // brought nothing.
         for (int i = 0; i < view.peer_count; ++i)
             if (plan[i].target) relay::after_pull(state_of(view.peers[i].region).backoff, 0, now, relay_after_ms);
-        return;
+        if (!requested) return;
     }
     MemoryContext outside = MemoryContextSwitchTo(round_memory);
     for (int s = 0; s < view.peer_count; ++s) {
-        if (!plan[s].source) continue;
+        if (!(worth && plan[s].source) && !view.peers[s].requested) continue;
         const Peer& source = view.peers[s];
         // A source that fails costs its own pull, not the others'. (What the
         // pull counts is in the round's memory: a local the try block
@@ -806,8 +847,9 @@ void relay_startup_shmem() {
     LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
     shared_relay_stats = static_cast<RelayStats*>(ShmemInitStruct("pg_causal relay stats", sizeof(RelayStats), &found));
     if (!found) {
-        *shared_relay_stats = RelayStats{};
+        std::memset(static_cast<void*>(shared_relay_stats), 0, sizeof(RelayStats));
         SpinLockInit(&shared_relay_stats->mutex);
+        pg_atomic_init_u64(&shared_relay_stats->requests_committed, 0);
     }
     LWLockRelease(AddinShmemInitLock);
 }
@@ -897,4 +939,53 @@ CAUSAL_FUNCTION(relay_stats) {
                        TimestampTzGetDatum(copy.last_pull_at)};
     bool nulls[6] = {false, false, false, false, false, copy.last_pull_at == 0};
     return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
+}
+
+namespace {
+
+bool wake_relay_on_commit = false;
+
+// The count moves only once the request is visible: a relay that read it
+// before, and the table without the request, reads both again.
+void wake_relay(XactEvent event, void*) {
+    if (event == XACT_EVENT_COMMIT && wake_relay_on_commit && shared_relay_stats != nullptr)
+        pg_atomic_fetch_add_u64(&shared_relay_stats->requests_committed, 1);
+    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_COMMIT ||
+        event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
+        wake_relay_on_commit = false;
+}
+
+}  // namespace
+
+// causal.request_pull(peer): asks this region's relay for `peer`'s own
+// rows, from `peer`, since this region's stable point for it (causalctl
+// reseed, after making the links without a copy). Done when its row of
+// causal.pull_requests is gone.
+CAUSAL_FUNCTION(request_pull) {
+    if (PG_ARGISNULL(0))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("causal.request_pull needs a region")));
+    static bool registered = false;
+    if (!registered) {
+        RegisterXactCallback(wake_relay, nullptr);
+        registered = true;
+    }
+    const Oid type = TEXTOID;
+    const Datum arg = PG_GETARG_DATUM(0);
+    SPI_connect();
+    // An earlier request's point, if any, is the lower: it stays.
+    spi_run("INSERT INTO causal.pull_requests (peer, since)"
+            " SELECT $1, (SELECT h.stable FROM causal.heartbeats h WHERE h.region OPERATOR(pg_catalog.=) $1)"
+            "  WHERE EXISTS (SELECT FROM causal.regions r WHERE r.region OPERATOR(pg_catalog.=) $1)"
+            " ON CONFLICT (peer) DO NOTHING",
+            SPI_OK_INSERT, {1, &type, &arg});
+    const bool known = SPI_processed > 0 ||
+                       (spi_run("SELECT 1 FROM causal.pull_requests r WHERE r.peer OPERATOR(pg_catalog.=) $1",
+                                SPI_OK_SELECT, {1, &type, &arg}, true),
+                        SPI_processed > 0);
+    SPI_finish();
+    if (!known)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("region \"%s\" is not registered", TextDatumGetCString(arg))));
+    wake_relay_on_commit = true;
+    PG_RETURN_VOID();
 }

@@ -21,9 +21,10 @@ write() {  # write REGION N: N messages
   mesh_sql "$1" -c "INSERT INTO chat.messages (conversation_id, sender, body)
                     SELECT g % 7, current_setting('causal.region'), 'line ' || g FROM generate_series(1, $2) g" >/dev/null
 }
-write us-east 50
+own=2000  # us-east's own messages, everywhere before it fails: what a copy would send again
+write us-east $own
 for r in eu-west ap-south; do
-  wait_until "$(mesh_instance "$r")" "$MESH_DB" "SELECT count(*) = 50 FROM chat.messages" 20 || bail "the first messages did not reach $r"
+  wait_until "$(mesh_instance "$r")" "$MESH_DB" "SELECT count(*) = $own FROM chat.messages" 30 || bail "the first messages did not reach $r"
 done
 
 # --- slots lost -------------------------------------------------------------------
@@ -50,10 +51,29 @@ ok "$(contains "$out" "causalctl reseed us-east")" "... saying to reseed it"
 [ "$rc" = 4 ] || diag "$out"
 
 survivors=$(count eu-west)
+had=$(count us-east)
+# What each region's relay pulled and its apply path dropped as already
+# there, before and after: reseed copies what is missing, not everything.
+pulled() { mesh_sql "$1" -At -c "SELECT rows FROM causal.relay_stats()"; }
+dropped() { mesh_sql "$1" -At -c "SELECT coalesce(sum(duplicates), 0) FROM causal.stat_tables"; }
+declare -A pulled_before dropped_before
+for r in "${regions[@]}"; do pulled_before[$r]=$(pulled "$r"); dropped_before[$r]=$(dropped "$r"); done
 run out causalctl_mesh reseed us-east --wait 60
 is "$rc" 0 "reseed us-east: exit 0"
 [ "$rc" = 0 ] || diag "$out"
 is "$(count us-east)" "$survivors" "us-east holds every message the others have ($survivors)"
+missing=$((survivors - had))
+got=$(( $(pulled us-east) - ${pulled_before[us-east]} ))
+diag "us-east had $had of $survivors messages; its relay pulled $got rows"
+# At least what it lacked; at most about twice that (an unheard peer's
+# rows may also come through another before its own pull), never what it had.
+ok "$([ "$got" -ge "$missing" ] && [ "$got" -le $((2 * missing + 100)) ]; echo $?)" \
+   "... it got the $missing it lacked by pull ($got pulled)"
+for r in eu-west ap-south; do
+  again=$(( $(dropped "$r") - ${dropped_before[$r]} ))
+  ok "$([ "$again" -lt $((own / 2)) ]; echo $?)" \
+     "... and $r did not get us-east's $own messages again ($again dropped as already there)"
+done
 is "$(for r in "${regions[@]}"; do mesh_sql "$r" -At -c "SELECT state FROM causal.regions WHERE region = 'us-east'"; done | tr '\n' ' ')" \
    "active active active " "... and every region sees it active"
 mesh_sql us-east -c "INSERT INTO chat.messages (conversation_id, sender, body) VALUES (1, 'ana', 'back')" >/dev/null

@@ -40,6 +40,10 @@ struct Options {
     // writer flushes in batches, which carries more messages per second, and
     // an acknowledgement waits for the apply worker's next report.
     std::string apply_commit = "local";
+    // init: whether a new link copies what its publisher holds (copy_data).
+    // reseed makes its links without a copy, and has the relays pull what
+    // each side lacks instead.
+    bool copy_new_links = true;
 };
 
 int init(const Mesh& mesh, const Options& options, std::ostream& out, std::ostream& err);

@@ -138,7 +138,8 @@ std::vector<std::string> missing_tables(RegionSetup& from, RegionSetup& to) {
 }
 
 // Returns false when the link must wait for tables `to` lacks.
-bool subscribe(RegionSetup& to, RegionSetup& from_setup, const std::string& dsn, const std::string& apply_commit) {
+bool subscribe(RegionSetup& to, RegionSetup& from_setup, const std::string& dsn, const std::string& apply_commit,
+               bool copy) {
     Connection& db = *to.db;
     const std::string& from = from_setup.region->name;
     const std::string name = link_name(from, to.region->name);
@@ -157,6 +158,7 @@ bool subscribe(RegionSetup& to, RegionSetup& from_setup, const std::string& dsn,
     if (existing.rows() == 0) {
         // copy_data: a region joining a running mesh copies what it lacks
         // from each peer; the apply path drops the copies it already has.
+        // (Not for reseed, whose relays pull just what is missing.)
         // synchronous_commit = local (the default): the subscriber flushes
         // what it applied at once and says so, which
         // causal.await_replicated() waits for (Options::apply_commit).
@@ -164,7 +166,8 @@ bool subscribe(RegionSetup& to, RegionSetup& from_setup, const std::string& dsn,
         // its workers never run as the superuser who made it (PostgreSQL 15
         // wants a superuser to make it).
         db.exec("CREATE SUBSCRIPTION " + name + " CONNECTION " + quote_literal(dsn) +
-                " PUBLICATION " + kMeshPublications + " WITH (copy_data = true, synchronous_commit = " +
+                " PUBLICATION " + kMeshPublications + " WITH (copy_data = " + (copy ? "true" : "false") +
+                ", synchronous_commit = " +
                 quote_literal(apply_commit) + ", slot_name = " + quote_literal(name) + ", enabled = false)");
         db.exec("SELECT count(*) FROM causal.adopt_links()");
         db.exec("ALTER SUBSCRIPTION " + name + " ENABLE");
@@ -270,7 +273,8 @@ int init(const Mesh& mesh, const Options& options, std::ostream& out, std::ostre
         for (RegionSetup& to : setups)
             for (RegionSetup& from : setups)
                 if (from.region != to.region)
-                    subscribe(to, from, mesh.link_dsn(from.region->name, to.region->name), options.apply_commit);
+                    subscribe(to, from, mesh.link_dsn(from.region->name, to.region->name), options.apply_commit,
+                              options.copy_new_links);
         // Every link takes each region's own messages now: causal_mesh stops
         // carrying the message tables, which a mesh updated from 0.2.0 kept
         // there until now (causal.mesh_publication()).

@@ -12,8 +12,13 @@
 // reseed REGION: a fenced region whose links cannot bring it back (a slot
 // lost to max_slot_wal_keep_size, or the region restored from a backup or a
 // dump, with its source's subscriptions): every link to and from it is made
-// anew, copying every row each side holds (the apply path keeps one of
-// each message), then it rejoins.
+// anew, then it rejoins. What each side lacks of the other's own rows comes
+// by a pull its relay makes from the other (causal.request_pull()), since
+// its stable point for it taken before the links are made again: the rows
+// below that point are there already, those up to the new slot's start come
+// by the pull, the rest by the stream. Where a region's relay is off, or
+// runs a version without the request, the new links copy every row each
+// side holds instead (the apply path keeps one of each message).
 
 #include <algorithm>
 #include <chrono>
@@ -150,24 +155,42 @@ int reseed(const Mesh& mesh, const Options& options, std::ostream& out, std::ost
         return kOk;
     });
     if (dropped != kOk) return dropped;
-    // init makes the links anew, each copying what its publisher holds. With
+    // What each side lacks, asked of its relay before the links stream again.
+    bool pulls = true;
+    for (auto* r : everyone)
+        pulls = pulls && r->db->value("SELECT to_regprocedure('causal.request_pull(text)') IS NOT NULL"
+                                      "   AND current_setting('causal.relay_after')::interval > '0'::interval") == "t";
+    if (pulls) {
+        for (auto* s : survivors) {
+            region->db->exec("SELECT causal.request_pull($1)", {s->region->name});
+            s->db->exec("SELECT causal.request_pull($1)", {target});
+        }
+        op.add("pulls", "true");
+    } else {
+        op.add("pulls", "false");
+    }
+    // init makes the links anew: without a copy where the relays pull. With
     // --json its document is a member of reseed's, which alone goes to out.
+    Options link_options = options;
+    link_options.copy_new_links = !pulls;
     std::ostringstream init_document;
-    const int made = init(mesh, options, options.json ? init_document : out, err);
+    const int made = init(mesh, link_options, options.json ? init_document : out, err);
     if (options.json) op.add("init", document_of(init_document));
     if (made != kOk) return op.error("init did not complete the links (exit " + std::to_string(made) + ")", {}, made);
-    // The copies done (every table of every link ready), then rejoin waits
-    // for the streams to catch up and lifts the fence.
+    // The copies done (every table of every link ready) and the pulls (no
+    // request left), then rejoin waits for the streams to catch up and
+    // lifts the fence.
     const int copied = op.run([&]() -> int {
         const std::string links = text_array(link_names(mesh.names()));
         const auto deadline = Clock::now() + std::chrono::duration<double>(options.wait_s.value_or(120));
         for (auto* r : everyone) {
             while (r->db->value("SELECT count(*) FROM pg_subscription_rel sr JOIN pg_subscription s ON s.oid = sr.srsubid"
                                 " WHERE s.subname = ANY ($1::text[]) AND sr.srsubstate <> 'r'",
-                                {links}) != "0") {
+                                {links}) != "0" ||
+                   (pulls && r->db->value("SELECT count(*) FROM causal.pull_requests") != "0")) {
                 // Not a refusal: the links are made anew already.
                 if (Clock::now() >= deadline)
-                    return op.error("the copies into " + r->region->name + " have not finished within " +
+                    return op.error("the copies or pulls into " + r->region->name + " have not finished within " +
                                         seconds_text(options.wait_s.value_or(120)) +
                                         " (see causalctl status); run causalctl rejoin " + target + " once they have",
                                     {}, kAttention);

@@ -69,6 +69,19 @@ CREATE TABLE causal.relay_progress (
 COMMENT ON TABLE causal.relay_progress IS 'where the relay''s pull of an unheard region''s messages stopped';
 GRANT SELECT, INSERT, UPDATE, DELETE ON causal.relay_progress TO causal_replicator;
 
+-- Pulls asked of the relay (causalctl reseed): a peer's own rows, from the
+-- peer, since this region's stable point for it when asked (`since`; NULL:
+-- all of them), taken before the links are made again, whose stream then
+-- moves that point on. The relay deletes the row once the pull is done.
+-- This region's own bookkeeping: not replicated, not dumped.
+CREATE TABLE causal.pull_requests (
+    peer          text PRIMARY KEY,
+    since         causal.hlc,
+    requested_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE causal.pull_requests IS 'pulls of a peer''s own rows asked of this region''s relay';
+GRANT SELECT, DELETE ON causal.pull_requests TO causal_replicator;
+
 -- A removed region is a replicated fact (sql/regions.sql).
 CREATE TABLE causal.removed_regions (
     region      text PRIMARY KEY,
