@@ -265,7 +265,9 @@ COMMENT ON FUNCTION causal.stable_hlc() IS
 -- (which causalctl verify reports) leaves its message held below the stable
 -- point once the point passes it, and is not counted here. Replies to a held
 -- message wait with it and are not counted either: this counts the messages
--- a missing dependency holds directly.
+-- a missing dependency holds directly. A table whose row-level security
+-- applies to the caller is left out: reading it would run its policies as
+-- the caller.
 CREATE FUNCTION causal.held_messages(OUT message_table regclass, OUT held bigint, OUT oldest_seconds double precision)
 RETURNS SETOF record LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -274,7 +276,10 @@ DECLARE
 BEGIN
   FOR t IN SELECT m.relid, m.conversation FROM causal.message_tables() m
             WHERE m.conversation IS NOT NULL AND has_table_privilege(m.relid, 'SELECT')
-              AND has_schema_privilege((SELECT c.relnamespace FROM pg_class c WHERE c.oid = m.relid), 'USAGE') LOOP
+              AND has_schema_privilege((SELECT c.relnamespace FROM pg_class c WHERE c.oid = m.relid), 'USAGE')
+              -- Under row-level security for the caller, the table's policies
+              -- would run as the caller (the exporter): such a table is not read.
+              AND NOT row_security_active(m.relid) LOOP
     RETURN QUERY EXECUTE format($q$
       SELECT %1$L::regclass, count(*),
              extract(epoch FROM clock_timestamp() - min(causal.hlc_to_timestamptz(w.hlc)))::float8

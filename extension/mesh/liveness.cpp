@@ -73,6 +73,10 @@ struct Peer {
     char region[NAMEDATALEN];
     int64 beat;        // the last heartbeat value seen (the peer's clock, ms)
     int64 heard_ms;    // when it last changed (this instance's clock, ms); 0: never
+    int64 sent_ms;     // when its stream last sent anything (the peer's clock, ms); 0: not since the start
+    int64 received_ms; // when this region last received it (this clock, ms); 0: not since the start
+    int64 lag_ms;      // sent_ms - beat: how far behind its sender this region is
+    bool behind;       // still catching up on its backlog (fencing::catching_up)
 };
 
 // What the worker knows, for every backend. Under an LWLock: readers copy
@@ -152,6 +156,31 @@ void supervise_replication(bool installed, int64 now) {
     CommitTransactionCommand();
 }
 
+// When the apply worker of this region's link from `peer.region` last
+// received anything, and when the peer sent it (its walsender's clock):
+// PostgreSQL keeps both in the worker's shared slot. Zero where no worker
+// runs or nothing came yet. In a transaction: the link is found by name in
+// the catalog.
+void read_stream_times(Peer& peer, const char* region) {
+    peer.sent_ms = peer.received_ms = 0;
+    const std::string link = cpp_guard([&] { return causal::link_name(peer.region, region); });
+    const Oid subscription = get_subscription_oid(link.c_str(), true);
+    if (!OidIsValid(subscription)) return;
+    TimestampTz sent = 0, received = 0;
+    LWLockAcquire(LogicalRepWorkerLock, LW_SHARED);
+    if (const LogicalRepWorker* worker = logicalrep_worker_find(subscription, InvalidOid, true)) {
+        sent = worker->last_send_time;
+        received = worker->last_recv_time;
+    }
+    LWLockRelease(LogicalRepWorkerLock);
+    auto unix_ms = [](TimestampTz at) {
+        return at == 0 ? int64{0}
+                       : at / 1000 + int64{POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE} * SECS_PER_DAY * 1000;
+    };
+    peer.sent_ms = unix_ms(sent);
+    peer.received_ms = unix_ms(received);
+}
+
 // One round: beat if it is time, then read the peers' beats. Runs in a
 // transaction of its own.
 void watch_once(int64& last_beat_ms) {
@@ -209,6 +238,7 @@ void watch_once(int64& last_beat_ms) {
             strlcpy(p.region, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1), NAMEDATALEN);
             p.beat = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
             p.heard_ms = 0;  // not heard yet: with self-fencing on, the region starts fenced
+            read_stream_times(p, region);
         }
     }
     PopActiveSnapshot();
@@ -225,6 +255,18 @@ void watch_once(int64& last_beat_ms) {
             if (std::strcmp(before.peers[j].region, seen[i].region) != 0) continue;
             seen[i].heard_ms = seen[i].beat != before.peers[j].beat ? now : before.peers[j].heard_ms;
         }
+    }
+    // Whether each peer's backlog is still arriving: for readers (5C003)
+    // and the relay (its last seconds pulled meanwhile).
+    const int64 window = fencing::current_within_ms(timing, max_clock_offset_ms);
+    const int64 up_ms = (GetCurrentTimestamp() - PgStartTime) / 1000;
+    for (int i = 0; i < seen_count; ++i) {
+        Peer& p = seen[i];
+        auto ago = [&](int64 at) { return at > 0 ? std::optional<int64_t>(now - at) : std::nullopt; };
+        p.lag_ms = p.sent_ms > 0 ? p.sent_ms - p.beat : 0;
+        p.behind = fencing::catching_up({p.beat > 0, p.sent_ms > 0 ? std::optional<int64_t>(p.lag_ms) : std::nullopt,
+                                         ago(p.heard_ms), ago(p.received_ms), up_ms},
+                                        window);
     }
     const int heard = heard_count(seen, seen_count, now, timing.self_fence_after_ms);
     const bool fence = registered && timing.self_fence_after_ms > 0 &&
@@ -308,59 +350,43 @@ int64_t peer_heard_ms(const char* region) {
     return -1;
 }
 
-namespace {
-
-// How long ago the apply worker of this region's link from `peer` received
-// anything (data or the walsender's keepalive); none if no worker runs or
-// it has received nothing yet.
-std::optional<int64_t> stream_received_ago_ms(const char* peer, TimestampTz now) {
-    const std::string link = cpp_guard([&] { return causal::link_name(peer, region_setting ? region_setting : ""); });
-    const Oid subscription = get_subscription_oid(link.c_str(), true);
-    if (!OidIsValid(subscription)) return std::nullopt;
-    TimestampTz received = 0;
-    LWLockAcquire(LogicalRepWorkerLock, LW_SHARED);
-    if (const LogicalRepWorker* worker = logicalrep_worker_find(subscription, InvalidOid, true))
-        received = worker->last_recv_time;
-    LWLockRelease(LogicalRepWorkerLock);
-    if (received == 0) return std::nullopt;
-    return std::max<int64_t>(0, (now - received) / 1000);
-}
-
-}  // namespace
-
 Backlog peer_backlog() {
     Backlog backlog{};
     if (shared == nullptr) return backlog;
     SharedCopy s;
     copy_out(s);
-    if (!s.watching) return backlog;
     const int64 now = now_ms();
     const int64 window = fencing::current_within_ms(liveness_timing(), max_clock_offset_ms);
-    const TimestampTz now_tz = GetCurrentTimestamp();
-    const int64 up_ms = (now_tz - PgStartTime) / 1000;
+    // Just started, before the worker's first round: nobody knows yet.
+    if (s.evaluated_ms == 0 && (GetCurrentTimestamp() - PgStartTime) / 1000 <= fencing::kStreamStartGraceMs) {
+        backlog.unknown = true;
+        return backlog;
+    }
+    // A worker that stopped evaluating says nothing any more.
+    if (!s.watching || now - s.evaluated_ms > window) return backlog;
     int64 freshest = PG_INT64_MAX;
     for (int i = 0; i < s.peer_count; ++i) {
         const Peer& peer = s.peers[i];
-        if (peer.beat == 0) continue;  // it never beat: nothing of it to wait for
-        const int64 age = now - peer.beat;
-        if (age <= window) {
-            if (age < freshest) {
-                freshest = age;
-                strlcpy(backlog.current_peer, peer.region, sizeof backlog.current_peer);
+        if (peer.behind) {
+            if (backlog.peer[0] == '\0') {
+                strlcpy(backlog.peer, peer.region, sizeof backlog.peer);
+                backlog.lag_ms = peer.lag_ms;
             }
-            continue;
-        }
-        if (backlog.peer[0] != '\0') continue;
-        // Its stream brought something lately: a heartbeat that changed, or
-        // anything its apply worker received.
-        std::optional<int64_t> received = stream_received_ago_ms(peer.region, now_tz);
-        if (peer.heard_ms > 0 && (!received || now - peer.heard_ms < *received)) received = now - peer.heard_ms;
-        if (fencing::catching_up({age, received, up_ms}, window)) {
-            strlcpy(backlog.peer, peer.region, sizeof backlog.peer);
-            backlog.beat_age_ms = age;
+        } else if (peer.heard_ms > 0 && now - peer.heard_ms <= window && now - peer.heard_ms < freshest) {
+            freshest = now - peer.heard_ms;
+            strlcpy(backlog.current_peer, peer.region, sizeof backlog.current_peer);
         }
     }
     return backlog;
+}
+
+bool replaying_backlog_of(const char* region) {
+    if (shared == nullptr) return false;
+    SharedCopy s;
+    copy_out(s);
+    for (int i = 0; i < s.peer_count; ++i)
+        if (s.peers[i].behind && (region == nullptr || std::strcmp(s.peers[i].region, region) == 0)) return true;
+    return false;
 }
 
 bool some_peer_unheard(int64_t ms) {

@@ -33,17 +33,24 @@ SelfFence self_fence();
 // worker does not watch that region.
 int64_t peer_heard_ms(const char* region);
 
-// A peer this region is still catching up on (fencing::catching_up): the
-// first such, by name, with how old its newest heartbeat here is; and a
-// peer that is current here, the freshest, for a reader to go to instead.
-// Empty names: none. Costs a look at shared memory while every peer is
-// current, which is the common case.
+// A peer this region is still catching up on (fencing::catching_up, judged
+// by the liveness worker each round): the first such, by name, with how far
+// behind its sender this region is; and a peer that is current here, the
+// one heard last, for a reader to go to instead. Empty names: none. Reads
+// shared memory only.
 struct Backlog {
     char peer[64];
-    int64_t beat_age_ms;
+    int64_t lag_ms;
     char current_peer[64];
+    bool unknown;  // the server started moments ago and the worker has not judged yet
 };
 Backlog peer_backlog();
+
+// Whether this region is catching up on `region`'s backlog (as
+// peer_backlog() judges it; nullptr: on any peer's). Shared memory only:
+// callable outside a transaction. The relay pulls such a peer's last
+// seconds from it meanwhile (relay.cpp).
+bool replaying_backlog_of(const char* region);
 
 // Whether this region is registered and some peer was not heard within
 // `ms`: what the relay worker checks before it reads anything.

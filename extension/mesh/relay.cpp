@@ -177,6 +177,7 @@ struct Peer {
     bool unfinished;       // a pull of it stopped at its page budget: the next round goes on
     bool requested;        // causal.pull_requests asks for its own rows, pulled from itself
     char* requested_since; // ... since this stable point (nullptr: all)
+    bool tail;             // its backlog is arriving here: its last seconds are pulled from it meanwhile
 };
 struct Table {
     Oid relid;
@@ -694,6 +695,27 @@ void pull_peer(const Peer& source, Peer& peer, const View& view, bool source_has
             SPI_OK_INSERT, {3, types, args, nulls});
 }
 
+// Recent first: while a peer's backlog arrives here in its stream, in commit
+// order, a message it writes now would wait behind all of it. So each round
+// pulls from the peer itself what it stamped in the last seconds (the
+// window within which a region counts as current), along its index, at most
+// kTailPages pages; the stream brings those rows again later, and the apply
+// path drops them. No heartbeat is stored, and no progress: the stable point
+// stays where the stream has brought it, below the backlog.
+constexpr int kTailPages = 5;
+void pull_tail(const Peer& source, Peer& peer, const View& view, bool source_has_index, PullCount& counted) {
+    if (!source_has_index) return;
+    const int64 window = fencing::current_within_ms(liveness_timing(), max_clock_offset_ms);
+    char* stable = peer.stable;
+    peer.stable = psprintf("%lld.00000@0", static_cast<long long>(now_ms() - window));
+    int budget = kTailPages;
+    for (int t = 0; t < view.table_count; ++t) {
+        Key key;
+        (void)pull_table(view.tables[t], source, peer, counted, true, key, &budget);
+    }
+    peer.stable = stable;
+}
+
 // Pulls from `source`, in one snapshot there and one transaction here, what
 // it holds of every unheard peer: the rows, stored as the apply worker would,
 // then the heartbeat (pull_peer).
@@ -731,6 +753,10 @@ void pull_from(const Peer& source, View& view, PullCount& counted) {
     for (int i = 0; i < view.peer_count; ++i) {
         Peer& peer = view.peers[i];
         const bool asked = peer.requested && &peer == &source;
+        if (!asked && peer.tail && &peer == &source) {
+            pull_tail(source, peer, view, along_stamps, counted);
+            continue;
+        }
         if (!peer.unheard && !asked) continue;
         // Asked for: since the point taken with the request, before the
         // link's new stream moved this region's point on.
@@ -757,7 +783,8 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
     // that goes unheard later is pulled from at once. (The count is read
     // before the view: a request committed after that moves it again.)
     const uint64 requests = pg_atomic_read_u64(&shared_relay_stats->requests_committed);
-    if (!some_peer_unheard(relay_after_ms) && requests == requests_seen && !requests_pending) {
+    if (!some_peer_unheard(relay_after_ms) && requests == requests_seen && !requests_pending &&
+        !replaying_backlog_of(nullptr)) {
         state_count = 0;
         return;
     }
@@ -780,6 +807,7 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
     }
     relay::plan_round(seen, backoffs, plan, view.peer_count, now);
     bool requested = false;  // a peer asked for that this region can reach
+    bool tailing = false;    // a peer whose backlog arrives, its last seconds pulled meanwhile
     for (int i = 0; i < view.peer_count; ++i) {
         state_of(view.peers[i].region).backoff = backoffs[i];
         view.peers[i].unheard = plan[i].target;
@@ -790,6 +818,8 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
         // stores one.
         view.peers[i].requested = view.peers[i].requested && view.peers[i].seen.has_connection;
         requested = requested || view.peers[i].requested;
+        view.peers[i].tail = plan[i].source && replaying_backlog_of(view.peers[i].region);
+        tailing = tailing || view.peers[i].tail;
     }
     const bool worth = relay::worth_pulling(plan, view.peer_count);
     if (!worth) {
@@ -797,11 +827,11 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
         // brought nothing.
         for (int i = 0; i < view.peer_count; ++i)
             if (plan[i].target) relay::after_pull(state_of(view.peers[i].region).backoff, 0, now, relay_after_ms);
-        if (!requested) return;
+        if (!requested && !tailing) return;
     }
     MemoryContext outside = MemoryContextSwitchTo(round_memory);
     for (int s = 0; s < view.peer_count; ++s) {
-        if (!(worth && plan[s].source) && !view.peers[s].requested) continue;
+        if (!(worth && plan[s].source) && !view.peers[s].requested && !view.peers[s].tail) continue;
         const Peer& source = view.peers[s];
         // A source that fails costs its own pull, not the others'. (What the
         // pull counts is in the round's memory: a local the try block

@@ -211,8 +211,8 @@ CAUSAL_FUNCTION(catch_up) {
     const TimestampTz deadline = GetCurrentTimestamp() + wait_us;
     WorkArea area = new_work_area();
     for (;;) {
-        const Backlog backlog = peer_backlog();
-        if (backlog.peer[0] != '\0') {
+        Backlog backlog;
+        if (catching_up_now(backlog)) {
             if (!can_wait || GetCurrentTimestamp() >= deadline) raise_catching_up(backlog, conversation, true);
             (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 20, PG_WAIT_EXTENSION);
             ResetLatch(MyLatch);

@@ -9,6 +9,7 @@
 
 #include "infra/guard.hpp"
 #include "infra/settings.hpp"
+#include "infra/spi.hpp"
 #include "infra/sqlstates.hpp"
 #include "table/stamps.hpp"
 #include "table/table_shape.hpp"
@@ -29,7 +30,25 @@ extern "C" {
 
 namespace causal::pg {
 
+bool catching_up_now(Backlog& backlog) {
+    backlog = peer_backlog();
+    if (backlog.peer[0] != '\0') return true;
+    if (!backlog.unknown) return false;
+    SPI_connect();
+    spi_run("SELECT 1 FROM causal.regions r"
+            " WHERE r.region IS DISTINCT FROM pg_catalog.current_setting('causal.region', true)",
+            SPI_OK_SELECT, {}, true, 1);
+    const bool peers = SPI_processed > 0;
+    SPI_finish();
+    return peers;
+}
+
 void raise_catching_up(const Backlog& backlog, const char* conversation, bool can_wait) {
+    if (backlog.peer[0] == '\0')
+        ereport(ERROR, (errcode(kRegionBehind),
+                        errmsg("region \"%s\" started moments ago and does not know yet what it lacks",
+                               region_setting ? region_setting : ""),
+                        errhint("Retry in a moment, or read from another region.")));
     const char* use = backlog.current_peer[0] != '\0' ? backlog.current_peer : nullptr;
     const char* live = own_region_state().live_region;
     if (use == nullptr && live != nullptr && std::strcmp(live, backlog.peer) != 0) use = live;
@@ -37,9 +56,9 @@ void raise_catching_up(const Backlog& backlog, const char* conversation, bool ca
             (errcode(kRegionBehind),
              errmsg("region \"%s\" is still catching up on region \"%s\"", region_setting ? region_setting : "",
                     backlog.peer),
-             errdetail("Its newest heartbeat of region \"%s\" is %.1f s old while that region's stream is still "
-                       "delivering: what it holds of conversation \"%s\" may lack messages on their way.",
-                       backlog.peer, static_cast<double>(backlog.beat_age_ms) / 1000.0, conversation),
+             errdetail("What region \"%s\" sends now is %.1f s ahead of its newest heartbeat applied here: what "
+                       "this region holds of conversation \"%s\" may lack messages on their way.",
+                       backlog.peer, static_cast<double>(backlog.lag_ms) / 1000.0, conversation),
              use != nullptr ? errhint(can_wait ? "Read from region \"%s\", which is current, or retry (or pass "
                                                  "wait_for) until this region has caught up."
                                                : "Read from region \"%s\", which is current, or retry until this "

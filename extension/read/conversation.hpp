@@ -73,10 +73,13 @@ struct ConversationQuery {
 // keeps it locked (AccessShareLock) until the transaction ends.
 ConversationQuery conversation_query(Oid relid, const char* conversation);
 
-// 5C003 while this region is still catching up on a peer's backlog
-// (`backlog`, from peer_backlog()): what it holds of `conversation` may
-// lack messages that are on their way, behind those it has. Names a region
-// that is current, to read from meanwhile.
+// Whether this region is still catching up on a peer's backlog: what it
+// holds of a conversation may then lack messages on their way, behind those
+// it has. peer_backlog(), and in the moments after a start, before the
+// liveness worker has judged, whether this region has peers at all (a
+// query, only then).
+bool catching_up_now(Backlog& backlog);
+// 5C003 for that, naming a region that is current to read from meanwhile.
 [[noreturn]] void raise_catching_up(const Backlog& backlog, const char* conversation, bool can_wait);
 
 }  // namespace causal::pg

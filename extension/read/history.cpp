@@ -230,8 +230,8 @@ CAUSAL_FUNCTION(conversation_history) {
                         errhint("Pass the table as NULL::schema.table.")));
     char* conversation = TextDatumGetCString(PG_GETARG_DATUM(1));
     const ConversationQuery query = conversation_query(relid, conversation);
-    const Backlog backlog = peer_backlog();
-    if (backlog.peer[0] != '\0') raise_catching_up(backlog, conversation, false);
+    Backlog backlog;
+    if (catching_up_now(backlog)) raise_catching_up(backlog, conversation, false);
     InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
     auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     WorkArea area = new_work_area();

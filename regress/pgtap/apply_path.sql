@@ -8,7 +8,7 @@
 BEGIN;
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(19);
+SELECT plan(20);
 
 CREATE SCHEMA tap_apply;
 -- n rows of another region, stamped a minute ago; every msg_id `times` times,
@@ -74,6 +74,18 @@ VALUES ('00000000-0000-7000-a000-000000000001', 5, 'ana', 'the parent',
 SET LOCAL session_replication_role = origin;
 SELECT results_eq($$SELECT held, oldest_seconds FROM causal.held_messages() WHERE message_table = 'tap_apply.chat'::regclass$$,
                   $$VALUES (0::bigint, NULL::float8)$$, 'once the parent arrives, nothing is held');
+-- A table under row-level security for the caller is not read: its
+-- policies would run as the caller (the exporter's login).
+CREATE TABLE tap_apply.guarded (conversation_id bigint, sender text, body text);
+SELECT causal.enable('tap_apply.guarded', 'conversation_id') \g /dev/null
+ALTER TABLE tap_apply.guarded ENABLE ROW LEVEL SECURITY;
+CREATE ROLE tap_held_reader;
+GRANT USAGE ON SCHEMA tap_apply TO tap_held_reader;
+GRANT SELECT ON tap_apply.guarded, tap_apply.chat TO tap_held_reader;
+SET LOCAL ROLE tap_held_reader;
+SELECT results_eq($$SELECT message_table::text FROM causal.held_messages() ORDER BY 1$$, $$VALUES ('tap_apply.chat')$$,
+                  'held_messages() reads, of the tables the caller may, none whose row-level security applies to it');
+RESET ROLE;
 
 SET LOCAL session_replication_role = replica;
 INSERT INTO tap_apply.chat (msg_id, conversation_id, sender, body, hlc, deps, crdb_region, epoch)

@@ -198,21 +198,34 @@ TEST(CatchingUp, TheWindowIsTheRelaysWaitPlusTheClockOffset) {
     EXPECT_EQ(current_within_ms({1000, 0, 0}, 500), 2500);  // relay off: two heartbeats
 }
 
-TEST(CatchingUp, AnOldHeartbeatIsABacklogOnlyWhileTheStreamBringsOne) {
+TEST(CatchingUp, ALagBehindTheSenderIsABacklogOnlyWhileTheStreamBringsOne) {
     const int64_t window = 2500, long_up = 3'600'000;
-    // Current: the heartbeat is recent, whatever the stream does.
-    EXPECT_FALSE(catching_up({2500, 10, long_up}, window));
-    EXPECT_FALSE(catching_up({0, std::nullopt, 0}, window));
-    // A busy stream with an old heartbeat: the backlog is arriving.
-    EXPECT_TRUE(catching_up({2501, 10, long_up}, window));
-    EXPECT_TRUE(catching_up({900'000, 2500, long_up}, window));
-    // A silent stream: the peer is cut off or dead; waiting would not end.
-    EXPECT_FALSE(catching_up({900'000, 2501, long_up}, window));
-    EXPECT_FALSE(catching_up({900'000, std::nullopt, kStreamStartGraceMs + 1}, window));
-    // Just started: the stream has not had time to begin.
-    EXPECT_TRUE(catching_up({900'000, std::nullopt, kStreamStartGraceMs}, window));
+    // Current: what the peer sends now is within the window of its newest beat here.
+    EXPECT_FALSE(catching_up({true, 2500, 10, 10, long_up}, window));
+    EXPECT_FALSE(catching_up({true, 0, 10, 10, 0}, window));
+    // A busy stream far behind its sender: the backlog is arriving.
+    EXPECT_TRUE(catching_up({true, 2501, 10, 10, long_up}, window));
+    EXPECT_TRUE(catching_up({true, 900'000, std::nullopt, 2500, long_up}, window));  // a long transaction: no beat moves
+    EXPECT_TRUE(catching_up({true, 900'000, 2500, std::nullopt, long_up}, window));
+    // A silent stream: cut off or dead; waiting would not end.
+    EXPECT_FALSE(catching_up({true, 900'000, 2501, 2501, long_up}, window));
+    // Nothing received since the start: behind while the stream may still begin.
+    EXPECT_TRUE(catching_up({true, std::nullopt, std::nullopt, std::nullopt, kStreamStartGraceMs}, window));
+    EXPECT_FALSE(catching_up({true, std::nullopt, std::nullopt, std::nullopt, kStreamStartGraceMs + 1}, window));
     // A peer that never wrote a heartbeat has nothing to be caught up on.
-    EXPECT_FALSE(catching_up({std::nullopt, 10, 0}, window));
+    EXPECT_FALSE(catching_up({false, 900'000, 10, 10, 0}, window));
+}
+
+// The lag is on the peer's clock alone: a peer whose clock is minutes off
+// ours is current when its stream is, and behind when it is.
+TEST(CatchingUp, AClockOffsetChangesNothing) {
+    const int64_t window = 2500;
+    for (int64_t offset : {-600'000, -3'000, 0, 3'000, 600'000}) {
+        const int64_t peer_now = 1'800'000'000'000 + offset;
+        const int64_t newest_beat = peer_now - 300;  // a beat 300 ms before what it sends now
+        EXPECT_FALSE(catching_up({true, peer_now - newest_beat, 100, 100, 3'600'000}, window)) << offset;
+        EXPECT_TRUE(catching_up({true, peer_now - (newest_beat - 60'000), 100, 100, 3'600'000}, window)) << offset;
+    }
 }
 
 TEST(CatchingUp, RandomViewsAgreeWithTheRuleSpelledOut) {
@@ -222,11 +235,11 @@ TEST(CatchingUp, RandomViewsAgreeWithTheRuleSpelledOut) {
         auto maybe = [&](int64_t bound) {
             return random() % 4 == 0 ? std::nullopt : std::optional<int64_t>(static_cast<int64_t>(random() % bound));
         };
-        const PeerProgress p{maybe(3 * window), maybe(3 * window), static_cast<int64_t>(random() % (2 * kStreamStartGraceMs))};
-        const bool old_beat = p.beat_age_ms && *p.beat_age_ms > window;
-        const bool busy = p.received_ago_ms && *p.received_ago_ms <= window;
-        const bool starting = !p.received_ago_ms && p.up_ms <= kStreamStartGraceMs;
-        EXPECT_EQ(catching_up(p, window), old_beat && (busy || starting));
+        const PeerProgress p{random() % 5 != 0, maybe(3 * window), maybe(3 * window), maybe(3 * window),
+                             static_cast<int64_t>(random() % (2 * kStreamStartGraceMs))};
+        const bool busy = (p.heard_ago_ms && *p.heard_ago_ms <= window) || (p.received_ago_ms && *p.received_ago_ms <= window);
+        const bool behind = p.lag_ms ? *p.lag_ms > window && busy : !p.received_ago_ms && p.up_ms <= kStreamStartGraceMs;
+        EXPECT_EQ(catching_up(p, window), p.has_beat && behind);
     }
 }
 

@@ -98,9 +98,10 @@ constexpr Timing effective_timing(Timing t) {
 // One warning per setting effective_timing() raised, naming the order it broke.
 std::vector<std::string> timing_warnings(const Timing& configured);
 
-// How old a peer's newest heartbeat held here may be while this region still
-// counts as current with it: the relay's wait (or two heartbeats with the
-// relay off), plus the clock offset the two clocks may have.
+// How far behind a peer's stream this region may be and still count as
+// current with it: the relay's wait (or two heartbeats with the relay off),
+// plus the clock offset (the lag is measured on the peer's clock alone, but
+// a heartbeat's beat is the later of its clock and the last beat plus 1).
 constexpr int64_t current_within_ms(const Timing& t, int64_t max_clock_offset_ms) {
     return (t.relay_after_ms > 0 ? t.relay_after_ms : 2 * t.heartbeat_interval_ms) + max_clock_offset_ms;
 }
@@ -111,24 +112,32 @@ constexpr int64_t current_within_ms(const Timing& t, int64_t max_clock_offset_ms
 // and the walsender's first decoded change.
 constexpr int64_t kStreamStartGraceMs = 10'000;
 
-// What this region knows of one peer when a client reads a conversation.
+// What this region knows of one peer's stream.
 struct PeerProgress {
-    std::optional<int64_t> beat_age_ms;    // this clock minus the peer's newest heartbeat held here; none: no heartbeat
-    std::optional<int64_t> received_ago_ms;  // since its stream last brought anything; none: not since this server started
+    bool has_beat;  // a heartbeat of the peer's is here (else nothing of it to wait for)
+    // The peer's own clock, both: when it last sent something on the stream,
+    // minus its newest heartbeat applied here. How far behind the stream's
+    // sender this region is, whatever the two clocks' offset. None: nothing
+    // received since this server started.
+    std::optional<int64_t> lag_ms;
+    std::optional<int64_t> heard_ago_ms;     // since the peer's heartbeat last changed here
+    std::optional<int64_t> received_ago_ms;  // since the stream last brought anything (this clock)
     int64_t up_ms;                           // since this server started
 };
 
-// Whether this region is still catching up on a peer's messages: the newest
-// heartbeat of the peer's it holds is old, and the peer's stream is busy (a
-// backlog arriving) or has not had time to begin since this server started.
-// What it holds then has gaps a client must not see: the rows the peer wrote
-// after that heartbeat are on their way, behind it. A peer whose stream is
-// silent past the grace is cut off or dead: waiting would not end, and a
-// reader is answered without it (the relay brings what other regions hold).
+// Whether this region is still catching up on a peer's messages: what the
+// peer sends now is more than `window_ms` ahead of the newest heartbeat of
+// its applied here, while the stream is busy (it brought something within
+// the window); or, just started, nothing has come yet. What it holds then
+// has gaps a client must not see: the rows the peer wrote after that
+// heartbeat are on their way, behind it. A peer whose stream is silent is
+// cut off or dead: waiting would not end, and a reader is answered without
+// it (the relay brings what other regions hold).
 constexpr bool catching_up(const PeerProgress& peer, int64_t window_ms) {
-    if (!peer.beat_age_ms.has_value() || *peer.beat_age_ms <= window_ms) return false;
-    return heard_within(peer.received_ago_ms, window_ms) ||
-           (!peer.received_ago_ms.has_value() && peer.up_ms <= kStreamStartGraceMs);
+    if (!peer.has_beat) return false;
+    if (!peer.lag_ms.has_value()) return !peer.received_ago_ms.has_value() && peer.up_ms <= kStreamStartGraceMs;
+    const bool busy = heard_within(peer.heard_ago_ms, window_ms) || heard_within(peer.received_ago_ms, window_ms);
+    return *peer.lag_ms > window_ms && busy;
 }
 
 }  // namespace causal::fencing
