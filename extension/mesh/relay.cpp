@@ -602,14 +602,9 @@ Progress read_progress(const Peer& peer, const Peer& source) {
     Progress progress;
     if (SPI_processed == 0) return progress;
     progress.found = true;
-    auto text = [](int column) -> char* {
-        bool isnull = false;
-        (void)SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, column, &isnull);
-        return isnull ? nullptr : spi_text(0, column);
-    };
-    progress.beat = Beat{text(1), text(2)};
+    progress.beat = Beat{spi_text(0, 1), spi_text(0, 2)};
     progress.table = spi_oid(0, 3);
-    progress.key = Key{text(4), text(5)};
+    progress.key = Key{spi_text(0, 4), spi_text(0, 5)};
     return progress;
 }
 

@@ -68,14 +68,14 @@ mesh_wait_streaming || bail "the 0.3.0 mesh does not stream"
 versions() { for r in "${regions[@]}"; do printf '%s ' "$(mesh_sql "$r" -At -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_causal'")"; done; }
 is "$(versions)" "0.3.0 0.3.0 0.3.0 " "three regions at 0.3.0, joined as 0.3.0 joined them, by a superuser's links"
 
-# What the servers logged as errors since the start, but a link's
-# connection lost or refused while its peer restarted: nothing else may
-# stop an apply worker.
+# What the servers logged as errors since the start, but a link's (or the
+# relay's) connection lost or refused while its peer restarted: nothing
+# else may stop an apply worker.
 apply_errors() {
   local r
   for r in "${regions[@]}"; do
     grep -h ' ERROR: ' "$(instance_dir "$(mesh_instance "$r")")/server.log" |
-      grep -Ev 'could not (connect to the publisher|send end-of-streaming message|receive data from WAL stream)|replication origin with ID [0-9]+ is already active' |
+      grep -Ev 'could not (connect to the publisher|send end-of-streaming message|receive data from WAL stream)|replication origin with ID [0-9]+ is already active|pg_causal relay: cannot reach region' |
       sed "s/^/$r: /"
   done
 }

@@ -121,14 +121,16 @@ struct PeerProgress {
     // received since this server started.
     std::optional<int64_t> lag_ms;
     std::optional<int64_t> heard_ago_ms;     // since the peer's heartbeat last changed here
-    std::optional<int64_t> received_ago_ms;  // since the stream last brought anything (this clock)
+    std::optional<int64_t> received_ago_ms;  // since the stream last brought anything, keepalives too (this clock)
     int64_t up_ms;                           // since this server started
 };
 
 // Whether this region is still catching up on a peer's messages: what the
 // peer sends now is more than `window_ms` ahead of the newest heartbeat of
-// its applied here, while the stream is busy (it brought something within
-// the window); or, just started, nothing has come yet. What it holds then
+// its applied here, while the stream is bringing its heartbeats (one
+// changed within the window: a keepalive alone says nothing, and a peer
+// that just restarted sends those before its first new heartbeat); or,
+// just started, nothing has come yet. What it holds then
 // has gaps a client must not see: the rows the peer wrote after that
 // heartbeat are on their way, behind it. A peer whose stream is silent is
 // cut off or dead: waiting would not end, and a reader is answered without
@@ -136,8 +138,7 @@ struct PeerProgress {
 constexpr bool catching_up(const PeerProgress& peer, int64_t window_ms) {
     if (!peer.has_beat) return false;
     if (!peer.lag_ms.has_value()) return !peer.received_ago_ms.has_value() && peer.up_ms <= kStreamStartGraceMs;
-    const bool busy = heard_within(peer.heard_ago_ms, window_ms) || heard_within(peer.received_ago_ms, window_ms);
-    return *peer.lag_ms > window_ms && busy;
+    return *peer.lag_ms > window_ms && heard_within(peer.heard_ago_ms, window_ms);
 }
 
 }  // namespace causal::fencing
