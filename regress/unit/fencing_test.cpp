@@ -209,6 +209,11 @@ TEST(CatchingUp, ALagBehindTheSenderIsABacklogOnlyWhileTheStreamBringsOne) {
     // Keepalives without a new heartbeat: a peer that just restarted sends
     // those before its first new beat; it has nothing this region lacks.
     EXPECT_FALSE(catching_up({true, 900'000, 30'000, 10, long_up}, window));
+    // This region just started: keepalives, and no heartbeat has changed
+    // since; the peer's walsender is still on its way to the backlog.
+    EXPECT_TRUE(catching_up({true, 900'000, std::nullopt, 10, 5'000}, window));
+    EXPECT_TRUE(catching_up({true, 900'000, std::nullopt, 10, causal::fencing::kFirstBeatGraceMs}, window));
+    EXPECT_FALSE(catching_up({true, 900'000, std::nullopt, 10, causal::fencing::kFirstBeatGraceMs + 1}, window));
     // A silent stream: cut off or dead; waiting would not end.
     EXPECT_FALSE(catching_up({true, 900'000, 2501, 2501, long_up}, window));
     // Nothing received since the start: behind while the stream may still begin.
@@ -239,7 +244,8 @@ TEST(CatchingUp, RandomViewsAgreeWithTheRuleSpelledOut) {
         };
         const PeerProgress p{random() % 5 != 0, maybe(3 * window), maybe(3 * window), maybe(3 * window),
                              static_cast<int64_t>(random() % (2 * kStreamStartGraceMs))};
-        const bool busy = p.heard_ago_ms && *p.heard_ago_ms <= window;
+        const bool busy = (p.heard_ago_ms && *p.heard_ago_ms <= window) ||
+                          (!p.heard_ago_ms && p.up_ms <= causal::fencing::kFirstBeatGraceMs);
         const bool behind = p.lag_ms ? *p.lag_ms > window && busy : !p.received_ago_ms && p.up_ms <= kStreamStartGraceMs;
         EXPECT_EQ(catching_up(p, window), p.has_beat && behind);
     }

@@ -111,6 +111,10 @@ constexpr int64_t current_within_ms(const Timing& t, int64_t max_clock_offset_ms
 // not yet begun: the launcher's start of the apply worker, its connection,
 // and the walsender's first decoded change.
 constexpr int64_t kStreamStartGraceMs = 10'000;
+// How long after a start a stream that sends (keepalives) but has brought no
+// new heartbeat yet still counts as bringing a backlog: its walsender may
+// decode a while before the first commit of the backlog is sent.
+constexpr int64_t kFirstBeatGraceMs = 60'000;
 
 // What this region knows of one peer's stream.
 struct PeerProgress {
@@ -129,8 +133,10 @@ struct PeerProgress {
 // peer sends now is more than `window_ms` ahead of the newest heartbeat of
 // its applied here, while the stream is bringing its heartbeats (one
 // changed within the window: a keepalive alone says nothing, and a peer
-// that just restarted sends those before its first new heartbeat); or,
-// just started, nothing has come yet. What it holds then
+// that just restarted sends those before its first new heartbeat; but a
+// region that just started has heard no heartbeat change yet while its
+// peers' walsenders decode their way to the backlog); or, just started,
+// nothing has come yet. What it holds then
 // has gaps a client must not see: the rows the peer wrote after that
 // heartbeat are on their way, behind it. A peer whose stream is silent is
 // cut off or dead: waiting would not end, and a reader is answered without
@@ -138,7 +144,9 @@ struct PeerProgress {
 constexpr bool catching_up(const PeerProgress& peer, int64_t window_ms) {
     if (!peer.has_beat) return false;
     if (!peer.lag_ms.has_value()) return !peer.received_ago_ms.has_value() && peer.up_ms <= kStreamStartGraceMs;
-    return *peer.lag_ms > window_ms && heard_within(peer.heard_ago_ms, window_ms);
+    const bool bringing = heard_within(peer.heard_ago_ms, window_ms) ||
+                          (!peer.heard_ago_ms.has_value() && peer.up_ms <= kFirstBeatGraceMs);
+    return *peer.lag_ms > window_ms && bringing;
 }
 
 }  // namespace causal::fencing
