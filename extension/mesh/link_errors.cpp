@@ -125,8 +125,12 @@ void link_errors_startup_shmem() {
 
 void record_relay_error(const char* source_region, int sqlerrcode, const char* message, const char* object) {
     if (shared == nullptr) return;
-    const std::string link = cpp_guard([&] { return causal::link_name(source_region, region_setting ? region_setting : ""); });
-    const Oid subscription = get_subscription_oid(link.c_str(), true);
+    // No destructor across the catalog lookup, which may raise.
+    char link[NAMEDATALEN * 3];
+    cpp_guard([&] {
+        strlcpy(link, causal::link_name(source_region, region_setting ? region_setting : "").c_str(), sizeof link);
+    });
+    const Oid subscription = get_subscription_oid(link, true);
     if (!OidIsValid(subscription)) return;
     remember(subscription, false, true, unpack_sql_state(sqlerrcode), message, object, GetCurrentTimestamp());
 }

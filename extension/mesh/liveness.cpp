@@ -163,8 +163,11 @@ void supervise_replication(bool installed, int64 now) {
 // the catalog.
 void read_stream_times(Peer& peer, const char* region) {
     peer.sent_ms = peer.received_ms = 0;
-    const std::string link = cpp_guard([&] { return causal::link_name(peer.region, region); });
-    const Oid subscription = get_subscription_oid(link.c_str(), true);
+    // No destructor across the catalog lookup, which may raise (the worker's
+    // error block jumps over this frame).
+    char link[NAMEDATALEN * 3];
+    cpp_guard([&] { strlcpy(link, causal::link_name(peer.region, region).c_str(), sizeof link); });
+    const Oid subscription = get_subscription_oid(link, true);
     if (!OidIsValid(subscription)) return;
     TimestampTz sent = 0, received = 0;
     LWLockAcquire(LogicalRepWorkerLock, LW_SHARED);
