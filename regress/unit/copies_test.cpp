@@ -16,10 +16,17 @@ using causal::copies::Copies;
 
 Hlc at(uint64_t ms, uint16_t node = 1) { return Hlc::from_parts(static_cast<int64_t>(ms), 0, node); }
 
-// One copy as a region receives it: one hlc, maybe a tombstone.
-Copies random_copy(std::mt19937_64& random) {
+// One copy as a region receives it: one hlc, maybe a tombstone. With
+// `fences`, a tombstone stamped at an odd millisecond is a fenced region's
+// deletion (whether one is depends on its stamp and writer only, as
+// merge::fenced_deletion does).
+Copies random_copy(std::mt19937_64& random, bool fences = false) {
     Copies c{{at(random() % 8, static_cast<uint16_t>(random() % 3))}, std::nullopt};
-    if (random() % 3 == 0) c.deleted_at = at(10 + random() % 8);
+    if (random() % 3 == 0) {
+        const uint64_t ms = 10 + random() % 8;
+        c.deleted_at = at(ms);
+        c.deletion_fenced = fences && ms % 2 == 1;
+    }
     return c;
 }
 
@@ -35,7 +42,7 @@ causal::copies::Resolution resolve(const Copies& stored, const Copies& incoming,
     std::vector<Hlc> out(stored.hlcs.size() + incoming.hlcs.size());
     const auto r = causal::copies::resolve(stored.names(), incoming.names(), out.data());
     out.resize(r.count);
-    if (result) *result = Copies{out, r.deleted_at};
+    if (result) *result = Copies{out, r.deleted_at, r.deletion_fenced};
     return r;
 }
 
@@ -51,9 +58,10 @@ void apply(Row& row, const Copies& incoming) {
 TEST(Copies, CombineIsAssociativeCommutativeAndIdempotent) {
     std::mt19937_64 random(11);
     using causal::copies::combine;
-    for (int i = 0; i < 20000; ++i) {
-        const Copies a = combine(random_copy(random), random_copy(random)), b = random_copy(random),
-                     c = random_copy(random);
+    for (int i = 0; i < 40000; ++i) {
+        const bool fences = i % 2 == 1;
+        const Copies a = combine(random_copy(random, fences), random_copy(random, fences)),
+                     b = random_copy(random, fences), c = random_copy(random, fences);
         EXPECT_EQ(combine(a, b), combine(b, a));
         EXPECT_EQ(combine(combine(a, b), c), combine(a, combine(b, c)));
         EXPECT_EQ(combine(a, a), a);
@@ -75,9 +83,9 @@ TEST(Copies, EveryCopyIsKeptTheSmallestHeadsTheRowAndDeletionWins) {
 // one.
 TEST(Copies, EveryArrivalOrderStoresTheSameRowWithEveryName) {
     std::mt19937_64 random(12);
-    for (int trial = 0; trial < 5000; ++trial) {
+    for (int trial = 0; trial < 10000; ++trial) {
         std::vector<Copies> copies(1 + random() % 5);
-        for (auto& c : copies) c = random_copy(random);
+        for (auto& c : copies) c = random_copy(random, trial % 2 == 1);
         Copies expected = copies[0];
         for (const Copies& c : copies) expected = causal::copies::combine(expected, c);
         std::set<Hlc> names;
@@ -96,6 +104,38 @@ TEST(Copies, EveryArrivalOrderStoresTheSameRowWithEveryName) {
             EXPECT_FALSE(resolve(row.held, row.held).changes);
         }
     }
+}
+
+// A fenced region's deletion deletes nothing: the message stays with its
+// body, takes it back where the tombstone erased it, and a deletion by an
+// active region still deletes it, before or after.
+TEST(Copies, AFencedDeletionDeletesNothingAndAnActiveOneStillDoes) {
+    using causal::copies::combine;
+    const Copies live{{at(1)}, std::nullopt};
+    const Copies fenced{{at(1)}, at(21), true}, active{{at(1)}, at(30)};
+    // Arriving over the live copy: the body stays, nothing to rewrite.
+    Copies row;
+    EXPECT_FALSE(resolve(live, fenced, &row).changes);
+    EXPECT_EQ(row, live);
+    // Where the tombstone erased the body (the deleting region, or one the
+    // fence reached later), the live copy brings it back.
+    const auto back = resolve(fenced, live, &row);
+    EXPECT_TRUE(back.changes);
+    EXPECT_TRUE(back.body_from_incoming);
+    EXPECT_EQ(row, live);
+    // Two fenced tombstones: the earlier one waits for a body.
+    EXPECT_EQ(combine(fenced, Copies{{at(1)}, at(23), true}), fenced);
+    // An active region's deletion wins, whichever came first, with its
+    // tombstone's body.
+    for (const Copies& first : {live, fenced}) {
+        const auto r = resolve(combine(first, fenced), active, &row);
+        EXPECT_TRUE(r.changes);
+        EXPECT_TRUE(r.body_from_incoming);
+        EXPECT_EQ(row, (Copies{{at(1)}, at(30)}));
+    }
+    EXPECT_FALSE(resolve(active, fenced).changes) << "a fenced deletion after an active one changes nothing";
+    // An earlier fenced deletion does not move an active one's time.
+    EXPECT_EQ(combine(active, Copies{{at(1)}, at(11), true}), active);
 }
 
 TEST(Copies, TheFirstCopyNoFenceMakesAnOrphanIsPresented) {

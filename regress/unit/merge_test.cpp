@@ -1378,6 +1378,29 @@ void expect_merge_keeps_order(const std::vector<TableRow>& rows, size_t n, const
     }
 }
 
+// A deletion is a fenced region's when its writer stamped it inside one
+// of that region's fenced intervals: the orphan rule for an insert in the
+// fenced epoch, bounded by the lift, after which the region writes in a new
+// epoch with its clock above lifted_at.
+TEST(Merge, AFencedDeletionIsOneStampedInsideAFenceOfItsWriter) {
+    std::mt19937_64 random(41);
+    for (int trial = 0; trial < 20000; ++trial) {
+        const auto fenced_at = Hlc::from_parts(100 + static_cast<int64_t>(random() % 50), 0, 1);
+        std::optional<Hlc> lifted_at;
+        if (random() % 2) lifted_at = Hlc::from_parts(fenced_at.physical_ms() + 1 + static_cast<int64_t>(random() % 50), 0, 2);
+        const causal::merge::Fence fence{"ap", 3, fenced_at, lifted_at};
+        const auto deleted_at = Hlc::from_parts(80 + static_cast<int64_t>(random() % 150), static_cast<uint16_t>(random() % 2),
+                                                static_cast<uint16_t>(random() % 3));
+        const bool inside = deleted_at > fenced_at && (!lifted_at || deleted_at < *lifted_at);
+        EXPECT_EQ(causal::merge::fenced_deletion(fence, "ap", deleted_at), inside);
+        EXPECT_FALSE(causal::merge::fenced_deletion(fence, "eu", deleted_at)) << "another region's deletion";
+        // While the fence stands, the same as an insert of that epoch.
+        if (!lifted_at)
+            EXPECT_EQ(causal::merge::fenced_deletion(fence, "ap", deleted_at),
+                      causal::merge::fenced_write(fence, "ap", 3, deleted_at));
+    }
+}
+
 }  // namespace
 
 TEST(MergeInOrder, WhatItTakesAsPlainTheMergeShowsInIndexOrderAllDelivered) {

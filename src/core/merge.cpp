@@ -78,6 +78,11 @@ bool fenced_write(const Fence& fence, std::string_view region, int64_t epoch, co
     return fence.epoch == epoch && fence.region == region && hlc > fence.fenced_at;
 }
 
+bool fenced_deletion(const Fence& fence, std::string_view region, const Hlc& deleted_at) {
+    return fence.region == region && deleted_at > fence.fenced_at &&
+           (!fence.lifted_at || deleted_at < *fence.lifted_at);
+}
+
 Input::Input(std::pmr::memory_resource* memory)
     : memory_(memory), copies_(memory), deps_(memory), regions_(memory) {}
 

@@ -41,6 +41,14 @@ struct Fence {
 // the merge, which sees the deps graph, can tell those.)
 bool fenced_write(const Fence& fence, std::string_view region, int64_t epoch, const Hlc& hlc);
 
+// The same rule for a deletion, whose tombstone keeps the message's stamp
+// and names only the region that deleted (`region`, written_by) and when, on
+// its clock (`deleted_at`): within the fence's interval, after fenced_at and
+// before lifted_at. A region that rejoins observes lifted_at before it takes
+// writes again (causal.fences_register), so its deletions after the rejoin
+// are stamped above it.
+bool fenced_deletion(const Fence& fence, std::string_view region, const Hlc& deleted_at);
+
 // One line of a merged history.
 struct Message {
     MsgId msg_id;
