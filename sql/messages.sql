@@ -22,6 +22,28 @@ COMMENT ON TABLE causal.quarantine IS 'replicated rows the apply path could not 
 -- The rows are messages: only causal_admin reads them.
 GRANT SELECT, DELETE ON causal.quarantine TO causal_admin;
 
+-- Deletions a region wrote in an epoch the mesh had fenced, before it knew
+-- (causal.is_fenced_deletion()): like that region's inserts of the same
+-- window, which are orphans, they delete nothing (src/core/copies.hpp).
+-- Each region lists here those that reached it, for the operator: `state`
+-- is what the deletion did here: 'kept' (it arrived after its fence; the
+-- message kept its body), 'awaiting body' (its tombstone erased the body
+-- here, in the deleting region or before the fence arrived; the relay asks
+-- the peers for a live copy), 'restored' (a live copy brought the body
+-- back), 'erased' (an active region deleted the message since). A DELETE
+-- in an active region erases the message everywhere, whatever its state.
+CREATE TABLE causal.fenced_deletions (
+    message_table  regclass NOT NULL,
+    msg_id         uuid NOT NULL,
+    written_by     text NOT NULL,
+    deleted_at     causal.hlc NOT NULL,
+    state          text NOT NULL CHECK (state IN ('kept', 'awaiting body', 'restored', 'erased')),
+    noted_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (message_table, msg_id)
+);
+COMMENT ON TABLE causal.fenced_deletions IS 'deletions a fenced region wrote, which deleted nothing, and what became of each message here';
+GRANT SELECT, DELETE ON causal.fenced_deletions TO causal_admin;
+
 -- A copy of a message other than the one its row is headed by: a retry in
 -- another region gets an hlc of its own, and clients may have replied to
 -- either. A message table's `copies` column keeps every such copy's stamp,
@@ -190,3 +212,4 @@ COMMENT ON FUNCTION causal.message_tables() IS
 
 SELECT pg_catalog.pg_extension_config_dump('causal.quarantine', '');
 SELECT pg_catalog.pg_extension_config_dump('causal.quarantine_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('causal.fenced_deletions', '');

@@ -146,9 +146,28 @@ BEGIN
     END IF;
     IF NOT earlier_fence THEN NEW.fenced_at := OLD.fenced_at; END IF;
     IF NOT earlier_lift THEN NEW.lifted_at := OLD.lifted_at; END IF;
-    RETURN NEW;
+  ELSIF NOT causal.register_first_copy(NEW, '{region,epoch}') THEN
+    RETURN NULL;
+  ELSE
+    earlier_fence := true;
+    earlier_lift := NEW.lifted_at IS NOT NULL;
   END IF;
-  RETURN CASE WHEN causal.register_first_copy(NEW, '{region,epoch}') THEN NEW END;
+  -- Deletions the region wrote after fenced_at delete nothing: the relay
+  -- looks for tombstones of theirs that this region already holds (the
+  -- region's own, or ones that came before the fence did), whose bodies
+  -- it then brings back from a live copy.
+  IF earlier_fence THEN
+    INSERT INTO causal.fence_scans AS s (region, epoch, since) VALUES (NEW.region, NEW.epoch, NEW.fenced_at)
+    ON CONFLICT (region, epoch) DO UPDATE SET since = EXCLUDED.since
+     WHERE causal.hlc_lt(EXCLUDED.since, s.since);
+  END IF;
+  -- The region writes again in a new epoch once the lift has reached it:
+  -- its clock passes lifted_at first, so that its deletions from then on
+  -- are stamped above it, outside the fenced interval.
+  IF earlier_lift THEN
+    PERFORM causal.hlc_observe(NEW.lifted_at);
+  END IF;
+  RETURN NEW;
 END $$;
 
 CREATE FUNCTION causal.removed_regions_register() RETURNS trigger
@@ -331,6 +350,14 @@ COMMENT ON FUNCTION causal.region_for_clients(text) IS
 -- sees it.
 CREATE FUNCTION causal.is_orphan(region text, epoch bigint, hlc causal.hlc) RETURNS bool
     AS 'MODULE_PATHNAME', 'is_orphan' LANGUAGE C STABLE PARALLEL SAFE;
+
+-- Whether a deletion is a fenced region's: a tombstone's written_by and
+-- deleted_at inside one of that region's fenced intervals, after fenced_at
+-- and before lifted_at (src/core/merge.hpp, fenced_deletion). Such a
+-- deletion deletes nothing (src/core/copies.hpp); causal.fenced_deletions
+-- lists those that reached this region.
+CREATE FUNCTION causal.is_fenced_deletion(written_by text, deleted_at causal.hlc) RETURNS bool
+    AS 'MODULE_PATHNAME', 'is_fenced_deletion' LANGUAGE C STABLE PARALLEL SAFE;
 
 -- The name of the link along which `to_region` receives what `from_region`
 -- writes: its subscription there, its slot in `from_region`. The one rule

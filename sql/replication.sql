@@ -155,6 +155,21 @@ CREATE TABLE causal.pull_requests (
 COMMENT ON TABLE causal.pull_requests IS 'pulls of a peer''s own rows asked of this region''s relay';
 GRANT SELECT, DELETE ON causal.pull_requests TO causal_replicator;
 
+-- Fences whose region's tombstones this region may hold with a deletion
+-- that deletes nothing (causal.fences_register adds one as a fence lands
+-- or arrives): the relay looks for them, notes them in
+-- causal.fenced_deletions, and deletes the row. This region's own
+-- bookkeeping: not replicated, not dumped.
+CREATE TABLE causal.fence_scans (
+    region  text NOT NULL,
+    epoch   bigint NOT NULL,
+    since   causal.hlc NOT NULL,
+    PRIMARY KEY (region, epoch)
+);
+COMMENT ON TABLE causal.fence_scans IS 'fences whose region''s tombstones the relay has yet to look for here';
+GRANT SELECT, DELETE ON causal.fence_scans TO causal_replicator;
+GRANT SELECT, INSERT, UPDATE ON causal.fenced_deletions TO causal_replicator;
+
 CREATE FUNCTION causal.request_pull(peer text) RETURNS void
     AS 'MODULE_PATHNAME', 'request_pull' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION causal.request_pull(text) IS

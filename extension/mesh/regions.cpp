@@ -8,6 +8,7 @@
 #include "hlc/hlc_datum.hpp"
 #include "infra/settings.hpp"
 #include "infra/spi.hpp"
+#include "mesh/relay.hpp"
 
 extern "C" {
 #include "catalog/namespace.h"
@@ -164,6 +165,13 @@ bool fenced_write(const char* region, int64_t epoch, const Hlc& hlc) {
     return false;
 }
 
+bool fenced_deletion(const char* region, const Hlc& deleted_at) {
+    ensure_loaded();
+    for (uint64 i = 0; i < cache.fence_count; ++i)
+        if (merge::fenced_deletion(cache.fences[i], region, deleted_at)) return true;
+    return false;
+}
+
 FenceList read_fences_into(MemoryContext context, bool new_snapshot) {
     SPI_connect();
     FenceList fences = read_fences(context, !new_snapshot);
@@ -181,26 +189,52 @@ CAUSAL_FUNCTION(regions_changed) {
         ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                         errmsg("regions_changed() must be called as a trigger")));
     CacheInvalidateRelcacheByRelid(RelationGetRelid(trigger->tg_relation));
+    // A fence that landed or arrived: the relay looks for its region's
+    // tombstones here (causal.fence_scans). (The trigger is on the two
+    // tables alone.)
+    if (std::strcmp(RelationGetRelationName(trigger->tg_relation), "fences") == 0) causal::pg::wake_relay_at_commit();
     return PointerGetDatum(nullptr);
 }
 
-// causal.is_orphan(region, epoch, hlc): the core's orphan rule against the
-// fences as the statement sees them, read once per query (STABLE).
-CAUSAL_FUNCTION(is_orphan) {
+namespace {
+
+// The fences as the calling statement sees them, read once per query.
+const causal::pg::FenceList& statement_fences(FunctionCallInfo fcinfo) {
     using namespace causal::pg;
-    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_BOOL(false);
     if (fcinfo->flinfo->fn_extra == nullptr) {
         auto* fences = static_cast<FenceList*>(MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(FenceList)));
         *fences = read_fences_into(fcinfo->flinfo->fn_mcxt, false);
         fcinfo->flinfo->fn_extra = fences;
     }
-    const auto* fences = static_cast<const FenceList*>(fcinfo->flinfo->fn_extra);
-    text* region = PG_GETARG_TEXT_PP(0);
-    const std::string_view name(VARDATA_ANY(region), VARSIZE_ANY_EXHDR(region));
+    return *static_cast<const FenceList*>(fcinfo->flinfo->fn_extra);
+}
+
+std::string_view text_view(const text* value) { return {VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value)}; }
+
+}  // namespace
+
+// causal.is_orphan(region, epoch, hlc): the core's orphan rule against the
+// fences as the statement sees them (STABLE).
+CAUSAL_FUNCTION(is_orphan) {
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_BOOL(false);
+    const causal::pg::FenceList& fences = statement_fences(fcinfo);
+    const std::string_view region = text_view(PG_GETARG_TEXT_PP(0));
     const int64 epoch = PG_GETARG_INT64(1);
-    const causal::Hlc& hlc = *arg_hlc(fcinfo, 2);
-    for (size_t i = 0; i < fences->count; ++i)
-        if (causal::merge::fenced_write(fences->fences[i], name, epoch, hlc)) PG_RETURN_BOOL(true);
+    const causal::Hlc& hlc = *causal::pg::arg_hlc(fcinfo, 2);
+    for (size_t i = 0; i < fences.count; ++i)
+        if (causal::merge::fenced_write(fences.fences[i], region, epoch, hlc)) PG_RETURN_BOOL(true);
+    PG_RETURN_BOOL(false);
+}
+
+// causal.is_fenced_deletion(written_by, deleted_at): the core's rule for a
+// deletion, likewise.
+CAUSAL_FUNCTION(is_fenced_deletion) {
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) PG_RETURN_BOOL(false);
+    const causal::pg::FenceList& fences = statement_fences(fcinfo);
+    const std::string_view region = text_view(PG_GETARG_TEXT_PP(0));
+    const causal::Hlc& deleted_at = *causal::pg::arg_hlc(fcinfo, 1);
+    for (size_t i = 0; i < fences.count; ++i)
+        if (causal::merge::fenced_deletion(fences.fences[i], region, deleted_at)) PG_RETURN_BOOL(true);
     PG_RETURN_BOOL(false);
 }
 

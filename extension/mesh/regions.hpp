@@ -24,6 +24,10 @@ RegionState own_region_state();
 // Written by `region` in `epoch` after that epoch was fenced.
 bool fenced_write(const char* region, int64_t epoch, const Hlc& hlc);
 
+// A deletion `region` stamped at `deleted_at` inside one of its fenced
+// intervals (merge::fenced_deletion): it deletes nothing.
+bool fenced_deletion(const char* region, const Hlc& deleted_at);
+
 struct FenceList {
     const merge::Fence* fences;
     size_t count;

@@ -178,6 +178,7 @@ struct Peer {
     bool requested;        // causal.pull_requests asks for its own rows, pulled from itself
     char* requested_since; // ... since this stable point (nullptr: all)
     bool tail;             // its backlog is arriving here: its last seconds are pulled from it meanwhile
+    bool bodies;           // asked for live copies of messages a fenced deletion erased here
 };
 struct Table {
     Oid relid;
@@ -188,6 +189,8 @@ struct View {
     int peer_count;
     Table* tables;
     int table_count;
+    bool fence_scans;      // causal.fence_scans has fences to look under
+    bool awaiting_bodies;  // causal.fenced_deletions has bodies to bring back
 };
 
 char* copy_text(uint64 row, int column, MemoryContext keep) {
@@ -260,6 +263,13 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
         // through the apply path, which stores them as the table's owner
         // (and what PostgreSQL's apply worker would run before it, a
         // column's default, runs as the owner here).
+        // Fenced deletions (sql/messages.sql): fences to look under, and
+        // bodies they erased here to bring back.
+        spi_run("SELECT EXISTS (SELECT FROM causal.fence_scans),"
+                "       EXISTS (SELECT FROM causal.fenced_deletions d WHERE d.state OPERATOR(pg_catalog.=) 'awaiting body')",
+                SPI_OK_SELECT, {}, true);
+        view.fence_scans = std::strcmp(spi_text(0, 1), "t") == 0;
+        view.awaiting_bodies = std::strcmp(spi_text(0, 2), "t") == 0;
         spi_run("SELECT m.relid::pg_catalog.oid, m.relid::text FROM causal.message_tables() m ORDER BY 1", SPI_OK_SELECT, {},
                 true);
         view.table_count = static_cast<int>(SPI_processed);
@@ -280,7 +290,13 @@ struct Key {
     char* stamp = nullptr;
     char* msg_id = nullptr;
 };
-char* rows_query(const Table& table, const char* columns, const Peer& peer, bool along_stamps, const Key& after) {
+// With `live_ids` (a uuid[] literal): the live rows of those messages, whatever their stamps.
+char* rows_query(const Table& table, const char* columns, const Peer& peer, bool along_stamps, const Key& after,
+                 const char* live_ids = nullptr) {
+    if (live_ids != nullptr)
+        return psprintf("SELECT %s FROM ONLY %s m WHERE m.msg_id OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.uuid[])"
+                        " AND m.deleted_at IS NULL",
+                        columns, table.name, quote_literal_cstr(live_ids));
     // Functions, not operators: they are named alike in every version of
     // pg_causal a peer may run.
     auto stamped = [&](const char* column) {
@@ -419,7 +435,7 @@ bool remote_stamp_index(const Table& table) {
 // row it stored: Stopped when the budget ran out with rows maybe left.
 enum class TablePull { Done, Stopped, Refused };
 TablePull pull_table(const Table& table, const Peer& source, Peer& peer, PullCount& counted, bool along_stamps,
-                     Key& key, int* budget) {
+                     Key& key, int* budget, const char* live_ids = nullptr) {
     const MemoryContext pull_context = CurrentMemoryContext;
     WalRcvExecResult* theirs = remote_columns(table, source);
     if (theirs == nullptr) {
@@ -469,7 +485,7 @@ TablePull pull_table(const Table& table, const Peer& source, Peer& peer, PullCou
     for (int i = 0; i < fetched; ++i) types[i] = TEXTOID;
     // Page by page through a cursor of the pull's snapshot there.
     (void)remote(psprintf("DECLARE causal_pull NO SCROLL CURSOR FOR %s",
-                          rows_query(table, columns.data, peer, along_stamps, key)),
+                          rows_query(table, columns.data, peer, along_stamps, key, live_ids)),
                  0, nullptr, WALRCV_OK_COMMAND);
     const char* fetch = psprintf("FETCH FORWARD %d FROM causal_pull", kPageRows);
 
@@ -711,6 +727,31 @@ void pull_tail(const Peer& source, Peer& peer, const View& view, bool source_has
     peer.stable = stable;
 }
 
+// Messages whose body a fenced region's deletion erased here (the deleting
+// region's own, or where the tombstone came before its fence): the live
+// copies `source` holds of them, stored as the apply worker would, so that
+// the copy rule brings the body back (src/core/copies.hpp) and settles
+// their record. At most a page of them per table and round.
+void pull_bodies(const Peer& source, const View& view, PullCount& counted) {
+    Peer from = source;
+    for (int t = 0; t < view.table_count; ++t) {
+        const Table& table = view.tables[t];
+        const Oid type = OIDOID;
+        const Datum arg = ObjectIdGetDatum(table.relid);
+        spi_run("SELECT '{' OPERATOR(pg_catalog.||) pg_catalog.string_agg(d.msg_id::pg_catalog.text, ',')"
+                "       OPERATOR(pg_catalog.||) '}'"
+                "  FROM (SELECT d.msg_id FROM causal.fenced_deletions d"
+                "         WHERE d.message_table OPERATOR(pg_catalog.=) $1"
+                "           AND d.state OPERATOR(pg_catalog.=) 'awaiting body'"
+                "         ORDER BY d.noted_at LIMIT 1000) d",
+                SPI_OK_SELECT, {1, &type, &arg}, true);
+        char* ids = SPI_processed > 0 ? spi_text(0, 1) : nullptr;
+        if (ids == nullptr) continue;
+        Key key;
+        (void)pull_table(table, source, from, counted, false, key, nullptr, ids);
+    }
+}
+
 // Pulls from `source`, in one snapshot there and one transaction here, what
 // it holds of every unheard peer: the rows, stored as the apply worker would,
 // then the heartbeat (pull_peer).
@@ -761,12 +802,60 @@ void pull_from(const Peer& source, View& view, PullCount& counted) {
         peer.stable = stable;
         if (asked && !peer.unfinished) forget_request(peer);
     }
+    if (source.bodies) pull_bodies(source, view, counted);
     (void)remote("COMMIT", 0, nullptr, WALRCV_OK_COMMAND);
     close_connection();
     PopActiveSnapshot();
     SPI_finish();
     CommitTransactionCommand();
 }
+
+// Tombstones this region holds whose deletion a fence that landed or
+// arrived here makes a fenced region's: noted in causal.fenced_deletions as
+// awaiting their body. Along the index of latest stamps, from the fence on
+// (a tombstone's latest stamp is at least its deletion's), in one
+// transaction with the fence's scan row, which goes.
+void scan_fences(const View& view) {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    pgstat_report_activity(STATE_RUNNING, "pg_causal relay: looking for fenced deletions");
+    spi_run("SELECT s.region, s.epoch::pg_catalog.text, s.since::pg_catalog.text FROM causal.fence_scans s",
+            SPI_OK_SELECT, {}, true);
+    const uint64 scans = SPI_processed;
+    auto* fences = static_cast<char**>(palloc(sizeof(char*) * (3 * scans + 1)));
+    for (uint64 i = 0; i < scans; ++i)
+        for (int c = 0; c < 3; ++c) fences[3 * i + c] = spi_text(i, c + 1);
+    for (uint64 i = 0; i < scans; ++i) {
+        const Oid types[3] = {TEXTOID, TEXTOID, TEXTOID};
+        const Datum args[3] = {CStringGetTextDatum(fences[3 * i]), CStringGetTextDatum(fences[3 * i + 2]),
+                               CStringGetTextDatum(fences[3 * i + 1])};
+        for (int t = 0; t < view.table_count; ++t)
+            spi_run(psprintf("INSERT INTO causal.fenced_deletions (message_table, msg_id, written_by, deleted_at, state)"
+                             " SELECT %u::pg_catalog.oid, m.msg_id, m.written_by, m.deleted_at, 'awaiting body' FROM ONLY %s m"
+                             "  WHERE causal.latest_stamp(m.hlc, m.deleted_at, m.copies) OPERATOR(pg_catalog.>) $2::causal.hlc"
+                             "    AND m.written_by OPERATOR(pg_catalog.=) $1"
+                             "    AND m.deleted_at OPERATOR(pg_catalog.>) $2::causal.hlc"
+                             "    AND causal.is_fenced_deletion(m.written_by, m.deleted_at)"
+                             " ON CONFLICT (message_table, msg_id) DO NOTHING",
+                             view.tables[t].relid, view.tables[t].name),
+                    SPI_OK_INSERT, {2, types, args});
+        spi_run("DELETE FROM causal.fence_scans s WHERE s.region OPERATOR(pg_catalog.=) $1"
+                "   AND s.since OPERATOR(pg_catalog.=) $2::causal.hlc AND s.epoch OPERATOR(pg_catalog.=) $3::pg_catalog.int8",
+                SPI_OK_DELETE, {3, types, args});
+    }
+    PopActiveSnapshot();
+    SPI_finish();
+    CommitTransactionCommand();
+}
+
+// How often the peers are asked for the bodies fenced deletions erased
+// here: a message no region holds alive any more (every region took the
+// deletion before its fence) is asked for again, but not every round.
+constexpr int64 kBodiesEveryMs = 5000;
+bool bodies_pending = false;
+int64 bodies_asked_ms = 0;
 
 void relay_once(MemoryContext round_memory, int64 started_ms) {
     const char* region = region_setting ? region_setting : "";
@@ -778,16 +867,25 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
     // that goes unheard later is pulled from at once. (The count is read
     // before the view: a request committed after that moves it again.)
     const uint64 requests = pg_atomic_read_u64(&shared_relay_stats->requests_committed);
+    const bool bodies_due = bodies_pending && now - bodies_asked_ms >= kBodiesEveryMs;
     if (!some_peer_unheard(relay_after_ms) && requests == requests_seen && !requests_pending &&
-        !replaying_backlog_of(nullptr)) {
+        !replaying_backlog_of(nullptr) && !bodies_due) {
         state_count = 0;
         return;
     }
+    const bool woken = requests != requests_seen;
     requests_seen = requests;
     MemoryContextReset(round_memory);
     View view = {};
     requests_pending = false;
     if (!read_view(region, view, round_memory)) return;
+    if (view.fence_scans) {
+        scan_fences(view);
+        view.awaiting_bodies = true;  // maybe: the next round reads it
+    }
+    bodies_pending = view.awaiting_bodies;
+    const bool ask_bodies = view.awaiting_bodies && (woken || bodies_due || view.fence_scans);
+    if (ask_bodies) bodies_asked_ms = now;
     auto* seen = static_cast<relay::PeerView*>(palloc(sizeof(relay::PeerView) * (view.peer_count + 1)));
     auto* backoffs = static_cast<relay::Backoff*>(palloc(sizeof(relay::Backoff) * (view.peer_count + 1)));
     auto* plan = static_cast<relay::Decision*>(palloc(sizeof(relay::Decision) * (view.peer_count + 1)));
@@ -815,6 +913,9 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
         requested = requested || view.peers[i].requested;
         view.peers[i].tail = plan[i].source && replaying_backlog_of(view.peers[i].region);
         tailing = tailing || view.peers[i].tail;
+        // Bodies from every peer this region hears: whichever holds them alive.
+        view.peers[i].bodies = ask_bodies && view.peers[i].seen.heard && view.peers[i].seen.has_connection;
+        tailing = tailing || view.peers[i].bodies;
     }
     const bool worth = relay::worth_pulling(plan, view.peer_count);
     if (!worth) {
@@ -826,7 +927,8 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
     }
     MemoryContext outside = MemoryContextSwitchTo(round_memory);
     for (int s = 0; s < view.peer_count; ++s) {
-        if (!(worth && plan[s].source) && !view.peers[s].requested && !view.peers[s].tail) continue;
+        if (!(worth && plan[s].source) && !view.peers[s].requested && !view.peers[s].tail && !view.peers[s].bodies)
+            continue;
         const Peer& source = view.peers[s];
         // A source that fails costs its own pull, not the others'. (What the
         // pull counts is in the round's memory: a local the try block
@@ -982,6 +1084,15 @@ void wake_relay(XactEvent event, void*) {
 
 }  // namespace
 
+void causal::pg::wake_relay_at_commit() {
+    static bool registered = false;
+    if (!registered) {
+        RegisterXactCallback(wake_relay, nullptr);
+        registered = true;
+    }
+    wake_relay_on_commit = true;
+}
+
 // causal.request_pull(peer): asks this region's relay for `peer`'s own
 // rows, from `peer`, since this region's stable point for it (causalctl
 // reseed, after making the links without a copy). Done when its row of
@@ -989,11 +1100,6 @@ void wake_relay(XactEvent event, void*) {
 CAUSAL_FUNCTION(request_pull) {
     if (PG_ARGISNULL(0))
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("causal.request_pull needs a region")));
-    static bool registered = false;
-    if (!registered) {
-        RegisterXactCallback(wake_relay, nullptr);
-        registered = true;
-    }
     const Oid type = TEXTOID;
     const Datum arg = PG_GETARG_DATUM(0);
     SPI_connect();
@@ -1011,6 +1117,6 @@ CAUSAL_FUNCTION(request_pull) {
     if (!known)
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
                         errmsg("region \"%s\" is not registered", TextDatumGetCString(arg))));
-    wake_relay_on_commit = true;
+    wake_relay_at_commit();
     PG_RETURN_VOID();
 }

@@ -17,4 +17,9 @@ void relay_supervise();
 void relay_request_shmem();
 void relay_startup_shmem();
 
+// Wakes the relay once this transaction commits: it asked for a pull
+// (causal.request_pull()), or left the relay something to look for (a
+// fence landed, a fenced deletion awaits its body).
+void wake_relay_at_commit();
+
 }  // namespace causal::pg

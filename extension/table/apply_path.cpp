@@ -17,6 +17,7 @@
 #include "core/copies.hpp"
 #include "hlc/clock.hpp"
 #include "table/direct_store.hpp"
+#include "table/fenced_deletions.hpp"
 #include "hlc/hlc_datum.hpp"
 #include "table/notify.hpp"
 #include "infra/owner.hpp"
@@ -290,9 +291,12 @@ bool receive(const Firing& t, HeapTuple incoming, Received* out) {
 
 // The copy rule (src/core/copies.hpp) between the row stored for a msg_id
 // and a copy that arrives.
+// A deletion is judged with the fences as they stand now, on both sides:
+// one applied here before its fence arrived deletes nothing from then on.
 struct CopyRule {
     Stamps stored_stamps;
     std::optional<Hlc> stored_deleted;
+    bool stored_fenced, incoming_fenced;
     Hlc* names;
     copies::Resolution r;
 };
@@ -300,10 +304,35 @@ CopyRule copy_rule(const Firing& t, HeapTuple stored, HeapTuple incoming, const 
     CopyRule rule;
     rule.stored_stamps = read_stamps(t, stored);
     rule.stored_deleted = get_deleted_at(t, stored);
+    rule.stored_fenced = deletion_fenced(t, stored, rule.stored_deleted);
+    const std::optional<Hlc> incoming_deleted = get_deleted_at(t, incoming);
+    rule.incoming_fenced = deletion_fenced(t, incoming, incoming_deleted);
     rule.names = static_cast<Hlc*>(palloc(sizeof(Hlc) * (rule.stored_stamps.count + incoming_stamps.count)));
-    rule.r = copies::resolve(names_of(rule.stored_stamps, rule.stored_deleted),
-                             names_of(incoming_stamps, get_deleted_at(t, incoming)), rule.names);
+    rule.r = copies::resolve(names_of(rule.stored_stamps, rule.stored_deleted, rule.stored_fenced),
+                             names_of(incoming_stamps, incoming_deleted, rule.incoming_fenced), rule.names);
     return rule;
+}
+
+// What a fenced deletion that arrives did here, by the row the rule keeps.
+FencedDeletion outcome(const copies::Resolution& r) {
+    if (!r.deleted_at) return FencedDeletion::Kept;
+    return r.deletion_fenced ? FencedDeletion::AwaitingBody : FencedDeletion::Erased;
+}
+
+// The records of fenced deletions, once the rule has kept its row: the
+// incoming one's, and what became of the stored one's.
+void record_fenced_deletions(const Firing& t, HeapTuple incoming, Datum msg_id, const CopyRule& rule) {
+    if (rule.incoming_fenced) note_fenced_deletion(t, incoming, outcome(rule.r));
+    if (rule.stored_fenced && !rule.r.deletion_fenced)
+        settle_fenced_deletion(t, msg_id, rule.r.deleted_at ? FencedDeletion::Erased : FencedDeletion::Restored);
+}
+
+// A fenced region's tombstone of a message this region did not hold: stored
+// as it came, erased, until a live copy brings the body (the relay asks).
+void note_if_fenced_tombstone(const Firing& t, HeapTuple incoming) {
+    const std::optional<Hlc> deleted_at = get_deleted_at(t, incoming);
+    if (deleted_at && deletion_fenced(t, incoming, deleted_at))
+        note_fenced_deletion(t, incoming, FencedDeletion::AwaitingBody);
 }
 
 // Brings `incoming` into the table: stores it, or applies the copy rule to
@@ -338,10 +367,12 @@ void take_copy(const Firing& t, HeapTuple incoming, HeapTuple stored_row, const 
         // this one fail on the unique index: the worker retries the
         // transaction, and the copy rule then meets the stored row.
         write_row(t, incoming, msg_id, nullptr);
+        note_if_fenced_tombstone(t, incoming);
         return;
     }
     // Most copies change nothing: that is found without the row's lock.
-    if (!copy_rule(t, stored.row, incoming, incoming_stamps).r.changes) {
+    if (const CopyRule unlocked = copy_rule(t, stored.row, incoming, incoming_stamps); !unlocked.r.changes) {
+        record_fenced_deletions(t, incoming, msg_id, unlocked);
         count(relid, Counter::Duplicates);
         return;
     }
@@ -355,6 +386,7 @@ void take_copy(const Firing& t, HeapTuple incoming, HeapTuple stored_row, const 
     const CopyRule rule = copy_rule(t, current, incoming, incoming_stamps);
     if (!rule.r.changes) {
         ExecDropSingleTupleTableSlot(locked);
+        record_fenced_deletions(t, incoming, msg_id, rule);
         count(relid, Counter::Duplicates);
         return;
     }
@@ -366,8 +398,10 @@ void take_copy(const Firing& t, HeapTuple incoming, HeapTuple stored_row, const 
     }
     write_row(t, row, msg_id, locked);
     ExecDropSingleTupleTableSlot(locked);
+    record_fenced_deletions(t, incoming, msg_id, rule);
     count(relid, Counter::WinnersReplaced);
-    if (t.notify && rule.r.deleted_at && !rule.stored_deleted)
+    const bool was_deleted = rule.stored_deleted && !rule.stored_fenced;
+    if (t.notify && rule.r.deleted_at && !rule.r.deletion_fenced && !was_deleted)
         notify_row(t, row, NotifyKind::Deleted);
 }
 
@@ -421,7 +455,10 @@ HeapTuple apply_insert(const Firing& t) {
         if (!receive(t, incoming, &received)) return nullptr;
         lock_msg_id(received.msg_id);
         const Stored stored = find_stored(t, received.msg_id);
-        if (!stored.found) return incoming;
+        if (!stored.found) {
+            note_if_fenced_tombstone(t, incoming);
+            return incoming;
+        }
         apply(t, incoming, stored.row, &received);
         return nullptr;
     }

@@ -4,6 +4,7 @@
 // and epoch. A message is append-only; a DELETE turns it into a tombstone.
 
 #include "core/clock.hpp"
+#include "table/fenced_deletions.hpp"
 #include "table/msg_id.hpp"
 #include "hlc/clock.hpp"
 #include "hlc/hlc_datum.hpp"
@@ -175,12 +176,19 @@ HeapTuple local_update(const Firing& t) {
 // A DELETE takes the message's body away in every region; the message
 // itself stays, as a tombstone (write_tombstone), so that every hlc naming
 // it still resolves and its replies stay deliverable in the same order.
-// Deleting a tombstone changes nothing.
+// Deleting a tombstone changes nothing, unless its deletion is a fenced
+// region's, which deletes nothing: the message lives on in the regions that
+// kept its body, and a deletion here, an active region's, erases it there.
 HeapTuple local_delete(const Firing& t) {
     require_fit(t);
     HeapTuple row = t.data->tg_trigtuple;
-    if (get_deleted_at(t, row)) return nullptr;
+    const std::optional<Hlc> deleted_at = get_deleted_at(t, row);
+    if (deleted_at && !deletion_fenced(t, row, deleted_at)) return nullptr;
     (void)require_open_region(require_region());
+    if (deleted_at) {
+        bool isnull = false;
+        settle_fenced_deletion(t, get(t, row, t.columns.msg_id, &isnull), FencedDeletion::Erased);
+    }
     return row;
 }
 

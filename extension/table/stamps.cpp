@@ -100,8 +100,8 @@ Stamps read_stamps(const Firing& t, HeapTuple row) {
     return out;
 }
 
-copies::Names names_of(const Stamps& stamps, const std::optional<Hlc>& deleted_at) {
-    return copies::Names{stamps.hlcs, static_cast<size_t>(stamps.count), deleted_at};
+copies::Names names_of(const Stamps& stamps, const std::optional<Hlc>& deleted_at, bool deletion_fenced) {
+    return copies::Names{stamps.hlcs, static_cast<size_t>(stamps.count), deleted_at, deletion_fenced};
 }
 
 Datum copies_datum(const Firing& t, const Stamp* stamps, int count) {

@@ -32,7 +32,7 @@ struct Stamps {
 };
 Stamps read_stamps(const Firing& t, HeapTuple row);
 
-copies::Names names_of(const Stamps& stamps, const std::optional<Hlc>& deleted_at);
+copies::Names names_of(const Stamps& stamps, const std::optional<Hlc>& deleted_at, bool deletion_fenced);
 
 // The `copies` value for stamps[1..count): every stamp but the head.
 Datum copies_datum(const Firing& t, const Stamp* stamps, int count);

@@ -5,7 +5,12 @@
 # and does not know when the majority fails it over. After the heal it
 # learns its fence, refuses writes (5C001), and every write it took after
 # the fence reaches every region, where the merged history flags it an
-# orphan, identically everywhere; nothing is lost, and it rejoins.
+# orphan, identically everywhere; nothing is lost, and it rejoins. Its
+# deletions follow the same line: one it wrote before the fence deletes the
+# message everywhere; one it wrote after deletes nothing (the message keeps
+# its body in every region, ap-south's own copy brought back, and each
+# region lists the deletion in causal.fenced_deletions); a deletion by an
+# active region, or by ap-south after it rejoined, deletes everywhere.
 #
 # Self-fencing on (causal.self_fence_after = 2s, set at run time): cut off,
 # ap-south refuses writes ("has fenced itself") about 2 s after the cut, and
@@ -36,11 +41,27 @@ hear_all() {
       "SELECT count(heard_ms_ago) = 2 AND max(heard_ms_ago) < 1000 FROM causal.liveness()" "${1:-20}" || return 1
   done
 }
-# Each message's msg_id and orphan flag in REGION's merged history.
+# Each message's msg_id and orphan flag in REGION's merged history of conversation 7.
 orphans_in() {
   mesh_sql "$1" -At -c "SELECT string_agg(u.msg_id || ':' || u.orphan, ',' ORDER BY u.msg_id)
                           FROM (SELECT causal.merge(msg_id, hlc, deps, crdb_region, epoch, copies) AS m
-                                  FROM chat.messages GROUP BY conversation_id) g, causal.unnest(g.m) u"
+                                  FROM chat.messages WHERE conversation_id = 7 GROUP BY conversation_id) g,
+                               causal.unnest(g.m) u"
+}
+# Messages to delete live in conversation 8.
+write_8() {
+  mesh_sql "$1" -At -c "INSERT INTO chat.messages (conversation_id, sender, body) VALUES (8, '$1', '$2') RETURNING msg_id"
+}
+delete_in() { mesh_sql "$1" -At -v VERBOSITY=verbose -c "DELETE FROM chat.messages WHERE msg_id = '$2'" 2>&1; }
+# What REGION holds of a message: its body, or 'deleted'.
+held() { mesh_sql "$1" -At -c "SELECT coalesce(CASE WHEN deleted_at IS NULL THEN body END, 'deleted') FROM chat.messages WHERE msg_id = '$2'"; }
+held_everywhere() { local r; for r in "${regions[@]}"; do held "$r" "$1"; done | paste -sd' '; }
+wait_held() {  # wait_held MSG_ID WANT: until every region holds WANT of it
+  local r
+  for r in "${regions[@]}"; do
+    wait_until "$(mesh_instance "$r")" "$MESH_DB" \
+      "SELECT coalesce(CASE WHEN deleted_at IS NULL THEN body END, 'deleted') = '$2' FROM chat.messages WHERE msg_id = '$1'" 30 || return 1
+  done
 }
 join_sorted() { tr ' ' '\n' <<<"$*" | grep -v '^$' | sort | paste -sd, -; }
 
@@ -57,8 +78,15 @@ for r in us-east eu-west; do
     bail "ap-south's first messages did not reach $r"
 done
 
+early=$(write_8 us-east "ap-south deletes this before its fence") &&
+  fenced=$(write_8 us-east "ap-south deletes this while fenced") &&
+  later=$(write_8 us-east "ap-south deletes this after it rejoined") || bail "could not write in us-east"
+wait_until "$(mesh_instance ap-south)" "$MESH_DB" "SELECT count(*) = 3 FROM chat.messages WHERE conversation_id = 8" 20 ||
+  bail "us-east's messages did not reach ap-south"
+
 cut_ap_south || bail "could not cut ap-south's links"
 cut_at=$(now)
+out=$(delete_in ap-south "$early") || bail "could not delete in ap-south: $out"
 during=() failed=0
 for i in 1 2 3 4 5; do
   id=$(write ap-south "during the cut $i") && during+=("$id") || { failed=$((failed + 1)); diag "$id"; }
@@ -86,6 +114,8 @@ for i in 1 2 3 4; do
   id=$(write ap-south "after the fence $i") && after+=("$id") || { failed=$((failed + 1)); diag "$id"; }
 done
 is "$failed" 0 "... and keeps taking writes (4 of 4)"
+out=$(delete_in ap-south "$fenced")
+is "$?" 0 "... and a DELETE"
 
 heal_ap_south || bail "could not heal ap-south's links"
 wait_until "$(mesh_instance ap-south)" "$MESH_DB" "SELECT state = 'fenced' FROM causal.regions WHERE region = 'ap-south'" 30
@@ -96,9 +126,11 @@ ok "$([[ $wrc != 0 && $err == *5C001* && $err == *"is fenced"* ]]; echo $?)" "..
 
 total=$(( ${#before[@]} + ${#during[@]} + ${#after[@]} ))
 for r in "${regions[@]}"; do
-  wait_until "$(mesh_instance "$r")" "$MESH_DB" "SELECT count(*) = $total FROM chat.messages" 20 || break
+  wait_until "$(mesh_instance "$r")" "$MESH_DB" "SELECT count(*) = $total FROM chat.messages WHERE conversation_id = 7" 20 || break
 done
-counts=$(for r in "${regions[@]}"; do mesh_sql "$r" -At -c "SELECT count(*) || '/' || count(DISTINCT msg_id) FROM chat.messages"; done | paste -sd' ')
+counts=$(for r in "${regions[@]}"; do
+           mesh_sql "$r" -At -c "SELECT count(*) || '/' || count(DISTINCT msg_id) FROM chat.messages WHERE conversation_id = 7"
+         done | paste -sd' ')
 is "$counts" "$total/$total $total/$total $total/$total" "nothing lost: every region holds all $total of ap-south's messages, each once"
 views=$(for r in "${regions[@]}"; do orphans_in "$r"; done)
 is "$(sort -u <<<"$views" | wc -l)" 1 "the merged history flags the same messages orphans in all three regions"
@@ -111,12 +143,33 @@ is "$missing" 0 \
    "the writes before the cut are not orphans"
 is "$not_orphans" "$(join_sorted "${before[@]}" "${during[@]}")" "... nor those it took while cut off, before the fence"
 
+wait_held "$early" deleted
+is "$(held_everywhere "$early")" "deleted deleted deleted" \
+   "a DELETE ap-south took before its fence deleted the message in every region"
+wait_held "$fenced" "ap-south deletes this while fenced"
+is "$(held_everywhere "$fenced")" "$(printf 'ap-south deletes this while fenced%.0s ' 1 2 3 | sed 's/ $//')" \
+   "one it took after the fence deleted nothing: the message has its body in every region, ap-south's brought back"
+listed=$(for r in "${regions[@]}"; do
+           mesh_sql "$r" -At -c "SELECT coalesce(string_agg(written_by || ':' || state, ','), 'none') FROM causal.fenced_deletions
+                                  WHERE msg_id = '$fenced'"
+         done | paste -sd' ')
+is "$listed" "ap-south:kept ap-south:kept ap-south:restored" \
+   "... and each region lists it in causal.fenced_deletions: kept in us-east and eu-west, restored in ap-south"
+is "$(mesh_sql us-east -At -c "SELECT count(*) FROM causal.fenced_deletions")" 1 "... alone (not the one before the fence)"
+
 run out causalctl_mesh rejoin ap-south
 is "$rc" 0 "rejoin ap-south: exit 0"
 diag "$out"
 run out causalctl_mesh verify --wait 20
 is "$rc" 0 "causalctl verify --wait 20: the regions converge"
 [ "$rc" = 0 ] || diag "$out"
+
+out=$(delete_in us-east "$fenced") || diag "$out"
+wait_held "$fenced" deleted
+is "$(held_everywhere "$fenced")" "deleted deleted deleted" "a DELETE in us-east, an active region, erases it everywhere"
+out=$(delete_in ap-south "$later") || diag "$out"
+wait_held "$later" deleted
+is "$(held_everywhere "$later")" "deleted deleted deleted" "a DELETE ap-south takes after it rejoined deletes everywhere"
 
 # ===== self-fencing on =====================================================
 hear_all || bail "the regions do not hear each other after the rejoin"

@@ -52,6 +52,7 @@ SELECT set_eq(
     'causal.merge_deserialize(bytea,internal)', 'causal.merge_final(internal)', 'causal.unnest(causal.merged[])',
     'causal.catch_up(regclass,text,causal.hlc[],interval,causal.hlc)', 'causal.history(anyelement,text)',
     'causal.local_stable()', 'causal.stable_hlc()', 'causal.is_orphan(text,bigint,causal.hlc)',
+    'causal.is_fenced_deletion(text,causal.hlc)',
     'causal.new_msg_id()', 'causal.await_replicated(integer,interval)',
     -- what anyone may know of the mesh and of a table (from catalogs and tables PUBLIC reads)
     'causal.region_for_clients(text)', 'causal.link_name(text,text)', 'causal.liveness()', 'causal.self_fenced()',

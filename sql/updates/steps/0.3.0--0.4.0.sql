@@ -82,6 +82,44 @@ CREATE TABLE causal.pull_requests (
 COMMENT ON TABLE causal.pull_requests IS 'pulls of a peer''s own rows asked of this region''s relay';
 GRANT SELECT, DELETE ON causal.pull_requests TO causal_replicator;
 
+-- Deletions a region wrote in an epoch the mesh had fenced, before it knew
+-- (causal.is_fenced_deletion()): like that region's inserts of the same
+-- window, which are orphans, they delete nothing (src/core/copies.hpp).
+-- Each region lists here those that reached it, for the operator: `state`
+-- is what the deletion did here: 'kept' (it arrived after its fence; the
+-- message kept its body), 'awaiting body' (its tombstone erased the body
+-- here, in the deleting region or before the fence arrived; the relay asks
+-- the peers for a live copy), 'restored' (a live copy brought the body
+-- back), 'erased' (an active region deleted the message since). A DELETE
+-- in an active region erases the message everywhere, whatever its state.
+CREATE TABLE causal.fenced_deletions (
+    message_table  regclass NOT NULL,
+    msg_id         uuid NOT NULL,
+    written_by     text NOT NULL,
+    deleted_at     causal.hlc NOT NULL,
+    state          text NOT NULL CHECK (state IN ('kept', 'awaiting body', 'restored', 'erased')),
+    noted_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (message_table, msg_id)
+);
+COMMENT ON TABLE causal.fenced_deletions IS 'deletions a fenced region wrote, which deleted nothing, and what became of each message here';
+GRANT SELECT, DELETE ON causal.fenced_deletions TO causal_admin;
+SELECT pg_catalog.pg_extension_config_dump('causal.fenced_deletions', '');
+
+-- Fences whose region's tombstones this region may hold with a deletion
+-- that deletes nothing (causal.fences_register adds one as a fence lands
+-- or arrives): the relay looks for them, notes them in
+-- causal.fenced_deletions, and deletes the row. This region's own
+-- bookkeeping: not replicated, not dumped.
+CREATE TABLE causal.fence_scans (
+    region  text NOT NULL,
+    epoch   bigint NOT NULL,
+    since   causal.hlc NOT NULL,
+    PRIMARY KEY (region, epoch)
+);
+COMMENT ON TABLE causal.fence_scans IS 'fences whose region''s tombstones the relay has yet to look for here';
+GRANT SELECT, DELETE ON causal.fence_scans TO causal_replicator;
+GRANT SELECT, INSERT, UPDATE ON causal.fenced_deletions TO causal_replicator;
+
 -- A removed region is a replicated fact (sql/regions.sql).
 CREATE TABLE causal.removed_regions (
     region      text PRIMARY KEY,
