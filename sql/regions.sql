@@ -163,8 +163,10 @@ BEGIN
   END IF;
   -- The region writes again in a new epoch once the lift has reached it:
   -- its clock passes lifted_at first, so that its deletions from then on
-  -- are stamped above it, outside the fenced interval.
-  IF earlier_lift THEN
+  -- are stamped above it, outside the fenced interval. (Only there: a
+  -- restore from a dump, before the server has a node id, has no clock.)
+  IF earlier_lift AND NEW.region OPERATOR(pg_catalog.=) pg_catalog.current_setting('causal.region', true)
+     AND pg_catalog.current_setting('causal.node_id', true) NOT IN ('', '-1') THEN
     PERFORM causal.hlc_observe(NEW.lifted_at);
   END IF;
   RETURN NEW;

@@ -53,7 +53,8 @@ void connect_worker_as(Oid database, Oid role);
 void sleep_after_error();
 
 // The worker's life, as PostgreSQL's own workers live it (bgwriter.c,
-// autovacuum.c): `round()` every `nap_ms` until shutdown, `after_reload()`
+// autovacuum.c): `round()` every `nap_ms` (read before each nap: a round
+// may change it) until shutdown, `after_reload()`
 // after each configuration reload. An error (a lock timeout, a table being
 // altered, a peer gone) costs one round, not the worker: the error block
 // holds interrupts, reports it, aborts the transaction (which ends SPI
@@ -63,7 +64,7 @@ void sleep_after_error();
 // destructor may be alive across it, so the three callables may capture
 // nothing that has one, and the rounds may own nothing that has one.
 template <typename Round, typename AfterError, typename AfterReload>
-[[noreturn]] void run_rounds(long nap_ms, Round round, AfterError after_error, AfterReload after_reload) {
+[[noreturn]] void run_rounds(const long& nap_ms, Round round, AfterError after_error, AfterReload after_reload) {
     static_assert(std::is_trivially_destructible_v<Round> && std::is_trivially_destructible_v<AfterError> &&
                       std::is_trivially_destructible_v<AfterReload>,
                   "an error longjmps past the callables of a worker's rounds");

@@ -45,6 +45,9 @@
 #include "mesh/link_errors.hpp"
 
 #include <cstring>
+#include <new>
+#include <optional>
+#include <type_traits>
 
 #include "core/clock.hpp"
 #include "core/links.hpp"
@@ -142,6 +145,15 @@ void count_pull(const PullCount& count, bool failed, TimestampTz started) {
     SpinLockRelease(&shared_relay_stats->mutex);
 }
 
+// Rows a tail stored: rows and pages, no pull.
+void count_rows(const PullCount& count) {
+    if (shared_relay_stats == nullptr || count.rows == 0) return;
+    SpinLockAcquire(&shared_relay_stats->mutex);
+    shared_relay_stats->rows += count.rows;
+    shared_relay_stats->pages += count.pages;
+    SpinLockRelease(&shared_relay_stats->mutex);
+}
+
 // What the worker knows of a peer between rounds.
 struct PeerState {
     char region[NAMEDATALEN];
@@ -177,7 +189,6 @@ struct Peer {
     bool unfinished;       // a pull of it stopped at its page budget: the next round goes on
     bool requested;        // causal.pull_requests asks for its own rows, pulled from itself
     char* requested_since; // ... since this stable point (nullptr: all)
-    bool tail;             // its backlog is arriving here: its last seconds are pulled from it meanwhile
     bool bodies;           // asked for live copies of messages a fenced deletion erased here
 };
 struct Table {
@@ -282,6 +293,20 @@ bool read_view(const char* region, View& view, MemoryContext keep) {
     return view.peer_count > 0;
 }
 
+// A row of `m` carries a stamp of the region with `node_id` at or after
+// `since` (any, without): its hlc, its tombstone's, a copy's. Functions,
+// not operators: they are named alike in every version of pg_causal a peer
+// may run.
+char* stamped_by(int node_id, const char* since) {
+    auto stamped = [&](const char* column) {
+        return psprintf("(causal.hlc_node(%s) OPERATOR(pg_catalog.=) %d%s)", column, node_id,
+                        since ? psprintf(" AND causal.hlc_ge(%s, %s::causal.hlc)", column, quote_literal_cstr(since))
+                              : "");
+    };
+    return psprintf("%s OR %s OR EXISTS (SELECT FROM pg_catalog.unnest(m.copies) c WHERE %s)", stamped("m.hlc"),
+                    stamped("m.deleted_at"), stamped("c.hlc"));
+}
+
 // The rows of `table` carrying a stamp of `peer`'s at or after its stable
 // point here, as the peer behind the connection holds them: `columns`.
 // Along the stamps, each row ends with its key, (latest stamp, msg_id) as
@@ -297,16 +322,7 @@ char* rows_query(const Table& table, const char* columns, const Peer& peer, bool
         return psprintf("SELECT %s FROM ONLY %s m WHERE m.msg_id OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.uuid[])"
                         " AND m.deleted_at IS NULL",
                         columns, table.name, quote_literal_cstr(live_ids));
-    // Functions, not operators: they are named alike in every version of
-    // pg_causal a peer may run.
-    auto stamped = [&](const char* column) {
-        return psprintf("(causal.hlc_node(%s) OPERATOR(pg_catalog.=) %d%s)", column, peer.node_id,
-                        peer.stable ? psprintf(" AND causal.hlc_ge(%s, %s::causal.hlc)", column,
-                                               quote_literal_cstr(peer.stable))
-                                    : "");
-    };
-    const char* stamps = psprintf("%s OR %s OR EXISTS (SELECT FROM pg_catalog.unnest(m.copies) c WHERE %s)",
-                                  stamped("m.hlc"), stamped("m.deleted_at"), stamped("c.hlc"));
+    const char* stamps = stamped_by(peer.node_id, peer.stable);
     if (!along_stamps) return psprintf("SELECT %s FROM ONLY %s m WHERE %s", columns, table.name, stamps);
     // Along the peer's index of latest stamps: a row stamped at or after
     // the stable point carries a latest stamp at or after it, so the rows
@@ -421,6 +437,139 @@ bool remote_stamp_index(const Table& table) {
                                 quote_literal_cstr(table.name)));
 }
 
+// The columns a peer sends of a table (remote_columns' answer): their names,
+// and the select list that asks for them.
+struct SentColumns {
+    char** names;
+    int count;
+    char* select_list;  // m.a, m.b, ...
+};
+SentColumns sent_columns(WalRcvExecResult* theirs) {
+    SentColumns sent{static_cast<char**>(palloc(sizeof(char*) * (tuplestore_tuple_count(theirs->tuplestore) + 1))), 0,
+                     nullptr};
+    StringInfoData list;
+    initStringInfo(&list);
+    TupleTableSlot* slot = MakeSingleTupleTableSlot(theirs->tupledesc, &TTSOpsMinimalTuple);
+    while (tuplestore_gettupleslot(theirs->tuplestore, true, false, slot)) {
+        bool isnull = false;
+        char* name = TextDatumGetCString(slot_getattr(slot, 1, &isnull));
+        appendStringInfo(&list, "%sm.%s", sent.count ? ", " : "", quote_identifier(name));
+        sent.names[sent.count++] = name;
+    }
+    ExecDropSingleTupleTableSlot(slot);
+    sent.select_list = list.data;
+    return sent;
+}
+
+// Stores rows a peer sent as text the way PostgreSQL's apply worker would
+// (store.hpp): each value through its type's input function, and, for a
+// column the peer lacks, its default, run as the table's owner (the owner's
+// code, with the owner's rights). Open with the table locked.
+struct Loader {
+    Relation rel;
+    TupleDesc desc;
+    int count;        // columns sent
+    int* positions;   // the attnum of each
+    FmgrInfo* input;
+    Oid* ioparams;
+    EState* estate;
+    ExprState** defaults;  // per attribute: a default to fill in, or nullptr
+    bool defaulted;
+    Datum* values;
+    bool* nulls;
+    MemoryContext per_row;
+};
+
+// The first of `sent` that this region's table lacks, or nullptr.
+const char* lacked_here(Relation rel, const SentColumns& sent) {
+    for (int i = 0; i < sent.count; ++i) {
+        const AttrNumber attnum = SPI_fnumber(RelationGetDescr(rel), sent.names[i]);
+        if (attnum <= 0 || TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attgenerated) return sent.names[i];
+    }
+    return nullptr;
+}
+
+Loader open_loader(Relation rel, const SentColumns& sent) {
+    Loader l{};
+    l.rel = rel;
+    l.desc = RelationGetDescr(rel);
+    const int n = l.desc->natts;
+    l.count = sent.count;
+    l.positions = static_cast<int*>(palloc(sizeof(int) * (sent.count + 1)));
+    bool* is_sent = static_cast<bool*>(palloc0(sizeof(bool) * (n + 1)));
+    l.input = static_cast<FmgrInfo*>(palloc(sizeof(FmgrInfo) * (sent.count + 1)));
+    l.ioparams = static_cast<Oid*>(palloc(sizeof(Oid) * (sent.count + 1)));
+    for (int i = 0; i < sent.count; ++i) {
+        l.positions[i] = SPI_fnumber(l.desc, sent.names[i]);
+        is_sent[l.positions[i] - 1] = true;
+        Oid function = InvalidOid;
+        getTypeInputInfo(TupleDescAttr(l.desc, l.positions[i] - 1)->atttypid, &function, &l.ioparams[i]);
+        fmgr_info(function, &l.input[i]);
+    }
+    l.estate = CreateExecutorState();
+    l.defaults = static_cast<ExprState**>(palloc0(sizeof(ExprState*) * (n + 1)));
+    for (int a = 0; a < n; ++a) {
+        const Form_pg_attribute attribute = TupleDescAttr(l.desc, a);
+        if (is_sent[a] || attribute->attisdropped || attribute->attgenerated) continue;
+        if (Expr* expression = reinterpret_cast<Expr*>(build_column_default(rel, attribute->attnum))) {
+            l.defaults[a] = ExecPrepareExpr(expression, l.estate);
+            l.defaulted = true;
+        }
+    }
+    l.values = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
+    l.nulls = static_cast<bool*>(palloc(sizeof(bool) * (n + 1)));
+    l.per_row = AllocSetContextCreate(CurrentMemoryContext, "pg_causal relay row", ALLOCSET_DEFAULT_SIZES);
+    return l;
+}
+
+// Stores the row in `row`'s first l.count columns, adding its digest to `news`.
+void load_row(Loader& l, TupleTableSlot* row, uint64* news) {
+    MemoryContext outside = MemoryContextSwitchTo(l.per_row);
+    const int n = l.desc->natts;
+    const OwnerScope scope = l.defaulted ? enter_owner_scope(RelationGetRelid(l.rel)) : OwnerScope{};
+    for (int a = 0; a < n; ++a) {
+        l.values[a] = Datum(0);
+        l.nulls[a] = true;
+        if (l.defaults[a] == nullptr) continue;
+        const Form_pg_attribute attribute = TupleDescAttr(l.desc, a);
+        l.values[a] = ExecEvalExprSwitchContext(l.defaults[a], GetPerTupleExprContext(l.estate), &l.nulls[a]);
+        if (!l.nulls[a]) l.values[a] = datumCopy(l.values[a], attribute->attbyval, attribute->attlen);
+        ResetPerTupleExprContext(l.estate);
+    }
+    if (l.defaulted) leave_owner_scope(scope);
+    for (int i = 0; i < l.count; ++i) {
+        bool isnull = false;
+        const Datum sent_text = slot_getattr(row, i + 1, &isnull);
+        const Form_pg_attribute attribute = TupleDescAttr(l.desc, l.positions[i] - 1);
+        char* value = isnull ? nullptr : TextDatumGetCString(sent_text);
+        if (value != nullptr)
+            *news += hash_bytes_extended(reinterpret_cast<const unsigned char*>(value),
+                                         static_cast<int>(std::strlen(value)), i);
+        l.values[l.positions[i] - 1] = InputFunctionCall(&l.input[i], value, l.ioparams[i], attribute->atttypmod);
+        l.nulls[l.positions[i] - 1] = isnull;
+    }
+    store_insert(l.rel, heap_form_tuple(l.desc, l.values, l.nulls));
+    MemoryContextSwitchTo(outside);
+    MemoryContextReset(l.per_row);
+}
+
+void close_loader(Loader& l) {
+    MemoryContextDelete(l.per_row);
+    FreeExecutorState(l.estate);
+}
+
+// A column `source`'s table has and this region's lacks: an error of the
+// link from `peer`, which stops the table's pull, as it stops the apply
+// worker.
+void refuse_lacked_column(const Table& table, const Peer& source, const Peer& peer, const char* column) {
+    char* message = psprintf("pg_causal relay: %s of region \"%s\" has a column \"%s\" that this region's "
+                             "lacks; region \"%s\"'s rows are not pulled through it",
+                             table.name, source.region, column, peer.region);
+    ereport(WARNING, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("%s", message)));
+    record_relay_error(peer.region, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, message,
+                       psprintf("%s.%s", table.name, column));
+}
+
 // Pulls `table`'s rows that carry `peer`'s stamps and stores each as the
 // apply worker would, adding their digest to `news`. The columns are the
 // ones both regions have; one the source lacks gets its default here, as
@@ -446,69 +595,27 @@ TablePull pull_table(const Table& table, const Peer& source, Peer& peer, PullCou
                            table.name);
         return TablePull::Refused;
     }
+    const SentColumns sent = sent_columns(theirs);
     Relation rel = table_open(table.relid, RowExclusiveLock);
-    const TupleDesc desc = RelationGetDescr(rel);
-    const int n = desc->natts;
-    bool* sent = static_cast<bool*>(palloc0(sizeof(bool) * n));
-    StringInfoData columns;
-    initStringInfo(&columns);
-    int* positions = static_cast<int*>(palloc(sizeof(int) * (n + 1)));
-    int count = 0;
-    TupleTableSlot* slot = MakeSingleTupleTableSlot(theirs->tupledesc, &TTSOpsMinimalTuple);
-    while (tuplestore_gettupleslot(theirs->tuplestore, true, false, slot)) {
-        bool isnull = false;
-        const char* name = TextDatumGetCString(slot_getattr(slot, 1, &isnull));
-        const AttrNumber attnum = SPI_fnumber(desc, name);
-        if (attnum <= 0 || TupleDescAttr(desc, attnum - 1)->attgenerated) {
-            char* message = psprintf("pg_causal relay: %s of region \"%s\" has a column \"%s\" that this region's "
-                                     "lacks; region \"%s\"'s rows are not pulled through it",
-                                     table.name, source.region, name, peer.region);
-            ereport(WARNING, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("%s", message)));
-            record_relay_error(peer.region, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, message,
-                               psprintf("%s.%s", table.name, name));
-            ExecDropSingleTupleTableSlot(slot);
-            table_close(rel, RowExclusiveLock);
-            return TablePull::Refused;
-        }
-        appendStringInfo(&columns, "%sm.%s", count ? ", " : "", quote_identifier(name));
-        sent[attnum - 1] = true;
-        positions[count++] = attnum;
+    if (const char* column = lacked_here(rel, sent)) {
+        refuse_lacked_column(table, source, peer, column);
+        table_close(rel, RowExclusiveLock);
+        return TablePull::Refused;
     }
-    ExecDropSingleTupleTableSlot(slot);
-    if (count == 0) {
+    if (sent.count == 0) {
         table_close(rel, RowExclusiveLock);
         return TablePull::Done;
     }
     // Along the stamps, two more: the row's key.
-    const int fetched = along_stamps ? count + 2 : count;
+    const int fetched = along_stamps ? sent.count + 2 : sent.count;
     Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * fetched));
     for (int i = 0; i < fetched; ++i) types[i] = TEXTOID;
     // Page by page through a cursor of the pull's snapshot there.
     (void)remote(psprintf("DECLARE causal_pull NO SCROLL CURSOR FOR %s",
-                          rows_query(table, columns.data, peer, along_stamps, key, live_ids)),
+                          rows_query(table, sent.select_list, peer, along_stamps, key, live_ids)),
                  0, nullptr, WALRCV_OK_COMMAND);
     const char* fetch = psprintf("FETCH FORWARD %d FROM causal_pull", kPageRows);
-
-    // Input functions of this region's types, and defaults where the peer
-    // sends nothing.
-    FmgrInfo* input = static_cast<FmgrInfo*>(palloc(sizeof(FmgrInfo) * (count + 1)));
-    Oid* ioparams = static_cast<Oid*>(palloc(sizeof(Oid) * (count + 1)));
-    for (int i = 0; i < count; ++i) {
-        Oid function = InvalidOid;
-        getTypeInputInfo(TupleDescAttr(desc, positions[i] - 1)->atttypid, &function, &ioparams[i]);
-        fmgr_info(function, &input[i]);
-    }
-    EState* estate = CreateExecutorState();
-    ExprState** defaults = static_cast<ExprState**>(palloc0(sizeof(ExprState*) * (n + 1)));
-    for (int a = 0; a < n; ++a) {
-        const Form_pg_attribute attribute = TupleDescAttr(desc, a);
-        if (sent[a] || attribute->attisdropped || attribute->attgenerated) continue;
-        if (Expr* expression = reinterpret_cast<Expr*>(build_column_default(rel, attribute->attnum)))
-            defaults[a] = ExecPrepareExpr(expression, estate);
-    }
-    Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
-    bool* nulls = static_cast<bool*>(palloc(sizeof(bool) * (n + 1)));
-    MemoryContext per_row = AllocSetContextCreate(CurrentMemoryContext, "pg_causal relay row", ALLOCSET_DEFAULT_SIZES);
+    Loader loader = open_loader(rel, sent);
     TablePull outcome = TablePull::Done;
     for (;;) {
         WalRcvExecResult* rows = remote(fetch, fetched, types, WALRCV_OK_TUPLES);
@@ -517,40 +624,11 @@ TablePull pull_table(const Table& table, const Peer& source, Peer& peer, PullCou
         counted.rows += page_rows;
         TupleTableSlot* row = MakeSingleTupleTableSlot(rows->tupledesc, &TTSOpsMinimalTuple);
         while (tuplestore_gettupleslot(rows->tuplestore, true, false, row)) {
-            MemoryContext outside = MemoryContextSwitchTo(per_row);
-            // A default runs as the table's owner: the owner's code, with the
-            // owner's rights (a table outside the shape may have one of its own).
-            bool defaulted = false;
-            for (int a = 0; a < n; ++a) defaulted = defaulted || defaults[a] != nullptr;
-            const OwnerScope scope = defaulted ? enter_owner_scope(table.relid) : OwnerScope{};
-            for (int a = 0; a < n; ++a) {
-                values[a] = Datum(0);
-                nulls[a] = true;
-                if (defaults[a] == nullptr) continue;
-                const Form_pg_attribute attribute = TupleDescAttr(desc, a);
-                values[a] = ExecEvalExprSwitchContext(defaults[a], GetPerTupleExprContext(estate), &nulls[a]);
-                if (!nulls[a]) values[a] = datumCopy(values[a], attribute->attbyval, attribute->attlen);
-                ResetPerTupleExprContext(estate);
-            }
-            if (defaulted) leave_owner_scope(scope);
-            for (int i = 0; i < count; ++i) {
-                bool isnull = false;
-                const Datum sent_text = slot_getattr(row, i + 1, &isnull);
-                const Form_pg_attribute attribute = TupleDescAttr(desc, positions[i] - 1);
-                char* value = isnull ? nullptr : TextDatumGetCString(sent_text);
-                if (value != nullptr)
-                    peer.news += hash_bytes_extended(reinterpret_cast<const unsigned char*>(value),
-                                                     static_cast<int>(std::strlen(value)), i);
-                values[positions[i] - 1] = InputFunctionCall(&input[i], value, ioparams[i], attribute->atttypmod);
-                nulls[positions[i] - 1] = isnull;
-            }
-            store_insert(rel, heap_form_tuple(desc, values, nulls));
-            MemoryContextSwitchTo(outside);
-            MemoryContextReset(per_row);
+            load_row(loader, row, &peer.news);
             if (along_stamps) {
                 bool isnull = false;
-                const Datum stamp = slot_getattr(row, count + 1, &isnull);
-                const Datum msg_id = slot_getattr(row, count + 2, &isnull);
+                const Datum stamp = slot_getattr(row, sent.count + 1, &isnull);
+                const Datum msg_id = slot_getattr(row, sent.count + 2, &isnull);
                 MemoryContext before = MemoryContextSwitchTo(pull_context);
                 if (key.stamp) pfree(key.stamp);
                 if (key.msg_id) pfree(key.msg_id);
@@ -568,8 +646,7 @@ TablePull pull_table(const Table& table, const Peer& source, Peer& peer, PullCou
         }
     }
     (void)remote("CLOSE causal_pull", 0, nullptr, WALRCV_OK_COMMAND);
-    MemoryContextDelete(per_row);
-    FreeExecutorState(estate);
+    close_loader(loader);
     table_close(rel, RowExclusiveLock);
     return outcome;
 }
@@ -706,27 +783,6 @@ void pull_peer(const Peer& source, Peer& peer, const View& view, bool source_has
             SPI_OK_INSERT, {3, types, args, nulls});
 }
 
-// Recent first: while a peer's backlog arrives here in its stream, in commit
-// order, a message it writes now would wait behind all of it. So each round
-// pulls from the peer itself what it stamped in the last seconds (the
-// window within which a region counts as current), along its index, at most
-// kTailPages pages; the stream brings those rows again later, and the apply
-// path drops them. No heartbeat is stored, and no progress: the stable point
-// stays where the stream has brought it, below the backlog.
-constexpr int kTailPages = 5;
-void pull_tail(const Peer& source, Peer& peer, const View& view, bool source_has_index, PullCount& counted) {
-    if (!source_has_index) return;
-    const int64 window = fencing::current_within_ms(liveness_timing(), max_clock_offset_ms);
-    char* stable = peer.stable;
-    peer.stable = psprintf("%lld.00000@0", static_cast<long long>(now_ms() - window));
-    int budget = kTailPages;
-    for (int t = 0; t < view.table_count; ++t) {
-        Key key;
-        (void)pull_table(view.tables[t], source, peer, counted, true, key, &budget);
-    }
-    peer.stable = stable;
-}
-
 // Messages whose body a fenced region's deletion erased here (the deleting
 // region's own, or where the tombstone came before its fence): the live
 // copies `source` holds of them, stored as the apply worker would, so that
@@ -789,10 +845,6 @@ void pull_from(const Peer& source, View& view, PullCount& counted) {
     for (int i = 0; i < view.peer_count; ++i) {
         Peer& peer = view.peers[i];
         const bool asked = peer.requested && &peer == &source;
-        if (!asked && peer.tail && &peer == &source) {
-            pull_tail(source, peer, view, along_stamps, counted);
-            continue;
-        }
         if (!peer.unheard && !asked) continue;
         // Asked for: since the point taken with the request, before the
         // link's new stream moved this region's point on.
@@ -808,6 +860,265 @@ void pull_from(const Peer& source, View& view, PullCount& counted) {
     PopActiveSnapshot();
     SPI_finish();
     CommitTransactionCommand();
+}
+
+// Recent first. While a peer's backlog arrives here in its stream, in commit
+// order, a message it writes now would wait behind all of it. So the relay
+// follows the peer itself meanwhile, over a connection of its own kept open
+// across rounds: every kTailPollMs one query, for the rows the peer stamped
+// since a point, along its index of latest stamps, at most a page per table,
+// stored as the apply worker would. The stream brings them again later and
+// the apply path drops them. No heartbeat is stored: the stable point stays
+// where the stream has brought it, below the backlog.
+//
+// Where each query starts is relay::TailCursor's (src/core/relay.hpp): at
+// the peer's stable point the answer before carried, so that no row is
+// missed whatever order the peer's transactions commit in. The first starts
+// when this server did (a backlog arises only behind what it held then), or
+// at most kTailLookBackMs ago, less the clock offset the mesh allows.
+constexpr long kTailPollMs = 10;
+constexpr int64 kTailLookBackMs = 60 * 1000;
+// The view a tail follows by (peers, tables) is read again this often while
+// nothing else is to do.
+constexpr int64 kTailViewMs = 1000;
+
+struct Tail {
+    MemoryContext memory;  // everything below; gone with the tail
+    char* region;
+    int node_id;
+    char* conninfo;
+    Table* tables;
+    int table_count;
+    WalReceiverConn* conn;    // opened at the first poll, kept
+    SentColumns* columns;     // per table, read when the connection opened
+    relay::TailCursor<Hlc>* cursor;
+    int64 behind_ms;          // when the peer's backlog was last seen arriving
+};
+Tail tails[kMaxPeers];
+int tail_count = 0;
+int64 tails_viewed_ms = 0;
+long relay_nap_ms = kNapMs;
+
+int find_tail(const char* region) {
+    for (int i = 0; i < tail_count; ++i)
+        if (std::strcmp(tails[i].region, region) == 0) return i;
+    return -1;
+}
+
+void stop_tail(int i) {
+    if (tails[i].conn != nullptr) walrcv_disconnect(tails[i].conn);
+    MemoryContextDelete(tails[i].memory);
+    tails[i] = tails[--tail_count];
+}
+
+void stop_tails() {
+    while (tail_count > 0) stop_tail(tail_count - 1);
+}
+
+void start_tail(const Peer& peer, const View& view, int64 started_ms) {
+    if (tail_count == kMaxPeers || peer.conninfo == nullptr) return;
+    Tail& t = tails[tail_count++];
+    t = Tail{};
+    t.memory = AllocSetContextCreate(TopMemoryContext, "pg_causal relay tail", ALLOCSET_SMALL_SIZES);
+    MemoryContext outside = MemoryContextSwitchTo(t.memory);
+    t.region = pstrdup(peer.region);
+    t.node_id = peer.node_id;
+    t.conninfo = pstrdup(peer.conninfo);
+    t.table_count = view.table_count;
+    t.tables = static_cast<Table*>(palloc0(sizeof(Table) * (view.table_count + 1)));
+    for (int i = 0; i < view.table_count; ++i) t.tables[i] = Table{view.tables[i].relid, pstrdup(view.tables[i].name)};
+    const int64 window = fencing::current_within_ms(liveness_timing(), max_clock_offset_ms);
+    static_assert(std::is_trivially_destructible_v<relay::TailCursor<Hlc>>, "it lives in a context");
+    const int64 start_ms = std::max(started_ms, now_ms() - kTailLookBackMs) - window;
+    t.cursor = new (palloc(sizeof(relay::TailCursor<Hlc>)))
+        relay::TailCursor<Hlc>(Hlc::from_parts(std::max<int64>(start_ms, 0), 0, 0));
+    t.behind_ms = now_ms();
+    MemoryContextSwitchTo(outside);
+}
+
+// The tails go on while a peer's backlog arrives, and kTailLingerMs after.
+void keep_tails() {
+    const int64 now = now_ms();
+    for (int i = tail_count - 1; i >= 0; --i) {
+        const bool behind = replaying_backlog_of(tails[i].region);
+        if (behind) tails[i].behind_ms = now;
+        if (!relay::keep_following(behind, tails[i].behind_ms, now)) stop_tail(i);
+    }
+}
+
+// The tails this round's view asks for: a peer whose backlog arrives here.
+void follow(const View& view, int64 started_ms) {
+    for (int i = 0; i < view.peer_count; ++i)
+        if (find_tail(view.peers[i].region) < 0 && replaying_backlog_of(view.peers[i].region))
+            start_tail(view.peers[i], view, started_ms);
+    tails_viewed_ms = now_ms();
+}
+
+Hlc parse_hlc(const char* text) {
+    return cpp_guard([&] { return causal::parse(text); });
+}
+
+// Opens the tail's connection as a pull's (nobody's code runs there for
+// it), and reads each table's columns there once. False, and the tail
+// closed, if the peer cannot be followed so (no index of latest stamps, or
+// no causal.local_stable()).
+bool open_tail(Tail& t) {
+    char* error = nullptr;
+    MemoryContext outside = MemoryContextSwitchTo(t.memory);
+    enable_timeout_after(static_cast<TimeoutId>(pull_timeout), kRemoteWaitMs);
+    t.conn = walrcv_connect(t.conninfo, true, "pg_causal relay", &error);
+    answered_in_time();
+    MemoryContextSwitchTo(outside);
+    if (t.conn == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
+                        errmsg("pg_causal relay: cannot reach region \"%s\": %s", t.region, error)));
+    connection = t.conn;
+    (void)remote("SET restrict_nonsystem_relation_kind = 'view, foreign-table'", 0, nullptr, WALRCV_OK_COMMAND);
+    (void)remote("SET row_security = off", 0, nullptr, WALRCV_OK_COMMAND);
+    bool fit = remote_bool("SELECT pg_catalog.to_regprocedure('causal.local_stable()') IS NOT NULL");
+    (void)remote("BEGIN READ ONLY", 0, nullptr, WALRCV_OK_COMMAND);
+    auto* columns = static_cast<SentColumns*>(MemoryContextAllocZero(t.memory, sizeof(SentColumns) * (t.table_count + 1)));
+    for (int i = 0; i < t.table_count && fit; ++i) {
+        fit = remote_stamp_index(t.tables[i]);
+        WalRcvExecResult* theirs = fit ? remote_columns(t.tables[i], Peer{t.region}) : nullptr;
+        fit = theirs != nullptr;
+        if (!fit) break;
+        MemoryContext before = MemoryContextSwitchTo(t.memory);
+        columns[i] = sent_columns(theirs);
+        MemoryContextSwitchTo(before);
+        walrcv_clear_result(theirs);
+    }
+    (void)remote("COMMIT", 0, nullptr, WALRCV_OK_COMMAND);
+    connection = nullptr;
+    t.columns = columns;
+    return fit;
+}
+
+// One query per table: the rows the peer stamped since t.since, and, in
+// every answer row (one with NULLs when there are none), the peer's stable
+// point, read after the query's snapshot.
+char* tail_query(const Tail& t, int table) {
+    const char* since = hlc_text(t.cursor->since);
+    return psprintf("SELECT %s, m.causal_tail_key::pg_catalog.text, s.stable::pg_catalog.text"
+                    "  FROM (SELECT causal.local_stable() AS stable) s"
+                    "  LEFT JOIN LATERAL (SELECT m.*, causal.latest_stamp(m.hlc, m.deleted_at, m.copies) AS causal_tail_key"
+                    "                       FROM ONLY %s m"
+                    "                      WHERE causal.latest_stamp(m.hlc, m.deleted_at, m.copies)"
+                    "                            OPERATOR(pg_catalog.>=) %s::causal.hlc AND (%s)"
+                    "                      ORDER BY causal_tail_key, m.msg_id LIMIT %d) m ON true",
+                    t.columns[table].select_list, t.tables[table].name, quote_literal_cstr(since),
+                    stamped_by(t.node_id, since), kPageRows);
+}
+
+// One poll of the peer, in a transaction here: each table's new rows, stored.
+void poll_tail(Tail& t, PullCount& counted) {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    SPI_connect();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    pgstat_report_activity(STATE_RUNNING, "pg_causal relay: following a peer whose backlog arrives");
+    (void)set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+                            true, 0, false);
+    if (t.conn == nullptr && !open_tail(t)) {
+        // Followed no other way: the stream brings what it writes.
+        ereport(LOG, (errmsg("pg_causal relay: region \"%s\" cannot be followed while its backlog arrives", t.region),
+                      errdetail("It lacks causal.local_stable() or an index of latest stamps on a message table.")));
+        t.table_count = 0;
+    }
+    std::optional<Hlc> stable;    // the smallest stable point an answer carried
+    std::optional<Hlc> page_end;  // the last key of a full page
+    Peer peer{t.region};
+    peer.node_id = t.node_id;
+    connection = t.conn;
+    for (int i = 0; i < t.table_count; ++i) {
+        const SentColumns& sent = t.columns[i];
+        const int fetched = sent.count + 2;
+        Oid* types = static_cast<Oid*>(palloc(sizeof(Oid) * fetched));
+        for (int c = 0; c < fetched; ++c) types[c] = TEXTOID;
+        WalRcvExecResult* rows = remote(tail_query(t, i), fetched, types, WALRCV_OK_TUPLES);
+        Relation rel = table_open(t.tables[i].relid, RowExclusiveLock);
+        if (const char* column = lacked_here(rel, sent)) {
+            refuse_lacked_column(t.tables[i], peer, peer, column);
+            table_close(rel, RowExclusiveLock);
+            walrcv_clear_result(rows);
+            continue;
+        }
+        Loader loader = open_loader(rel, sent);
+        int64 stored = 0;
+        TupleTableSlot* row = MakeSingleTupleTableSlot(rows->tupledesc, &TTSOpsMinimalTuple);
+        while (tuplestore_gettupleslot(rows->tuplestore, true, false, row)) {
+            bool isnull = false;
+            const Datum stable_text = slot_getattr(row, sent.count + 2, &isnull);
+            if (!isnull) {
+                const Hlc read = parse_hlc(TextDatumGetCString(stable_text));
+                if (!stable || read < *stable) stable = read;
+            }
+            const Datum key = slot_getattr(row, sent.count + 1, &isnull);
+            if (isnull) continue;  // none: the stable point alone
+            load_row(loader, row, &peer.news);
+            ++stored;
+            if (stored == kPageRows && (!page_end || parse_hlc(TextDatumGetCString(key)) < *page_end))
+                page_end = parse_hlc(TextDatumGetCString(key));
+        }
+        ExecDropSingleTupleTableSlot(row);
+        walrcv_clear_result(rows);
+        close_loader(loader);
+        table_close(rel, RowExclusiveLock);
+        counted.rows += stored;
+        counted.pages += 1;
+    }
+    connection = nullptr;
+    if (stable) t.cursor->after_answer(*stable, page_end);
+    PopActiveSnapshot();
+    SPI_finish();
+    CommitTransactionCommand();
+}
+
+// Runs `step` (a pull from one source, a poll of one tail) so that its
+// failure costs it alone: as the worker's own error block (bgworker.hpp),
+// the error is reported and the transaction aborted, which ends the SPI
+// connection too; `drop()` lets go of the connection to the peer. False if
+// it failed.
+template <typename Step, typename Drop>
+pg_noinline bool contained(Step step, Drop drop, MemoryContext after_error) {
+    static_assert(std::is_trivially_destructible_v<Step> && std::is_trivially_destructible_v<Drop>,
+                  "an error longjmps past them");
+    bool failed = false;
+    PG_TRY();
+    {
+        step();
+    }
+    PG_CATCH();
+    {
+        failed = true;
+        HOLD_INTERRUPTS();
+        MemoryContextSwitchTo(after_error);
+        EmitErrorReport();
+        FlushErrorState();
+        drop();
+        AbortCurrentTransaction();
+        RESUME_INTERRUPTS();
+    }
+    PG_END_TRY();
+    return !failed;
+}
+
+// Every tail, once; a tail that fails is closed (the next view opens it again).
+void poll_tails() {
+    const MemoryContext memory = CurrentMemoryContext;
+    for (int i = tail_count - 1; i >= 0; --i) {
+        PullCount counted;
+        Tail& t = tails[i];
+        // The tail's connection goes with the tail (stop_tail).
+        const bool done = contained([&] { poll_tail(t, counted); },
+                                    [] {
+                                        connection = nullptr;
+                                        close_connection();
+                                    },
+                                    memory);
+        if (!done) stop_tail(i);
+        count_rows(counted);
+    }
 }
 
 // Tombstones this region holds whose deletion a fence that landed or
@@ -861,24 +1172,46 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
     const char* region = region_setting ? region_setting : "";
     const int64 now = now_ms();
     const int64 relay_after_ms = liveness_timing().relay_after_ms;
+    if (relay_after_ms <= 0 || region[0] == '\0') {
+        stop_tails();
+        return;
+    }
+    // A backlog arriving from a peer: follow it every kTailPollMs meanwhile.
+    keep_tails();
+    const bool backlog = replaying_backlog_of(nullptr) || tail_count > 0;
+    relay_nap_ms = backlog ? kTailPollMs : kNapMs;
     // The streams get their chance first after a start.
-    if (relay_after_ms <= 0 || region[0] == '\0' || now - started_ms < relay_after_ms) return;
+    const bool settling = now - started_ms < relay_after_ms;
     // Every peer heard and no pull asked for: nothing to read, and a peer
     // that goes unheard later is pulled from at once. (The count is read
     // before the view: a request committed after that moves it again.)
     const uint64 requests = pg_atomic_read_u64(&shared_relay_stats->requests_committed);
     const bool bodies_due = bodies_pending && now - bodies_asked_ms >= kBodiesEveryMs;
-    if (!some_peer_unheard(relay_after_ms) && requests == requests_seen && !requests_pending &&
-        !replaying_backlog_of(nullptr) && !bodies_due) {
+    const bool other_work = !settling && (some_peer_unheard(relay_after_ms) || requests != requests_seen ||
+                                          requests_pending || bodies_due);
+    if (!other_work && !backlog) {
         state_count = 0;
+        return;
+    }
+    // The view (and with it a tail that failed, again) at most every kTailViewMs.
+    if (!other_work && now - tails_viewed_ms < kTailViewMs) {
+        poll_tails();
+        return;
+    }
+    MemoryContextReset(round_memory);
+    View view = {};
+    if (!read_view(region, view, round_memory)) {
+        stop_tails();
+        return;
+    }
+    if (backlog) follow(view, started_ms);
+    if (settling) {
+        poll_tails();
         return;
     }
     const bool woken = requests != requests_seen;
     requests_seen = requests;
-    MemoryContextReset(round_memory);
-    View view = {};
     requests_pending = false;
-    if (!read_view(region, view, round_memory)) return;
     if (view.fence_scans) {
         scan_fences(view);
         view.awaiting_bodies = true;  // maybe: the next round reads it
@@ -900,7 +1233,7 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
     }
     relay::plan_round(seen, backoffs, plan, view.peer_count, now);
     bool requested = false;  // a peer asked for that this region can reach
-    bool tailing = false;    // a peer whose backlog arrives, its last seconds pulled meanwhile
+    bool bodies = false;     // peers asked for bodies fenced deletions erased here
     for (int i = 0; i < view.peer_count; ++i) {
         state_of(view.peers[i].region).backoff = backoffs[i];
         view.peers[i].unheard = plan[i].target;
@@ -911,11 +1244,9 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
         // stores one.
         view.peers[i].requested = view.peers[i].requested && view.peers[i].seen.has_connection;
         requested = requested || view.peers[i].requested;
-        view.peers[i].tail = plan[i].source && replaying_backlog_of(view.peers[i].region);
-        tailing = tailing || view.peers[i].tail;
         // Bodies from every peer this region hears: whichever holds them alive.
         view.peers[i].bodies = ask_bodies && view.peers[i].seen.heard && view.peers[i].seen.has_connection;
-        tailing = tailing || view.peers[i].bodies;
+        bodies = bodies || view.peers[i].bodies;
     }
     const bool worth = relay::worth_pulling(plan, view.peer_count);
     if (!worth) {
@@ -923,37 +1254,21 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
         // brought nothing.
         for (int i = 0; i < view.peer_count; ++i)
             if (plan[i].target) relay::after_pull(state_of(view.peers[i].region).backoff, 0, now, relay_after_ms);
-        if (!requested && !tailing) return;
+        if (!requested && !bodies) {
+            poll_tails();
+            return;
+        }
     }
     MemoryContext outside = MemoryContextSwitchTo(round_memory);
     for (int s = 0; s < view.peer_count; ++s) {
-        if (!(worth && plan[s].source) && !view.peers[s].requested && !view.peers[s].tail && !view.peers[s].bodies)
-            continue;
+        if (!(worth && plan[s].source) && !view.peers[s].requested && !view.peers[s].bodies) continue;
         const Peer& source = view.peers[s];
         // A source that fails costs its own pull, not the others'. (What the
         // pull counts is in the round's memory: a local the try block
         // changed is indeterminate after the jump.)
         auto* counted = static_cast<PullCount*>(palloc0(sizeof(PullCount)));
         const TimestampTz started = GetCurrentTimestamp();
-        bool failed = false;
-        PG_TRY();
-        {
-            pull_from(source, view, *counted);
-        }
-        PG_CATCH();
-        {
-            failed = true;
-            // As the worker's own error block (bgworker.hpp), for one source:
-            // the abort ends the SPI connection too.
-            HOLD_INTERRUPTS();
-            MemoryContextSwitchTo(round_memory);
-            EmitErrorReport();
-            FlushErrorState();
-            close_connection();
-            AbortCurrentTransaction();
-            RESUME_INTERRUPTS();
-        }
-        PG_END_TRY();
+        const bool failed = !contained([&] { pull_from(source, view, *counted); }, [] { close_connection(); }, round_memory);
         count_pull(*counted, failed, started);
     }
     MemoryContextSwitchTo(outside);
@@ -962,6 +1277,7 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
         if (!peer.unheard) continue;
         relay::after_pull(state_of(peer.region).backoff, peer.news, now, relay_after_ms, peer.unfinished);
     }
+    poll_tails();
     pgstat_report_activity(STATE_IDLE, nullptr);
 }
 
@@ -1046,7 +1362,7 @@ void causal_relay_worker_main(Datum role) {
         AllocSetContextCreate(TopMemoryContext, "pg_causal relay round", ALLOCSET_DEFAULT_SIZES);
     const int64 started_ms = now_ms();
     run_rounds(
-        kNapMs, [&] { relay_once(round_memory, started_ms); }, [] { close_connection(); }, [] {});
+        relay_nap_ms, [&] { relay_once(round_memory, started_ms); }, [] { close_connection(); }, [] {});
 }
 
 // causal.relay_stats(): what the relay did since the server started.

@@ -95,13 +95,16 @@ SELECT pg_temp.arrive(3, NULL, 190, 'tap-ap');
 SELECT is(pg_temp.held(3), 'three', 'a fenced deletion arriving again over the body it lost changes nothing');
 
 -- ==== the lift ==============================================================
+UPDATE causal.fences SET lifted_at = pg_temp.at(600) WHERE region = 'tap-ap';
+SELECT ok(causal.is_fenced_deletion('tap-ap', pg_temp.at(150)) AND NOT causal.is_fenced_deletion('tap-ap', pg_temp.at(700)),
+          'once lifted, deletions inside the fenced interval stay fenced; those after the lift are not');
+-- This region's own fence, lifted 300 ms ahead of its clock (within
+-- causal.max_clock_offset), as a peer that rejoined it would stamp it.
+INSERT INTO causal.fences (region, epoch, fenced_at) VALUES ('test-east', 7, pg_temp.at(100));
 UPDATE causal.fences SET lifted_at = causal.hlc_from_parts((extract(epoch FROM clock_timestamp()) * 1000)::bigint + 300, 0, 9)
- WHERE region = 'tap-ap';
-SELECT ok(causal.hlc_now() > (SELECT lifted_at FROM causal.fences WHERE region = 'tap-ap'),
-          'a lift that arrives moves this region''s clock past lifted_at: a rejoined region deletes above it');
-SELECT ok(causal.is_fenced_deletion('tap-ap', pg_temp.at(150))
-          AND NOT causal.is_fenced_deletion('tap-ap', causal.hlc_now()),
-          'deletions inside the fenced interval stay fenced; those after the lift are not');
+ WHERE region = 'test-east';
+SELECT ok(causal.hlc_now() > (SELECT lifted_at FROM causal.fences WHERE region = 'test-east'),
+          'the lift of this region''s own fence moves its clock past lifted_at: its deletions from then on are not fenced');
 
 SELECT * FROM finish();
 ROLLBACK;

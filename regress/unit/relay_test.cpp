@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 #include <random>
+#include <set>
 
 #include "relay.hpp"
 
@@ -145,6 +147,84 @@ TEST(Relay, AnUnfinishedPullGoesOnInTheNextRound) {
         ASSERT_EQ(b.wait_ms, relay_after);
         ASSERT_EQ(b.last_news, news);
     }
+}
+
+// The tail's cursor against a simulated peer: transactions take stamps from
+// one clock and commit in any order; a query's snapshot sees what committed
+// before it; the stable point it carries is read after that snapshot
+// (anything may commit in between). Whatever the interleaving, every row
+// is in some answer, page limits included; starting at an answer's own
+// stable point instead misses rows.
+struct TailPeer {
+    std::mt19937_64 random;
+    uint64_t clock = 0;
+    std::set<uint64_t> unfinished, committed;
+
+    void begin() { unfinished.insert(++clock); }
+    void commit_one() {
+        if (unfinished.empty()) return;
+        auto it = unfinished.begin();
+        std::advance(it, static_cast<long>(random() % unfinished.size()));
+        committed.insert(*it);
+        unfinished.erase(it);
+    }
+    void step() { random() % 2 ? begin() : commit_one(); }
+    uint64_t stable() { return unfinished.empty() ? ++clock : *unfinished.begin(); }
+};
+
+enum class TailRule { Cursor, FromOwnStable, PagingWithoutDebt };
+
+size_t tail_misses(uint64_t seed, TailRule rule) {
+    TailPeer peer{std::mt19937_64(seed)};
+    constexpr size_t kPage = 3;
+    causal::relay::TailCursor<uint64_t> cursor(0);
+    std::set<uint64_t> seen;
+    bool writing = true;
+    auto poll = [&] {
+        const std::set<uint64_t> snapshot = peer.committed;
+        for (int k = writing ? static_cast<int>(peer.random() % 3) : 0; k > 0; --k) peer.step();  // between snapshot and stable
+        const uint64_t stable = peer.stable();
+        std::optional<uint64_t> page_end;
+        size_t rows = 0;
+        for (auto it = snapshot.lower_bound(cursor.since); it != snapshot.end() && rows < kPage; ++it, ++rows) {
+            seen.insert(*it);
+            if (rows + 1 == kPage) page_end = *it;
+        }
+        const uint64_t before = cursor.stable_before;
+        cursor.after_answer(stable, page_end);
+        if (rule == TailRule::FromOwnStable && !page_end) cursor.since = stable;
+        if (rule == TailRule::PagingWithoutDebt && !page_end) cursor.since = before;
+    };
+    for (int i = 0; i < 300; ++i) {
+        for (int k = static_cast<int>(peer.random() % 4); k > 0; --k) peer.step();
+        poll();
+    }
+    // The writers stop, every transaction ends: the tail reads on.
+    writing = false;
+    while (!peer.unfinished.empty()) peer.commit_one();
+    for (int i = 0; i < 400; ++i) poll();
+    size_t missed = 0;
+    for (uint64_t row : peer.committed) missed += seen.count(row) == 0;
+    return missed;
+}
+
+TEST(Relay, TheTailMissesNoRowWhateverTheCommitOrder) {
+    size_t from_own_stable = 0, without_debt = 0;
+    for (uint64_t seed = 1; seed <= 150; ++seed) {
+        ASSERT_EQ(tail_misses(seed, TailRule::Cursor), 0u) << "seed " << seed;
+        from_own_stable += tail_misses(seed, TailRule::FromOwnStable);
+        without_debt += tail_misses(seed, TailRule::PagingWithoutDebt);
+    }
+    EXPECT_GT(from_own_stable, 0u) << "starting at the answer's own stable point misses rows";
+    EXPECT_GT(without_debt, 0u) << "paging on without coming back misses rows";
+}
+
+TEST(Relay, TheTailGoesOnAWhileAfterTheBacklog) {
+    using causal::relay::keep_following;
+    using causal::relay::kTailLingerMs;
+    EXPECT_TRUE(keep_following(true, 0, 1'000'000));
+    EXPECT_TRUE(keep_following(false, 1000, 1000 + kTailLingerMs));
+    EXPECT_FALSE(keep_following(false, 1000, 1001 + kTailLingerMs));
 }
 
 }  // namespace

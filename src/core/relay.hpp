@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 namespace causal::relay {
 
@@ -95,6 +96,47 @@ inline bool worth_pulling(const Decision* decisions, size_t n) {
         source = source || decisions[i].source;
     }
     return target && source;
+}
+
+// Recent first: while a peer's backlog arrives in its stream, the relay
+// follows the peer itself (the tail), one query at a time, each for the
+// rows it stamped since a point, at most a page. Every answer carries the
+// peer's stable point, read after the answer's snapshot: every stamp below
+// it has committed there, but maybe after that snapshot, unseen. A row an
+// answer could not see committed after its snapshot, so it was stamped at
+// or above the stable point the answer before carried (read before that
+// snapshot): the next query starts there. A full page goes on where it
+// ended instead, and the point it passed over is owed: the first answer
+// that is not a full page starts the next query there again. (Starting at
+// an answer's own stable point misses rows, and so does paging without the
+// debt: the unit test's simulation finds both.)
+template <typename Stamp>
+struct TailCursor {
+    Stamp since;          // where the next query starts
+    Stamp stable_before;  // the stable point the last answer carried
+    std::optional<Stamp> owed;
+
+    explicit TailCursor(const Stamp& start) : since(start), stable_before(start) {}
+
+    void after_answer(const Stamp& stable, const std::optional<Stamp>& full_page_end) {
+        const Stamp floor = owed && *owed < stable_before ? *owed : stable_before;
+        if (full_page_end) {
+            owed = floor;
+            since = *full_page_end;
+        } else {
+            owed.reset();
+            since = floor;
+        }
+        stable_before = stable;
+    }
+};
+
+// A peer counts as current once its stream lags less than the window within
+// which a region answers readers (fencing::catching_up), which still holds
+// seconds of messages: the tail goes on this long after.
+constexpr int64_t kTailLingerMs = 10 * 1000;
+constexpr bool keep_following(bool behind_now, int64_t behind_last_ms, int64_t now_ms) {
+    return behind_now || now_ms - behind_last_ms <= kTailLingerMs;
 }
 
 }  // namespace causal::relay
