@@ -875,7 +875,9 @@ void pull_from(const Peer& source, View& view, PullCount& counted) {
 // the peer's stable point the answer before carried, so that no row is
 // missed whatever order the peer's transactions commit in. The first starts
 // when this server did (a backlog arises only behind what it held then), or
-// at most kTailLookBackMs ago, less the clock offset the mesh allows.
+// at most kTailLookBackMs ago, less the clock offset the mesh allows (not
+// more: a query starting further back pages through the backlog's end
+// first, which the stream brings anyway).
 constexpr long kTailPollMs = 10;
 constexpr int64 kTailLookBackMs = 60 * 1000;
 // The view a tail follows by (peers, tables) is read again this often while
@@ -927,9 +929,10 @@ void start_tail(const Peer& peer, const View& view, int64 started_ms) {
     t.table_count = view.table_count;
     t.tables = static_cast<Table*>(palloc0(sizeof(Table) * (view.table_count + 1)));
     for (int i = 0; i < view.table_count; ++i) t.tables[i] = Table{view.tables[i].relid, pstrdup(view.tables[i].name)};
-    const int64 window = fencing::current_within_ms(liveness_timing(), max_clock_offset_ms);
+    // A peer whose clock is behind this one's stamps what it writes after
+    // the start up to the allowed offset below it.
     static_assert(std::is_trivially_destructible_v<relay::TailCursor<Hlc>>, "it lives in a context");
-    const int64 start_ms = std::max(started_ms, now_ms() - kTailLookBackMs) - window;
+    const int64 start_ms = std::max(started_ms, now_ms() - kTailLookBackMs) - max_clock_offset_ms;
     t.cursor = new (palloc(sizeof(relay::TailCursor<Hlc>)))
         relay::TailCursor<Hlc>(Hlc::from_parts(std::max<int64>(start_ms, 0), 0, 0));
     t.behind_ms = now_ms();

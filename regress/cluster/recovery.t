@@ -6,7 +6,8 @@
 # history and catch_up every few milliseconds while the backlog arrives.
 # Each answer is whole, or 5C003 naming a region that is current: never a
 # history with a gap. (Before this, us-east answered with what it had so
-# far.)
+# far.) Then, behind a second backlog, a message eu-west writes meanwhile
+# reaches us-east first: the relay follows eu-west while it arrives.
 source "$(dirname "$0")/../lib/cluster-test.sh"
 regions=(us-east eu-west ap-south)
 conversation=7
@@ -72,6 +73,44 @@ for h in "${hints[@]}"; do
   [[ $h == *'"eu-west"'* || $h == *'"ap-south"'* || $h == *'Retry until'* ]] || bad_hints=$((bad_hints + 1))
 done
 ok "$([ $bad_hints -eq 0 ]; echo $?)" "each refusal names a current region to read from, or says to retry"
+
+# Recent first: a message eu-west writes while us-east takes its backlog
+# reaches us-east before the backlog does. Its stream brings it only after
+# the whole backlog (commit order): what brings it first is the relay
+# following eu-west itself.
+wait_until "$(mesh_instance us-east)" "$MESH_DB" \
+  "SELECT count(*) = $expected FROM chat.messages WHERE conversation_id = $conversation" 60 ||
+  bail "us-east did not catch up with the first backlog"
+instance_stop "$(mesh_instance us-east)"
+for i in $(seq 1 80); do
+  mesh_sql eu-west -c "INSERT INTO chat.messages (conversation_id, sender, body)
+                       SELECT 8, 'eu', 'second backlog $i.' || g FROM generate_series(1, 1000) g" >/dev/null ||
+    bail "could not write the second backlog"
+done
+instance_start "$(mesh_instance us-east)" || bail "us-east did not start"
+restarted=$(now)
+following=""
+for _ in $(seq 1 600); do
+  following=$(mesh_sql us-east -At -c "SELECT 1 FROM pg_stat_activity WHERE backend_type = 'pg_causal relay'
+                                         AND query LIKE '%following a peer whose backlog arrives%'" 2>/dev/null)
+  [ -n "$following" ] && break
+  sleep 0.05
+done
+diag "following $(since "$restarted") s after the restart, holding $(mesh_sql us-east -At -c "SELECT count(*) FROM chat.messages WHERE conversation_id = 8") of them"
+ok "$([ -n "$following" ]; echo $?)" "restarted behind a backlog of 80,000 messages, us-east's relay follows eu-west"
+marker=$(mesh_sql eu-west -At -c "INSERT INTO chat.messages (conversation_id, sender, body) VALUES (9, 'eu', 'now')
+                                  RETURNING msg_id") || bail "could not write the marker"
+arrived=""
+for _ in $(seq 1 600); do
+  arrived=$(mesh_sql us-east -At -c "SELECT (SELECT count(*) FROM chat.messages WHERE conversation_id = 8)
+                                      FROM chat.messages WHERE msg_id = '$marker'" 2>/dev/null)
+  [ -n "$arrived" ] && break
+  sleep 0.05
+done
+diag "the marker reached us-east $(since "$restarted") s after the restart, when it held ${arrived:-(never)} of the 80000"
+diag "us-east held $(mesh_sql us-east -At -c "SELECT count(*) FROM chat.messages WHERE conversation_id = 8") of them $(since "$restarted") s after the restart"
+ok "$([ -n "$arrived" ] && [ "$arrived" -lt 80000 ]; echo $?)" \
+   "a message eu-west writes then reaches us-east before the backlog has (${arrived:-never} of 80000)"
 
 # A region cut off from a peer (its stream silent, past the start's grace)
 # still answers: waiting would not end; the relay brings what others hold.
