@@ -962,9 +962,10 @@ Hlc parse_hlc(const char* text) {
 }
 
 // Opens the tail's connection as a pull's (nobody's code runs there for
-// it), and reads each table's columns there once. False, and the tail
-// closed, if the peer cannot be followed so (no index of latest stamps, or
-// no causal.local_stable()).
+// it), and reads each table's columns there once. False if the peer cannot
+// be followed so (no index of latest stamps, or no causal.local_stable(),
+// as before 0.4.0): the tail then asks it nothing, and its stream brings
+// everything.
 bool open_tail(Tail& t) {
     char* error = nullptr;
     MemoryContext outside = MemoryContextSwitchTo(t.memory);
@@ -1023,7 +1024,6 @@ void poll_tail(Tail& t, PullCount& counted) {
     (void)set_config_option("session_replication_role", "replica", PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
                             true, 0, false);
     if (t.conn == nullptr && !open_tail(t)) {
-        // Followed no other way: the stream brings what it writes.
         ereport(LOG, (errmsg("pg_causal relay: region \"%s\" cannot be followed while its backlog arrives", t.region),
                       errdetail("It lacks causal.local_stable() or an index of latest stamps on a message table.")));
         t.table_count = 0;
