@@ -794,6 +794,14 @@ void pull_bodies(const Peer& source, const View& view, PullCount& counted) {
         const Table& table = view.tables[t];
         const Oid type = OIDOID;
         const Datum arg = ObjectIdGetDatum(table.relid);
+        // Erased since (a DELETE in this active region, or a lift that made
+        // the deletion count): nothing to bring back.
+        spi_run(psprintf("UPDATE causal.fenced_deletions d SET state = 'erased' FROM ONLY %s m"
+                         " WHERE d.message_table OPERATOR(pg_catalog.=) $1 AND d.state OPERATOR(pg_catalog.=) 'awaiting body'"
+                         "   AND m.msg_id OPERATOR(pg_catalog.=) d.msg_id AND m.deleted_at IS NOT NULL"
+                         "   AND NOT causal.is_fenced_deletion(m.written_by, m.deleted_at)",
+                         table.name),
+                SPI_OK_UPDATE, {1, &type, &arg});
         spi_run("SELECT '{' OPERATOR(pg_catalog.||) pg_catalog.string_agg(d.msg_id::pg_catalog.text, ',')"
                 "       OPERATOR(pg_catalog.||) '}'"
                 "  FROM (SELECT d.msg_id FROM causal.fenced_deletions d"
@@ -919,8 +927,8 @@ void stop_tails() {
 
 void start_tail(const Peer& peer, const View& view, int64 started_ms) {
     if (tail_count == kMaxPeers || peer.conninfo == nullptr) return;
-    Tail& t = tails[tail_count++];
-    t = Tail{};
+    // Built whole before it counts: an allocation that fails leaves no half tail.
+    Tail t{};
     t.memory = AllocSetContextCreate(TopMemoryContext, "pg_causal relay tail", ALLOCSET_SMALL_SIZES);
     MemoryContext outside = MemoryContextSwitchTo(t.memory);
     t.region = pstrdup(peer.region);
@@ -937,6 +945,7 @@ void start_tail(const Peer& peer, const View& view, int64 started_ms) {
         relay::TailCursor<Hlc>(Hlc::from_parts(std::max<int64>(start_ms, 0), 0, 0));
     t.behind_ms = now_ms();
     MemoryContextSwitchTo(outside);
+    tails[tail_count++] = t;
 }
 
 // The tails go on while a peer's backlog arrives, and kTailLingerMs after.
@@ -1016,6 +1025,7 @@ char* tail_query(const Tail& t, int table) {
 
 // One poll of the peer, in a transaction here: each table's new rows, stored.
 void poll_tail(Tail& t, PullCount& counted) {
+    if (t.conn != nullptr && t.table_count == 0) return;  // not followable: asks nothing
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
     SPI_connect();
@@ -1041,10 +1051,12 @@ void poll_tail(Tail& t, PullCount& counted) {
         WalRcvExecResult* rows = remote(tail_query(t, i), fetched, types, WALRCV_OK_TUPLES);
         Relation rel = table_open(t.tables[i].relid, RowExclusiveLock);
         if (const char* column = lacked_here(rel, sent)) {
+            // Said once: the tail stops (its stream stops on it too).
             refuse_lacked_column(t.tables[i], peer, peer, column);
             table_close(rel, RowExclusiveLock);
             walrcv_clear_result(rows);
-            continue;
+            t.table_count = 0;
+            break;
         }
         Loader loader = open_loader(rel, sent);
         int64 stored = 0;
@@ -1145,7 +1157,18 @@ void scan_fences(const View& view) {
         const Oid types[3] = {TEXTOID, TEXTOID, TEXTOID};
         const Datum args[3] = {CStringGetTextDatum(fences[3 * i]), CStringGetTextDatum(fences[3 * i + 2]),
                                CStringGetTextDatum(fences[3 * i + 1])};
-        for (int t = 0; t < view.table_count; ++t)
+        for (int t = 0; t < view.table_count; ++t) {
+            // Only over pg_causal's own column types: a column of the owner's
+            // type would reach the comparisons below through a cast of theirs.
+            const Oid relid_type = OIDOID;
+            const Datum relid = ObjectIdGetDatum(view.tables[t].relid);
+            spi_run("SELECT pg_catalog.count(*) OPERATOR(pg_catalog.=) 4 FROM pg_catalog.pg_attribute a"
+                    " WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND NOT a.attisdropped"
+                    "   AND ((a.attname OPERATOR(pg_catalog.=) 'written_by' AND a.atttypid OPERATOR(pg_catalog.=) 'pg_catalog.text'::pg_catalog.regtype)"
+                    "     OR (a.attname OPERATOR(pg_catalog.=) ANY ('{hlc,deleted_at}') AND a.atttypid OPERATOR(pg_catalog.=) 'causal.hlc'::pg_catalog.regtype)"
+                    "     OR (a.attname OPERATOR(pg_catalog.=) 'copies' AND a.atttypid OPERATOR(pg_catalog.=) 'causal.copy[]'::pg_catalog.regtype))",
+                    SPI_OK_SELECT, {1, &relid_type, &relid}, true);
+            if (std::strcmp(spi_text(0, 1), "t") != 0) continue;
             spi_run(psprintf("INSERT INTO causal.fenced_deletions (message_table, msg_id, written_by, deleted_at, state)"
                              " SELECT %u::pg_catalog.oid, m.msg_id, m.written_by, m.deleted_at, 'awaiting body' FROM ONLY %s m"
                              "  WHERE causal.latest_stamp(m.hlc, m.deleted_at, m.copies) OPERATOR(pg_catalog.>) $2::causal.hlc"
@@ -1155,6 +1178,7 @@ void scan_fences(const View& view) {
                              " ON CONFLICT (message_table, msg_id) DO NOTHING",
                              view.tables[t].relid, view.tables[t].name),
                     SPI_OK_INSERT, {2, types, args});
+        }
         spi_run("DELETE FROM causal.fence_scans s WHERE s.region OPERATOR(pg_catalog.=) $1"
                 "   AND s.since OPERATOR(pg_catalog.=) $2::causal.hlc AND s.epoch OPERATOR(pg_catalog.=) $3::pg_catalog.int8",
                 SPI_OK_DELETE, {3, types, args});
@@ -1196,8 +1220,10 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
         state_count = 0;
         return;
     }
-    // The view (and with it a tail that failed, again) at most every kTailViewMs.
-    if (!other_work && now - tails_viewed_ms < kTailViewMs) {
+    // The view (and with it a tail that failed, again) at most every
+    // kTailViewMs; other work at the pace it has without tails, unless woken.
+    const bool woken_now = requests != requests_seen;
+    if (backlog && now - tails_viewed_ms < (other_work ? kNapMs : kTailViewMs) && !woken_now) {
         poll_tails();
         return;
     }
@@ -1216,15 +1242,16 @@ void relay_once(MemoryContext round_memory, int64 started_ms) {
     requests_seen = requests;
     requests_pending = false;
     if (view.fence_scans) {
-        scan_fences(view);
+        // Its failure costs it alone (logged; the scan row stays for a later round).
+        (void)contained([&] { scan_fences(view); }, [] {}, round_memory);
         view.awaiting_bodies = true;  // maybe: the next round reads it
     }
     bodies_pending = view.awaiting_bodies;
     const bool ask_bodies = view.awaiting_bodies && (woken || bodies_due || view.fence_scans);
     if (ask_bodies) bodies_asked_ms = now;
-    auto* seen = static_cast<relay::PeerView*>(palloc(sizeof(relay::PeerView) * (view.peer_count + 1)));
-    auto* backoffs = static_cast<relay::Backoff*>(palloc(sizeof(relay::Backoff) * (view.peer_count + 1)));
-    auto* plan = static_cast<relay::Decision*>(palloc(sizeof(relay::Decision) * (view.peer_count + 1)));
+    auto* seen = static_cast<relay::PeerView*>(MemoryContextAlloc(round_memory, sizeof(relay::PeerView) * (view.peer_count + 1)));
+    auto* backoffs = static_cast<relay::Backoff*>(MemoryContextAlloc(round_memory, sizeof(relay::Backoff) * (view.peer_count + 1)));
+    auto* plan = static_cast<relay::Decision*>(MemoryContextAlloc(round_memory, sizeof(relay::Decision) * (view.peer_count + 1)));
     for (int i = 0; i < view.peer_count; ++i) {
         Peer& peer = view.peers[i];
         const int64 heard = peer_heard_ms(peer.region);

@@ -47,7 +47,10 @@ void note_fenced_deletion(const Firing& t, HeapTuple tombstone, FencedDeletion s
     spi_run("INSERT INTO causal.fenced_deletions (message_table, msg_id, written_by, deleted_at, state)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_table, msg_id) DO NOTHING",
             SPI_OK_INSERT, {5, types, values});
+    const bool noted = SPI_processed > 0;
     SPI_finish();
+    // Once: the same tombstone comes again by every path of the mesh.
+    if (!noted) return;
     // A body to bring back from a live copy elsewhere.
     if (state == FencedDeletion::AwaitingBody) wake_relay_at_commit();
     ereport(LOG, (errmsg("pg_causal did not apply a deletion in \"%s\" that region \"%s\" wrote while fenced",

@@ -9,7 +9,7 @@
 BEGIN;
 SET LOCAL search_path = public, causal;
 SET LOCAL client_min_messages = warning;
-SELECT plan(19);
+SELECT plan(20);
 
 CREATE SCHEMA tap_fenced;
 CREATE TABLE tap_fenced.chat (conversation_id bigint, sender text, body text);
@@ -90,7 +90,19 @@ DELETE FROM tap_fenced.chat WHERE msg_id = pg_temp.id(6);
 SELECT results_eq($$SELECT written_by, deleted_at > pg_temp.at(1000) FROM tap_fenced.chat WHERE msg_id = pg_temp.id(6)$$,
                   $$VALUES ('test-east', true)$$,
                   'a DELETE here of a fenced tombstone writes this region''s own tombstone, which replicates');
-SELECT is(pg_temp.noted(6), 'tap-ap:erased', '... and the record says erased');
+SELECT is(pg_temp.noted(6), 'tap-ap:awaiting body',
+          '... whose record the relay settles, not the deleting role (it may not write there)');
+-- ... also for a role that may only write the table (the review found it
+-- refused: the record was written as the deleting role).
+CREATE ROLE tap_fenced_writer;
+GRANT USAGE ON SCHEMA tap_fenced TO tap_fenced_writer;
+GRANT SELECT, DELETE ON tap_fenced.chat TO tap_fenced_writer;
+SELECT pg_temp.arrive(7, NULL, 185, 'tap-ap');
+SET LOCAL ROLE tap_fenced_writer;
+DELETE FROM tap_fenced.chat WHERE msg_id = pg_temp.id(7);
+RESET ROLE;
+SELECT results_eq($$SELECT written_by FROM tap_fenced.chat WHERE msg_id = pg_temp.id(7)$$, $$VALUES ('test-east')$$,
+                  '... also when the deleting role may only write the table');
 SELECT pg_temp.arrive(3, NULL, 190, 'tap-ap');
 SELECT is(pg_temp.held(3), 'three', 'a fenced deletion arriving again over the body it lost changes nothing');
 

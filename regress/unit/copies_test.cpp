@@ -99,6 +99,9 @@ TEST(Copies, EveryArrivalOrderStoresTheSameRowWithEveryName) {
             EXPECT_EQ(row.stamp_source, expected.hlcs[0]);
             EXPECT_EQ(row.body_deleted.has_value(), expected.deleted_at.has_value())
                 << "a deleted message keeps a tombstone's (erased) body";
+            // ... the one whose deletion it keeps, so that the row names the
+            // region that deleted it then (written_by is a body column).
+            if (expected.deleted_at) EXPECT_EQ(row.body_deleted, expected.deleted_at);
             // A copy that changes nothing is a duplicate: relay loops end.
             for (const Copies& c : copies) EXPECT_FALSE(resolve(row.held, c).changes);
             EXPECT_FALSE(resolve(row.held, row.held).changes);

@@ -28,10 +28,10 @@ Resolution resolve(const Names& stored, const Names& incoming, Hlc* out) {
     r.stamp_from_incoming = stored.count > 0 && r.count > 0 && out[0] != stored.hlcs[0];
     const bool stored_live = !stored.deleted_at, incoming_live = !incoming.deleted_at;
     if (const auto deleted = earliest(deletion(stored), deletion(incoming))) {
-        // A tombstone's body is erased: once deleted, the body comes from a
-        // tombstone, the stored one if it is one that counts.
+        // A tombstone's body is erased: once deleted, the body (who deleted:
+        // written_by) comes from the tombstone whose deletion the row keeps.
         r.deleted_at = deleted;
-        r.body_from_incoming = !deletion(stored);
+        r.body_from_incoming = !deletion(stored) || (deletion(incoming) && compare(*deletion(incoming), *deletion(stored)) < 0);
     } else if (stored_live || incoming_live) {
         // Alive: the head copy's body if it has one, else the live one's.
         // (A fenced tombstone heading the row leaves the body of the live
